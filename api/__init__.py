@@ -1,0 +1,104 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from api.config import load_config
+from api.context import AppState
+from api.extensions import Database, make_redis
+from api.logs import init_logging
+from api.smorest import Api
+from points.crypto import DataCipher
+
+log = logging.getLogger(__name__)
+# Bodies that are not JSON, accepted by the few routes that take another format.
+NON_JSON_BODIES = {"admin.upload_rule_set"}
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = load_config(overrides)
+    app = Flask(__name__, instance_path=None)
+    app.config.update(config)
+    app.config.update(
+        API_TITLE="Changsha personal credit points API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_REDOC_PATH="/redoc",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        PAGINATION_PAGE_SIZE=20,
+        MAX_PAGE_SIZE=100,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    init_logging(app)
+
+    db = Database()
+    db.init(config["DATABASE_URL"])
+    state = AppState(db=db, redis=make_redis(config["REDIS_URL"]),
+                     cipher=DataCipher(config["DATA_KEYS"]))
+    app.extensions["credit"] = state
+
+    from api.security import TokenService
+    from points.wechat import WeChatClient
+
+    state.extras["tokens"] = TokenService(config, state.redis)
+    state.extras["wechat"] = WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
+                                          config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
+
+    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    }}})
+    from api.routes import register_blueprints
+
+    register_blueprints(api)
+
+    from api.access import init_access
+    from api.errors import register_error_handlers
+    from api.uow import wrap_all_views
+
+    register_error_handlers(app)
+    wrap_all_views(app)
+    init_access(app)
+
+    @app.before_request
+    def _json_only():
+        if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
+            if request.endpoint in NON_JSON_BODIES or request.endpoint is None:
+                return None
+            if not request.is_json:
+                from api.errors import error_response
+
+                return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
+                                      "send the body as application/json")
+        return None
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        if not request.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault("Content-Security-Policy",
+                                        "default-src 'none'; frame-ancestors 'none'")
+        origin = request.headers.get("Origin")
+        if origin and origin in app.config["CORS_ORIGINS"]:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    @app.teardown_appcontext
+    def _remove_session(exc):
+        db.remove()
+
+    from api.cli import register_cli
+
+    register_cli(app)
+    return app

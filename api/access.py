@@ -1,0 +1,142 @@
+"""Who is calling, and may they? Checked in one place, deny by default.
+
+Every route needs a signed-in caller unless its view is marked `@public`. The
+path prefix says which kind of caller it wants:
+
+    /v1/admin…     credit-office admin (Bearer)
+    /v1/dept…      department (X-API-Key)
+    /v1/merchant/… staff of an approved merchant (Bearer, resident account)
+    /v1/me…        resident (Bearer)
+    /v1/auth/…     any signed-in account, resident or admin (logout)
+    anything else  any signed-in resident account (Bearer)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import select
+
+from api.context import db_session
+from points.crypto import hash_token
+from points.errors import Forbidden, Unauthenticated
+from points.models import AdminAccount, Department, User
+
+PREFIX_ROLES: list[tuple[str, str]] = [
+    ("/v1/admin/", "admin"),
+    ("/v1/dept/", "department"),
+    ("/v1/merchant/", "merchant"),
+    ("/v1/me/", "resident"),
+    ("/v1/me", "resident"),
+    ("/v1/auth/", "any"),
+]
+# Extra checks for roles that need more than a token (filled in by their modules).
+ROLE_CHECKS: dict[str, Callable[["Principal"], None]] = {}
+
+
+@dataclass
+class Principal:
+    kind: str  # user | admin | department
+    id: int
+    claims: dict[str, Any] | None = None
+    department: Department | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user(self) -> User:
+        if "user" not in self.extras:
+            user = db_session().get(User, self.id) if self.kind == "user" else None
+            if user is None or user.closed_at is not None:
+                raise Unauthenticated("the account no longer exists")
+            self.extras["user"] = user
+        return self.extras["user"]
+
+    @property
+    def admin(self) -> AdminAccount:
+        if "admin" not in self.extras:
+            admin = db_session().get(AdminAccount, self.id) if self.kind == "admin" else None
+            if admin is None or not admin.active:
+                raise Unauthenticated("the admin account is disabled")
+            self.extras["admin"] = admin
+        return self.extras["admin"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.department.code if self.department else self.id}"
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view as open to anonymous callers."""
+    view._public = True  # type: ignore[attr-defined]
+    return view
+
+
+def required_role(path: str) -> str:
+    for prefix, role in PREFIX_ROLES:
+        if path == prefix.rstrip("/") or path.startswith(prefix):
+            return role
+    return "user"
+
+
+def current() -> Principal:
+    principal = g.get("principal")
+    if principal is None:  # pragma: no cover - the before_request hook always sets it
+        raise Unauthenticated("sign in first")
+    return principal
+
+
+def _bearer_claims() -> dict[str, Any]:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("an access token is required (Authorization: Bearer …)")
+    tokens = current_app.extensions["credit"].extras["tokens"]
+    claims = tokens.decode_access(token.strip())
+    if tokens.is_revoked(db_session(), claims):
+        raise Unauthenticated("the access token has been revoked", "TOKEN_REVOKED")
+    return claims
+
+
+def _department() -> Principal:
+    key = request.headers.get("X-API-Key", "")
+    if not key:
+        raise Unauthenticated("a department API key is required (X-API-Key)")
+    department = db_session().execute(
+        select(Department).where(Department.api_key_hash == hash_token(key))
+    ).scalar_one_or_none()
+    if department is None or not department.enabled:
+        raise Unauthenticated("the API key is not valid")
+    return Principal("department", department.id, department=department)
+
+
+def authenticate() -> Principal:
+    role = required_role(request.path)
+    if role == "department":
+        return _department()
+    claims = _bearer_claims()
+    kind, _, ident = claims["sub"].partition(":")
+    if kind not in {"user", "admin"} or not ident.isdigit():
+        raise Unauthenticated("the access token names no known account")
+    principal = Principal(kind, int(ident), claims)
+    if role == "admin" and kind != "admin":
+        raise Forbidden("only the credit office may do this")
+    if role in {"resident", "merchant", "user"} and kind != "user":
+        raise Forbidden("this needs a resident account")
+    if role in ROLE_CHECKS:
+        ROLE_CHECKS[role](principal)
+    return principal
+
+
+def init_access(app: Flask) -> None:
+    @app.before_request
+    def _authorize() -> None:
+        g.principal = None
+        endpoint = request.endpoint
+        if endpoint is None or request.method == "OPTIONS":
+            return  # 404 / 405 / CORS preflight are answered without a caller
+        view = app.view_functions.get(endpoint)
+        if endpoint.startswith("api-docs.") or getattr(view, "_public", False):
+            return
+        g.principal = authenticate()

@@ -1,0 +1,96 @@
+"""Configuration from the environment, as the API contract lists it.
+
+Development creates its own secrets once under `instance/` so `make run` needs
+nothing set; production refuses to start without each secret, naming it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance"))
+WECHAT_OFFICIAL_BASE = "https://api.weixin.qq.com"
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY", "DATA_KEY", "DATABASE_URL", "REDIS_URL", "WECHAT_APPID", "WECHAT_SECRET",
+)
+
+
+class ConfigError(SystemExit):
+    """Stops start-up with one clear line (SystemExit prints it and exits 1)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"configuration error: {message}")
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Secrets made once for this checkout and kept in instance/ (git-ignored)."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"SECRET_KEY": secrets.token_urlsafe(48), "DATA_KEY": Fernet.generate_key().decode()}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return values
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    env = dict(os.environ)
+    if overrides:
+        env.update({k: v for k, v in overrides.items() if isinstance(v, str)})
+    app_env = env.get("APP_ENV", "development")
+    if app_env not in {"development", "testing", "production"}:
+        raise ConfigError(f"APP_ENV must be development, testing or production, not {app_env!r}")
+
+    if app_env == "production":
+        for name in REQUIRED_IN_PRODUCTION:
+            if not env.get(name):
+                raise ConfigError(f"{name} is not set; it is required when APP_ENV=production")
+        if env["REDIS_URL"].startswith("memory://"):
+            raise ConfigError("REDIS_URL=memory:// is for development only; give a real Redis")
+        defaults: dict[str, str] = {}
+    else:
+        defaults = _dev_secrets() if not (env.get("SECRET_KEY") and env.get("DATA_KEY")) else {}
+
+    config = {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'credit.db'}",
+        "REDIS_URL": env.get("REDIS_URL") or "memory://",
+        "SECRET_KEY": env.get("SECRET_KEY") or defaults.get("SECRET_KEY"),
+        # Older signing keys still accepted during a rotation's grace period.
+        "SECRET_KEY_PREVIOUS": [k for k in env.get("SECRET_KEY_PREVIOUS", "").split(",") if k],
+        # DATA_KEY may list several keys, newest first (MultiFernet); see `rotate-data-key`.
+        "DATA_KEYS": [k for k in (env.get("DATA_KEY") or defaults.get("DATA_KEY", "")).split(",") if k],
+        "WECHAT_APPID": env.get("WECHAT_APPID", "wx-dev-appid"),
+        "WECHAT_SECRET": env.get("WECHAT_SECRET", "dev-secret"),
+        "WECHAT_API_BASE": env.get("WECHAT_API_BASE", WECHAT_OFFICIAL_BASE).rstrip("/"),
+        "WECHAT_TIMEOUT": float(env.get("WECHAT_TIMEOUT", "5")),
+        "ACCESS_TOKEN_TTL": int(env.get("ACCESS_TOKEN_TTL", "900")),
+        "REFRESH_TOKEN_TTL": int(env.get("REFRESH_TOKEN_TTL", str(30 * 24 * 3600))),
+        "JWT_ISSUER": env.get("JWT_ISSUER", "changsha-credit"),
+        "JWT_AUDIENCE": env.get("JWT_AUDIENCE", "changsha-credit-api"),
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), app_env != "testing"),
+        "CORS_ORIGINS": [o for o in env.get("CORS_ORIGINS", "").split(",") if o],
+        "ACCESS_LOG_RETENTION_DAYS": int(env.get("ACCESS_LOG_RETENTION_DAYS", str(5 * 365))),
+        "CONSENT_POLICY_VERSION": env.get("CONSENT_POLICY_VERSION", "2026-01"),
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        "DEV_LOGIN_ENABLED": app_env != "production",
+    }
+    if overrides:
+        config.update(overrides)
+    return config

@@ -1,0 +1,82 @@
+"""Domain and infrastructure errors mapped to HTTP answers in one place."""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import redis
+from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from api.smorest import STATUS_ERROR_CODES
+from points import errors as domain
+
+log = logging.getLogger(__name__)
+
+KIND_STATUS = {
+    "not_found": 404,
+    "conflict": 409,
+    "forbidden": 403,
+    "unauthenticated": 401,
+    "gone": 410,
+    "invalid": 422,
+    "unavailable": 503,
+}
+
+
+def error_response(status: int, error_code: str, message: str,
+                   headers: dict[str, str] | None = None, **extra: Any):
+    body: dict[str, Any] = {
+        "code": status,
+        "status": HTTPStatus(status).phrase,
+        "error_code": error_code,
+        "message": message,
+    }
+    body.update({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in extra.items()})
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(domain.DomainError)
+    def _domain(error: domain.DomainError):
+        status = KIND_STATUS[error.kind]
+        headers = {}
+        extra = dict(error.extra)
+        if isinstance(error, domain.Unavailable) and error.retry_after:
+            headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, domain.Invalid) and error.errors is not None:
+            extra["errors"] = error.errors
+        return error_response(status, error.error_code, error.message, headers, **extra)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(error: IntegrityError):
+        # A unique constraint or CHECK caught what a concurrent request did first.
+        log.info("integrity error answered as 409: %s", type(error.orig).__name__)
+        return error_response(409, "CONFLICT", "the change conflicts with existing data")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _db_down(error: Exception):
+        log.warning("database unavailable: %s", type(error).__name__)
+        return error_response(503, "DATABASE_UNAVAILABLE", "the database is not reachable",
+                              {"Retry-After": "5"})
+
+    @app.errorhandler(DBAPIError)
+    def _dbapi(error: DBAPIError):
+        if error.connection_invalidated:
+            return _db_down(error)
+        log.exception("database error")
+        return error_response(500, STATUS_ERROR_CODES[500], "internal error")
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis_down(error: Exception):
+        log.warning("redis unavailable: %s", type(error).__name__)
+        return error_response(503, "CACHE_UNAVAILABLE", "the cache is not reachable; try again",
+                              {"Retry-After": "5"})

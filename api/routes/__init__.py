@@ -1,0 +1,11 @@
+"""One module per audience; each exposes `blp`."""
+from __future__ import annotations
+
+from api.smorest import Api
+
+
+def register_blueprints(api: Api) -> None:
+    from api.routes import admin, auth, public, resident
+
+    for module in (public, auth, resident, admin):
+        api.register_blueprint(module.blp)

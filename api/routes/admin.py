@@ -1,0 +1,84 @@
+"""The credit office (`/v1/admin…`)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from sqlalchemy import select
+
+from api.context import db_session
+from api.smorest import Blueprint, Schema, paginate_select
+from points import departments
+from points.models import Department
+from points.rulesets import default_rule_set
+
+blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="The credit office")
+
+
+def known_record_types() -> set[str]:
+    return set(default_rule_set().record_types)
+
+
+class DepartmentInSchema(Schema):
+    code = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=40))
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
+                                  load_default=list, validate=ma.validate.Length(max=200))
+
+
+class DepartmentPatchSchema(Schema):
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
+                                  validate=ma.validate.Length(max=200))
+    enabled = ma.fields.Boolean()
+
+
+class DepartmentSchema(Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    record_types = ma.fields.List(ma.fields.String(), required=True)
+    enabled = ma.fields.Boolean(required=True)
+    key_rotated_at = ma.fields.DateTime()
+    created_at = ma.fields.DateTime()
+
+
+class DepartmentKeySchema(Schema):
+    code = ma.fields.String(required=True)
+    api_key = ma.fields.String(required=True)
+
+
+@blp.route("/departments", methods=["POST"])
+@blp.arguments(DepartmentInSchema)
+@blp.response(201, DepartmentKeySchema)
+@blp.errors(401, 403, 409, 422)
+def create_department(body):
+    """Create a department; its API key is shown this once."""
+    department, key = departments.create_department(
+        db_session(), body["code"], body["name"], body["record_types"], known_record_types())
+    return {"code": department.code, "api_key": key}
+
+
+@blp.route("/departments", methods=["GET"])
+@blp.response(200, DepartmentSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403)
+def list_departments(pagination_parameters):
+    """All departments."""
+    return paginate_select(db_session(), select(Department).order_by(Department.code),
+                           pagination_parameters)
+
+
+@blp.route("/departments/<string:code>", methods=["PATCH"])
+@blp.arguments(DepartmentPatchSchema)
+@blp.response(200, DepartmentSchema)
+@blp.errors(401, 403, 404, 422)
+def update_department(body, code):
+    """Rename, enable or disable a department, or change its allowed record types."""
+    return departments.update_department(db_session(), code, known_record_types(), **body)
+
+
+@blp.route("/departments/<string:code>/keys", methods=["POST"])
+@blp.response(201, DepartmentKeySchema)
+@blp.errors(401, 403, 404)
+def rotate_key(code):
+    """Issue a new API key for a department; the old key stops working at once."""
+    department, key = departments.rotate_key(db_session(), code)
+    return {"code": department.code, "api_key": key}

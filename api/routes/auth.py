@@ -1,0 +1,131 @@
+"""Sign-in for residents (WeChat), credit-office admins, and token refresh/logout."""
+from __future__ import annotations
+
+import marshmallow as ma
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import abort, current_app
+from sqlalchemy import select
+
+from api import access
+from api.access import public
+from api.context import db_session, state
+from api.smorest import Blueprint, Schema
+from points.accounts import user_for_openid
+from points.errors import Unauthenticated
+from points.models import AdminAccount
+
+blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Authentication")
+password_hasher = PasswordHasher()
+
+
+class WeChatLoginSchema(Schema):
+    code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128))
+
+
+class RefreshSchema(Schema):
+    refresh_token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=256))
+
+
+class AdminLoginSchema(Schema):
+    username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=ma.validate.Length(min=1, max=256))
+
+
+class DevLoginSchema(Schema):
+    openid = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+
+
+class UserSummarySchema(Schema):
+    id = ma.fields.Integer(required=True)
+    identity_bound = ma.fields.Boolean(required=True)
+
+
+class TokenSchema(Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    expires_in = ma.fields.Integer(required=True)
+    token_type = ma.fields.String()
+    user = ma.fields.Nested(UserSummarySchema)
+
+
+def _tokens():
+    return state().extras["tokens"]
+
+
+def _resident_login(openid: str) -> dict:
+    session = db_session()
+    user, _ = user_for_openid(session, openid)
+    if user.closed_at is not None:
+        # A closed account's openid signs in as a fresh account (the old one is erased).
+        user.openid = None
+        session.flush()
+        user, _ = user_for_openid(session, openid)
+    pair = _tokens().issue_pair(session, f"user:{user.id}", "resident")
+    return {**pair.as_dict(), "user": {"id": user.id,
+                                       "identity_bound": user.subject_id is not None}}
+
+
+@blp.route("/wechat/login", methods=["POST"])
+@public
+@blp.arguments(WeChatLoginSchema)
+@blp.response(200, TokenSchema)
+@blp.errors(401, 422, 503)
+def wechat_login(body):
+    """Sign in from the mini-program with a wx.login code."""
+    session = state().extras["wechat"].code_to_session(body["code"])
+    return _resident_login(session.openid)
+
+
+@blp.route("/dev/login", methods=["POST"])
+@public
+@blp.arguments(DevLoginSchema)
+@blp.response(200, TokenSchema)
+@blp.errors(404, 422)
+def dev_login(body):
+    """Development only: sign in as a given openid without WeChat (404 in production)."""
+    if not current_app.config["DEV_LOGIN_ENABLED"]:
+        abort(404)
+    return _resident_login("dev:" + body["openid"])
+
+
+@blp.route("/refresh", methods=["POST"])
+@public
+@blp.arguments(RefreshSchema)
+@blp.response(200, TokenSchema)
+@blp.errors(401, 422)
+def refresh(body):
+    """Exchange a refresh token for a new pair; the old one stops working."""
+    return _tokens().refresh(db_session(), body["refresh_token"]).as_dict()
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.response(204)
+@blp.errors(401)
+def logout():
+    """End this session: the access token stops working at once."""
+    principal = access.current()
+    _tokens().revoke_access(db_session(), principal.claims)
+
+
+@blp.route("/admin/login", methods=["POST"])
+@public
+@blp.arguments(AdminLoginSchema)
+@blp.response(200, TokenSchema)
+@blp.errors(401, 422)
+def admin_login(body):
+    """Sign in as a credit-office admin."""
+    session = db_session()
+    admin = session.execute(
+        select(AdminAccount).where(AdminAccount.username == body["username"])
+    ).scalar_one_or_none()
+    try:
+        if admin is None or not admin.active:
+            raise VerificationError
+        password_hasher.verify(admin.password_hash, body["password"])
+    except (VerificationError, InvalidHashError) as exc:
+        raise Unauthenticated("wrong username or password", "INVALID_CREDENTIALS") from exc
+    if password_hasher.check_needs_rehash(admin.password_hash):
+        admin.password_hash = password_hasher.hash(body["password"])
+    return _tokens().issue_pair(session, f"admin:{admin.id}", "admin").as_dict()

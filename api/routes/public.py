@@ -1,0 +1,42 @@
+"""Public endpoints: health and the active rule set."""
+from __future__ import annotations
+
+import logging
+
+import marshmallow as ma
+from sqlalchemy import text
+
+from api.access import public
+from api.context import db_session, redis_client
+from api.smorest import Blueprint, Schema
+
+log = logging.getLogger(__name__)
+blp = Blueprint("public", __name__, url_prefix="/v1", description="Public endpoints")
+
+
+class HealthSchema(Schema):
+    status = ma.fields.String(required=True)
+    database = ma.fields.String(required=True)
+    redis = ma.fields.String(required=True)
+
+
+@blp.route("/health")
+@public
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="a dependency is down")
+def health():
+    """Check the database and Redis."""
+    parts = {"database": "ok", "redis": "ok"}
+    try:
+        db_session().execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "down" here
+        log.warning("health: database down: %s", type(exc).__name__)
+        parts["database"] = "unavailable"
+        db_session().rollback()
+    try:
+        redis_client().ping()
+    except Exception as exc:
+        log.warning("health: redis down: %s", type(exc).__name__)
+        parts["redis"] = "unavailable"
+    ok = all(v == "ok" for v in parts.values())
+    return {"status": "ok" if ok else "unavailable", **parts}, 200 if ok else 503

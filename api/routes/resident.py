@@ -1,0 +1,150 @@
+"""The resident's own data (`/v1/me…`): identity, consents, access log."""
+from __future__ import annotations
+
+import marshmallow as ma
+from sqlalchemy import select
+
+from api import access
+from api.context import cipher, db_session
+from api.smorest import Blueprint, Schema, paginate_select
+from points import accounts
+from points.db import today
+from points.models import AccessLogEntry
+
+blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The signed-in resident")
+
+
+class IdentityInSchema(Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+    id_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+    phone = ma.fields.String(load_default=None, allow_none=True,
+                             validate=ma.validate.Length(max=20))
+
+
+class IdentityOutSchema(Schema):
+    name_masked = ma.fields.String(required=True)
+    id_number_masked = ma.fields.String(required=True)
+    phone_masked = ma.fields.String(allow_none=True)
+    eligible = ma.fields.Boolean(required=True)
+
+
+class MeSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    identity_bound = ma.fields.Boolean(required=True)
+    identity = ma.fields.Nested(IdentityOutSchema, allow_none=True)
+
+
+class ConsentInSchema(Schema):
+    granted = ma.fields.Boolean(required=True)
+    policy_version = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+
+
+class ConsentSchema(Schema):
+    scope = ma.fields.String(required=True)
+    granted = ma.fields.Boolean(required=True)
+    policy_version = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime(allow_none=True)
+
+
+class ConsentsSchema(Schema):
+    consents = ma.fields.List(ma.fields.Nested(ConsentSchema), required=True)
+    history = ma.fields.List(ma.fields.Nested(ConsentSchema), required=True)
+
+
+class AccessLogSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    actor_kind = ma.fields.String(required=True)
+    organisation = ma.fields.String(allow_none=True)
+    purpose = ma.fields.String(required=True)
+    reference = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime(required=True)
+
+
+def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
+    return None if view is None else view.__dict__
+
+
+@blp.route("")
+@blp.response(200, MeSchema)
+@blp.errors(401, 403)
+def me():
+    """My account."""
+    user = access.current().user
+    view = accounts.identity_of(cipher(), user, today())
+    return {"id": user.id, "identity_bound": user.subject_id is not None,
+            "identity": _identity_dict(view)}
+
+
+@blp.route("/identity", methods=["PUT"])
+@blp.arguments(IdentityInSchema)
+@blp.response(200, IdentityOutSchema)
+@blp.errors(401, 403, 409, 422)
+def bind_identity(body):
+    """Bind my real name and ID number (answers only masked values)."""
+    view = accounts.bind_identity(db_session(), cipher(), access.current().user, body["name"],
+                                  body["id_number"], body.get("phone"), today())
+    return view.__dict__
+
+
+@blp.route("/identity", methods=["GET"])
+@blp.response(200, IdentityOutSchema)
+@blp.errors(401, 403, 409)
+def get_identity():
+    """My bound identity, masked."""
+    from points.errors import Conflict
+
+    view = accounts.identity_of(cipher(), access.current().user, today())
+    if view is None:
+        raise Conflict("bind your identity first", "IDENTITY_REQUIRED")
+    return view.__dict__
+
+
+def _consent_dict(scope: str, consent) -> dict:
+    if consent is None:
+        return {"scope": scope, "granted": False, "policy_version": None, "at": None}
+    return {"scope": consent.scope, "granted": consent.granted,
+            "policy_version": consent.policy_version, "at": consent.at}
+
+
+def _consents_body(user_id: int) -> dict:
+    session = db_session()
+    current = accounts.current_consents(session, user_id)
+    return {
+        "consents": [_consent_dict(scope, c) for scope, c in current.items()],
+        "history": [_consent_dict(c.scope, c) for c in accounts.consent_history(session, user_id)],
+    }
+
+
+@blp.route("/consents")
+@blp.response(200, ConsentsSchema)
+@blp.errors(401, 403)
+def get_consents():
+    """My consents in force, with their history."""
+    return _consents_body(access.current().user.id)
+
+
+@blp.route("/consents/<string:scope>", methods=["PUT"])
+@blp.arguments(ConsentInSchema)
+@blp.response(200, ConsentsSchema)
+@blp.errors(401, 403, 422)
+def put_consent(body, scope):
+    """Grant or withdraw a consent (credit_points, merchant_share)."""
+    user = access.current().user
+    accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"])
+    return _consents_body(user.id)
+
+
+@blp.route("/access-log")
+@blp.response(200, AccessLogSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403)
+def access_log(pagination_parameters):
+    """Who looked at my credit: merchants, departments, report viewers."""
+    user = access.current().user
+    if user.subject_id is None:
+        pagination_parameters.item_count = 0
+        return []
+    stmt = (select(AccessLogEntry).where(AccessLogEntry.subject_id == user.subject_id)
+            .order_by(AccessLogEntry.at.desc(), AccessLogEntry.id.desc()))
+    return paginate_select(db_session(), stmt, pagination_parameters)
+

@@ -1,0 +1,186 @@
+"""Access tokens (JWT), refresh tokens and the denylist.
+
+Access tokens are HS256 JWTs with every registered claim required and checked,
+and a `kid` header naming the signing key so the key can rotate while tokens
+signed with the previous one are still accepted for a grace period. Refresh
+tokens are opaque, stored hashed, and rotated on every use; presenting a spent
+one revokes the whole family (it was stolen or replayed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import redis
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from points.crypto import hash_token
+from points.db import utcnow
+from points.errors import Unauthenticated
+from points.models import RefreshToken, RevokedToken, User
+
+log = logging.getLogger(__name__)
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
+
+
+def role_of(principal: str) -> str:
+    """`user:1` signs in as a resident (merchant staff are residents too); `admin:1` as admin."""
+    return {"user": "resident", "admin": "admin"}[principal.split(":", 1)[0]]
+
+
+def key_id(secret: str) -> str:
+    return hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "expires_in": self.expires_in, "token_type": "Bearer"}
+
+
+class TokenService:
+    def __init__(self, config: dict, redis_client: redis.Redis) -> None:
+        self.issuer = config["JWT_ISSUER"]
+        self.audience = config["JWT_AUDIENCE"]
+        self.access_ttl = config["ACCESS_TOKEN_TTL"]
+        self.refresh_ttl = config["REFRESH_TOKEN_TTL"]
+        self.current_key = config["SECRET_KEY"]
+        self.keys = {key_id(k): k for k in [self.current_key, *config["SECRET_KEY_PREVIOUS"]]}
+        self.redis = redis_client
+
+    # -- access tokens -------------------------------------------------------
+    def issue_access(self, principal: str, role: str, now: dt.datetime | None = None) -> str:
+        now = now or utcnow()
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": principal,
+            "role": role,
+            "jti": uuid.uuid4().hex,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(now.timestamp()) + self.access_ttl,
+        }
+        return jwt.encode(claims, self.current_key, algorithm="HS256",
+                          headers={"kid": key_id(self.current_key)})
+
+    def decode_access(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self.keys.get(header.get("kid", ""))
+            if key is None:
+                raise Unauthenticated("the token was signed with an unknown key")
+            return jwt.decode(
+                token, key, algorithms=["HS256"], audience=self.audience, issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS}, leeway=5,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the access token has expired", "TOKEN_EXPIRED") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("the access token is not valid") from exc
+
+    # -- denylist --------------------------------------------------------------
+    def revoke_access(self, session: Session, claims: dict[str, Any]) -> None:
+        expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+        session.merge(RevokedToken(jti=claims["jti"], expires_at=expires))
+        ttl = max(1, int(claims["exp"] - utcnow().timestamp()) + 5)
+        # Redis is the fast path; the row above is the truth if Redis loses it.
+        from points.db import on_commit
+
+        on_commit(session, lambda: self._safe_redis(self.redis.set, f"deny:{claims['jti']}", 1,
+                                                    ex=ttl))
+
+    def cut_user_tokens(self, session: Session, user: User) -> None:
+        """Every token of this user issued before now stops working."""
+        now = utcnow()
+        user.tokens_valid_after = now
+        session.execute(update(RefreshToken)
+                        .where(RefreshToken.principal == f"user:{user.id}",
+                               RefreshToken.revoked_at.is_(None))
+                        .values(revoked_at=now))
+        from points.db import on_commit
+
+        on_commit(session, lambda: self._safe_redis(
+            self.redis.set, f"cut:user:{user.id}", int(now.timestamp()), ex=self.access_ttl + 60))
+
+    def is_revoked(self, session: Session, claims: dict[str, Any]) -> bool:
+        principal = claims["sub"]
+        try:
+            denied, cut = self.redis.mget(f"deny:{claims['jti']}", f"cut:{principal}")
+            if denied is not None:
+                return True
+            if cut is not None and claims["iat"] <= int(cut):
+                return True
+            if cut is not None or not principal.startswith("user:"):
+                return False
+        except redis.exceptions.RedisError:
+            log.warning("redis unavailable; checking the denylist in the database")
+            if session.get(RevokedToken, claims["jti"]) is not None:
+                return True
+        if principal.startswith("user:"):
+            # A closed account's cut-off is also in the database (and re-cached).
+            return self._user_cut_in_db(session, claims)
+        return False
+
+    def _user_cut_in_db(self, session: Session, claims: dict[str, Any]) -> bool:
+        user_id = int(claims["sub"].split(":", 1)[1])
+        cut_after = session.execute(
+            select(User.tokens_valid_after).where(User.id == user_id)).scalar_one_or_none()
+        if cut_after is None:
+            return False
+        return claims["iat"] <= int(cut_after.timestamp())
+
+    @staticmethod
+    def _safe_redis(fn, *args, **kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except redis.exceptions.RedisError:
+            log.warning("redis unavailable; the database copy stands in")
+
+    # -- refresh tokens -------------------------------------------------------
+    def issue_pair(self, session: Session, principal: str, role: str,
+                   family: str | None = None) -> TokenPair:
+        refresh = "rt_" + secrets.token_urlsafe(32)
+        now = utcnow()
+        session.add(RefreshToken(
+            token_hash=hash_token(refresh),
+            family=family or uuid.uuid4().hex,
+            principal=principal,
+            issued_at=now,
+            expires_at=now + dt.timedelta(seconds=self.refresh_ttl),
+        ))
+        return TokenPair(self.issue_access(principal, role, now), refresh, self.access_ttl)
+
+    def refresh(self, session: Session, refresh_token: str) -> TokenPair:
+        row = session.execute(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token or ""))
+            .with_for_update()
+        ).scalar_one_or_none()
+        now = utcnow()
+        if row is None:
+            raise Unauthenticated("unknown refresh token")
+        if row.spent_at is not None or row.revoked_at is not None:
+            # Reuse of a spent token: end the whole family, and keep that change
+            # even though the request fails.
+            session.execute(update(RefreshToken)
+                            .where(RefreshToken.family == row.family,
+                                   RefreshToken.revoked_at.is_(None))
+                            .values(revoked_at=now))
+            raise Unauthenticated("refresh token reused; the session has been ended",
+                                  "REFRESH_TOKEN_REUSED", commit=True)
+        if row.expires_at <= now:
+            raise Unauthenticated("the refresh token has expired", "TOKEN_EXPIRED")
+        row.spent_at = now
+        return self.issue_pair(session, row.principal, role_of(row.principal), family=row.family)

@@ -1,0 +1,132 @@
+"""Resident accounts: sign-in by WeChat openid, real-name binding, consents, and
+the access log of who looked at a person's credit."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from points.crypto import DataCipher
+from points.db import utcnow
+from points.errors import Conflict, Invalid
+from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
+from points.models import AccessLogEntry, Consent, User
+from points.subjects import get_or_create_subject
+
+CONSENT_SCOPES = ("credit_points", "merchant_share")
+PHONE_RE = re.compile(r"^1\d{10}$")
+
+
+def user_for_openid(session: Session, openid: str) -> tuple[User, bool]:
+    """The same openid is always the same user; returns (user, created)."""
+    user = session.execute(select(User).where(User.openid == openid)).scalar_one_or_none()
+    if user is not None:
+        return user, False
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(User).values(openid=openid, created_at=utcnow())
+                             .on_conflict_do_nothing(index_elements=["openid"]))
+    user = session.execute(select(User).where(User.openid == openid)).scalar_one()
+    return user, bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    name_masked: str
+    id_number_masked: str
+    phone_masked: str | None
+    eligible: bool
+
+
+def bind_identity(session: Session, cipher: DataCipher, user: User, name: str, id_number: str,
+                  phone: str | None, today: dt.date) -> IdentityView:
+    errors: dict[str, list[str]] = {}
+    try:
+        number = normalise_id_number(id_number)
+    except ValueError as exc:
+        errors["id_number"] = [str(exc)]
+        number = ""
+    name = (name or "").strip()
+    if not name or len(name) > 50:
+        errors["name"] = ["give the name on the ID card (1 to 50 characters)"]
+    if phone is not None and not PHONE_RE.match(phone):
+        errors["phone"] = ["a mainland mobile number has 11 digits starting with 1"]
+    if errors:
+        raise Invalid("the identity is not valid", errors={"json": errors})
+
+    subject = get_or_create_subject(session, cipher, number, name)
+    if user.subject_id is not None and user.subject_id != subject.id:
+        raise Conflict("this account is already bound to another ID number",
+                       "IDENTITY_ALREADY_BOUND")
+    holder = session.execute(
+        select(User.id).where(User.subject_id == subject.id, User.id != user.id)
+    ).scalar_one_or_none()
+    if holder is not None:
+        raise Conflict("this ID number is bound to another account", "IDENTITY_TAKEN")
+    user.subject_id = subject.id
+    user.name_enc = cipher.encrypt(name)
+    user.phone_enc = cipher.encrypt(phone) if phone else None
+    user.identity_bound_at = user.identity_bound_at or utcnow()
+    subject.name_enc = user.name_enc
+    session.flush()  # the unique subject_id catches a concurrent binding here (409)
+    return IdentityView(mask_name(name), mask_id_number(number),
+                        mask_phone(phone) if phone else None, is_adult(number, today))
+
+
+def identity_of(cipher: DataCipher, user: User, today: dt.date) -> IdentityView | None:
+    if user.subject is None or user.name_enc is None:
+        return None
+    number = cipher.decrypt(user.subject.id_number_enc)
+    name = cipher.decrypt(user.name_enc)
+    phone = cipher.decrypt(user.phone_enc) if user.phone_enc else None
+    return IdentityView(mask_name(name), mask_id_number(number),
+                        mask_phone(phone) if phone else None, is_adult(number, today))
+
+
+def is_eligible(cipher: DataCipher, user: User, today: dt.date) -> bool:
+    return user.subject is not None and is_adult(cipher.decrypt(user.subject.id_number_enc), today)
+
+
+def set_consent(session: Session, user: User, scope: str, granted: bool,
+                policy_version: str) -> Consent:
+    if scope not in CONSENT_SCOPES:
+        raise Invalid(f"unknown consent scope {scope!r}",
+                      errors={"path": {"scope": [f"one of {', '.join(CONSENT_SCOPES)}"]}})
+    consent = Consent(user_id=user.id, scope=scope, granted=granted,
+                      policy_version=policy_version, at=utcnow())
+    session.add(consent)
+    session.flush()
+    return consent
+
+
+def current_consents(session: Session, user_id: int) -> dict[str, Consent | None]:
+    latest = (select(Consent.scope, func.max(Consent.id).label("id"))
+              .where(Consent.user_id == user_id).group_by(Consent.scope).subquery())
+    rows = session.execute(select(Consent).join(latest, Consent.id == latest.c.id)).scalars()
+    found = {c.scope: c for c in rows}
+    return {scope: found.get(scope) for scope in CONSENT_SCOPES}
+
+
+def has_consent(session: Session, user_id: int, scope: str) -> bool:
+    consent = current_consents(session, user_id)[scope]
+    return consent is not None and consent.granted
+
+
+def consent_history(session: Session, user_id: int) -> list[Consent]:
+    return list(session.execute(
+        select(Consent).where(Consent.user_id == user_id).order_by(Consent.id)).scalars())
+
+
+def record_access(session: Session, subject_id: int, actor_kind: str, purpose: str,
+                  actor_id: str | None = None, organisation: str | None = None,
+                  reference: str | None = None) -> AccessLogEntry:
+    """Every read of a person's credit by someone else goes through here."""
+    entry = AccessLogEntry(subject_id=subject_id, actor_kind=actor_kind, actor_id=actor_id,
+                           organisation=organisation, purpose=purpose, reference=reference,
+                           at=utcnow())
+    session.add(entry)
+    return entry

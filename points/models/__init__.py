@@ -1,0 +1,23 @@
+"""All mapped classes, imported here so `Base.metadata` knows every table."""
+from points.db import Base
+from points.models.accounts import (
+    AccessLogEntry,
+    AdminAccount,
+    Consent,
+    RefreshToken,
+    RevokedToken,
+    User,
+)
+from points.models.credit import Department, Subject
+
+__all__ = [
+    "AccessLogEntry",
+    "AdminAccount",
+    "Base",
+    "Consent",
+    "Department",
+    "RefreshToken",
+    "RevokedToken",
+    "Subject",
+    "User",
+]

@@ -1,0 +1,266 @@
+"""Sign-in and tokens: WeChat (against a local stub), JWT checks, refresh, logout, roles."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import jwt
+import pytest
+import time_machine
+from werkzeug import Response
+
+from tests.helpers import auth, dev_login, resident
+
+SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture
+def wechat(app, httpserver):
+    """Point the app's WeChat client at a local stub server."""
+    client = app.extensions["credit"].extras["wechat"]
+    saved = client.base_url
+    client.base_url = httpserver.url_for("").rstrip("/")
+    yield httpserver
+    client.base_url = saved
+
+
+def stub_login(httpserver, answer, status=200):
+    httpserver.expect_request("/sns/jscode2session").respond_with_json(answer, status=status)
+
+
+def test_wechat_login_same_openid_same_user(client, wechat, caplog):
+    answer = {"openid": "o-abc", "session_key": "SESSIONKEY-SECRET"}
+    stub_login(wechat, answer)
+    stub_login(wechat, answer)
+    first = client.post("/v1/auth/wechat/login", json={"code": "c1"})
+    second = client.post("/v1/auth/wechat/login", json={"code": "c2"})
+    assert first.status_code == 200, first.json
+    assert first.json["user"] == second.json["user"] == {"id": first.json["user"]["id"],
+                                                         "identity_bound": False}
+    for r in (first, second):
+        assert "SESSIONKEY" not in r.get_data(as_text=True)
+    assert "SESSIONKEY" not in caplog.text
+    request, _ = wechat.log[0]
+    assert request.args["js_code"] == "c1" and request.args["grant_type"] == "authorization_code"
+
+
+@pytest.mark.parametrize("errcode", [40029, 40163, 40226])
+def test_wechat_bad_code(client, wechat, errcode):
+    stub_login(wechat, {"errcode": errcode, "errmsg": "invalid code"})
+    r = client.post("/v1/auth/wechat/login", json={"code": "bad"})
+    assert r.status_code == 401 and r.json["error_code"] == "WECHAT_LOGIN_FAILED"
+
+
+@pytest.mark.parametrize("errcode", [-1, 45011])
+def test_wechat_busy(client, wechat, errcode):
+    stub_login(wechat, {"errcode": errcode, "errmsg": "busy"})
+    r = client.post("/v1/auth/wechat/login", json={"code": "c"})
+    assert r.status_code == 503 and r.json["error_code"] == "WECHAT_UNAVAILABLE"
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_wechat_timeout(client, wechat, app):
+    import time
+
+    wechat.expect_request("/sns/jscode2session").respond_with_handler(
+        lambda req: (time.sleep(0.5), Response(json.dumps({"openid": "late"})))[1])
+    wc = app.extensions["credit"].extras["wechat"]
+    saved, wc.timeout = wc.timeout, 0.1
+    try:
+        r = client.post("/v1/auth/wechat/login", json={"code": "c"})
+    finally:
+        wc.timeout = saved
+    assert r.status_code == 503 and r.json["error_code"] == "WECHAT_UNAVAILABLE"
+
+
+def test_wechat_down(client, app):
+    wc = app.extensions["credit"].extras["wechat"]
+    saved, wc.base_url = wc.base_url, "http://127.0.0.1:9"  # nothing listens on port 9
+    try:
+        r = client.post("/v1/auth/wechat/login", json={"code": "c"})
+    finally:
+        wc.base_url = saved
+    assert r.status_code == 503 and r.json["error_code"] == "WECHAT_UNAVAILABLE"
+    assert "Retry-After" in r.headers
+
+
+def test_wechat_login_missing_code(client):
+    r = client.post("/v1/auth/wechat/login", json={})
+    assert r.status_code == 422 and r.json["error_code"] == "VALIDATION_ERROR"
+
+
+def _claims(**overrides):
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    claims = {"iss": "changsha-credit", "aud": "changsha-credit-api", "sub": "user:1",
+              "role": "resident", "jti": "j1", "iat": now, "nbf": now, "exp": now + 600}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(claims, key=SECRET, alg="HS256"):
+    from api.security import key_id
+
+    return jwt.encode(claims, key, algorithm=alg, headers={"kid": key_id(SECRET)})
+
+
+def test_forged_and_malformed_tokens(client):
+    dev_login(client)  # user 1 exists
+    cases = {
+        "forged": _sign(_claims(), key="another-key-another-key-another-key!"),
+        "expired": _sign(_claims(exp=1000, iat=900, nbf=900)),
+        "wrong audience": _sign(_claims(aud="someone-else")),
+        "wrong issuer": _sign(_claims(iss="someone-else")),
+        "no jti": _sign(_claims(jti=None)),
+        "no exp": _sign(_claims(exp=None)),
+        "not yet valid": _sign(_claims(nbf=int(dt.datetime.now(dt.UTC).timestamp()) + 3600)),
+        "garbage": "not-a-token",
+    }
+    unsigned = jwt.encode(_claims(), None, algorithm="none")
+    cases["alg none"] = unsigned
+    for name, token in cases.items():
+        r = client.get("/v1/me", headers=auth(token))
+        assert r.status_code == 401, name
+        assert r.json["error_code"] in {"UNAUTHENTICATED", "TOKEN_EXPIRED"}, name
+    assert client.get("/v1/me").status_code == 401
+    assert client.get("/v1/me", headers=auth(_sign(_claims()))).status_code == 200
+
+
+def test_access_token_expires(client):
+    tokens = dev_login(client)
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16), tick=False):
+        r = client.get("/v1/me", headers=auth(tokens["access_token"]))
+    assert r.status_code == 401 and r.json["error_code"] == "TOKEN_EXPIRED"
+
+
+def test_key_rotation_grace(app, client):
+    """Tokens signed by the previous key still work while it is listed as previous."""
+    from api.security import TokenService
+
+    tokens = dev_login(client)
+    old = app.extensions["credit"].extras["tokens"]
+    new_config = dict(app.config, SECRET_KEY="a-brand-new-signing-key-0123456789abcdef",
+                      SECRET_KEY_PREVIOUS=[SECRET])
+    app.extensions["credit"].extras["tokens"] = TokenService(new_config, old.redis)
+    try:
+        assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 200
+        newer = app.extensions["credit"].extras["tokens"].issue_access("user:1", "resident")
+        assert jwt.get_unverified_header(newer)["kid"] != jwt.get_unverified_header(
+            tokens["access_token"])["kid"]
+        assert client.get("/v1/me", headers=auth(newer)).status_code == 200
+        # Once the grace period ends (the old key is no longer listed) the old token fails.
+        app.extensions["credit"].extras["tokens"] = TokenService(
+            dict(new_config, SECRET_KEY_PREVIOUS=[]), old.redis)
+        assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 401
+    finally:
+        app.extensions["credit"].extras["tokens"] = old
+
+
+def test_refresh_rotates_and_reuse_revokes_family(client):
+    first = dev_login(client)
+    r = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 200
+    second = r.json
+    assert second["refresh_token"] != first["refresh_token"]
+    # Reusing the spent token: refused, and the whole family ends.
+    r = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and r.json["error_code"] == "REFRESH_TOKEN_REUSED"
+    r = client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert r.status_code == 401
+    r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_unknown"})
+    assert r.status_code == 401
+
+
+def test_logout_revokes_access_token(client):
+    tokens = dev_login(client)
+    headers = auth(tokens["access_token"])
+    assert client.post("/v1/auth/logout", headers=headers).status_code == 204
+    r = client.get("/v1/me", headers=headers)
+    assert r.status_code == 401 and r.json["error_code"] == "TOKEN_REVOKED"
+
+
+def test_logout_survives_redis_loss(client, app):
+    """The denylist's durable copy is in the database."""
+    tokens = dev_login(client)
+    headers = auth(tokens["access_token"])
+    client.post("/v1/auth/logout", headers=headers)
+    app.extensions["credit"].redis.flushdb()
+    # With Redis emptied the token is still refused because the row is read then.
+    import redis as redis_lib
+
+    real = app.extensions["credit"].redis
+
+    class Down:
+        def mget(self, *a, **k):
+            raise redis_lib.exceptions.ConnectionError("down")
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    tokens_service = app.extensions["credit"].extras["tokens"]
+    tokens_service.redis = Down()
+    try:
+        assert client.get("/v1/me", headers=headers).status_code == 401
+    finally:
+        tokens_service.redis = real
+
+
+@pytest.fixture
+def admin_headers(client, app):
+    from argon2 import PasswordHasher
+
+    from points.models import AdminAccount
+
+    s = app.extensions["credit"].db.new_session()
+    s.add(AdminAccount(username="office", password_hash=PasswordHasher().hash("s3cret-pass")))
+    s.commit()
+    s.close()
+    r = client.post("/v1/auth/admin/login", json={"username": "office", "password": "s3cret-pass"})
+    assert r.status_code == 200
+    return auth(r.json["access_token"])
+
+
+def test_admin_login_wrong_password(client, admin_headers):
+    r = client.post("/v1/auth/admin/login", json={"username": "office", "password": "nope"})
+    assert r.status_code == 401 and r.json["error_code"] == "INVALID_CREDENTIALS"
+    r = client.post("/v1/auth/admin/login", json={"username": "ghost", "password": "nope"})
+    assert r.status_code == 401
+
+
+def test_roles_deny_by_default(client, admin_headers):
+    person = resident(client)
+    for path in ("/v1/admin/departments", "/v1/merchant/perks", "/v1/dept/quality-issues"):
+        r = client.get(path, headers=person["headers"])
+        assert r.status_code in {401, 403}, path
+        assert r.json["error_code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
+    assert client.get("/v1/admin/departments", headers=person["headers"]).status_code == 403
+    assert client.get("/v1/me", headers=admin_headers).status_code == 403
+    assert client.get("/v1/admin/departments").status_code == 401
+    assert client.get("/v1/admin/departments", headers=admin_headers).status_code == 200
+    assert client.post("/v1/auth/logout", headers=admin_headers).status_code == 204
+
+
+def test_department_keys(client, admin_headers):
+    r = client.post("/v1/admin/departments", headers=admin_headers,
+                    json={"code": "market", "name": "市场监管局",
+                          "record_types": ["admin.penalty.general"]})
+    assert r.status_code == 201
+    key = r.json["api_key"]
+    assert client.get("/v1/dept/quality-issues", headers={"X-API-Key": key}).status_code != 401
+    listed = client.get("/v1/admin/departments", headers=admin_headers).json
+    assert key not in json.dumps(listed)
+    r = client.post("/v1/admin/departments", headers=admin_headers,
+                    json={"code": "market", "name": "again"})
+    assert r.status_code == 409
+    r = client.post("/v1/admin/departments", headers=admin_headers,
+                    json={"code": "x2", "name": "bad", "record_types": ["no.such.type"]})
+    assert r.status_code == 422
+    rotated = client.post("/v1/admin/departments/market/keys", headers=admin_headers).json["api_key"]
+    assert client.get("/v1/dept/quality-issues", headers={"X-API-Key": key}).status_code == 401
+    assert client.get("/v1/dept/quality-issues",
+                      headers={"X-API-Key": rotated}).status_code != 401
+    r = client.patch("/v1/admin/departments/market", headers=admin_headers,
+                     json={"enabled": False})
+    assert r.status_code == 200
+    assert client.get("/v1/dept/quality-issues",
+                      headers={"X-API-Key": rotated}).status_code == 401
+    assert client.get("/v1/dept/quality-issues").status_code == 401

@@ -1,0 +1,110 @@
+"""Test fixtures: one app per session on its own database and Redis db number.
+
+Embedded by default (a temporary SQLite file and the in-process Redis stand-in);
+with DATABASE_URL / REDIS_URL set, PostgreSQL and Redis — never the development
+database (a `_test` database beside it) nor its Redis db (db 15 unless given).
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from points.models import Base
+
+TEST_REDIS_DB = os.environ.get("TEST_REDIS_DB", "15")
+
+
+def _test_database_url(tmp_dir) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not url or url.startswith("sqlite"):
+        return f"sqlite:///{tmp_dir}/test.db"
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "credit"
+    if not name.endswith("test"):
+        name = f"{name}_test"
+    test_url = urlunsplit(parts._replace(path="/" + name))
+    admin = create_engine(urlunsplit(parts._replace(path="/postgres")).replace(
+        "postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return test_url
+
+
+def _test_redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url or url.startswith("memory://"):
+        return "memory://"
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + TEST_REDIS_DB))
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("db")
+    return {
+        "APP_ENV": "testing",
+        "DATABASE_URL": _test_database_url(tmp),
+        "REDIS_URL": _test_redis_url(),
+        "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "DATA_KEY": "test-data-key",
+        "WECHAT_API_BASE": "http://127.0.0.1:9",  # replaced per test by the stub server
+    }
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    for key, value in settings.items():
+        os.environ[key] = value
+    from api import create_app
+    from api.cli import upgrade_database
+
+    url = settings["DATABASE_URL"]
+    if url.startswith("postgresql"):
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade_database(url)
+    application = create_app({"TESTING": True})
+    yield application
+    application.extensions["credit"].db.engine.dispose()
+
+
+def _clean(app) -> None:
+    state = app.extensions["credit"]
+    engine = state.db.engine
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                              + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+    state.redis.flushdb()
+
+
+@pytest.fixture
+def clean_app(app):
+    _clean(app)
+    yield app
+    app.extensions["credit"].db.remove()
+
+
+@pytest.fixture
+def client(clean_app):
+    return clean_app.test_client()
+
+
+@pytest.fixture
+def session(clean_app):
+    """A session outside any request, for arranging and checking data."""
+    s = clean_app.extensions["credit"].db.new_session()
+    yield s
+    s.rollback()
+    s.close()
