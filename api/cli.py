@@ -76,5 +76,7 @@ def register_cli(app: Flask) -> None:
         click.echo(f"admin {username} {verb}")
 
     from api.demo import register_demo_cli
+    from api.points_cli import register_points_cli
 
     register_demo_cli(app)
+    register_points_cli(app)

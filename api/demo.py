@@ -32,7 +32,7 @@ def register_demo_cli(app: Flask) -> None:
 
         st = state()
         tokens = st.extras["tokens"]
-        all_types = sorted(default_rule_set().record_types)
+        all_types = sorted(default_rule_set().resolved_types)
         session = st.db.new_session()
         lines: list[str] = []
         with session.begin():

@@ -8,13 +8,13 @@ from api.context import db_session
 from api.smorest import Blueprint, Schema, paginate_select
 from points import departments
 from points.models import Department
-from points.rulesets import default_rule_set
+from points import rule_store
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="The credit office")
 
 
 def known_record_types() -> set[str]:
-    return set(default_rule_set().record_types)
+    return set(rule_store.active(db_session()).resolved_types)
 
 
 class DepartmentInSchema(Schema):

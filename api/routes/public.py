@@ -40,3 +40,24 @@ def health():
         parts["redis"] = "unavailable"
     ok = all(v == "ok" for v in parts.values())
     return {"status": "ok" if ok else "unavailable", **parts}, 200 if ok else 503
+
+
+class RuleSetPublicSchema(Schema):
+    code = ma.fields.String(required=True)
+    title = ma.fields.String(allow_none=True)
+    base = ma.fields.Integer(required=True)
+    floor = ma.fields.Integer(required=True)
+    levels = ma.fields.List(ma.fields.Dict(), required=True)
+    classes = ma.fields.List(ma.fields.Dict(), required=True)
+    categories = ma.fields.List(ma.fields.Dict(), required=True)
+    record_types = ma.fields.List(ma.fields.Dict(), required=True)
+
+
+@blp.route("/rule-sets/active")
+@public
+@blp.response(200, RuleSetPublicSchema)
+def active_rule_set():
+    """The rule set in force: base, levels and every record type (no personal data)."""
+    from points import rule_store
+
+    return rule_store.active(db_session()).public_view()

@@ -9,12 +9,30 @@ from points.models.accounts import (
     User,
 )
 from points.models.credit import Department, Subject
+from points.models.records import (
+    CreditRecord,
+    IdempotencyKey,
+    IngestBatch,
+    QualityIssue,
+    RecordVersion,
+    RuleSetVersion,
+    Score,
+    ScoreHistory,
+)
 
 __all__ = [
     "AccessLogEntry",
     "AdminAccount",
     "Base",
     "Consent",
+    "CreditRecord",
+    "IdempotencyKey",
+    "IngestBatch",
+    "QualityIssue",
+    "RecordVersion",
+    "RuleSetVersion",
+    "Score",
+    "ScoreHistory",
     "Department",
     "RefreshToken",
     "RevokedToken",

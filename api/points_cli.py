@@ -1,0 +1,47 @@
+"""`flask --app wsgi points …`: recompute, sweep."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+
+def register_points_cli(app: Flask) -> None:
+    @app.cli.group("points")
+    def points_group():
+        """Scores: recompute from records, daily sweep."""
+
+    @points_group.command("recompute")
+    @click.option("--all", "everyone", is_flag=True, help="every subject")
+    @click.option("--subject", "subject_id", type=int, help="one subject id")
+    def recompute(everyone: bool, subject_id: int | None):
+        """Rebuild scores from records; reports stored scores that differed."""
+        from api.context import state
+        from points import jobs
+        from points.db import today
+
+        if everyone == (subject_id is not None):
+            raise click.UsageError("give either --all or --subject ID")
+        st = state()
+
+        def show(progress: jobs.Progress) -> None:
+            click.echo(f"  {progress.done}/{progress.total} subjects, "
+                       f"{progress.changed} differed", err=True)
+
+        progress = jobs.recompute_all(st.db.new_session, st.redis, today(),
+                                      subject_ids=None if everyone else [subject_id],
+                                      on_progress=show)
+        click.echo(f"recomputed {progress.done} subjects; {progress.changed} stored scores "
+                   f"differed; {len(progress.errors)} errors")
+        for error in progress.errors:
+            click.echo(f"  error: {error}")
+
+    @points_group.command("sweep")
+    def sweep():
+        """Recompute subjects whose windows opened or closed; purge expired records."""
+        from api.context import state
+        from points import jobs
+        from points.db import today
+
+        st = state()
+        result = jobs.sweep(st.db.new_session, st.redis, today())
+        click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in result.items()))

@@ -1,0 +1,150 @@
+"""Departments (`/v1/dept…`, X-API-Key): records, quality issues."""
+from __future__ import annotations
+
+import marshmallow as ma
+from sqlalchemy import select
+
+from api import access
+from api.context import cipher, db_session, redis_client
+from api.idempotency import idempotent
+from api.smorest import Blueprint, Schema, paginate_select
+from points import ingestion, records
+from points.db import today, utcnow
+from points.errors import Conflict, NotFound
+from points.models import QualityIssue
+
+blp = Blueprint("department", __name__, url_prefix="/v1/dept",
+                description="Departments: records, decisions, credit checks")
+
+
+class BatchSchema(Schema):
+    # Each record is checked on its own by the ingestion service, so that one bad
+    # record is reported back with its problems instead of failing the batch.
+    records = ma.fields.List(ma.fields.Raw(), required=True,
+                             validate=ma.validate.Length(min=1, max=ingestion.MAX_BATCH))
+
+
+class ProblemSchema(Schema):
+    dimension = ma.fields.String(required=True)
+    field = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+
+
+class AcceptedSchema(Schema):
+    source_ref = ma.fields.String(required=True)
+    record_id = ma.fields.Integer(required=True)
+    result = ma.fields.String(required=True)
+    late = ma.fields.Boolean()
+
+
+class RejectedSchema(Schema):
+    source_ref = ma.fields.String(allow_none=True)
+    index = ma.fields.Integer()
+    problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
+
+
+class BatchResultSchema(Schema):
+    accepted = ma.fields.List(ma.fields.Nested(AcceptedSchema), required=True)
+    rejected = ma.fields.List(ma.fields.Nested(RejectedSchema), required=True)
+
+
+class EndSchema(Schema):
+    ended_on = ma.fields.Date(required=True)
+
+
+class RevokeSchema(Schema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class RecordStateSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    source_ref = ma.fields.String(required=True)
+    type = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    ended_on = ma.fields.Date(allow_none=True)
+    version = ma.fields.Integer()
+
+
+class QualityIssueSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    source_ref = ma.fields.String(allow_none=True)
+    record_type = ma.fields.String(allow_none=True)
+    problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
+    dimensions = ma.fields.List(ma.fields.String())
+    status = ma.fields.String(required=True)
+    created_at = ma.fields.DateTime()
+    resolved_at = ma.fields.DateTime(allow_none=True)
+    resolution_note = ma.fields.String(allow_none=True)
+
+
+class IssueQuerySchema(Schema):
+    status = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf(["open", "resolved"]))
+
+
+class ResolveSchema(Schema):
+    note = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
+
+
+def _department():
+    return access.current().department
+
+
+@blp.route("/records", methods=["POST"])
+@blp.arguments(BatchSchema)
+@idempotent
+@blp.response(200, BatchResultSchema)
+@blp.errors(401, 413, 415, 422)
+def push_records(body):
+    """Push up to 1000 records; each is accepted or returned with its problems."""
+    return ingestion.ingest(db_session(), cipher(), redis_client(), _department(),
+                            body["records"], today())
+
+
+@blp.route("/records/<string:source_ref>/end", methods=["POST"])
+@blp.arguments(EndSchema)
+@blp.response(200, RecordStateSchema)
+@blp.errors(401, 404, 409, 422)
+def end_record(body, source_ref):
+    """End a record's counting on a date (e.g. the court removed a defaulter)."""
+    return records.end_record(db_session(), redis_client(), _department(), source_ref,
+                              body["ended_on"], today())
+
+
+@blp.route("/records/<string:source_ref>/revoke", methods=["POST"])
+@blp.arguments(RevokeSchema)
+@blp.response(200, RecordStateSchema)
+@blp.errors(401, 404, 409, 422)
+def revoke_record(body, source_ref):
+    """Revoke a wrong record: it never counts again."""
+    return records.revoke_record(db_session(), redis_client(), _department(), source_ref,
+                                 body["reason"], today())
+
+
+@blp.route("/quality-issues")
+@blp.arguments(IssueQuerySchema, location="query")
+@blp.response(200, QualityIssueSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 422)
+def quality_issues(query, pagination_parameters):
+    """Problem data returned to this department."""
+    stmt = select(QualityIssue).where(QualityIssue.department_id == _department().id)
+    if query["status"]:
+        stmt = stmt.where(QualityIssue.status == query["status"])
+    return paginate_select(db_session(), stmt.order_by(QualityIssue.id.desc()),
+                           pagination_parameters)
+
+
+@blp.route("/quality-issues/<int:issue_id>/resolve", methods=["POST"])
+@blp.arguments(ResolveSchema)
+@blp.response(200, QualityIssueSchema)
+@blp.errors(401, 404, 409, 422)
+def resolve_issue(body, issue_id):
+    """Mark a quality issue resolved (the record was fixed and re-sent)."""
+    issue = db_session().get(QualityIssue, issue_id)
+    if issue is None or issue.department_id != _department().id:
+        raise NotFound("no such quality issue")
+    if issue.status == "resolved":
+        raise Conflict("the issue is resolved already", "ALREADY_RESOLVED")
+    issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), body["note"]
+    return issue

@@ -1,0 +1,119 @@
+"""The resident's points, their history and records (`/v1/me/points…`, `/v1/me/records`)."""
+from __future__ import annotations
+
+import marshmallow as ma
+from sqlalchemy import select
+
+from api import access
+from api.context import cipher, db_session, redis_client
+from api.smorest import Blueprint, Schema, paginate_select
+from points import accounts, records, scoring
+from points.db import today
+from points.errors import Conflict, Forbidden
+from points.models import ScoreHistory
+
+blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit points")
+
+
+class ItemSchema(Schema):
+    record_id = ma.fields.Integer(required=True)
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    points = ma.fields.Integer(required=True)
+    raw_points = ma.fields.Integer()
+    counted_from = ma.fields.String(required=True)
+    counted_until = ma.fields.String(allow_none=True)
+
+
+class NextLevelSchema(Schema):
+    level = ma.fields.String(required=True)
+    points_needed = ma.fields.Integer(required=True)
+
+
+class PointsSchema(Schema):
+    points = ma.fields.Integer(required=True)
+    level = ma.fields.String(required=True)
+    restricted = ma.fields.Boolean(required=True)
+    rule_set = ma.fields.String(required=True)
+    as_of = ma.fields.String(required=True)
+    base = ma.fields.Integer(required=True)
+    items = ma.fields.List(ma.fields.Nested(ItemSchema), required=True)
+    next_level = ma.fields.Nested(NextLevelSchema, allow_none=True, required=True)
+    next_change_on = ma.fields.String(allow_none=True)
+
+
+class HistorySchema(Schema):
+    points = ma.fields.Integer(required=True)
+    level = ma.fields.String(required=True)
+    restricted = ma.fields.Boolean()
+    rule_set = ma.fields.String()
+    changed_at = ma.fields.DateTime(required=True)
+    reason = ma.fields.String(required=True)
+    cause = ma.fields.String()
+    record_id = ma.fields.Integer(allow_none=True)
+
+
+class RecordSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    kind = ma.fields.String(allow_none=True)
+    class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
+    points = ma.fields.Integer()
+    status = ma.fields.String(required=True)
+    disputed = ma.fields.Boolean(required=True)
+    occurred_on = ma.fields.Date(allow_none=True)
+    decided_on = ma.fields.Date(allow_none=True)
+    ended_on = ma.fields.Date(allow_none=True)
+    repaired_on = ma.fields.Date(allow_none=True)
+    counted_from = ma.fields.Date(allow_none=True)
+    counted_until = ma.fields.Date(allow_none=True)
+    counting = ma.fields.Boolean()
+    repairable = ma.fields.Boolean()
+    repairable_from = ma.fields.Date(allow_none=True)
+    details = ma.fields.Dict()
+
+
+def credit_subject_id(require_consent: bool = True) -> int:
+    """The signed-in resident's subject, refusing as the contract says when the
+    identity is not bound or the credit_points consent is missing."""
+    user = access.current().user
+    if user.subject_id is None:
+        raise Conflict("bind your real-name identity first", "IDENTITY_REQUIRED")
+    if require_consent and not accounts.has_consent(db_session(), user.id, "credit_points"):
+        raise Forbidden("grant the credit_points consent to see your points", "CONSENT_REQUIRED")
+    if not accounts.is_eligible(cipher(), user, today()):
+        raise Forbidden("credit points are for residents aged 18 or over", "NOT_ELIGIBLE")
+    return user.subject_id
+
+
+@blp.route("/points")
+@blp.response(200, PointsSchema)
+@blp.errors(401, 403, 409)
+def my_points():
+    """My points today, with one explanation line per counting record."""
+    return scoring.current_points(db_session(), redis_client(), credit_subject_id(), today())
+
+
+@blp.route("/points/history")
+@blp.response(200, HistorySchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 409)
+def my_history(pagination_parameters):
+    """Every change of my points, newest first, with its reason."""
+    subject_id = credit_subject_id()
+    stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
+            .order_by(ScoreHistory.id.desc()))
+    return paginate_select(db_session(), stmt, pagination_parameters)
+
+
+@blp.route("/records")
+@blp.response(200, RecordSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 409)
+def my_records(pagination_parameters):
+    """My credit records with status, class, counting window and repair date."""
+    items = records.subject_records(db_session(), credit_subject_id(), today())
+    pagination_parameters.item_count = len(items)
+    start = (pagination_parameters.page - 1) * pagination_parameters.page_size
+    return items[start:start + pagination_parameters.page_size]

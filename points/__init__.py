@@ -1,0 +1,1 @@
+"""The credit domain: subjects, records, rule sets and the points engine."""

@@ -1,0 +1,127 @@
+"""A record's life after ingestion: ended or revoked by its department, shown to
+its subject with status, class, counting window and repair date."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from points import engine, rule_store, scoring
+from points.db import utcnow
+from points.errors import Conflict, Invalid, NotFound
+from points.ingestion import snapshot
+from points.models import CreditRecord, Department, RecordVersion
+from points.rulesets import RuleSet
+
+
+def department_record(session: Session, department: Department, source_ref: str) -> CreditRecord:
+    record = session.execute(
+        select(CreditRecord).where(CreditRecord.department_id == department.id,
+                                   CreditRecord.source_ref == source_ref).with_for_update()
+    ).scalar_one_or_none()
+    if record is None:
+        raise NotFound(f"no record {source_ref!r} from this department", "RECORD_NOT_FOUND")
+    return record
+
+
+def keep_version(session: Session, record: CreditRecord, change: str, by: str) -> None:
+    """Save the record's current state in its history, then bump its version."""
+    session.add(RecordVersion(record_id=record.id, version=record.version, change=change,
+                              snapshot=snapshot(record), changed_by=by, changed_at=utcnow()))
+    record.version += 1
+    record.updated_at = utcnow()
+
+
+def end_record(session: Session, cache: redis.Redis | None, department: Department,
+               source_ref: str, ended_on: dt.date, today: dt.date) -> CreditRecord:
+    record = department_record(session, department, source_ref)
+    if record.status == "revoked":
+        raise Conflict("the record was revoked", "RECORD_REVOKED")
+    start = record.decided_on or record.occurred_on
+    if start is not None and ended_on < start:
+        raise Invalid("ended_on is before the record's start", errors={"json": {
+            "ended_on": [f"must be on or after {start.isoformat()}"]}})
+    keep_version(session, record, "ended", f"department:{department.code}")
+    record.ended_on = ended_on
+    scoring.recompute_subjects(session, cache, [record.subject_id], today, cause="record",
+                               reason=f"{department.name} ended record {record.id} "
+                                      f"({record.type}) on {ended_on.isoformat()}",
+                               record_id=record.id)
+    return record
+
+
+def revoke_record(session: Session, cache: redis.Redis | None, department: Department,
+                  source_ref: str, reason: str, today: dt.date, *, cause: str = "record",
+                  by: str | None = None) -> CreditRecord:
+    record = department_record(session, department, source_ref)
+    return revoke(session, cache, record, reason, today, cause=cause,
+                  by=by or f"department:{department.code}", who=department.name)
+
+
+def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, reason: str,
+           today: dt.date, *, cause: str, by: str, who: str) -> CreditRecord:
+    if record.status == "revoked":
+        raise Conflict("the record was already revoked", "RECORD_REVOKED")
+    keep_version(session, record, "revoked", by)
+    record.status = "revoked"
+    record.revoked_reason = reason
+    record.disputed = False
+    scoring.recompute_subjects(session, cache, [record.subject_id], today, cause=cause,
+                               reason=f"{who} revoked record {record.id} ({record.type}): {reason}",
+                               record_id=record.id)
+    return record
+
+
+def shown_status(record: CreditRecord, end: dt.date | None, today: dt.date) -> str:
+    """active, disputed, repaired, ended, revoked or expired, as the resident sees it."""
+    if record.status in {"revoked", "repaired"}:
+        return record.status
+    if record.disputed:
+        return "disputed"
+    if record.ended_on is not None and record.ended_on <= today:
+        return "ended"
+    if end is not None and end <= today:
+        return "expired"
+    return "active"
+
+
+def view(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, Any]:
+    facts = scoring.facts_of(record)
+    resolved = rule_set.resolved_types.get(record.type)
+    start = end = repairable = None
+    if resolved is not None and resolved.kind != "occupational":
+        start, end = engine.window(facts, rule_set)
+        repairable = engine.repairable_from(facts, rule_set)
+    rt = resolved.type if resolved else None
+    return {
+        "id": record.id,
+        "type": record.type,
+        "title": rt.title if rt else record.type,
+        "kind": rt.kind if rt else None,
+        "class": rt.record_class if rt else None,
+        "points": (engine.record_points(facts, rule_set)
+                   if resolved is not None and resolved.kind != "occupational" else 0),
+        "status": shown_status(record, end, today),
+        "disputed": record.disputed,
+        "occurred_on": record.occurred_on,
+        "decided_on": record.decided_on,
+        "ended_on": record.ended_on,
+        "repaired_on": record.repaired_on,
+        "counted_from": start,
+        "counted_until": end,
+        "counting": (record.status != "revoked" and start is not None and start <= today
+                     and (end is None or today < end)),
+        "repairable": bool(rt and rt.kind == "negative" and rt.repairable),
+        "repairable_from": repairable,
+        "details": record.details,
+    }
+
+
+def subject_records(session: Session, subject_id: int, today: dt.date) -> list[dict[str, Any]]:
+    rule_set = rule_store.active(session)
+    rows = session.execute(select(CreditRecord).where(CreditRecord.subject_id == subject_id)
+                           .order_by(CreditRecord.id.desc())).scalars()
+    return [view(r, rule_set, today) for r in rows]
