@@ -33,7 +33,7 @@ PREFIX_ROLES: list[tuple[str, str]] = [
     ("/v1/auth/", "any"),
 ]
 # Extra checks for roles that need more than a token (filled in by their modules).
-ROLE_CHECKS: dict[str, Callable[["Principal"], None]] = {}
+ROLE_CHECKS: dict[str, Callable[[Principal], None]] = {}
 
 
 @dataclass

@@ -18,7 +18,7 @@ _SECRETS = [
     (re.compile(r"\b1\d{10}\b"), "[phone]"),
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"), "[jwt]"),
     (re.compile(r"\b(rt|dk|vt|rs)_[\w-]{16,}"), "[secret]"),
-    (re.compile(r"(session_key|api_key|password|secret)([\"':= ]+)[^\s\"',]+", re.I),
+    (re.compile(r"(session_key|api_key|password|secret)([\"':= ]+)[^\s\"',]+", re.IGNORECASE),
      r"\1\2[redacted]"),
 ]
 

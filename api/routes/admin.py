@@ -6,9 +6,8 @@ from sqlalchemy import select
 
 from api.context import db_session
 from api.smorest import Blueprint, Schema, paginate_select
-from points import departments
+from points import departments, rule_store
 from points.models import Department
-from points import rule_store
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="The credit office")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
+import redis
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.access import public
 from api.context import db_session, redis_client
@@ -29,13 +31,13 @@ def health():
     parts = {"database": "ok", "redis": "ok"}
     try:
         db_session().execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means "down" here
+    except SQLAlchemyError as exc:
         log.warning("health: database down: %s", type(exc).__name__)
         parts["database"] = "unavailable"
         db_session().rollback()
     try:
         redis_client().ping()
-    except Exception as exc:
+    except redis.exceptions.RedisError as exc:
         log.warning("health: redis down: %s", type(exc).__name__)
         parts["redis"] = "unavailable"
     ok = all(v == "ok" for v in parts.values())

@@ -4,10 +4,11 @@ Revision ID: 2026_11_30_credit_records
 Revises: 2026_11_30_initial_schema
 Create Date: 2026-11-30 03:12:09.709590
 """
-from alembic import op
 import sqlalchemy as sa
-import points.db
+from alembic import op
 from sqlalchemy.dialects import postgresql
+
+import points.db
 
 revision = '2026_11_30_credit_records'
 down_revision = '2026_11_30_initial_schema'
