@@ -189,7 +189,7 @@ def _subjects_by_hash(session: Session, cipher: DataCipher,
     for start in range(0, len(hashes), 500):
         chunk = hashes[start:start + 500]
         found.update(session.execute(select(Subject.id_hash, Subject.id)
-                                     .where(Subject.id_hash.in_(chunk))).tuples())
+                                     .where(Subject.id_hash.in_(chunk))).all())
     missing = sorted(h for h in hashes if h not in found)  # one order: no deadlocks
     if missing:
         now = utcnow()
@@ -200,7 +200,7 @@ def _subjects_by_hash(session: Session, cipher: DataCipher,
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             found.update(session.execute(select(Subject.id_hash, Subject.id)
-                                         .where(Subject.id_hash.in_(chunk))).tuples())
+                                         .where(Subject.id_hash.in_(chunk))).all())
     return found
 
 
@@ -267,7 +267,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         inserted = dict(session.execute(
             _insert(session, CreditRecord).values(new_rows).on_conflict_do_nothing(
                 index_elements=["department_id", "source_ref"])
-            .returning(CreditRecord.source_ref, CreditRecord.id)).tuples())
+            .returning(CreditRecord.source_ref, CreditRecord.id)).all())
         raced = [i for i in new_items if i.source_ref not in inserted]
         # A concurrent identical batch stored these first: they are now "existing".
         racers = _existing(session, department.id, [i.source_ref for i in raced])

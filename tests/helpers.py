@@ -41,3 +41,47 @@ def resident(client, *, id_number: str | None = None, name: str = "张三",
                        json={"granted": True, "policy_version": "2026-01"})
         assert r.status_code == 200, r.json
     return {"headers": headers, **tokens}
+
+
+def admin_headers(app, client, username: str = "office", password: str = "s3cret-pass") -> dict:
+    """A credit-office admin's Authorization header (the account is created if needed)."""
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+
+    from points.models import AdminAccount
+
+    s = app.extensions["credit"].db.new_session()
+    if s.execute(select(AdminAccount).where(AdminAccount.username == username)).scalar() is None:
+        s.add(AdminAccount(username=username, password_hash=PasswordHasher().hash(password)))
+        s.commit()
+    s.close()
+    r = client.post("/v1/auth/admin/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.json
+    return auth(r.json["access_token"])
+
+
+def department(app, client, code: str = "market", record_types: list[str] | None = None,
+               name: str | None = None) -> dict:
+    """Create a department allowed to push `record_types` (default: every type);
+    returns its X-API-Key header."""
+    from points.rulesets import default_rule_set
+
+    types = record_types if record_types is not None else sorted(default_rule_set().resolved_types)
+    r = client.post("/v1/admin/departments", headers=admin_headers(app, client),
+                    json={"code": code, "name": name or f"{code} 局", "record_types": types})
+    assert r.status_code == 201, r.json
+    return {"X-API-Key": r.json["api_key"]}
+
+
+def push(client, dept_headers: dict, *records: dict, expect_rejected: int = 0) -> dict:
+    """Push records; each dict needs at least type, id_number and the right dates."""
+    batch = []
+    for i, rec in enumerate(records):
+        rec = dict(rec)
+        subject = {"id_number": rec.pop("id_number"), "name": rec.pop("name", "张三")}
+        batch.append({"source_ref": rec.pop("source_ref", f"ref-{next(_openids)}-{i}"),
+                      "subject": subject, **rec})
+    r = client.post("/v1/dept/records", headers=dept_headers, json={"records": batch})
+    assert r.status_code == 200, r.json
+    assert len(r.json["rejected"]) == expect_rejected, r.json["rejected"]
+    return r.json

@@ -5,7 +5,18 @@ from api.smorest import Api
 
 
 def register_blueprints(api: Api) -> None:
-    from api.routes import admin, auth, department, points_views, public, resident
+    from api.routes import (
+        admin,
+        auth,
+        department,
+        merchant,
+        points_views,
+        public,
+        resident,
+        workers,
+        workflows,
+    )
 
-    for module in (public, auth, resident, points_views, department, admin):
+    for module in (public, auth, resident, points_views, department, admin, workflows, merchant,
+                   workers):
         api.register_blueprint(module.blp)

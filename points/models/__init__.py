@@ -1,5 +1,7 @@
 """All mapped classes, imported here so `Base.metadata` knows every table."""
 from points.db import Base
+from points.models import workers as _workers  # noqa: F401  (registers its tables)
+from points.models import workflows as _workflows  # noqa: F401
 from points.models.accounts import (
     AccessLogEntry,
     AdminAccount,
@@ -39,3 +41,6 @@ __all__ = [
     "Subject",
     "User",
 ]
+
+# Incentives live in their own package but share the one metadata.
+import incentives.models as _incentives  # noqa: F401

@@ -1,0 +1,1 @@
+"""Incentives: merchants, perks, one-time verification codes and redemptions."""

@@ -1,0 +1,1 @@
+"""Merchants, perks, verification codes and redemptions (issue 5)."""

@@ -1,0 +1,1 @@
+"""Worker profiles, report shares, reviews and credit checks (issue 6)."""

@@ -1,0 +1,1 @@
+"""Commitments, repairs, objections and the notification outbox (issue 4)."""
