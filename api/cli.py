@@ -78,5 +78,8 @@ def register_cli(app: Flask) -> None:
     from api.demo import register_demo_cli
     from api.points_cli import register_points_cli
 
+    from api.tasks import register_worker_cli
+
     register_demo_cli(app)
     register_points_cli(app)
+    register_worker_cli(app)
