@@ -28,9 +28,12 @@ def dev_login(client, openid: str | None = None) -> dict:
 
 
 def resident(client, *, id_number: str | None = None, name: str = "张三",
-             consents: tuple[str, ...] = ("credit_points", "merchant_share")) -> dict:
-    """A signed-in resident with a bound identity and the given consents."""
-    tokens = dev_login(client)
+             consents: tuple[str, ...] = ("credit_points", "merchant_share"),
+             openid: str | None = None) -> dict:
+    """A signed-in resident with a bound identity and the given consents.
+    Sign in again later (after travelling in time) with `signed_in(client, r["openid"])`."""
+    openid = openid or f"user-{next(_openids)}"
+    tokens = dev_login(client, openid)
     headers = auth(tokens["access_token"])
     if id_number is not False:
         r = client.put("/v1/me/identity", headers=headers,
@@ -40,7 +43,12 @@ def resident(client, *, id_number: str | None = None, name: str = "张三",
         r = client.put(f"/v1/me/consents/{scope}", headers=headers,
                        json={"granted": True, "policy_version": "2026-01"})
         assert r.status_code == 200, r.json
-    return {"headers": headers, **tokens}
+    return {"headers": headers, "openid": openid, **tokens}
+
+
+def signed_in(client, openid: str) -> dict:
+    """Authorization header for a fresh sign-in of an existing resident."""
+    return auth(dev_login(client, openid)["access_token"])
 
 
 def admin_headers(app, client, username: str = "office", password: str = "s3cret-pass") -> dict:
