@@ -1,0 +1,98 @@
+"""Scores as a rebuildable cache: Redis agrees with the database after every commit,
+reads survive Redis being down, `points recompute --all` finds tampered scores,
+and the retention purge removes what the law allows."""
+from __future__ import annotations
+
+import datetime as dt
+
+import redis as redis_lib
+
+from points import score_cache
+from points.models import CreditRecord, Score
+from tests.helpers import department, push, resident, valid_id
+
+
+def test_cache_follows_every_commit(app, client, session):
+    number = valid_id(seq=41)
+    person = resident(client, id_number=number)
+    dept = department(app, client)
+    cache = app.extensions["credit"].redis
+    client.get("/v1/me/points", headers=person["headers"])
+    subject_id = session.query(Score).one().subject_id
+    assert score_cache.get(cache, subject_id)["points"] == 1000
+    push(client, dept, {"source_ref": "c1", "type": "admin.penalty.general", "id_number": number,
+                        "decided_on": "2026-11-01"})
+    assert score_cache.get(cache, subject_id)["points"] == 970
+    client.post("/v1/dept/records/c1/revoke", headers=dept, json={"reason": "wrong"})
+    assert score_cache.get(cache, subject_id)["points"] == 1000
+    stored = session.query(Score).one()
+    session.refresh(stored)
+    assert stored.points == 1000 and stored.version == 3
+
+
+def test_cache_never_goes_back_to_an_older_version(app):
+    cache = app.extensions["credit"].redis
+    cache.flushdb()
+    score_cache.put(cache, 7, 5, {"points": 1005})
+    score_cache.put(cache, 7, 4, {"points": 1004})  # a late writer with an older score
+    assert score_cache.get(cache, 7)["points"] == 1005
+
+
+def test_points_are_served_from_the_database_when_redis_is_down(app, client):
+    number = valid_id(seq=42)
+    dept = department(app, client)
+    push(client, dept, {"type": "donation.blood", "id_number": number, "occurred_on": "2026-06-01"})
+    person = resident(client, id_number=number)
+    state = app.extensions["credit"]
+    real = state.redis
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise redis_lib.exceptions.ConnectionError("redis is down")
+            return fail
+
+    state.redis = Down()
+    try:
+        state.extras["tokens"].redis = state.redis
+        r = client.get("/v1/me/points", headers=person["headers"])
+    finally:
+        state.redis = real
+        state.extras["tokens"].redis = real
+    assert r.status_code == 200 and r.json["points"] == 1010
+
+
+def test_recompute_all_reports_scores_that_differ(app, client, session):
+    number = valid_id(seq=43)
+    dept = department(app, client)
+    push(client, dept, {"type": "donation.blood", "id_number": number, "occurred_on": "2026-06-01"},
+         {"type": "donation.blood", "id_number": valid_id(seq=44), "occurred_on": "2026-06-01"})
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["points", "recompute", "--all"])
+    assert "recomputed 2 subjects; 0 stored scores differed" in result.output
+    stored = session.query(Score).order_by(Score.subject_id).first()
+    stored.points = 1234
+    session.commit()
+    result = runner.invoke(args=["points", "recompute", "--all"])
+    assert "recomputed 2 subjects; 1 stored scores differed" in result.output
+    session.expire_all()
+    assert session.get(Score, stored.subject_id).points == 1010
+    assert runner.invoke(args=["points", "recompute"]).exit_code != 0
+
+
+def test_retention_purges_negative_records_five_years_after_their_window(app, client, session):
+    import time_machine
+
+    dept = department(app, client)
+    number = valid_id(seq=45)
+    push(client, dept,
+         {"source_ref": "old", "type": "admin.penalty.general", "id_number": number,
+          "decided_on": "2020-01-10"},   # window ended 2021-01-10: purge from 2026-01-10
+         {"source_ref": "recent", "type": "admin.penalty.general", "id_number": number,
+          "decided_on": "2021-06-10"},   # window ended 2022-06-10: kept until 2027-06-10
+         {"source_ref": "good", "type": "honour.city", "id_number": number,
+          "occurred_on": "2019-01-01"})  # positive records are not purged by this rule
+    with time_machine.travel(dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC), tick=False):
+        result = app.test_cli_runner().invoke(args=["points", "sweep"])
+    assert "purged_records 1" in result.output
+    assert sorted(r.source_ref for r in session.query(CreditRecord)) == ["good", "recent"]
