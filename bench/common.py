@@ -1,0 +1,102 @@
+"""Shared set-up for the benchmarks: a database of their own, a server, figures."""
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/credit_bench")
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+BENCH_ENV = {
+    "APP_ENV": "development",
+    "DATABASE_URL": BENCH_DB,
+    "REDIS_URL": BENCH_REDIS,
+    "SECRET_KEY": "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+    "DATA_KEY": "bench-data-key",
+    "RATELIMIT_ENABLED": "false",
+}
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, **BENCH_ENV, "PYTHONPATH": str(ROOT)}
+
+
+def psycopg_url(url: str = BENCH_DB) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://")
+
+
+def fresh_database() -> None:
+    """Drop and recreate the bench database, then migrate it."""
+    from sqlalchemy import create_engine, text
+
+    name = BENCH_DB.rsplit("/", 1)[1]
+    admin = create_engine(psycopg_url(BENCH_DB.rsplit("/", 1)[0] + "/postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                   env=env(), check=True, capture_output=True)
+    import redis
+
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn with gthread workers on a loopback port."""
+
+    def __init__(self, app: str = "wsgi:app", workers: int = 2, threads: int = 8,
+                 extra_env: dict | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
+             "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--log-level",
+             "warning", app],
+            cwd=ROOT, env={**env(), **(extra_env or {})})
+        self._wait()
+
+    def _wait(self) -> None:
+        import requests
+
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                requests.get(self.url + "/v1/health", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def report(title: str, figures: dict[str, object]) -> None:
+    print(f"\n== {title} (cores: {os.cpu_count()})")
+    for key, value in figures.items():
+        print(f"  {key}: {value}")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
