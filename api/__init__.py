@@ -14,7 +14,7 @@ from points.crypto import DataCipher
 
 log = logging.getLogger(__name__)
 # Bodies that are not JSON, accepted by the few routes that take another format.
-NON_JSON_BODIES = {"admin.upload_rule_set"}
+NON_JSON_BODIES = {"office.upload_rule_set"}
 
 
 def create_app(overrides: dict | None = None) -> Flask:

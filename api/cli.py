@@ -77,7 +77,6 @@ def register_cli(app: Flask) -> None:
 
     from api.demo import register_demo_cli
     from api.points_cli import register_points_cli
-
     from api.tasks import register_worker_cli
 
     register_demo_cli(app)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from points.audit import audit
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
@@ -29,8 +30,13 @@ def _check_types(record_types: Iterable[str], known: set[str]) -> list[str]:
     return types
 
 
+def _state(department: Department) -> dict:
+    return {"name": department.name, "record_types": department.record_types,
+            "enabled": department.enabled}
+
+
 def create_department(session: Session, code: str, name: str, record_types: Iterable[str],
-                      known_types: set[str]) -> tuple[Department, str]:
+                      known_types: set[str], actor: str = "system") -> tuple[Department, str]:
     if not CODE_RE.match(code):
         raise Invalid("bad department code", errors={"json": {"code": [
             "2-40 characters: lower-case letters, digits, '_' or '-', starting with a letter"]}})
@@ -42,6 +48,7 @@ def create_department(session: Session, code: str, name: str, record_types: Iter
                             created_at=utcnow())
     session.add(department)
     session.flush()
+    audit(session, actor, "department.created", "department", code, after=_state(department))
     return department, key
 
 
@@ -53,23 +60,27 @@ def get_department(session: Session, code: str) -> Department:
     return department
 
 
-def rotate_key(session: Session, code: str) -> tuple[Department, str]:
+def rotate_key(session: Session, code: str, actor: str = "system") -> tuple[Department, str]:
     """A new key; the old one stops working at once."""
     department = get_department(session, code)
     key = new_api_key()
     department.api_key_hash = hash_token(key)
     department.key_rotated_at = utcnow()
+    audit(session, actor, "department.key_rotated", "department", code)
     return department, key
 
 
 def update_department(session: Session, code: str, known_types: set[str], *,
                       name: str | None = None, record_types: Iterable[str] | None = None,
-                      enabled: bool | None = None) -> Department:
+                      enabled: bool | None = None, actor: str = "system") -> Department:
     department = get_department(session, code)
+    before = _state(department)
     if name is not None:
         department.name = name
     if record_types is not None:
         department.record_types = _check_types(record_types, known_types)
     if enabled is not None:
         department.enabled = enabled
+    audit(session, actor, "department.updated", "department", code, before=before,
+          after=_state(department))
     return department

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from points import engine, rule_store, scoring
+from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
 from points.ingestion import snapshot
@@ -45,6 +46,8 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
         raise Invalid("ended_on is before the record's start", errors={"json": {
             "ended_on": [f"must be on or after {start.isoformat()}"]}})
     keep_version(session, record, "ended", f"department:{department.code}")
+    audit(session, f"department:{department.code}", "record.ended", "record", record.id,
+          before={"ended_on": record.ended_on}, after={"ended_on": ended_on})
     record.ended_on = ended_on
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause="record",
                                reason=f"{department.name} ended record {record.id} "
@@ -66,6 +69,8 @@ def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, re
     if record.status == "revoked":
         raise Conflict("the record was already revoked", "RECORD_REVOKED")
     keep_version(session, record, "revoked", by)
+    audit(session, by, "record.revoked", "record", record.id, before={"status": record.status},
+          after={"status": "revoked"}, note=reason)
     record.status = "revoked"
     record.revoked_reason = reason
     record.disputed = False

@@ -10,6 +10,7 @@ def register_blueprints(api: Api) -> None:
         auth,
         department,
         merchant,
+        office,
         points_views,
         public,
         resident,
@@ -17,6 +18,6 @@ def register_blueprints(api: Api) -> None:
         workflows,
     )
 
-    for module in (public, auth, resident, points_views, department, admin, workflows, merchant,
-                   workers):
+    for module in (public, auth, resident, points_views, department, admin, office, workflows,
+                   merchant, workers):
         api.register_blueprint(module.blp)

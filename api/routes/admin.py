@@ -4,6 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from sqlalchemy import select
 
+from api import access
 from api.context import db_session
 from api.smorest import Blueprint, Schema, paginate_select
 from points import departments, rule_store
@@ -51,7 +52,8 @@ class DepartmentKeySchema(Schema):
 def create_department(body):
     """Create a department; its API key is shown this once."""
     department, key = departments.create_department(
-        db_session(), body["code"], body["name"], body["record_types"], known_record_types())
+        db_session(), body["code"], body["name"], body["record_types"], known_record_types(),
+        actor=access.current().label)
     return {"code": department.code, "api_key": key}
 
 
@@ -71,7 +73,8 @@ def list_departments(pagination_parameters):
 @blp.errors(401, 403, 404, 422)
 def update_department(body, code):
     """Rename, enable or disable a department, or change its allowed record types."""
-    return departments.update_department(db_session(), code, known_record_types(), **body)
+    return departments.update_department(db_session(), code, known_record_types(),
+                                         actor=access.current().label, **body)
 
 
 @blp.route("/departments/<string:code>/keys", methods=["POST"])
@@ -79,5 +82,5 @@ def update_department(body, code):
 @blp.errors(401, 403, 404)
 def rotate_key(code):
     """Issue a new API key for a department; the old key stops working at once."""
-    department, key = departments.rotate_key(db_session(), code)
+    department, key = departments.rotate_key(db_session(), code, actor=access.current().label)
     return {"code": department.code, "api_key": key}

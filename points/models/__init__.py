@@ -11,6 +11,7 @@ from points.models.accounts import (
     User,
 )
 from points.models.credit import Department, Subject
+from points.models.office import AuditEntry, Job
 from points.models.records import (
     CreditRecord,
     IdempotencyKey,
@@ -25,12 +26,14 @@ from points.models.records import (
 __all__ = [
     "AccessLogEntry",
     "AdminAccount",
+    "AuditEntry",
     "Base",
     "Consent",
     "CreditRecord",
     "Department",
     "IdempotencyKey",
     "IngestBatch",
+    "Job",
     "QualityIssue",
     "RecordVersion",
     "RefreshToken",

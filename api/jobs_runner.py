@@ -1,0 +1,28 @@
+"""RQ job entry points: thin wrappers that find the app's connections and call
+the domain's job functions."""
+from __future__ import annotations
+
+from flask import current_app
+
+
+def run_rule_set_job(job_id: str) -> None:
+    from points import rule_admin
+    from points.db import today
+
+    state = current_app.extensions["credit"]
+    rule_admin.run_job(state.db.new_session, state.redis, job_id, today())
+
+
+def enqueue_rule_set_job(job_id: str) -> None:
+    """Queue the job; if Redis cannot take it, it stays `queued` in the database and
+    `points sweep` queues it again (the jobs table is the outbox)."""
+    import logging
+
+    import redis
+
+    from api.tasks import enqueue
+
+    try:
+        enqueue(run_rule_set_job, job_id, queue_name="recompute", job_id=f"job-{job_id}")
+    except redis.exceptions.RedisError:
+        logging.getLogger(__name__).warning("redis unavailable; job %s stays queued", job_id)

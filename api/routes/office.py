@@ -1,0 +1,171 @@
+"""The credit office's tools (`/v1/admin…`): rule-set versions, jobs, data quality,
+the audit trail."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import request
+from sqlalchemy import select
+
+from api import access
+from api.context import db_session
+from api.smorest import Blueprint, Schema, paginate_select
+from points import quality, rule_admin
+from points.db import on_commit
+from points.errors import Invalid, NotFound
+from points.models import AuditEntry, Job, RuleSetVersion
+
+blp = Blueprint("office", __name__, url_prefix="/v1/admin", description="The credit office")
+TOML_TYPES = {"application/toml", "text/toml", "text/x-toml", "text/plain"}
+
+
+class RuleSetVersionSchema(Schema):
+    code = ma.fields.String(required=True)
+    active = ma.fields.Boolean(required=True)
+    created_at = ma.fields.DateTime()
+    activated_at = ma.fields.DateTime(allow_none=True)
+
+
+class RuleSetUploadSchema(Schema):
+    content = ma.fields.String(metadata={"description": "the rule set as TOML text"})
+
+
+class JobCreatedSchema(Schema):
+    job_id = ma.fields.String(required=True)
+
+
+class JobSchema(Schema):
+    id = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    params = ma.fields.Dict()
+    total = ma.fields.Integer()
+    done = ma.fields.Integer()
+    changed = ma.fields.Integer()
+    errors = ma.fields.List(ma.fields.String())
+    created_at = ma.fields.DateTime()
+    started_at = ma.fields.DateTime(allow_none=True)
+    finished_at = ma.fields.DateTime(allow_none=True)
+
+
+class PeriodSchema(Schema):
+    start = ma.fields.Date(data_key="from", load_default=None)
+    end = ma.fields.Date(data_key="to", load_default=None)
+
+
+class QualityRowSchema(Schema):
+    department = ma.fields.String(required=True)
+    name = ma.fields.String()
+    received = ma.fields.Integer(required=True)
+    accepted = ma.fields.Integer(required=True)
+    rejected = ma.fields.Integer(required=True)
+    rejected_by_dimension = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    late = ma.fields.Integer()
+    late_share = ma.fields.Float()
+    open_issues = ma.fields.Integer()
+    oldest_open_issue_days = ma.fields.Integer(allow_none=True)
+
+
+class AuditQuerySchema(Schema):
+    target_type = ma.fields.String(load_default=None)
+    target_id = ma.fields.String(load_default=None)
+    actor = ma.fields.String(load_default=None)
+
+
+class AuditSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    actor = ma.fields.String(required=True)
+    action = ma.fields.String(required=True)
+    target_type = ma.fields.String(required=True)
+    target_id = ma.fields.String(required=True)
+    before = ma.fields.Dict(allow_none=True)
+    after = ma.fields.Dict(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime(required=True)
+
+
+def _actor() -> str:
+    return access.current().label
+
+
+@blp.route("/rule-sets", methods=["GET"])
+@blp.response(200, RuleSetVersionSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403)
+def list_rule_sets(pagination_parameters):
+    """Every stored rule-set version, the active one marked."""
+    from points import rule_store
+
+    rule_store.ensure_default(db_session())
+    return paginate_select(db_session(), select(RuleSetVersion).order_by(RuleSetVersion.id),
+                           pagination_parameters)
+
+
+@blp.route("/rule-sets", methods=["POST"])
+@blp.doc(requestBody={"required": True, "content": {
+    "application/toml": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "object", "description":
+                                    "either {\"content\": \"<TOML>\"} or the parsed rule set"}}}})
+@blp.response(201, RuleSetVersionSchema)
+@blp.errors(401, 403, 409, 415, 422)
+def upload_rule_set():
+    """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise Invalid("send a JSON object", errors={"json": {"_schema": ["not an object"]}})
+        source = body["content"] if isinstance(body.get("content"), str) else body
+    elif request.mimetype in TOML_TYPES:
+        source = request.get_data(as_text=True)
+    else:
+        from api.errors import error_response
+
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
+                              "send application/toml or application/json")
+    return rule_admin.upload(db_session(), source, _actor()), 201
+
+
+@blp.route("/rule-sets/<string:code>/activate", methods=["POST"])
+@blp.response(202, JobCreatedSchema)
+@blp.errors(401, 403, 404)
+def activate_rule_set(code):
+    """Activate a rule-set version (or roll back to an earlier one); starts the recompute job."""
+    from api.jobs_runner import enqueue_rule_set_job
+
+    session = db_session()
+    job = rule_admin.activate(session, code, _actor())
+    on_commit(session, lambda: enqueue_rule_set_job(job.id))
+    return {"job_id": job.id}
+
+
+@blp.route("/jobs/<string:job_id>")
+@blp.response(200, JobSchema)
+@blp.errors(401, 403, 404)
+def get_job(job_id):
+    """A background job's status and progress."""
+    job = db_session().get(Job, job_id)
+    if job is None:
+        raise NotFound("no such job")
+    return job
+
+
+@blp.route("/quality-report")
+@blp.arguments(PeriodSchema, location="query")
+@blp.response(200, QualityRowSchema(many=True))
+@blp.errors(401, 403, 422)
+def quality_report(period):
+    """Per department: records received, accepted, rejected by dimension, late share, open issues."""
+    return quality.quality_report(db_session(), period["start"], period["end"])
+
+
+@blp.route("/audit")
+@blp.arguments(AuditQuerySchema, location="query")
+@blp.response(200, AuditSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+def audit_log(query, pagination_parameters):
+    """The audit trail of admin and department actions, newest first."""
+    stmt = select(AuditEntry)
+    for field in ("target_type", "target_id", "actor"):
+        if query[field]:
+            stmt = stmt.where(getattr(AuditEntry, field) == query[field])
+    return paginate_select(db_session(), stmt.order_by(AuditEntry.id.desc()), pagination_parameters)
