@@ -38,10 +38,20 @@ def register_points_cli(app: Flask) -> None:
     @points_group.command("sweep")
     def sweep():
         """Recompute subjects whose windows opened or closed; purge expired records."""
+        from flask import current_app
+
         from api.context import state
-        from points import jobs
+        from api.jobs_runner import enqueue_rule_set_job
+        from points import jobs, rule_admin
         from points.db import today
 
         st = state()
-        result = jobs.sweep(st.db.new_session, st.redis, today())
+        result = jobs.sweep(st.db.new_session, st.redis, today(),
+                            current_app.config["ACCESS_LOG_RETENTION_DAYS"])
+        with st.db.new_session() as session:
+            stuck = rule_admin.queued_jobs(session)
+        if stuck:
+            for job_id in stuck:  # queued while Redis was down: queue them again
+                enqueue_rule_set_job(job_id)
+            result["requeued_jobs"] = len(stuck)
         click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in result.items()))

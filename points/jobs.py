@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, scoring
+from points import engine, privacy, rule_store, scoring
 from points.dates import add_months
 from points.models import CreditRecord, Score, Subject
 from points.rulesets import RuleSet
@@ -97,9 +97,9 @@ def _one_by_one(session, cache, ids, as_of, cause, reason, rule_set, progress):
 
 
 def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
-          today: dt.date) -> dict[str, int]:
+          today: dt.date, access_log_retention_days: int = 5 * 365) -> dict[str, int]:
     """Recompute the subjects whose window boundaries have passed, and purge what
-    the retention period allows."""
+    the retention periods allow."""
     stmt = select(Subject.id).join(Score, Score.subject_id == Subject.id).where(
         Score.next_change_on.is_not(None), Score.next_change_on <= today)
     recomputed = changed = 0
@@ -116,7 +116,10 @@ def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
     finally:
         reader.close()
     purged = purge_expired_records(session_factory, today)
-    return {"recomputed": recomputed, "changed": changed, "purged_records": purged}
+    with session_factory() as session, session.begin():
+        purged_log = privacy.purge_access_log(session, today, access_log_retention_days)
+    return {"recomputed": recomputed, "changed": changed, "purged_records": purged,
+            "purged_access_log": purged_log}
 
 
 def purge_expired_records(session_factory: Callable[[], Session], today: dt.date) -> int:

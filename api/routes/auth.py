@@ -56,12 +56,8 @@ def _tokens():
 
 def _resident_login(openid: str) -> dict:
     session = db_session()
+    # A closed account has its openid erased, so the same WeChat user gets a new account.
     user, _ = user_for_openid(session, openid)
-    if user.closed_at is not None:
-        # A closed account's openid signs in as a fresh account (the old one is erased).
-        user.openid = None
-        session.flush()
-        user, _ = user_for_openid(session, openid)
     pair = _tokens().issue_pair(session, f"user:{user.id}", "resident")
     return {**pair.as_dict(), "user": {"id": user.id,
                                        "identity_bound": user.subject_id is not None}}

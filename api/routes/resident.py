@@ -75,6 +75,20 @@ def me():
             "identity": _identity_dict(view)}
 
 
+@blp.route("", methods=["DELETE"])
+@blp.response(204)
+@blp.errors(401, 403)
+def close_account():
+    """Close my account: erase account data and end every session; credit records stay."""
+    from api.context import state
+    from points import privacy
+
+    session = db_session()
+    user = access.current().user
+    state().extras["tokens"].cut_user_tokens(session, user)
+    privacy.close_account(session, user)
+
+
 @blp.route("/identity", methods=["PUT"])
 @blp.arguments(IdentityInSchema)
 @blp.response(200, IdentityOutSchema)

@@ -1,0 +1,36 @@
+"""What the Personal Information Protection Law gives every resident: closing the
+account erases the account's data, while the credit records that the law requires
+to be kept stay with the credit subject (a new account binding the same ID number
+sees them again)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from points.db import utcnow
+from points.models import AccessLogEntry, Consent, User
+
+# Other modules add what they hold about an account (report shares, staff seats …).
+ACCOUNT_ERASERS: list[Callable[[Session, User], None]] = []
+
+
+def close_account(session: Session, user: User) -> None:
+    for erase in ACCOUNT_ERASERS:
+        erase(session, user)
+    session.execute(delete(Consent).where(Consent.user_id == user.id))
+    user.openid = None
+    user.name_enc = None
+    user.phone_enc = None
+    user.subject_id = None
+    user.identity_bound_at = None
+    user.closed_at = utcnow()
+
+
+def purge_access_log(session: Session, today: dt.date, retention_days: int) -> int:
+    cutoff = dt.datetime.combine(today - dt.timedelta(days=retention_days), dt.time(),
+                                 dt.UTC)
+    result = session.execute(delete(AccessLogEntry).where(AccessLogEntry.at < cutoff))
+    return result.rowcount or 0
