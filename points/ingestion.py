@@ -264,10 +264,12 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                          "late": item.late, "index": item.index})
 
     if new_rows:
-        inserted = dict(session.execute(
-            _insert(session, CreditRecord).values(new_rows).on_conflict_do_nothing(
+        # executemany with RETURNING (SQLAlchemy's insertmanyvalues): one statement
+        # per few hundred rows, no per-row round trip, no huge compiled VALUES list.
+        inserted = dict(session.connection().execute(
+            _insert(session, CreditRecord).on_conflict_do_nothing(
                 index_elements=["department_id", "source_ref"])
-            .returning(CreditRecord.source_ref, CreditRecord.id)).all())
+            .returning(CreditRecord.source_ref, CreditRecord.id), new_rows).all())
         raced = [i for i in new_items if i.source_ref not in inserted]
         # A concurrent identical batch stored these first: they are now "existing".
         racers = _existing(session, department.id, [i.source_ref for i in raced])

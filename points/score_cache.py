@@ -1,19 +1,30 @@
 """The current score of each subject, cached in Redis.
 
 Each stored score has a version that grows with every change; the cache keeps a
-value only if it is newer than the one it holds, so two writers committing in one
-order and reaching Redis in the other can never leave the older score behind.
-Redis may lose it all: the database rebuilds it on the next read.
+value only if it is newer than the one it holds (checked atomically by a small
+Lua script), so two writers committing in one order and reaching Redis in the
+other can never leave the older score behind. Many scores are written in one
+pipeline: one round trip per batch, not per subject. Redis may lose it all: the
+database rebuilds it on the next read.
 """
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 
 import redis
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 24 * 3600
+# KEYS[1] the score key; ARGV: version, body, ttl. Keeps the newer version only.
+_PUT_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'body', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
 
 
 def _key(subject_id: int) -> str:
@@ -29,28 +40,22 @@ def get(client: redis.Redis, subject_id: int) -> dict | None:
     return None if raw is None else json.loads(raw)
 
 
-def put(client: redis.Redis, subject_id: int, version: int, body: dict) -> None:
-    key = _key(subject_id)
-    payload = json.dumps(body, ensure_ascii=False, default=str)
+def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict]]) -> None:
+    """Cache (subject_id, version, body) triples, each only if newer than what is there."""
     try:
-        with client.pipeline() as pipe:
-            for _ in range(3):
-                try:
-                    pipe.watch(key)
-                    current = pipe.hget(key, "v")
-                    if current is not None and int(current) > version:
-                        pipe.unwatch()
-                        return
-                    pipe.multi()
-                    pipe.hset(key, mapping={"v": version, "body": payload})
-                    pipe.expire(key, TTL_SECONDS)
-                    pipe.execute()
-                    return
-                except redis.exceptions.WatchError:
-                    continue
-            client.delete(key)  # contended: let the next read rebuild it
+        script = client.register_script(_PUT_IF_NEWER)
+        with client.pipeline(transaction=False) as pipe:
+            for subject_id, version, body in scores:
+                script(keys=[_key(subject_id)],
+                       args=[version, json.dumps(body, ensure_ascii=False, default=str),
+                             TTL_SECONDS], client=pipe)
+            pipe.execute()
     except redis.exceptions.RedisError:
-        log.warning("score cache unavailable; the database holds the score")
+        log.warning("score cache unavailable; the database holds the scores")
+
+
+def put(client: redis.Redis, subject_id: int, version: int, body: dict) -> None:
+    put_many(client, [(subject_id, version, body)])
 
 
 def drop(client: redis.Redis, subject_id: int) -> None:

@@ -7,7 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points import engine, rule_store, score_cache
@@ -24,15 +25,25 @@ def facts_of(record: CreditRecord) -> engine.RecordFacts:
     )
 
 
+_FACT_COLUMNS = (CreditRecord.subject_id, CreditRecord.id, CreditRecord.type,
+                 CreditRecord.occurred_on, CreditRecord.decided_on, CreditRecord.ended_on,
+                 CreditRecord.repaired_on, CreditRecord.status, CreditRecord.details)
+
+
 def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[engine.RecordFacts]]:
+    """Every record of these subjects as engine facts, read as plain rows (no ORM objects:
+    this runs for a million subjects in the full recompute)."""
     ids = sorted(set(subject_ids))
     found: dict[int, list[engine.RecordFacts]] = defaultdict(list)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        rows = session.execute(select(CreditRecord).where(CreditRecord.subject_id.in_(chunk))
-                               .order_by(CreditRecord.subject_id, CreditRecord.id)).scalars()
-        for record in rows:
-            found[record.subject_id].append(facts_of(record))
+    facts = engine.RecordFacts
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        rows = session.execute(select(*_FACT_COLUMNS).where(CreditRecord.subject_id.in_(chunk))
+                               .order_by(CreditRecord.subject_id, CreditRecord.id))
+        for subject_id, id_, type_, occurred, decided, ended, repaired, status, details in rows:
+            found[subject_id].append(facts(
+                id_, type_, occurred, decided, ended, repaired,
+                "revoked" if status == "revoked" else "active", details or {}))
     return found
 
 
@@ -72,16 +83,30 @@ class Recomputed(dict):
         self.changed: set[int] = set()
 
 
+_SCORE_FIELDS = ("points", "level", "restricted", "rule_set", "as_of", "next_change_on",
+                 "version", "computed_at")
+
+
+def _upsert(session: Session, model, key: str):
+    stmt = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert)(model)
+    return stmt.on_conflict_do_update(index_elements=[key],
+                                      set_={f: stmt.excluded[f] for f in _SCORE_FIELDS})
+
+
 def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids: Iterable[int],
                        as_of: dt.date, *, cause: str, reason: str,
                        record_id: int | None = None, rule_set: RuleSet | None = None,
-                       keep_rule_set: bool = False) -> Recomputed:
+                       keep_rule_set: bool = False, fill_cache: bool = False) -> Recomputed:
     """Recompute, store and (after commit) cache the scores of these subjects.
 
     Subjects are locked in id order (SELECT … FOR UPDATE) so concurrent changes to
-    one person's records are applied one after the other. `keep_rule_set` keeps
-    each subject on the rule set its score was computed with (a read refreshing a
-    score while a new rule set is being rolled out must not jump ahead of the job).
+    one person's records are applied one after the other. Only scores that moved
+    (points, level, restriction, rule set or the next date they can change) are
+    written, with a history row when the score itself moved; `fill_cache` also
+    caches the unchanged ones (a read that found the cache empty). `keep_rule_set`
+    keeps each subject on the rule set its score was computed with (a read refreshing
+    a score while a new rule set is rolled out must not jump ahead of the job).
     """
     ids = sorted(set(subject_ids))
     results = Recomputed()
@@ -91,9 +116,12 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
                     .with_for_update()).all()
     active = rule_set or rule_store.active(session)
     facts = load_facts(session, ids)
-    stored = {s.subject_id: s for s in session.execute(
-        select(Score).where(Score.subject_id.in_(ids))).scalars()}
+    stored = {row.subject_id: row for row in session.execute(
+        select(Score.subject_id, Score.points, Score.level, Score.restricted, Score.rule_set,
+               Score.next_change_on, Score.version).where(Score.subject_id.in_(ids)))}
     now = utcnow()
+    writes: list[dict] = []
+    history: list[dict] = []
     to_cache: list[tuple[int, int, dict]] = []
     for subject_id in ids:
         previous = stored.get(subject_id)
@@ -104,25 +132,30 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
         score = engine.compute(records, use, as_of)
         change_on = next_change(records, use, as_of)
         results[subject_id] = score
-        changed = previous is None or (previous.points, previous.level, previous.restricted,
-                                       previous.rule_set) != (score.points, score.level,
-                                                              score.restricted, score.rule_set)
-        if previous is None:
-            previous = Score(subject_id=subject_id, version=0)
-            session.add(previous)
-        if changed:
+        state = (score.points, score.level, score.restricted, score.rule_set)
+        moved = previous is None or (previous.points, previous.level, previous.restricted,
+                                     previous.rule_set) != state
+        version = (previous.version if previous is not None else 0) + (1 if moved else 0)
+        if moved or previous.next_change_on != change_on:
+            writes.append({"subject_id": subject_id, "points": score.points, "level": score.level,
+                           "restricted": score.restricted, "rule_set": score.rule_set,
+                           "as_of": as_of, "next_change_on": change_on, "version": version,
+                           "computed_at": now})
+        if moved:
             results.changed.add(subject_id)
-            previous.version = (previous.version or 0) + 1
-            session.add(ScoreHistory(subject_id=subject_id, points=score.points,
-                                     level=score.level, restricted=score.restricted,
-                                     rule_set=score.rule_set, reason=reason, cause=cause,
-                                     record_id=record_id, changed_at=now))
-        previous.points, previous.level = score.points, score.level
-        previous.restricted, previous.rule_set = score.restricted, score.rule_set
-        previous.as_of, previous.next_change_on, previous.computed_at = as_of, change_on, now
-        to_cache.append((subject_id, previous.version, body_of(score, change_on)))
-    if cache is not None:
-        on_commit(session, lambda: [score_cache.put(cache, sid, v, b) for sid, v, b in to_cache])
+            history.append({"subject_id": subject_id, "points": score.points,
+                            "level": score.level, "restricted": score.restricted,
+                            "rule_set": score.rule_set, "reason": reason, "cause": cause,
+                            "record_id": record_id, "changed_at": now})
+        if moved or fill_cache:
+            to_cache.append((subject_id, version, body_of(score, change_on)))
+    if writes:
+        # Core executemany (not the ORM's bulk path): batched into few statements.
+        session.connection().execute(_upsert(session, Score, "subject_id"), writes)
+    if history:
+        session.connection().execute(insert(ScoreHistory), history)
+    if cache is not None and to_cache:
+        on_commit(session, lambda: score_cache.put_many(cache, to_cache))
     return results
 
 
@@ -142,6 +175,6 @@ def current_points(session: Session, cache: redis.Redis, subject_id: int,
     else:
         reason = "first computation"
     score = recompute_subjects(session, cache, [subject_id], today, cause="time", reason=reason,
-                               keep_rule_set=True)[subject_id]
+                               keep_rule_set=True, fill_cache=True)[subject_id]
     records = load_facts(session, [subject_id]).get(subject_id, [])
     return body_of(score, next_change(records, rule_store.by_code(session, score.rule_set), today))

@@ -7,10 +7,12 @@ best estimate; the deadline is recomputed nowhere, so it stays as first given.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import chinese_calendar
 
 
+@functools.lru_cache(maxsize=4096)
 def is_working_day(day: dt.date) -> bool:
     try:
         return chinese_calendar.is_workday(day)
@@ -18,6 +20,7 @@ def is_working_day(day: dt.date) -> bool:
         return day.weekday() < 5
 
 
+@functools.lru_cache(maxsize=4096)
 def add_working_days(start: dt.date, days: int) -> dt.date:
     """The date `days` working days after `start` (start itself not counted)."""
     current = start
