@@ -1,6 +1,425 @@
-"""Worker profiles, credit reports and credit checks."""
+"""Worker profiles, credit reports and credit checks.
+
+- `/v1/me/worker-profile`, `/v1/me/report-shares`, `/v1/me/reviews`: the resident.
+- `/v1/reports/{token}` (JSON, `?format=pdf` or `.pdf`) and its reviews: any
+  signed-in resident holding the link.
+- `/v1/dept/credit-checks`: departments (X-API-Key), 逢办必查.
+"""
 from __future__ import annotations
 
-from api.smorest import Blueprint
+import marshmallow as ma
+from flask import Response, current_app
+from sqlalchemy import select
 
-blp = Blueprint("workers", __name__, url_prefix="/v1", description="Worker profiles, credit reports and credit checks")
+from api import access
+from api.context import cipher, db_session, redis_client
+from api.routes.points_views import credit_subject_id
+from api.smorest import Blueprint, Schema, paginate_select
+from points import credit_checks, report_pdf, reports, worker_profiles
+from points.db import today, utcnow
+from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, OCCUPATIONS, CreditCheck
+
+blp = Blueprint("workers", __name__, url_prefix="/v1",
+                description="Worker profiles, credit reports and credit checks")
+
+
+# ------------------------------------------------------------------ schemas
+
+class WorkerProfileInSchema(Schema):
+    occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
+    merchant_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
+                                    validate=ma.validate.Range(min=1))
+
+
+class WorkerIdentitySchema(Schema):
+    verified = ma.fields.Boolean(required=True)
+    verified_on = ma.fields.Date(allow_none=True)
+
+
+class WorkerBackgroundSchema(Schema):
+    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"})
+    checked_on = ma.fields.Date(allow_none=True)
+
+
+class WorkerCertificateSchema(Schema):
+    valid = ma.fields.Boolean(required=True, metadata={"description": "valid today"})
+    valid_until = ma.fields.Date(allow_none=True, metadata={"description": "last valid day"})
+
+
+class WorkerTrainingSchema(Schema):
+    course = ma.fields.String()
+    hours = ma.fields.Raw()
+    completed_on = ma.fields.Date(allow_none=True)
+
+
+class WorkerSkillSchema(Schema):
+    name = ma.fields.String()
+    grade = ma.fields.String()
+    obtained_on = ma.fields.Date(allow_none=True)
+
+
+class WorkerLicenseSchema(Schema):
+    occupation = ma.fields.String()
+    license_no = ma.fields.String()
+    issued_on = ma.fields.Date(allow_none=True)
+
+
+class WorkerStatusSchema(Schema):
+    safety_code = ma.fields.String(required=True)
+    identity = ma.fields.Nested(WorkerIdentitySchema, required=True)
+    background = ma.fields.Nested(WorkerBackgroundSchema, required=True)
+    health_certificate = ma.fields.Nested(WorkerCertificateSchema, required=True)
+    insurance = ma.fields.Nested(WorkerCertificateSchema, required=True)
+    training = ma.fields.List(ma.fields.Nested(WorkerTrainingSchema), required=True)
+    skill_certificates = ma.fields.List(ma.fields.Nested(WorkerSkillSchema), required=True)
+    licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
+
+
+class WorkerProfileSchema(Schema):
+    occupation = ma.fields.String(required=True)
+    merchant_id = ma.fields.Integer(allow_none=True)
+    safety_code = ma.fields.String(required=True,
+                                   metadata={"description": "green, yellow or red, today"})
+    as_of = ma.fields.Date(required=True)
+    status = ma.fields.Nested(WorkerStatusSchema, required=True)
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+
+
+class ReportShareInSchema(Schema):
+    ttl_minutes = ma.fields.Integer(required=True, strict=True,
+                                    validate=ma.validate.Range(min=1,
+                                                               max=reports.MAX_TTL_MINUTES))
+
+
+class ReportShareCreatedSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    token = ma.fields.String(required=True, metadata={"description": "shown only once"})
+    expires_at = ma.fields.DateTime(required=True)
+    qr_svg = ma.fields.String(required=True)
+    url = ma.fields.String(required=True)
+
+
+class ReportShareSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    token_hint = ma.fields.String(metadata={"description": "the token's first characters"})
+    status = ma.fields.Function(lambda share: reports.share_state(share, utcnow()),
+                                metadata={"description": "active, expired or revoked"})
+    created_at = ma.fields.DateTime()
+    expires_at = ma.fields.DateTime()
+    revoked_at = ma.fields.DateTime(allow_none=True)
+    views = ma.fields.Integer()
+    last_viewed_at = ma.fields.DateTime(allow_none=True)
+
+
+class ReportQuerySchema(Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # a scanned link may carry the scanner's own parameters
+
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "pdf"]),
+                              metadata={"description": "pdf: the printable one-page PDF"})
+
+
+class ReportNegativeRecordSchema(Schema):
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
+    decided_on = ma.fields.Date(allow_none=True)
+    counted_until = ma.fields.Date(allow_none=True)
+
+
+class ReportReviewSummarySchema(Schema):
+    count = ma.fields.Integer(required=True)
+    average = ma.fields.Float(allow_none=True)
+
+
+class CreditReportSchema(WorkerStatusSchema):
+    name_masked = ma.fields.String(required=True)
+    id_number_masked = ma.fields.String(required=True)
+    occupation = ma.fields.String(allow_none=True)
+    level = ma.fields.String(required=True)
+    negative_records = ma.fields.List(ma.fields.Nested(ReportNegativeRecordSchema), required=True)
+    reviews = ma.fields.Nested(ReportReviewSummarySchema, required=True)
+    as_of = ma.fields.Date(required=True)
+    expires_at = ma.fields.DateTime(required=True)
+
+
+class ReportReviewInSchema(Schema):
+    rating = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 5))
+    comment = ma.fields.String(load_default=None, allow_none=True,
+                               validate=ma.validate.Length(max=500))
+
+
+class ReportReviewSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    rating = ma.fields.Integer(required=True)
+    comment = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class CreditCheckSubjectSchema(Schema):
+    id_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+
+
+class CreditCheckInSchema(Schema):
+    subject = ma.fields.Nested(CreditCheckSubjectSchema, required=True)
+    purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(CHECK_PURPOSES))
+    matter_ref = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+
+
+class CreditCheckRecordSchema(Schema):
+    record_id = ma.fields.Integer()
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
+    points = ma.fields.Integer()
+    status = ma.fields.String()
+    decided_on = ma.fields.String(allow_none=True)
+    counted_until = ma.fields.String(allow_none=True)
+
+
+class OccupationalEntrySchema(Schema):
+    record_id = ma.fields.Integer()
+    title = ma.fields.String()
+    status = ma.fields.String()
+    occurred_on = ma.fields.Date(allow_none=True)
+    decided_on = ma.fields.Date(allow_none=True)
+    counted_until = ma.fields.Date(allow_none=True)
+    counting = ma.fields.Boolean()
+    points = ma.fields.Integer()
+
+
+class OccupationalFileSchema(Schema):
+    occupations = ma.fields.List(ma.fields.String(), required=True)
+    licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
+    disciplines = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
+    commendations = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
+    safety_code = ma.fields.String(metadata={"description": "housekeeping only"})
+
+
+class CreditCheckFeedbackSchema(Schema):
+    action = ma.fields.String(required=True)
+    note = ma.fields.String(allow_none=True)
+    at = ma.fields.DateTime(required=True)
+
+
+class CreditCheckSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    subject_known = ma.fields.Boolean(required=True, metadata={
+        "description": "false: nobody ever reported on this person; the base score"})
+    id_number_masked = ma.fields.String()
+    name_masked = ma.fields.String()
+    purpose = ma.fields.String(required=True)
+    matter_ref = ma.fields.String(required=True)
+    points = ma.fields.Integer(required=True)
+    level = ma.fields.String(required=True)
+    restricted = ma.fields.Boolean(required=True)
+    rule_set = ma.fields.String()
+    negative_records = ma.fields.List(ma.fields.Nested(CreditCheckRecordSchema), required=True)
+    checked_at = ma.fields.DateTime(required=True)
+    feedback_due_on = ma.fields.Date(required=True)
+    feedback = ma.fields.Nested(CreditCheckFeedbackSchema, allow_none=True)
+    occupational_file = ma.fields.Nested(OccupationalFileSchema, metadata={
+        "description": "only when this department supervises the person's occupation"})
+
+
+class CreditCheckQuerySchema(Schema):
+    missing_feedback = ma.fields.Boolean(load_default=False)
+    overdue = ma.fields.Boolean(load_default=False, metadata={
+        "description": "no feedback after 10 working days"})
+    purpose = ma.fields.String(load_default=None, validate=ma.validate.OneOf(CHECK_PURPOSES))
+
+
+class CreditCheckFeedbackInSchema(Schema):
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(FEEDBACK_ACTIONS))
+    note = ma.fields.String(load_default=None, allow_none=True,
+                            validate=ma.validate.Length(max=500))
+
+
+# ------------------------------------------------------------------ worker profile
+
+@blp.route("/me/worker-profile", methods=["PUT"])
+@blp.arguments(WorkerProfileInSchema)
+@blp.response(200, WorkerProfileSchema)
+@blp.errors(401, 403, 409, 422)
+def put_profile(body):
+    """Declare my occupation (and the housekeeping company I work for)."""
+    credit_subject_id(require_consent=False)
+    user = access.current().user
+    worker_profiles.save_profile(db_session(), user, body["occupation"], body["merchant_id"])
+    return worker_profiles.profile_view(db_session(), user.id, today())
+
+
+@blp.route("/me/worker-profile", methods=["GET"])
+@blp.response(200, WorkerProfileSchema)
+@blp.errors(401, 403, 404, 409)
+def get_profile():
+    """My worker profile with today's safety code (安心码) and certificates."""
+    credit_subject_id(require_consent=False)
+    return worker_profiles.profile_view(db_session(), access.current().user.id, today())
+
+
+# ------------------------------------------------------------------ report shares
+
+@blp.route("/me/report-shares", methods=["POST"])
+@blp.arguments(ReportShareInSchema)
+@blp.response(201, ReportShareCreatedSchema)
+@blp.errors(401, 403, 409, 422)
+def create_share(body):
+    """Share my credit report for a while: a link and its QR code (sharing is consent)."""
+    credit_subject_id(require_consent=False)
+    new = reports.create_share(db_session(), access.current().user, body["ttl_minutes"],
+                               current_app.config["PUBLIC_BASE_URL"])
+    return {"id": new.share.id, "token": new.token, "expires_at": new.share.expires_at,
+            "qr_svg": new.qr_svg, "url": new.url}
+
+
+@blp.route("/me/report-shares", methods=["GET"])
+@blp.response(200, ReportShareSchema(many=True))
+@blp.paginate()
+@blp.errors(401)
+def list_shares(pagination_parameters):
+    """My report shares, newest first, with their state and number of views."""
+    return paginate_select(db_session(), reports.shares_stmt(access.current().user.id),
+                           pagination_parameters)
+
+
+@blp.route("/me/report-shares/<string:token>", methods=["DELETE"])
+@blp.response(204)
+@blp.errors(401, 404)
+def revoke_share(token):
+    """Revoke a share by its token (or by its id from the list); the link stops working."""
+    reports.revoke_share(db_session(), access.current().user, token)
+
+
+@blp.route("/me/reviews", methods=["GET"])
+@blp.response(200, ReportReviewSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 409)
+def my_reviews(pagination_parameters):
+    """Reviews clients left on my shared reports (reviewers are not named)."""
+    subject_id = credit_subject_id(require_consent=False)
+    return paginate_select(db_session(), reports.my_reviews_stmt(subject_id),
+                           pagination_parameters)
+
+
+# ------------------------------------------------------------------ reports (viewer)
+
+PDF_BODY = {"type": "string", "format": "binary"}
+
+
+def _report(token: str) -> dict:
+    return reports.view_report(db_session(), redis_client(), cipher(), token,
+                               access.current().user.id, today())
+
+
+def _pdf(token: str, report: dict) -> Response:
+    url = reports.report_url(current_app.config["PUBLIC_BASE_URL"], token)
+    return Response(report_pdf.render(report, url), mimetype="application/pdf",
+                    headers={"Content-Disposition": 'inline; filename="credit-report.pdf"'})
+
+
+@blp.route("/reports/<string:token>")
+@blp.arguments(ReportQuerySchema, location="query")
+@blp.response(200, CreditReportSchema)
+@blp.alt_response(200, schema=PDF_BODY, content_type="application/pdf", success=True,
+                  description="With format=pdf: the same report as a one-page PDF")
+@blp.errors(401, 403, 404, 410, 422)
+def view_report(query, token):
+    """A worker's credit report: masked identity, safety code, level (never points)."""
+    report = _report(token)
+    return _pdf(token, report) if query["format"] == "pdf" else report
+
+
+@blp.route("/reports/<string:token>.pdf")
+@blp.response(200, PDF_BODY, content_type="application/pdf",
+              description="The credit report as a printable one-page PDF with its QR code")
+@blp.errors(401, 403, 404, 410)
+def view_report_pdf(token):
+    """The worker's credit report as a printable PDF (counts as a view)."""
+    return _pdf(token, _report(token))
+
+
+@blp.route("/reports/<string:token>/reviews", methods=["POST"])
+@blp.arguments(ReportReviewInSchema)
+@blp.response(201, ReportReviewSchema)
+@blp.errors(401, 403, 404, 409, 410, 422)
+def review(body, token):
+    """Rate the worker (1-5) once per shared report, after opening it."""
+    return reports.add_review(db_session(), token, access.current().user.id, body["rating"],
+                              body["comment"])
+
+
+# ------------------------------------------------------------------ credit checks (dept)
+
+def _check_body(check: CreditCheck, file: dict | None = None) -> dict:
+    body = {
+        "id": check.id, "subject_known": check.subject_id is not None,
+        "id_number_masked": check.id_number_masked, "name_masked": check.name_masked,
+        "purpose": check.purpose, "matter_ref": check.matter_ref, "points": check.points,
+        "level": check.level, "restricted": check.restricted, "rule_set": check.rule_set,
+        "negative_records": check.negative_records, "checked_at": check.checked_at,
+        "feedback_due_on": credit_checks.feedback_due_on(check.checked_on),
+        "feedback": None if check.feedback_at is None else {
+            "action": check.feedback_action, "note": check.feedback_note,
+            "at": check.feedback_at},
+    }
+    if file is not None:
+        body["occupational_file"] = file
+    return body
+
+
+@blp.route("/dept/credit-checks", methods=["POST"])
+@blp.arguments(CreditCheckInSchema)
+@blp.response(201, CreditCheckSchema)
+@blp.errors(401, 422)
+def credit_check(body):
+    """Check a person's credit before handling a matter (逢办必查); logged for the person."""
+    department = access.current().department
+    mapping = current_app.config.get("OCCUPATION_DEPARTMENTS")
+    check, file = credit_checks.run_check(
+        db_session(), cipher(), redis_client(), department, body["subject"]["id_number"],
+        body["subject"]["name"], body["purpose"], body["matter_ref"], today(), mapping)
+    return _check_body(check, file)
+
+
+@blp.route("/dept/credit-checks", methods=["GET"])
+@blp.arguments(CreditCheckQuerySchema, location="query")
+@blp.response(200, CreditCheckSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 422)
+def list_checks(query, pagination_parameters):
+    """This department's credit checks; missing_feedback / overdue filter the to-do list."""
+    department = access.current().department
+    if query["missing_feedback"] or query["overdue"]:
+        stmt = credit_checks.missing_feedback_stmt(today(), department.id,
+                                                   overdue_only=query["overdue"])
+    else:
+        stmt = select(CreditCheck).where(CreditCheck.department_id == department.id)
+    if query["purpose"]:
+        stmt = stmt.where(CreditCheck.purpose == query["purpose"])
+    checks = paginate_select(db_session(), stmt.order_by(None).order_by(CreditCheck.id.desc()),
+                             pagination_parameters)
+    return [_check_body(c) for c in checks]
+
+
+@blp.route("/dept/credit-checks/<int:check_id>", methods=["GET"])
+@blp.response(200, CreditCheckSchema)
+@blp.errors(401, 404)
+def get_check(check_id):
+    """One of this department's credit checks, with the result as it was then."""
+    return _check_body(credit_checks.get_check(db_session(), access.current().department,
+                                               check_id))
+
+
+@blp.route("/dept/credit-checks/<int:check_id>/feedback", methods=["POST"])
+@blp.arguments(CreditCheckFeedbackInSchema)
+@blp.response(200, CreditCheckSchema)
+@blp.errors(401, 404, 409, 422)
+def feedback(body, check_id):
+    """Say once how the check's result was used (fast_track, normal, extra_review, denied)."""
+    check = credit_checks.give_feedback(db_session(), access.current().department, check_id,
+                                        body["action"], body["note"])
+    return _check_body(check)
+

@@ -1,0 +1,93 @@
+"""Worker profiles: the occupation a resident declares, and their safety code
+(安心码) computed from the occupational records departments pushed (rule set §6)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from points import scoring
+from points.db import utcnow
+from points.errors import Invalid, NotFound
+from points.models import User
+from points.models.workers import OCCUPATIONS, WorkerProfile
+from points.workers import worker_status
+
+
+def profile_of(session: Session, user_id: int, *, lock: bool = False) -> WorkerProfile | None:
+    stmt = select(WorkerProfile).where(WorkerProfile.user_id == user_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def profile_of_subject(session: Session, subject_id: int) -> WorkerProfile | None:
+    return session.execute(select(WorkerProfile).where(WorkerProfile.subject_id == subject_id)
+                           .order_by(WorkerProfile.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def _check_merchant(session: Session, merchant_id: int) -> None:
+    """The merchant must exist, when the incentives package defines merchants yet.
+
+    Merchants are written by the incentives package; until its model exists the id
+    is stored unchecked (the foreign key comes with that table)."""
+    try:
+        from incentives import models as incentive_models
+    except ImportError:  # pragma: no cover - the package always exists
+        return
+    merchant_model = getattr(incentive_models, "Merchant", None)
+    if merchant_model is None:
+        return
+    if session.get(merchant_model, merchant_id) is None:
+        raise Invalid("no such merchant", errors={"json": {"merchant_id": ["no such merchant"]}})
+
+
+def save_profile(session: Session, user: User, occupation: str,
+                 merchant_id: int | None) -> WorkerProfile:
+    """Create or replace the signed-in resident's worker profile (the caller has
+    checked that the identity is bound)."""
+    if occupation not in OCCUPATIONS:
+        raise Invalid("unknown occupation", errors={"json": {
+            "occupation": [f"one of {', '.join(OCCUPATIONS)}"]}})
+    if merchant_id is not None:
+        _check_merchant(session, merchant_id)
+    profile = profile_of(session, user.id, lock=True)
+    now = utcnow()
+    if profile is None:
+        # Two first PUTs at once: the unique user_id makes the second a 409.
+        profile = WorkerProfile(user_id=user.id, subject_id=user.subject_id, created_at=now)
+        session.add(profile)
+    profile.subject_id = user.subject_id
+    profile.occupation = occupation
+    profile.merchant_id = merchant_id
+    profile.updated_at = now
+    session.flush()
+    return profile
+
+
+def status_of(session: Session, subject_id: int, today: dt.date) -> dict[str, Any]:
+    """The occupational summary (safety code, certificates, licences) on `today`."""
+    facts = scoring.load_facts(session, [subject_id]).get(subject_id, [])
+    return worker_status(facts, today)
+
+
+def profile_view(session: Session, user_id: int, today: dt.date) -> dict[str, Any]:
+    profile = profile_of(session, user_id)
+    if profile is None:
+        raise NotFound("declare your occupation first (PUT /v1/me/worker-profile)",
+                       "WORKER_PROFILE_NOT_FOUND")
+    return body_of(profile, status_of(session, profile.subject_id, today), today)
+
+
+def body_of(profile: WorkerProfile, status: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    return {
+        "occupation": profile.occupation,
+        "merchant_id": profile.merchant_id,
+        "safety_code": status["safety_code"],
+        "as_of": today,
+        "status": status,
+        "created_at": profile.created_at,
+        "updated_at": profile.updated_at,
+    }
