@@ -41,7 +41,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db = Database()
     db.init(config["DATABASE_URL"])
     state = AppState(db=db, redis=make_redis(config["REDIS_URL"]),
-                     cipher=DataCipher(config["DATA_KEYS"]))
+                     cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]))
     app.extensions["credit"] = state
 
     from api.security import TokenService
@@ -63,8 +63,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     from api.errors import register_error_handlers
     from api.uow import wrap_all_views
 
+    from api.ratelimit import init_rate_limits
+
     register_error_handlers(app)
     wrap_all_views(app)
+    state.extras["limiter"] = init_rate_limits(app)
     init_access(app)
 
     @app.before_request

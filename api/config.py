@@ -75,6 +75,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SECRET_KEY_PREVIOUS": [k for k in env.get("SECRET_KEY_PREVIOUS", "").split(",") if k],
         # DATA_KEY may list several keys, newest first (MultiFernet); see `rotate-data-key`.
         "DATA_KEYS": [k for k in (env.get("DATA_KEY") or defaults.get("DATA_KEY", "")).split(",") if k],
+        # Keys the lookup hashes of ID numbers; stays fixed when DATA_KEY rotates.
+        "DATA_HASH_KEY": env.get("DATA_HASH_KEY") or None,
         "WECHAT_APPID": env.get("WECHAT_APPID", "wx-dev-appid"),
         "WECHAT_SECRET": env.get("WECHAT_SECRET", "dev-secret"),
         "WECHAT_API_BASE": env.get("WECHAT_API_BASE", WECHAT_OFFICIAL_BASE).rstrip("/"),

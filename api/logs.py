@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 
 from flask import Flask, g, has_request_context, request
@@ -40,7 +41,8 @@ class JsonFormatter(logging.Formatter):
         if has_request_context():
             entry["request_id"] = g.get("request_id")
             entry["method"] = request.method
-            entry["path"] = scrub(request.path)
+            # The route pattern, not the path: paths can carry share and code tokens.
+            entry["route"] = request.url_rule.rule if request.url_rule else None
         if record.exc_info:
             entry["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -55,12 +57,20 @@ def init_logging(app: Flask) -> None:
     root.setLevel(logging.INFO if app.config["APP_ENV"] != "testing" else logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    requests_log = logging.getLogger("api.requests")
+
     @app.before_request
     def _request_id() -> None:
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if re.fullmatch(r"[\w-]{8,64}", incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
 
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        if requests_log.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            requests_log.info("%s %s -> %d in %.1f ms", request.method,
+                              request.url_rule.rule if request.url_rule else "-",
+                              response.status_code, elapsed)
         return response

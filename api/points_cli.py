@@ -55,3 +55,28 @@ def register_points_cli(app: Flask) -> None:
                 enqueue_rule_set_job(job_id)
             result["requeued_jobs"] = len(stuck)
         click.echo("sweep: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+
+    @points_group.command("verify")
+    def verify():
+        """Recompute every score from records; exit 1 if a stored or cached score differs."""
+        from api.context import state
+        from points import maintenance
+        from points.db import today
+
+        st = state()
+        result = maintenance.verify(st.db.new_session, st.redis, today())
+        for line in result.differences:
+            click.echo(f"  differs: {line}")
+        click.echo(f"verified {result.checked} scores; {len(result.differences)} differences")
+        if result.differences:
+            raise SystemExit(1)
+
+    @app.cli.command("rotate-data-key")
+    def rotate_data_key():
+        """Re-encrypt personal data under the newest DATA_KEY (list it first, old ones after)."""
+        from api.context import state
+        from points import maintenance
+
+        st = state()
+        count = maintenance.rotate_data_key(st.db.new_session, st.cipher)
+        click.echo(f"re-encrypted {count} rows under the newest key")

@@ -15,13 +15,15 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class DataCipher:
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: list[str], hash_key: str | None = None) -> None:
         if not keys:
             raise ValueError("DATA_KEY is empty")
         self._fernet = MultiFernet([Fernet(_fernet_key(k)) for k in keys])
         # The lookup hash must not change when the encryption key rotates, or every
-        # stored hash would need rewriting: it is keyed by the *oldest* key given.
-        self._hash_key = hashlib.sha256(b"lookup:" + keys[-1].encode()).digest()
+        # stored hash would need rewriting: it is keyed by DATA_HASH_KEY when given,
+        # else by the *oldest* DATA_KEY listed (keep it last while rotating).
+        secret = hash_key or keys[-1]
+        self._hash_key = hashlib.sha256(b"lookup:" + secret.encode()).digest()
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()

@@ -1,0 +1,79 @@
+"""Rate limits (flask-limiter, counters in Redis), set per route in one table.
+
+Each limit is a setting; `RATELIMIT_ENABLED=false` turns them all off (benchmarks).
+A refusal is 429 with `Retry-After` and `error_code: RATE_LIMITED` (the error
+handler in api/smorest.py keeps the header and adds the code).
+"""
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from points.errors import DomainError
+
+DEFAULTS = {
+    "RATELIMIT_LOGIN": "30/minute",         # per client IP
+    "RATELIMIT_CODES": "20/minute;200/day",  # per resident: one-time codes and report shares
+    "RATELIMIT_VERIFY": "120/minute",       # per merchant staff member
+    "RATELIMIT_BATCHES": "120/minute",      # per department key
+}
+
+
+def _resident_key() -> str:
+    """The signed-in account (verified token), else the client's address."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        try:
+            claims = current_app.extensions["credit"].extras["tokens"].decode_access(header[7:])
+            return "sub:" + claims["sub"]
+        except DomainError:
+            pass
+    return "ip:" + get_remote_address()
+
+
+def _department_key() -> str:
+    key = request.headers.get("X-API-Key", "")
+    return "dept:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else (
+        "ip:" + get_remote_address())
+
+
+# endpoint → (setting, whose bucket)
+LIMITS = {
+    "auth.wechat_login": ("RATELIMIT_LOGIN", get_remote_address),
+    "auth.dev_login": ("RATELIMIT_LOGIN", get_remote_address),
+    "auth.admin_login": ("RATELIMIT_LOGIN", get_remote_address),
+    "merchant.create_verification_token": ("RATELIMIT_CODES", _resident_key),
+    "workers.create_share": ("RATELIMIT_CODES", _resident_key),
+    "merchant.verify_code": ("RATELIMIT_VERIFY", _resident_key),
+    "department.push_records": ("RATELIMIT_BATCHES", _department_key),
+}
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    redis_url = app.config["REDIS_URL"]
+    app.config.setdefault("RATELIMIT_STORAGE_URI",
+                          "memory://" if redis_url.startswith("memory://") else redis_url)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # With Redis down a limited route cannot count: it answers 503 CACHE_UNAVAILABLE
+    # (api/errors.py) rather than letting unlimited traffic through.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", False)
+    # flask-limiter reads RATELIMIT_ENABLED itself and then skips making its storage;
+    # make the storage always, so limits can be switched on at run time (tests).
+    wanted = app.config["RATELIMIT_ENABLED"]
+    app.config["RATELIMIT_ENABLED"] = True
+    limiter = Limiter(get_remote_address, app=app, default_limits=[],
+                      storage_options={"socket_timeout": 1, "socket_connect_timeout": 1}
+                      if not redis_url.startswith("memory://") else {})
+    app.config["RATELIMIT_ENABLED"] = limiter.enabled = wanted
+    for endpoint, (setting, key_func) in LIMITS.items():
+        view = app.view_functions.get(endpoint)
+        if view is not None:
+            app.view_functions[endpoint] = limiter.limit(
+                lambda setting=setting: current_app.config[setting], key_func=key_func,
+                scope=endpoint)(view)
+    return limiter

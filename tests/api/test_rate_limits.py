@@ -1,0 +1,60 @@
+"""Rate limits: 429 with Retry-After and RATE_LIMITED, each bucket its own."""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import department, resident, valid_id
+
+
+@pytest.fixture
+def limits(app):
+    limiter = app.extensions["credit"].extras["limiter"]
+    saved = {k: app.config[k] for k in ("RATELIMIT_LOGIN", "RATELIMIT_CODES",
+                                        "RATELIMIT_BATCHES", "RATELIMIT_VERIFY")}
+    limiter.reset()
+    limiter.enabled = True
+    yield app.config
+    limiter.enabled = False
+    limiter.reset()
+    app.config.update(saved)
+
+
+def assert_limited(response):
+    assert response.status_code == 429
+    assert response.json["error_code"] == "RATE_LIMITED"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_login_per_client_ip(client, limits):
+    limits["RATELIMIT_LOGIN"] = "2/minute"
+    for i in range(2):
+        assert client.post("/v1/auth/dev/login", json={"openid": f"a{i}"}).status_code == 200
+    assert_limited(client.post("/v1/auth/dev/login", json={"openid": "a3"}))
+    other_ip = client.post("/v1/auth/dev/login", json={"openid": "a4"},
+                           environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert other_ip.status_code == 200
+
+
+def test_record_batches_per_department_key(app, client, limits):
+    limits["RATELIMIT_BATCHES"] = "1/minute"
+    first = department(app, client, code="one")
+    second = department(app, client, code="two")
+    body = {"records": [{"source_ref": "x", "subject": {"id_number": valid_id(), "name": "张三"},
+                         "type": "donation.blood", "occurred_on": "2026-06-01"}]}
+    assert client.post("/v1/dept/records", headers=first, json=body).status_code == 200
+    assert_limited(client.post("/v1/dept/records", headers=first, json=body))
+    assert client.post("/v1/dept/records", headers=second, json=body).status_code == 200
+
+
+def test_share_creation_per_resident(client, limits):
+    limits["RATELIMIT_CODES"] = "1/minute"
+    one, two = resident(client), resident(client)
+    for person in (one, two):
+        client.put("/v1/me/worker-profile", headers=person["headers"],
+                   json={"occupation": "housekeeping"})
+    assert client.post("/v1/me/report-shares", headers=one["headers"],
+                       json={"ttl_minutes": 5}).status_code == 201
+    assert_limited(client.post("/v1/me/report-shares", headers=one["headers"],
+                               json={"ttl_minutes": 5}))
+    assert client.post("/v1/me/report-shares", headers=two["headers"],
+                       json={"ttl_minutes": 5}).status_code == 201
