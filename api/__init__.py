@@ -61,9 +61,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from api.access import init_access
     from api.errors import register_error_handlers
-    from api.uow import wrap_all_views
-
     from api.ratelimit import init_rate_limits
+    from api.uow import wrap_all_views
 
     register_error_handlers(app)
     wrap_all_views(app)
