@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable
 
 import redis
 
 log = logging.getLogger(__name__)
-TTL_SECONDS = 24 * 3600
+TTL_SECONDS = 6 * 3600
 # KEYS[1] the score key; ARGV: version, body, ttl. Keeps the newer version only.
 _PUT_IF_NEWER = """
 local current = redis.call('HGET', KEYS[1], 'v')
@@ -27,12 +28,35 @@ return 1
 """
 
 
+# Scores this process could not write while Redis was unreachable. Redis may still
+# hold older values for them (a partition, not a restart), so they are deleted as
+# soon as Redis answers again; until then reads of them go to the database anyway
+# because every read first tries Redis and fails.
+_pending: set[int] = set()
+_pending_lock = threading.Lock()
+
+
 def _key(subject_id: int) -> str:
     return f"score:{subject_id}"
 
 
+def _repair(client: redis.Redis) -> None:
+    if not _pending:
+        return
+    with _pending_lock:
+        stale = list(_pending)
+        _pending.clear()
+    try:
+        client.delete(*[_key(s) for s in stale])
+    except redis.exceptions.RedisError:
+        with _pending_lock:
+            _pending.update(stale)
+        raise
+
+
 def get(client: redis.Redis, subject_id: int) -> dict | None:
     try:
+        _repair(client)
         raw = client.hget(_key(subject_id), "body")
     except redis.exceptions.RedisError:
         log.warning("score cache unavailable; reading the database")
@@ -42,7 +66,9 @@ def get(client: redis.Redis, subject_id: int) -> dict | None:
 
 def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict]]) -> None:
     """Cache (subject_id, version, body) triples, each only if newer than what is there."""
+    scores = list(scores)
     try:
+        _repair(client)
         script = client.register_script(_PUT_IF_NEWER)
         with client.pipeline(transaction=False) as pipe:
             for subject_id, version, body in scores:
@@ -52,6 +78,8 @@ def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict]]) -> No
             pipe.execute()
     except redis.exceptions.RedisError:
         log.warning("score cache unavailable; the database holds the scores")
+        with _pending_lock:
+            _pending.update(subject_id for subject_id, _, _ in scores)
 
 
 def put(client: redis.Redis, subject_id: int, version: int, body: dict) -> None:

@@ -1,0 +1,200 @@
+"""Faults survived: Redis going away and coming back, the database dropping
+connections or going down — answers stay 503 with an error code, never 500, and
+everything recovers without restarting the app."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import auth, department, push, valid_id
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def spare_redis():
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server on this machine")
+    server = RedisServer()
+    server.start()
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+
+
+def test_redis_down_and_back(clean_app, spare_redis, session):
+    from api import create_app
+    from points.models import User
+
+    app = create_app({"REDIS_URL": f"redis://127.0.0.1:{spare_redis.port}/0",
+                      "RATELIMIT_ENABLED": True})
+    client = app.test_client()
+    number = valid_id(seq=91)
+    dept = department(app, client)
+    push(client, dept, {"type": "donation.blood", "id_number": number, "occurred_on": "2026-06-01"})
+    tokens = client.post("/v1/auth/dev/login", json={"openid": "fault"}).json
+    headers = auth(tokens["access_token"])
+    client.put("/v1/me/identity", headers=headers, json={"name": "张三", "id_number": number})
+    client.put("/v1/me/consents/credit_points", headers=headers,
+               json={"granted": True, "policy_version": "2026-01"})
+    assert client.get("/v1/me/points", headers=headers).json["points"] == 1010
+
+    spare_redis.stop()
+    users_before = session.query(User).count()
+    # Points and records are still served, from the database.
+    r = client.get("/v1/me/points", headers=headers)
+    assert r.status_code == 200 and r.json["points"] == 1010
+    assert client.get("/v1/me/records", headers=headers).status_code == 200
+    health = client.get("/v1/health")
+    assert health.status_code == 503 and health.json["redis"] == "unavailable"
+    assert health.json["database"] == "ok"
+    # Sign-in needs Redis (rate limits): 503 CACHE_UNAVAILABLE, nothing written.
+    r = client.post("/v1/auth/dev/login", json={"openid": "newcomer"})
+    assert r.status_code == 503 and r.json["error_code"] == "CACHE_UNAVAILABLE"
+    assert session.query(User).count() == users_before
+    # Record batches are rate-limited per key, so they wait for Redis too; the
+    # department's retry (idempotent) lands once it is back.
+    batch = {"records": [{"source_ref": "later", "subject": {"id_number": number, "name": "张三"},
+                          "type": "donation.blood", "occurred_on": "2026-07-01"}]}
+    r = client.post("/v1/dept/records", headers=dept, json=batch)
+    assert r.status_code == 503 and r.json["error_code"] == "CACHE_UNAVAILABLE"
+    assert client.get("/v1/me/points", headers=headers).json["points"] == 1010
+
+    spare_redis.start()  # back, empty, on the same port
+    time.sleep(0.2)
+    assert client.get("/v1/health").status_code == 200
+    assert client.post("/v1/auth/dev/login", json={"openid": "newcomer"}).status_code == 200
+    assert client.post("/v1/dept/records", headers=dept, json=batch).status_code == 200
+    assert client.get("/v1/me/points", headers=headers).json["points"] == 1020
+    result = app.test_cli_runner().invoke(args=["points", "verify"])
+    assert result.exit_code == 0, result.output
+    app.extensions["credit"].db.engine.dispose()
+
+
+class Proxy:
+    """A TCP proxy in front of PostgreSQL that can cut every connection or refuse new ones."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self.up = True
+        self.conns: list[socket.socket] = []
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(50)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self.conns.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_database_faults(clean_app, settings):
+    url = settings["DATABASE_URL"]
+    if not url.startswith("postgresql"):
+        pytest.skip("database faults are tested against PostgreSQL")
+    from api import create_app
+
+    parts = urlsplit(url)
+    proxy = Proxy((parts.hostname, parts.port or 5432))
+    proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
+    app = create_app({"DATABASE_URL": proxied})
+    client = app.test_client()
+    try:
+        assert client.get("/v1/health").status_code == 200
+        tokens = client.post("/v1/auth/dev/login", json={"openid": "db-fault"}).json
+        headers = auth(tokens["access_token"])
+        assert client.get("/v1/me", headers=headers).status_code == 200
+        # Every pooled connection is dropped: the next request gets a fresh one.
+        proxy.cut()
+        assert client.get("/v1/me", headers=headers).status_code == 200
+        # The database is down: 503 with an error code, not 500.
+        proxy.up = False
+        proxy.cut()
+        r = client.get("/v1/me", headers=headers)
+        assert r.status_code == 503 and r.json["error_code"] == "DATABASE_UNAVAILABLE"
+        r = client.post("/v1/auth/dev/login", json={"openid": "during-outage"})
+        assert r.status_code == 503
+        assert client.get("/v1/health").status_code == 503
+        # Back up: the same app recovers by itself.
+        proxy.up = True
+        assert client.get("/v1/me", headers=headers).status_code == 200
+        assert client.get("/v1/health").status_code == 200
+    finally:
+        app.extensions["credit"].db.engine.dispose()
+        proxy.close()
