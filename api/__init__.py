@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from werkzeug.routing import IntegerConverter
 
 from api.config import load_config
 from api.context import AppState
@@ -15,6 +16,12 @@ from points.crypto import DataCipher
 log = logging.getLogger(__name__)
 # Bodies that are not JSON, accepted by the few routes that take another format.
 NON_JSON_BODIES = {"office.upload_rule_set"}
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -36,6 +43,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
+    # Ids in paths are database keys: one too large for a BIGINT is simply not found.
+    app.url_map.converters["int"] = BoundedInt
     init_logging(app)
 
     db = Database()

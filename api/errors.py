@@ -26,15 +26,20 @@ KIND_STATUS = {
 }
 
 
+RESERVED = {"code", "status", "error_code", "message"}
+
+
 def error_response(status: int, error_code: str, message: str,
-                   headers: dict[str, str] | None = None, **extra: Any):
+                   headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
     body: dict[str, Any] = {
         "code": status,
         "status": HTTPStatus(status).phrase,
         "error_code": error_code,
         "message": message,
     }
-    body.update({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in extra.items()})
+    # Extra fields never replace the contract's own four.
+    body.update({k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                 for k, v in (extra or {}).items() if k not in RESERVED})
     response = jsonify(body)
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -52,7 +57,7 @@ def register_error_handlers(app: Flask) -> None:
             headers["Retry-After"] = str(error.retry_after)
         if isinstance(error, domain.Invalid) and error.errors is not None:
             extra["errors"] = error.errors
-        return error_response(status, error.error_code, error.message, headers, **extra)
+        return error_response(status, error.error_code, error.message, headers, extra)
 
     @app.errorhandler(IntegrityError)
     def _integrity(error: IntegrityError):

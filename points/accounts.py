@@ -67,7 +67,7 @@ def bind_identity(session: Session, cipher: DataCipher, user: User, name: str, i
     ).scalar_one_or_none()
     if holder is not None:
         raise Conflict("this ID number is bound to another account", "IDENTITY_TAKEN")
-    user.subject_id = subject.id
+    user.subject = subject
     user.name_enc = cipher.encrypt(name)
     user.phone_enc = cipher.encrypt(phone) if phone else None
     user.identity_bound_at = user.identity_bound_at or utcnow()
