@@ -1,6 +1,609 @@
-"""Merchants, perks, codes and redemptions."""
+"""Merchants, perks, codes and redemptions.
+
+Four audiences share this module: any signed-in resident (`/v1/merchants…`
+to apply and accept invitations, `/v1/perks`), the resident (`/v1/me/…`),
+merchant staff (`/v1/merchant…`, own merchant only) and the credit office
+(`/v1/admin/merchants…`).
+"""
 from __future__ import annotations
 
-from api.smorest import Blueprint
+import datetime as dt
+import math
+
+import marshmallow as ma
+from flask import request
+from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
+from sqlalchemy import select
+
+from api import access
+from api.context import cipher, db_session, redis_client
+from api.idempotency import idempotent
+from api.smorest import Blueprint, Schema, paginate_select
+from incentives import codes, merchants, perks, redemptions
+from incentives.models import (
+    BENEFIT_KINDS,
+    MERCHANT_STATUSES,
+    SECTORS,
+    Merchant,
+    MerchantStaff,
+    Perk,
+)
+from points.db import today
+from points.errors import Invalid, NotFound
+from points.identity import mask_name
+from points.models import User
 
 blp = Blueprint("merchant", __name__, url_prefix="/v1", description="Merchants, perks, codes and redemptions")
+
+MAX_ID = 2**62  # larger ids cannot exist; refuse them before the database overflows
+IF_MATCH = {"name": "If-Match", "in": "header", "required": True,
+            "description": "the perk's ETag", "schema": {"type": "string"}}
+MERCHANT_HEADER = {"name": "X-Merchant-Id", "in": "header", "required": False,
+                   "description": "which merchant, for staff of several",
+                   "schema": {"type": "integer"}}
+ETAG_HEADER = {"ETag": {"description": "the perk's entity tag", "schema": {"type": "string"}}}
+
+
+def _id_field() -> ma.fields.Integer:
+    return ma.fields.Integer(required=True, strict=True,
+                             validate=ma.validate.Range(min=1, max=MAX_ID))
+
+
+# -- who is calling -----------------------------------------------------------------
+
+def _merchant_check(principal: access.Principal) -> None:
+    """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras."""
+    principal.user  # noqa: B018 - refuses closed accounts
+    raw = request.headers.get("X-Merchant-Id")
+    wanted = None
+    if raw is not None:
+        if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_ID:
+            raise Invalid("X-Merchant-Id is a merchant id",
+                          errors={"headers": {"X-Merchant-Id": ["a merchant id"]}})
+        wanted = int(raw)
+    seat = merchants.seat_of(db_session(), principal.id, wanted)
+    principal.extras["merchant"] = seat.merchant
+    principal.extras["seat"] = seat
+
+
+access.ROLE_CHECKS["merchant"] = _merchant_check
+
+
+def _seat() -> merchants.StaffSeat:
+    return access.current().extras["seat"]
+
+
+def _merchant() -> Merchant:
+    return access.current().extras["merchant"]
+
+
+def _id(value: int) -> int:
+    if value > MAX_ID:
+        raise NotFound("no such object")
+    return value
+
+
+def _etag(perk: Perk) -> dict[str, str]:
+    return {"ETag": f'"{perks.etag(perk)}"'}
+
+
+# -- schemas -----------------------------------------------------------------------
+
+class MerchantApplySchema(Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    uscc = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
+    sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
+
+
+class MerchantSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    uscc = ma.fields.String(required=True)
+    sector = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    reason = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+    decided_at = ma.fields.DateTime(allow_none=True)
+
+
+class MyMerchantSchema(MerchantSchema):
+    role = ma.fields.String(required=True)
+
+
+class MerchantQuerySchema(Schema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(MERCHANT_STATUSES))
+
+
+class MerchantReasonSchema(Schema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class MerchantInvitationSchema(Schema):
+    code = ma.fields.String(required=True)
+    merchant_id = ma.fields.Integer(required=True)
+    expires_at = ma.fields.DateTime(required=True)
+
+
+class MerchantJoinedSchema(Schema):
+    merchant_id = ma.fields.Integer(required=True)
+    merchant_name = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+
+
+class MerchantStaffSchema(Schema):
+    user_id = ma.fields.Integer(required=True)
+    role = ma.fields.String(required=True)
+    display_name = ma.fields.String(allow_none=True)
+    added_at = ma.fields.DateTime()
+
+
+class BenefitValue(ma.fields.Field):
+    """A text such as "8折" or a number such as 0.8."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.strip()
+            if not 1 <= len(value) <= 100:
+                raise ma.ValidationError("give 1 to 100 characters")
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return value
+        raise ma.ValidationError('a text (e.g. "8折") or a number')
+
+
+class PerkBenefitSchema(Schema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(BENEFIT_KINDS))
+    value = BenefitValue(load_default=None, allow_none=True)
+
+    @ma.validates_schema
+    def _value_needed(self, data, **kwargs):
+        if data.get("kind") in {"discount", "free_item"} and data.get("value") is None:
+            raise ma.ValidationError("say what the discount or item is", "value")
+
+
+NOT_BLANK = ma.validate.Regexp(r"\s*\S", error="must not be blank")
+
+
+class PerkPatchSchema(Schema):
+    title = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
+    description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    min_level = ma.fields.String(validate=ma.validate.OneOf(perks.LEVELS))
+    benefit = ma.fields.Nested(PerkBenefitSchema)
+    total_quota = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=10**7))
+    per_resident_limit = ma.fields.Integer(strict=True,
+                                           validate=ma.validate.Range(min=1, max=1000))
+    valid_from = ma.fields.Date()
+    valid_until = ma.fields.Date()
+    active = ma.fields.Boolean()
+
+
+class PerkInSchema(PerkPatchSchema):
+    title = ma.fields.String(required=True,
+                             validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    min_level = ma.fields.String(required=True, validate=ma.validate.OneOf(perks.LEVELS))
+    benefit = ma.fields.Nested(PerkBenefitSchema, required=True)
+    total_quota = ma.fields.Integer(required=True, strict=True,
+                                    validate=ma.validate.Range(min=1, max=10**7))
+    per_resident_limit = ma.fields.Integer(load_default=1, strict=True,
+                                           validate=ma.validate.Range(min=1, max=1000))
+    valid_from = ma.fields.Date(required=True)
+    valid_until = ma.fields.Date(required=True)
+    active = ma.fields.Boolean(load_default=True)
+
+
+class PerkSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    merchant_id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    description = ma.fields.String()
+    min_level = ma.fields.String(required=True)
+    benefit = ma.fields.Dict(required=True)
+    total_quota = ma.fields.Integer(required=True)
+    used = ma.fields.Integer(required=True)
+    remaining = ma.fields.Function(lambda p: p.total_quota - p.used)
+    per_resident_limit = ma.fields.Integer(required=True)
+    valid_from = ma.fields.Date(required=True)
+    valid_until = ma.fields.Date(required=True)
+    active = ma.fields.Boolean(required=True)
+    version = ma.fields.Integer(required=True)
+    updated_at = ma.fields.DateTime()
+
+
+class PerkQuerySchema(Schema):
+    sector = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SECTORS))
+    merchant_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
+
+
+class PublicPerkSchema(Schema):
+    id = ma.fields.Function(lambda e: e["perk"].id, required=True)
+    merchant_id = ma.fields.Function(lambda e: e["perk"].merchant_id)
+    merchant_name = ma.fields.Function(lambda e: e["perk"].merchant.name)
+    sector = ma.fields.Function(lambda e: e["perk"].merchant.sector)
+    title = ma.fields.Function(lambda e: e["perk"].title)
+    description = ma.fields.Function(lambda e: e["perk"].description)
+    min_level = ma.fields.Function(lambda e: e["perk"].min_level)
+    benefit = ma.fields.Function(lambda e: e["perk"].benefit)
+    valid_from = ma.fields.Function(lambda e: e["perk"].valid_from.isoformat())
+    valid_until = ma.fields.Function(lambda e: e["perk"].valid_until.isoformat())
+    remaining = ma.fields.Function(lambda e: e["perk"].total_quota - e["perk"].used)
+    per_resident_limit = ma.fields.Function(lambda e: e["perk"].per_resident_limit)
+    eligible = ma.fields.Boolean(required=True)
+    reasons = ma.fields.List(ma.fields.String(), required=True)
+
+
+class VerificationTokenSchema(Schema):
+    token = ma.fields.String(required=True)
+    expires_at = ma.fields.DateTime(required=True)
+    qr_svg = ma.fields.String(required=True)
+
+
+class PerkVerifyInSchema(Schema):
+    token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    perk_id = _id_field()
+
+
+class PerkVerificationSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    perk_id = ma.fields.Integer(required=True)
+    eligible = ma.fields.Boolean(required=True)
+    level = ma.fields.String(required=True, allow_none=True)
+    display_name = ma.fields.String(required=True)
+    reasons = ma.fields.List(ma.fields.String(), required=True)
+    redeem_before = ma.fields.Function(
+        lambda v: (v.created_at + redemptions.VERIFICATION_TTL).isoformat())
+
+
+class PerkRedeemInSchema(Schema):
+    verification_id = _id_field()
+
+
+class RedemptionSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    perk_id = ma.fields.Integer(required=True)
+    verification_id = ma.fields.Integer()
+    status = ma.fields.String(required=True)
+    redeemed_at = ma.fields.DateTime(required=True)
+    display_name = ma.fields.String()
+    terms = ma.fields.Dict()
+    reversed_at = ma.fields.DateTime(allow_none=True)
+    reverse_reason = ma.fields.String(allow_none=True)
+
+
+class MyRedemptionSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    perk_id = ma.fields.Integer(required=True)
+    merchant_id = ma.fields.Integer(required=True)
+    merchant_name = ma.fields.Function(lambda r: r.terms.get("merchant_name"))
+    title = ma.fields.Function(lambda r: r.terms.get("title"))
+    benefit = ma.fields.Function(lambda r: r.terms.get("benefit"))
+    status = ma.fields.String(required=True)
+    redeemed_at = ma.fields.DateTime(required=True)
+    reversed_at = ma.fields.DateTime(allow_none=True)
+
+
+class RedemptionQuerySchema(Schema):
+    perk_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
+    status = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf(["granted", "reversed"]))
+
+
+class MerchantStatsQuerySchema(Schema):
+    date_from = ma.fields.Date(data_key="from", load_default=None)
+    date_to = ma.fields.Date(data_key="to", load_default=None)
+
+
+class MerchantStatsDaySchema(Schema):
+    date = ma.fields.Date(required=True)
+    verifications = ma.fields.Integer(required=True)
+    grants = ma.fields.Integer(required=True)
+    reversals = ma.fields.Integer(required=True)
+    refusals = ma.fields.Integer(required=True)
+
+
+class MerchantStatsSchema(Schema):
+    verifications = ma.fields.Integer(required=True)
+    grants = ma.fields.Integer(required=True)
+    reversals = ma.fields.Integer(required=True)
+    refusals = ma.fields.Integer(required=True)
+    date_from = ma.fields.Date(data_key="from", attribute="from", required=True)
+    date_to = ma.fields.Date(data_key="to", attribute="to", required=True)
+    refusals_by_reason = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    by_day = ma.fields.List(ma.fields.Nested(MerchantStatsDaySchema), required=True)
+
+
+# -- applying, invitations (any signed-in resident) ---------------------------------
+
+@blp.route("/merchants", methods=["POST"])
+@blp.arguments(MerchantApplySchema)
+@blp.response(201, MerchantSchema)
+@blp.errors(401, 403, 409, 422)
+def apply_for_merchant(body):
+    """Apply for a merchant with its unified social credit code; the office decides."""
+    return merchants.apply(db_session(), access.current().user.id, body["name"],
+                           body["uscc"], body["sector"])
+
+
+@blp.route("/merchants/applications")
+@blp.response(200, MerchantSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403)
+def my_applications(pagination_parameters):
+    """My merchant applications, with the office's decision and reason."""
+    stmt = (select(Merchant).where(Merchant.applicant_user_id == access.current().user.id)
+            .order_by(Merchant.id.desc()))
+    return paginate_select(db_session(), stmt, pagination_parameters)
+
+
+@blp.route("/merchants/invitations/<string:code>/accept", methods=["POST"])
+@blp.response(200, MerchantJoinedSchema)
+@blp.errors(401, 403, 409, 410)
+def accept_invitation(code):
+    """Join a merchant as staff with a one-time invitation code."""
+    staff = merchants.accept_invitation(db_session(), code[:200], access.current().user.id)
+    return {"merchant_id": staff.merchant_id, "merchant_name": staff.merchant.name,
+            "role": staff.role}
+
+
+# -- the credit office ---------------------------------------------------------------
+
+@blp.route("/admin/merchants")
+@blp.arguments(MerchantQuerySchema, location="query")
+@blp.response(200, MerchantSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+def admin_list_merchants(query, pagination_parameters):
+    """Merchant applications and merchants, by status (oldest first)."""
+    stmt = select(Merchant)
+    if query["status"]:
+        stmt = stmt.where(Merchant.status == query["status"])
+    return paginate_select(db_session(), stmt.order_by(Merchant.id), pagination_parameters)
+
+
+@blp.route("/admin/merchants/<int:merchant_id>")
+@blp.response(200, MerchantSchema)
+@blp.errors(401, 403, 404)
+def admin_get_merchant(merchant_id):
+    """One merchant."""
+    merchant = db_session().get(Merchant, _id(merchant_id))
+    if merchant is None:
+        raise NotFound("no such merchant", "MERCHANT_NOT_FOUND")
+    return merchant
+
+
+@blp.route("/admin/merchants/<int:merchant_id>/approve", methods=["POST"])
+@blp.response(200, MerchantSchema)
+@blp.errors(401, 403, 404, 409)
+def admin_approve(merchant_id):
+    """Approve a pending application; the applicant becomes the owner."""
+    return merchants.approve(db_session(), _id(merchant_id), access.current().admin.id)
+
+
+@blp.route("/admin/merchants/<int:merchant_id>/reject", methods=["POST"])
+@blp.arguments(MerchantReasonSchema)
+@blp.response(200, MerchantSchema)
+@blp.errors(401, 403, 404, 409, 422)
+def admin_reject(body, merchant_id):
+    """Reject a pending application, saying why."""
+    return merchants.reject(db_session(), _id(merchant_id), access.current().admin.id,
+                            body["reason"])
+
+
+@blp.route("/admin/merchants/<int:merchant_id>/suspend", methods=["POST"])
+@blp.arguments(MerchantReasonSchema)
+@blp.response(200, MerchantSchema)
+@blp.errors(401, 403, 404, 409, 422)
+def admin_suspend(body, merchant_id):
+    """Suspend an approved merchant: its staff lose merchant powers, its perks hide."""
+    return merchants.suspend(db_session(), _id(merchant_id), access.current().admin.id,
+                             body["reason"])
+
+
+@blp.route("/admin/merchants/<int:merchant_id>/reinstate", methods=["POST"])
+@blp.response(200, MerchantSchema)
+@blp.errors(401, 403, 404, 409)
+def admin_reinstate(merchant_id):
+    """Lift a suspension."""
+    return merchants.reinstate(db_session(), _id(merchant_id), access.current().admin.id)
+
+
+# -- merchant staff: the merchant and its people -------------------------------------
+
+@blp.route("/merchant")
+@blp.response(200, MyMerchantSchema)
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def my_merchant():
+    """The merchant I work for, and my role there."""
+    seat = _seat()
+    fields = ("id", "name", "uscc", "sector", "status", "reason", "created_at", "decided_at")
+    return {**{f: getattr(seat.merchant, f) for f in fields}, "role": seat.role}
+
+
+@blp.route("/merchant/invitations", methods=["POST"])
+@blp.response(201, MerchantInvitationSchema)
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def invite_staff():
+    """Owner: a one-time code (7 days) a new staff member accepts."""
+    invitation, code = merchants.invite(db_session(), _seat(), access.current().user.id)
+    return {"code": code, "merchant_id": invitation.merchant_id,
+            "expires_at": invitation.expires_at}
+
+
+@blp.route("/merchant/staff")
+@blp.response(200, MerchantStaffSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def list_staff(pagination_parameters):
+    """The merchant's owner and staff."""
+    stmt = (select(MerchantStaff, User).join(User, User.id == MerchantStaff.user_id)
+            .where(MerchantStaff.merchant_id == _merchant().id).order_by(MerchantStaff.id))
+    rows = db_session().execute(stmt).all()
+    pagination_parameters.item_count = len(rows)
+    start = (pagination_parameters.page - 1) * pagination_parameters.page_size
+    return [{"user_id": staff.user_id, "role": staff.role, "added_at": staff.added_at,
+             "display_name": mask_name(cipher().decrypt(user.name_enc)) if user.name_enc
+             else None}
+            for staff, user in rows[start:start + pagination_parameters.page_size]]
+
+
+@blp.route("/merchant/staff/<int:user_id>", methods=["DELETE"])
+@blp.response(204)
+@blp.errors(401, 403, 404, 409, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def remove_staff(user_id):
+    """Owner: remove a staff member (the owner stays)."""
+    merchants.remove_staff(db_session(), _seat(), _id(user_id))
+
+
+# -- merchant staff: perks -----------------------------------------------------------
+
+@blp.route("/merchant/perks", methods=["POST"])
+@blp.arguments(PerkInSchema)
+@blp.response(201, PerkSchema, headers=ETAG_HEADER)
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def create_perk(body):
+    """Owner: offer a perk to residents at or above a level."""
+    merchants.require_owner(_seat())
+    perk = perks.create(db_session(), _merchant(), body, today())
+    return perk, 201, _etag(perk)
+
+
+@blp.route("/merchant/perks")
+@blp.response(200, PerkSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def list_perks(pagination_parameters):
+    """The merchant's perks, with quota used."""
+    stmt = select(Perk).where(Perk.merchant_id == _merchant().id).order_by(Perk.id)
+    return paginate_select(db_session(), stmt, pagination_parameters)
+
+
+@blp.route("/merchant/perks/<int:perk_id>")
+@blp.response(200, PerkSchema, headers=ETAG_HEADER)
+@blp.errors(401, 403, 404, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def get_perk(perk_id):
+    """One of the merchant's perks, with its ETag."""
+    perk = perks.own(db_session(), _merchant().id, _id(perk_id))
+    return perk, 200, _etag(perk)
+
+
+@blp.route("/merchant/perks/<int:perk_id>", methods=["PATCH"])
+@blp.arguments(PerkPatchSchema)
+@blp.response(200, PerkSchema, headers=ETAG_HEADER)
+@blp.errors(401, 403, 404, 412, 422, 428)
+@blp.doc(parameters=[IF_MATCH, MERCHANT_HEADER])
+def patch_perk(body, perk_id):
+    """Owner: edit a perk; send its ETag in If-Match (redemptions keep their terms)."""
+    if not request.if_match:
+        raise PreconditionRequired(description="send the perk's ETag in If-Match")
+    merchants.require_owner(_seat())
+    perk = perks.own(db_session(), _merchant().id, _id(perk_id), lock=True)
+    if perks.etag(perk) not in request.if_match:
+        raise PreconditionFailed(description="the perk changed since you read it; read it again")
+    perks.update(db_session(), perk, body)
+    return perk, 200, _etag(perk)
+
+
+# -- merchant staff: verifications, redemptions, stats -------------------------------
+
+@blp.route("/merchant/verifications", methods=["POST"])
+@blp.arguments(PerkVerifyInSchema)
+@blp.response(201, PerkVerificationSchema)
+@blp.errors(401, 403, 404, 409, 410, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def verify_code(body):
+    """Scan a resident's one-time code for one perk: eligibility, level, masked name."""
+    return codes.verify(db_session(), cipher(), redis_client(), _merchant(),
+                        access.current().user.id, body["token"], body["perk_id"], today())
+
+
+@blp.route("/merchant/redemptions", methods=["POST"])
+@blp.arguments(PerkRedeemInSchema)
+@idempotent
+@blp.response(201, RedemptionSchema)
+@blp.errors(401, 403, 404, 409, 410, 422)
+@blp.doc(parameters=[MERCHANT_HEADER, {"name": "Idempotency-Key", "in": "header",
+                                       "required": False, "schema": {"type": "string"}}])
+def redeem(body):
+    """Grant the perk on a verification (at most once, within quota and limit)."""
+    return redemptions.redeem(db_session(), _merchant(), access.current().user.id,
+                              body["verification_id"], today())
+
+
+@blp.route("/merchant/redemptions")
+@blp.arguments(RedemptionQuerySchema, location="query")
+@blp.response(200, RedemptionSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def merchant_redemptions(query, pagination_parameters):
+    """The merchant's redemptions, newest first."""
+    stmt = redemptions.of_merchant(_merchant().id, query["perk_id"], query["status"])
+    return paginate_select(db_session(), stmt, pagination_parameters)
+
+
+@blp.route("/merchant/redemptions/<int:redemption_id>/reverse", methods=["POST"])
+@blp.arguments(MerchantReasonSchema)
+@blp.response(200, RedemptionSchema)
+@blp.errors(401, 403, 404, 409, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def reverse_redemption(body, redemption_id):
+    """Reverse a grant within a day; the quota unit comes back."""
+    return redemptions.reverse(db_session(), _merchant(), access.current().user.id,
+                               _id(redemption_id), body["reason"])
+
+
+@blp.route("/merchant/stats")
+@blp.arguments(MerchantStatsQuerySchema, location="query")
+@blp.response(200, MerchantStatsSchema)
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def merchant_stats(query):
+    """Verifications, grants, reversals and refusals by reason, per day (default 30 days)."""
+    date_to = query["date_to"] or today()
+    date_from = query["date_from"] or date_to - dt.timedelta(days=29)
+    return redemptions.stats(db_session(), _merchant().id, date_from, date_to)
+
+
+# -- residents -----------------------------------------------------------------------
+
+@blp.route("/perks")
+@blp.arguments(PerkQuerySchema, location="query")
+@blp.response(200, PublicPerkSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+def list_active_perks(query, pagination_parameters):
+    """Perks on offer now, each saying whether I may have it and why not."""
+    session, day = db_session(), today()
+    stmt = perks.visible(session, day, query["sector"], query["merchant_id"])
+    page = paginate_select(session, stmt, pagination_parameters)
+    if not page:
+        return []
+    standing = perks.standing_of(session, redis_client(), cipher(), access.current().user,
+                                 day)
+    return [perks.with_eligibility(perk, standing, day) for perk in page]
+
+
+@blp.route("/me/verification-tokens", methods=["POST"])
+@blp.response(201, VerificationTokenSchema)
+@blp.errors(401, 403, 409)
+def create_verification_token():
+    """A one-time code (120 s, with its QR code) to show a merchant my level."""
+    issued = codes.issue(db_session(), cipher(), access.current().user, today())
+    return {"token": issued.token, "expires_at": issued.expires_at, "qr_svg": issued.qr_svg}
+
+
+@blp.route("/me/redemptions")
+@blp.response(200, MyRedemptionSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403)
+def my_redemptions(pagination_parameters):
+    """Perks I have been granted, with the terms they were granted under."""
+    stmt = redemptions.of_resident(access.current().user.id)
+    return paginate_select(db_session(), stmt, pagination_parameters)

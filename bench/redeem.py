@@ -1,0 +1,253 @@
+"""Benchmark: verify + redeem pairs per second with 32 concurrent clients.
+
+    .venv/bin/python bench/redeem.py
+
+By default it prepares its own PostgreSQL database (`h5_bench`, recreated on every
+run) and uses Redis db 12, seeds one approved merchant with one perk and a few
+hundred residents, inserts ready one-time codes, starts gunicorn on 127.0.0.1 and
+has 32 threads (each with its own `requests` session) scan a code
+(POST /v1/merchant/verifications) and redeem it (POST /v1/merchant/redemptions
+with an Idempotency-Key) as fast as they can. It prints pairs per second and the
+p50/p99 latency of one pair. Every grant hits the same perk row (the quota is
+one counter), so this is the worst case for the quota's row lock.
+
+Environment (all optional):
+  BENCH_DATABASE_URL  default postgresql://postgres@127.0.0.1:5432/h5_bench
+  BENCH_REDIS_URL     default redis://127.0.0.1:6379/12
+  BENCH_CLIENTS       default 32        BENCH_SECONDS  default 15
+  BENCH_WORKERS       gunicorn workers (default min(4, CPUs)), 8 threads each
+  BENCH_URL           use this running server instead of starting gunicorn; it must
+                      use the same database, Redis, SECRET_KEY and DATA_KEY as set
+                      here (the database is then migrated but not recreated)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/h5_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(min(4, os.cpu_count() or 1))))
+EXTERNAL = os.environ.get("BENCH_URL")
+RESIDENTS = 256
+TOKENS = 30000  # more than a run can spend; each lives 120 s
+
+SERVER_ENV = {
+    "APP_ENV": "development",
+    "DATABASE_URL": DB_URL,
+    "REDIS_URL": REDIS_URL,
+    "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"),
+    "DATA_KEY": os.environ.get("DATA_KEY", "bench-data-key"),
+    "RATELIMIT_ENABLED": "0",  # measure the work, not the limiter
+}
+
+
+def valid_id(seq: int) -> str:
+    from stdnum.cn import ric
+
+    body = f"430104{19850101}{seq:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def prepare_database() -> None:
+    from sqlalchemy import create_engine, text
+
+    from api.cli import upgrade_database
+
+    parts = urlsplit(DB_URL)
+    name = parts.path.lstrip("/")
+    driver = "postgresql+psycopg://"
+    admin = create_engine(urlunsplit(parts._replace(path="/postgres")).replace(
+        "postgresql://", driver), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    if not EXTERNAL:
+        engine = create_engine(DB_URL.replace("postgresql://", driver))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade_database(DB_URL)
+
+
+def seed() -> tuple[str, list[str]]:
+    """The merchant owner's access token and a pile of unspent codes."""
+    from api import create_app
+    from incentives.models import Merchant, MerchantStaff, Perk, VerificationToken
+    from points import accounts
+    from points.crypto import hash_token
+    from points.db import today, utcnow
+
+    app = create_app()
+    state = app.extensions["credit"]
+    if not EXTERNAL:
+        state.redis.flushdb()
+    with app.app_context():
+        session = state.db.new_session()
+        owner, _ = accounts.user_for_openid(session, "bench-owner")
+        now = utcnow()
+        merchant = Merchant(name="压测景区", uscc="91430104MA4L0YL7XL", sector="tourism",
+                            status="approved", applicant_user_id=owner.id, created_at=now,
+                            decided_at=now)
+        session.add(merchant)
+        session.flush()
+        session.add(MerchantStaff(merchant_id=merchant.id, user_id=owner.id, role="owner"))
+        perk = Perk(merchant_id=merchant.id, title="门票八折", description="", min_level="A",
+                    benefit={"kind": "discount", "value": "8折"}, total_quota=10**9, used=0,
+                    per_resident_limit=10**6, valid_from=today() - dt.timedelta(days=1),
+                    valid_until=today() + dt.timedelta(days=30), active=True, version=1)
+        session.add(perk)
+        holders = []
+        for i in range(RESIDENTS):
+            user, _ = accounts.user_for_openid(session, f"bench-{i}")
+            accounts.bind_identity(session, state.cipher, user, "张三",
+                                   valid_id(i), None, today())
+            accounts.set_consent(session, user, "merchant_share", True, "2026-01")
+            holders.append((user.id, user.subject_id))
+        session.flush()
+        perk_id = perk.id
+        tokens = []
+        rows = []
+        expires = utcnow() + dt.timedelta(seconds=120)
+        for i in range(TOKENS):
+            token = secrets.token_urlsafe(24)
+            user_id, subject_id = holders[i % RESIDENTS]
+            tokens.append(token)
+            rows.append({"token_hash": hash_token(token), "user_id": user_id,
+                         "subject_id": subject_id, "created_at": now, "expires_at": expires})
+        session.execute(VerificationToken.__table__.insert(), rows)
+        access = state.extras["tokens"].issue_pair(session, f"user:{owner.id}", "resident")
+        session.commit()
+        session.close()
+    state.db.engine.dispose()
+    return access.access_token, [f"{perk_id}|{t}" for t in tokens]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(WORKERS), "-k", "gthread",
+               "--threads", "8", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "wsgi:app"]
+    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **SERVER_ENV})
+    return server, f"http://127.0.0.1:{port}"
+
+
+def wait_healthy(base: str, server: subprocess.Popen | None) -> None:
+    import requests
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            if requests.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server at {base} did not become healthy")
+
+
+def run(base: str, access_token: str, codes: list[str]) -> None:
+    import requests
+
+    headers = {"Authorization": f"Bearer {access_token}"}
+    lock = threading.Lock()
+    latencies: list[float] = []
+    outcomes: Counter = Counter()
+    pool = iter(codes)
+    start = threading.Barrier(CLIENTS + 1)
+    stop_at: list[float] = []
+
+    def client() -> None:
+        http = requests.Session()
+        start.wait()
+        while time.monotonic() < stop_at[0]:
+            with lock:
+                item = next(pool, None)
+            if item is None:
+                return
+            perk_id, token = item.split("|", 1)
+            began = time.perf_counter()
+            r = http.post(f"{base}/v1/merchant/verifications", headers=headers,
+                          json={"token": token, "perk_id": int(perk_id)})
+            if r.status_code != 201 or not r.json().get("eligible"):
+                with lock:
+                    outcomes[f"verify {r.status_code} {r.text[:80]}"] += 1
+                continue
+            r2 = http.post(f"{base}/v1/merchant/redemptions",
+                           headers={**headers, "Idempotency-Key": secrets.token_hex(8)},
+                           json={"verification_id": r.json()["id"]})
+            took = time.perf_counter() - began
+            with lock:
+                if r2.status_code == 201:
+                    latencies.append(took)
+                    outcomes["pair ok"] += 1
+                else:
+                    outcomes[f"redeem {r2.status_code} {r2.text[:80]}"] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    began = time.monotonic()
+    stop_at.append(began + SECONDS)
+    start.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    if not latencies:
+        raise SystemExit(f"no pair succeeded: {dict(outcomes)}")
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    print(f"clients={CLIENTS} workers={WORKERS}x8 threads seconds={elapsed:.1f}")
+    print(f"pairs={len(latencies)} pairs/s={len(latencies) / elapsed:.1f} "
+          f"p50={statistics.median(ordered) * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
+    failures = {k: v for k, v in outcomes.items() if k != "pair ok"}
+    if failures:
+        print(f"failures: {failures}")
+
+
+def main() -> None:
+    os.environ.update(SERVER_ENV)
+    prepare_database()
+    access_token, codes = seed()
+    server = None
+    base = EXTERNAL.rstrip("/") if EXTERNAL else None
+    if base is None:
+        server, base = start_server()
+    try:
+        wait_healthy(base, server)
+        run(base, access_token, codes)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+if __name__ == "__main__":
+    main()

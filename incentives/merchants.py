@@ -1,0 +1,195 @@
+"""Merchants: application, the credit office's decision, staff and invitations.
+
+A merchant applies with its unified social credit code (GB 32100); the credit
+office approves (the applicant becomes the owner), rejects with a reason, or
+suspends an approved merchant (its staff lose their merchant powers and its
+perks stop showing). The owner invites staff with one-time codes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from stdnum.cn import uscc as gb32100
+from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
+
+from incentives.models import Invitation, Merchant, MerchantStaff
+from points.crypto import hash_token
+from points.db import utcnow
+from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+
+INVITATION_TTL = dt.timedelta(days=7)
+
+
+def normalise_uscc(value: str) -> str:
+    """The canonical 18-character code, or Invalid naming what is wrong with it."""
+    try:
+        return gb32100.validate(value or "")
+    except InvalidLength:
+        reason = "a unified social credit code has 18 characters"
+    except InvalidChecksum:
+        reason = "the check character is wrong"
+    except ValidationError:
+        reason = ("a unified social credit code has 8 digits, then 9 digits or capital letters "
+                  "(not I, O, S, V, Z), then a check character")
+    raise Invalid("the unified social credit code is not valid",
+                  errors={"json": {"uscc": [reason]}})
+
+
+def apply(session: Session, user_id: int, name: str, uscc: str, sector: str) -> Merchant:
+    """A signed-in user applies for a merchant. One application per code: a rejected
+    one may be sent again (it goes back to pending), any other is a conflict."""
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("the merchant needs a name", errors={"json": {"name": ["give a name"]}})
+    code = normalise_uscc(uscc)
+    existing = session.execute(
+        select(Merchant).where(Merchant.uscc == code).with_for_update()).scalar_one_or_none()
+    if existing is not None:
+        if existing.status != "rejected":
+            raise Conflict("a merchant with this unified social credit code exists already",
+                           "MERCHANT_EXISTS")
+        existing.name, existing.sector, existing.applicant_user_id = name, sector, user_id
+        existing.status, existing.reason = "pending", None
+        existing.decided_at = existing.decided_by = None
+        existing.created_at = utcnow()
+        return existing
+    merchant = Merchant(name=name, uscc=code, sector=sector, status="pending",
+                        applicant_user_id=user_id, created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(merchant)
+            session.flush()
+    except IntegrityError:  # another application with this code committed meanwhile
+        raise Conflict("a merchant with this unified social credit code exists already",
+                       "MERCHANT_EXISTS") from None
+    return merchant
+
+
+def _locked(session: Session, merchant_id: int) -> Merchant:
+    merchant = session.execute(
+        select(Merchant).where(Merchant.id == merchant_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if merchant is None:
+        raise NotFound("no such merchant", "MERCHANT_NOT_FOUND")
+    return merchant
+
+
+def _decide(session: Session, merchant_id: int, admin_id: int, expected: str,
+            status: str, reason: str | None) -> Merchant:
+    merchant = _locked(session, merchant_id)
+    if merchant.status != expected:
+        raise Conflict(f"the merchant is {merchant.status}, not {expected}",
+                       "MERCHANT_STATE_CONFLICT", merchant_status=merchant.status)
+    merchant.status, merchant.reason = status, reason
+    merchant.decided_at, merchant.decided_by = utcnow(), admin_id
+    return merchant
+
+
+def approve(session: Session, merchant_id: int, admin_id: int) -> Merchant:
+    merchant = _decide(session, merchant_id, admin_id, "pending", "approved", None)
+    session.add(MerchantStaff(merchant_id=merchant.id, user_id=merchant.applicant_user_id,
+                              role="owner", added_at=utcnow()))
+    session.flush()
+    return merchant
+
+
+def reject(session: Session, merchant_id: int, admin_id: int, reason: str) -> Merchant:
+    return _decide(session, merchant_id, admin_id, "pending", "rejected", reason)
+
+
+def suspend(session: Session, merchant_id: int, admin_id: int, reason: str) -> Merchant:
+    return _decide(session, merchant_id, admin_id, "approved", "suspended", reason)
+
+
+def reinstate(session: Session, merchant_id: int, admin_id: int) -> Merchant:
+    return _decide(session, merchant_id, admin_id, "suspended", "approved", None)
+
+
+@dataclass(frozen=True)
+class StaffSeat:
+    merchant: Merchant
+    role: str
+
+
+def seat_of(session: Session, user_id: int, merchant_id: int | None) -> StaffSeat:
+    """Which approved merchant this user acts for. A user working for several
+    merchants names one (the X-Merchant-Id header); anyone else is refused."""
+    rows = session.execute(
+        select(MerchantStaff).join(Merchant, Merchant.id == MerchantStaff.merchant_id)
+        .where(MerchantStaff.user_id == user_id, Merchant.status == "approved")
+        .order_by(MerchantStaff.merchant_id)).scalars().all()
+    if merchant_id is not None:
+        rows = [r for r in rows if r.merchant_id == merchant_id]
+    if not rows:
+        raise Forbidden("only staff of an approved merchant may do this")
+    if len(rows) > 1:
+        raise Invalid("you work for several merchants: name one in the X-Merchant-Id header",
+                      "MERCHANT_REQUIRED",
+                      errors={"headers": {"X-Merchant-Id": ["required for staff of several"]}})
+    return StaffSeat(rows[0].merchant, rows[0].role)
+
+
+def require_owner(seat: StaffSeat) -> None:
+    if seat.role != "owner":
+        raise Forbidden("only the merchant's owner may do this")
+
+
+def invite(session: Session, seat: StaffSeat, user_id: int) -> tuple[Invitation, str]:
+    require_owner(seat)
+    code = secrets.token_urlsafe(16)
+    now = utcnow()
+    invitation = Invitation(merchant_id=seat.merchant.id, code_hash=hash_token(code),
+                            created_by=user_id, created_at=now, expires_at=now + INVITATION_TTL)
+    session.add(invitation)
+    session.flush()
+    return invitation, code
+
+
+def accept_invitation(session: Session, code: str, user_id: int) -> MerchantStaff:
+    """Spend the code (atomically: one use only) and join its merchant as staff."""
+    digest, now = hash_token(code), utcnow()
+    spent = session.execute(
+        update(Invitation)
+        .where(Invitation.code_hash == digest, Invitation.accepted_at.is_(None),
+               Invitation.expires_at > now)
+        .values(accepted_at=now, accepted_by=user_id)
+        .execution_options(synchronize_session=False))
+    invitation = session.execute(
+        select(Invitation).where(Invitation.code_hash == digest)).scalar_one_or_none()
+    if spent.rowcount != 1:
+        if invitation is not None and invitation.accepted_at is not None:
+            raise Conflict("this invitation has been used", "INVITATION_USED")
+        raise Gone("this invitation is unknown or has expired", "INVITATION_EXPIRED")
+    merchant = session.get(Merchant, invitation.merchant_id)
+    if merchant is None or merchant.status != "approved":
+        raise Conflict("the merchant is not approved", "MERCHANT_STATE_CONFLICT")
+    staff = MerchantStaff(merchant_id=merchant.id, user_id=user_id, role="staff", added_at=now)
+    try:
+        with session.begin_nested():
+            session.add(staff)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("you already work for this merchant", "ALREADY_STAFF") from None
+    return staff
+
+
+def staff_list(session: Session, merchant_id: int) -> list[MerchantStaff]:
+    return list(session.execute(select(MerchantStaff).where(
+        MerchantStaff.merchant_id == merchant_id).order_by(MerchantStaff.id)).scalars())
+
+
+def remove_staff(session: Session, seat: StaffSeat, user_id: int) -> None:
+    require_owner(seat)
+    staff = session.execute(select(MerchantStaff).where(
+        MerchantStaff.merchant_id == seat.merchant.id,
+        MerchantStaff.user_id == user_id)).scalar_one_or_none()
+    if staff is None:
+        raise NotFound("this user is not staff of your merchant")
+    if staff.role == "owner":
+        raise Conflict("the owner cannot be removed", "OWNER_NOT_REMOVABLE")
+    session.delete(staff)

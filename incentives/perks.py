@@ -1,0 +1,171 @@
+"""Perks: what merchants offer, who may have them, and their ETags.
+
+Eligibility is "level at or above the perk's minimum", never for a restricted
+subject (联合惩戒), only while the perk is active, within its dates and has
+quota left. The reasons are stable codes the mini-program can explain.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from incentives.models import Merchant, Perk
+from points import accounts, scoring
+from points.crypto import DataCipher
+from points.db import utcnow
+from points.errors import Invalid, NotFound
+from points.models import User
+
+# Highest first, as the contract names them.
+LEVELS = ("AAA", "AA", "A", "B", "C", "D")
+EDITABLE = ("title", "description", "min_level", "benefit", "total_quota", "per_resident_limit",
+            "valid_from", "valid_until", "active")
+
+# Reasons a resident may not have a perk (verification and the perk list).
+LEVEL_TOO_LOW = "level_too_low"
+RESTRICTED = "restricted"
+CONSENT_WITHDRAWN = "consent_withdrawn"
+PERK_INACTIVE = "perk_inactive"
+PERK_NOT_STARTED = "perk_not_started"
+PERK_ENDED = "perk_ended"
+QUOTA_EXHAUSTED = "quota_exhausted"
+# Only in the resident's own list: why they could not show a code yet.
+IDENTITY_REQUIRED = "identity_required"
+CONSENT_REQUIRED = "consent_required"
+UNDER_18 = "under_18"
+
+
+def level_at_or_above(level: str, minimum: str) -> bool:
+    if level not in LEVELS:
+        return False
+    return LEVELS.index(level) <= LEVELS.index(minimum)
+
+
+def perk_reasons(perk: Perk, today: dt.date, *, quota: bool = True) -> list[str]:
+    """Why nobody may have this perk today (empty: it is open)."""
+    reasons = []
+    if not perk.active:
+        reasons.append(PERK_INACTIVE)
+    if today < perk.valid_from:
+        reasons.append(PERK_NOT_STARTED)
+    if today > perk.valid_until:
+        reasons.append(PERK_ENDED)
+    if quota and perk.used >= perk.total_quota:
+        reasons.append(QUOTA_EXHAUSTED)
+    return reasons
+
+
+def subject_reasons(level: str, restricted: bool, perk: Perk) -> list[str]:
+    reasons = []
+    if not level_at_or_above(level, perk.min_level):
+        reasons.append(LEVEL_TOO_LOW)
+    if restricted:
+        reasons.append(RESTRICTED)
+    return reasons
+
+
+def etag(perk: Perk) -> str:
+    """The perk's entity tag: a hash of its id and version (edits move the version)."""
+    return hashlib.sha256(f"perk:{perk.id}:{perk.version}".encode()).hexdigest()[:32]
+
+
+def terms(perk: Perk) -> dict[str, Any]:
+    """The terms in force, as stored with a redemption so later edits never rewrite it."""
+    return {
+        "perk_id": perk.id, "version": perk.version, "merchant_id": perk.merchant_id,
+        "merchant_name": perk.merchant.name, "title": perk.title,
+        "description": perk.description, "min_level": perk.min_level,
+        "benefit": dict(perk.benefit), "per_resident_limit": perk.per_resident_limit,
+        "valid_from": perk.valid_from.isoformat(), "valid_until": perk.valid_until.isoformat(),
+    }
+
+
+def _check_dates(valid_from: dt.date, valid_until: dt.date) -> None:
+    if valid_until < valid_from:
+        raise Invalid("the perk ends before it starts",
+                      errors={"json": {"valid_until": ["must be on or after valid_from"]}})
+
+
+def create(session: Session, merchant: Merchant, fields: dict[str, Any], today: dt.date) -> Perk:
+    _check_dates(fields["valid_from"], fields["valid_until"])
+    if fields["valid_until"] < today:
+        raise Invalid("the perk would have ended already",
+                      errors={"json": {"valid_until": ["must be today or later"]}})
+    now = utcnow()
+    perk = Perk(merchant_id=merchant.id, used=0, version=1, created_at=now, updated_at=now,
+                **{k: fields[k] for k in EDITABLE if k in fields})
+    perk.merchant = merchant
+    session.add(perk)
+    session.flush()
+    return perk
+
+
+def own(session: Session, merchant_id: int, perk_id: int, *, lock: bool = False) -> Perk:
+    """One of this merchant's perks; another merchant's is not found (404)."""
+    stmt = select(Perk).where(Perk.id == perk_id, Perk.merchant_id == merchant_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Perk).execution_options(populate_existing=True)
+    perk = session.execute(stmt).unique().scalar_one_or_none()
+    if perk is None:
+        raise NotFound("no such perk", "PERK_NOT_FOUND")
+    return perk
+
+
+def update(session: Session, perk: Perk, changes: dict[str, Any]) -> Perk:
+    """Apply an edit to a perk already locked and checked against its ETag."""
+    valid_from = changes.get("valid_from", perk.valid_from)
+    valid_until = changes.get("valid_until", perk.valid_until)
+    _check_dates(valid_from, valid_until)
+    if "total_quota" in changes and changes["total_quota"] < perk.used:
+        raise Invalid("the quota cannot fall below what has been redeemed",
+                      errors={"json": {"total_quota": [f"at least {perk.used} (already used)"]}})
+    if not changes:
+        return perk
+    for key in EDITABLE:
+        if key in changes:
+            setattr(perk, key, changes[key])
+    perk.version += 1
+    perk.updated_at = utcnow()
+    session.flush()
+    return perk
+
+
+def visible(session: Session, today: dt.date, sector: str | None,
+            merchant_id: int | None):
+    """Perks residents see: active, in their dates, of approved merchants."""
+    stmt = (select(Perk).join(Merchant, Merchant.id == Perk.merchant_id)
+            .where(Merchant.status == "approved", Perk.active.is_(True),
+                   Perk.valid_from <= today, Perk.valid_until >= today))
+    if sector:
+        stmt = stmt.where(Merchant.sector == sector)
+    if merchant_id is not None:
+        stmt = stmt.where(Perk.merchant_id == merchant_id)
+    return stmt.order_by(Perk.id)
+
+
+def standing_of(session: Session, cache: redis.Redis, cipher: DataCipher, user: User,
+                today: dt.date) -> dict[str, Any]:
+    """What the resident's own perk list needs to know about them."""
+    if user.subject_id is None:
+        return {"blocker": IDENTITY_REQUIRED}
+    if not accounts.is_eligible(cipher, user, today):
+        return {"blocker": UNDER_18}
+    if not accounts.has_consent(session, user.id, "merchant_share"):
+        blocker = CONSENT_REQUIRED
+    else:
+        blocker = None
+    score = scoring.current_points(session, cache, user.subject_id, today)
+    return {"blocker": blocker, "level": score["level"], "restricted": score["restricted"]}
+
+
+def with_eligibility(perk: Perk, standing: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    reasons = [standing["blocker"]] if standing.get("blocker") else []
+    if "level" in standing:
+        reasons += subject_reasons(standing["level"], standing["restricted"], perk)
+    reasons += perk_reasons(perk, today)
+    return {"perk": perk, "eligible": not reasons, "reasons": reasons}

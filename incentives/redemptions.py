@@ -1,0 +1,178 @@
+"""Redemptions: granting a perk on a verification, exactly once, within quota.
+
+Every limit is enforced by the database, not by a check in Python that a
+concurrent request could slip past:
+- the quota: `UPDATE perks SET used = used + 1 WHERE id = … AND used < total_quota`
+  (no row updated → QUOTA_EXHAUSTED; a CHECK keeps `used <= total_quota`);
+- the per-resident limit: the subject's row is locked (SELECT … FOR UPDATE)
+  while its redemptions of the perk are counted, so one person's redemptions
+  happen one after the other;
+- once per verification: UNIQUE (verification_id).
+The terms in force are stored with the redemption, so later edits of the perk
+never change history.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from incentives import perks
+from incentives.models import Merchant, Perk, Redemption, Verification
+from points.db import SHANGHAI, utcnow
+from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from points.models import Subject
+
+VERIFICATION_TTL = dt.timedelta(minutes=10)
+REVERSAL_WINDOW = dt.timedelta(days=1)
+MAX_STATS_DAYS = 366
+
+
+def _already_redeemed(session: Session, verification_id: int) -> None:
+    if session.execute(select(Redemption.id).where(
+            Redemption.verification_id == verification_id)).first() is not None:
+        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+
+
+def redeem(session: Session, merchant: Merchant, staff_user_id: int, verification_id: int,
+           today: dt.date) -> Redemption:
+    verification = session.get(Verification, verification_id)
+    if verification is None or verification.merchant_id != merchant.id:
+        raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
+    _already_redeemed(session, verification.id)
+    now = utcnow()
+    if now - verification.created_at > VERIFICATION_TTL:
+        raise Gone("the verification is older than 10 minutes; scan a new code",
+                   "VERIFICATION_EXPIRED")
+    # Quota is decided below by the database, even if it looked gone when verified
+    # (a reversal may have given a unit back).
+    blocking = [r for r in verification.reasons if r != perks.QUOTA_EXHAUSTED]
+    if blocking:
+        raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
+
+    # One person's redemptions run one after the other: lock the subject's row.
+    session.execute(select(Subject.id).where(Subject.id == verification.subject_id)
+                    .with_for_update())
+    _already_redeemed(session, verification.id)  # a concurrent retry committed first
+    held = session.execute(select(func.count(Redemption.id)).where(
+        Redemption.perk_id == verification.perk_id,
+        Redemption.subject_id == verification.subject_id,
+        Redemption.status == "granted")).scalar_one()
+    limit = session.execute(select(Perk.per_resident_limit).where(
+        Perk.id == verification.perk_id)).scalar_one()
+    if held >= limit:
+        raise Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
+                       limit=limit)
+
+    taken = session.execute(
+        update(Perk).where(Perk.id == verification.perk_id, Perk.used < Perk.total_quota)
+        .values(used=Perk.used + 1).execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
+    # The row is ours until commit: these are the terms the perk is granted under.
+    perk = session.execute(select(Perk).where(Perk.id == verification.perk_id)
+                           .execution_options(populate_existing=True)).unique().scalar_one()
+    if held >= perk.per_resident_limit:
+        raise Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
+                       limit=perk.per_resident_limit)
+    changed = (perks.perk_reasons(perk, today, quota=False)
+               + perks.subject_reasons(verification.level or "", verification.restricted, perk))
+    if changed:
+        raise Forbidden("the perk's terms changed since the verification", "NOT_ELIGIBLE",
+                        reasons=changed)
+    redemption = Redemption(
+        verification_id=verification.id, perk_id=perk.id, merchant_id=merchant.id,
+        user_id=verification.user_id, subject_id=verification.subject_id,
+        staff_user_id=staff_user_id, status="granted", terms=perks.terms(perk),
+        display_name=verification.display_name, redeemed_at=now)
+    try:
+        with session.begin_nested():
+            session.add(redemption)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("this verification has been redeemed already",
+                       "ALREADY_REDEEMED") from None
+    return redemption
+
+
+def reverse(session: Session, merchant: Merchant, staff_user_id: int, redemption_id: int,
+            reason: str) -> Redemption:
+    """Undo a grant within a day of it; the quota unit comes back."""
+    now = utcnow()
+    done = session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption_id, Redemption.merchant_id == merchant.id,
+               Redemption.status == "granted", Redemption.redeemed_at > now - REVERSAL_WINDOW)
+        .values(status="reversed", reversed_at=now, reversed_by=staff_user_id,
+                reverse_reason=reason)
+        .execution_options(synchronize_session=False))
+    redemption = session.execute(
+        select(Redemption).where(Redemption.id == redemption_id,
+                                 Redemption.merchant_id == merchant.id)
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if redemption is None:
+        raise NotFound("no such redemption", "REDEMPTION_NOT_FOUND")
+    if done.rowcount != 1:
+        if redemption.status == "reversed":
+            raise Conflict("this redemption has been reversed already", "ALREADY_REVERSED")
+        raise Conflict("a redemption can only be reversed within a day",
+                       "REVERSAL_WINDOW_CLOSED")
+    session.execute(update(Perk).where(Perk.id == redemption.perk_id, Perk.used > 0)
+                    .values(used=Perk.used - 1).execution_options(synchronize_session=False))
+    return redemption
+
+
+def of_resident(user_id: int):
+    return (select(Redemption).where(Redemption.user_id == user_id)
+            .order_by(Redemption.id.desc()))
+
+
+def of_merchant(merchant_id: int, perk_id: int | None = None, status: str | None = None):
+    stmt = select(Redemption).where(Redemption.merchant_id == merchant_id)
+    if perk_id is not None:
+        stmt = stmt.where(Redemption.perk_id == perk_id)
+    if status:
+        stmt = stmt.where(Redemption.status == status)
+    return stmt.order_by(Redemption.id.desc())
+
+
+def _utc_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC)
+
+
+def stats(session: Session, merchant_id: int, date_from: dt.date, date_to: dt.date) -> dict:
+    """Verifications, grants, reversals and refusals (by reason), per Shanghai day."""
+    if date_to < date_from:
+        raise Invalid("the period ends before it starts",
+                      errors={"query": {"to": ["must be on or after from"]}})
+    if (date_to - date_from).days >= MAX_STATS_DAYS:
+        raise Invalid("ask for at most a year at a time",
+                      errors={"query": {"from": [f"at most {MAX_STATS_DAYS} days"]}})
+    start, end = _utc_start(date_from), _utc_start(date_to + dt.timedelta(days=1))
+    days = {date_from + dt.timedelta(days=i): Counter()
+            for i in range((date_to - date_from).days + 1)}
+    refusals: Counter = Counter()
+    for at, eligible, reasons in session.execute(
+            select(Verification.created_at, Verification.eligible, Verification.reasons)
+            .where(Verification.merchant_id == merchant_id,
+                   Verification.created_at >= start, Verification.created_at < end)):
+        day = days[at.astimezone(SHANGHAI).date()]
+        day["verifications"] += 1
+        if not eligible:
+            day["refusals"] += 1
+            refusals.update(reasons or [])
+    for at, status in session.execute(
+            select(Redemption.redeemed_at, Redemption.status)
+            .where(Redemption.merchant_id == merchant_id,
+                   Redemption.redeemed_at >= start, Redemption.redeemed_at < end)):
+        day = days[at.astimezone(SHANGHAI).date()]
+        day["grants"] += 1
+        day["reversals"] += status == "reversed"
+    keys = ("verifications", "grants", "reversals", "refusals")
+    by_day = [{"date": d, **{k: c[k] for k in keys}} for d, c in days.items()]
+    totals = {k: sum(row[k] for row in by_day) for k in keys}
+    return {"from": date_from, "to": date_to, **totals, "refusals_by_reason": dict(refusals),
+            "by_day": by_day}
