@@ -68,6 +68,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_blueprints(api)
 
+    from incentives import merchants
+    from points import privacy, reports
+
+    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
+
     from api.access import init_access
     from api.errors import register_error_handlers
     from api.ratelimit import init_rate_limits

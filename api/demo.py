@@ -13,9 +13,20 @@ DEMO_DEPARTMENTS = [
                             "worker.health_certificate", "worker.insurance", "worker.training",
                             "worker.skill_certificate", "housekeeping.verified_complaint"]),
 ]
+# The first resident reaches AA (perks for AA and above), the second has a general penalty.
+DEMO_RECORDS = [
+    {"source_ref": "demo-1", "subject": {"id_number": "430104199001011230", "name": "张三"},
+     "type": "donation.blood", "occurred_on": "2026-05-01"},
+    {"source_ref": "demo-2", "subject": {"id_number": "430104199001011230", "name": "张三"},
+     "type": "volunteer.service", "occurred_on": "2026-06-01", "details": {"hours": 120}},
+    {"source_ref": "demo-3", "subject": {"id_number": "430104199001011230", "name": "张三"},
+     "type": "honour.district", "occurred_on": "2026-03-01"},
+    {"source_ref": "demo-4", "subject": {"id_number": "430111198506153217", "name": "李四"},
+     "type": "admin.penalty.general", "decided_on": "2026-09-01"},
+]
 DEMO_RESIDENTS = [
-    ("demo-resident-1", "张三", "430104199001011237"),
-    ("demo-resident-2", "李四", "430111198506153216"),
+    ("demo-resident-1", "张三", "430104199001011230"),
+    ("demo-resident-2", "李四", "430111198506153217"),
 ]
 
 
@@ -25,7 +36,7 @@ def register_demo_cli(app: Flask) -> None:
         """Demo departments, residents and records; prints credentials and tokens."""
         from api.context import state
         from api.routes.auth import password_hasher
-        from points import accounts, departments
+        from points import accounts, departments, ingestion
         from points.db import today
         from points.models import AdminAccount, Department
         from points.rulesets import default_rule_set
@@ -51,6 +62,7 @@ def register_demo_cli(app: Flask) -> None:
                 else:
                     _, key = departments.rotate_key(session, code)
                 lines.append(f"department {code} ({name}): X-API-Key: {key}")
+            owner = None
             for openid, name, id_number in DEMO_RESIDENTS:
                 user, _ = accounts.user_for_openid(session, "dev:" + openid)
                 if user.subject_id is None:
@@ -59,11 +71,17 @@ def register_demo_cli(app: Flask) -> None:
                     if not accounts.has_consent(session, user.id, scope):
                         accounts.set_consent(session, user, scope, True,
                                              app.config["CONSENT_POLICY_VERSION"])
+                owner = owner or user
                 pair = tokens.issue_pair(session, f"user:{user.id}", "resident")
                 lines.append(f"resident {name} (openid dev:{openid}): Authorization: Bearer "
                              f"{pair.access_token}\n    refresh_token: {pair.refresh_token}"
                              f"\n    or sign in again: POST /v1/auth/dev/login "
                              f'{{"openid": "{openid}"}}')
+            market = session.execute(select(Department).where(Department.code == "market")).scalar()
+            ingestion.ingest(session, st.cipher, st.redis, market, DEMO_RECORDS, today())
+            from incentives.demo import seed_incentives
+
+            lines += seed_incentives(session, owner, today())
         click.echo("Demo data ready. Credentials (development only):")
         for line in lines:
             click.echo("  " + line)

@@ -18,6 +18,7 @@ from stdnum.cn import uscc as gb32100
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
 from incentives.models import Invitation, Merchant, MerchantStaff
+from points.audit import audit
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
@@ -85,6 +86,8 @@ def _decide(session: Session, merchant_id: int, admin_id: int, expected: str,
     if merchant.status != expected:
         raise Conflict(f"the merchant is {merchant.status}, not {expected}",
                        "MERCHANT_STATE_CONFLICT", merchant_status=merchant.status)
+    audit(session, f"admin:{admin_id}", f"merchant.{status}", "merchant", merchant.id,
+          before={"status": merchant.status}, after={"status": status}, note=reason)
     merchant.status, merchant.reason = status, reason
     merchant.decided_at, merchant.decided_by = utcnow(), admin_id
     return merchant
@@ -193,3 +196,14 @@ def remove_staff(session: Session, seat: StaffSeat, user_id: int) -> None:
     if staff.role == "owner":
         raise Conflict("the owner cannot be removed", "OWNER_NOT_REMOVABLE")
     session.delete(staff)
+
+
+def erase_account(session: Session, user) -> None:
+    """A closed account leaves every merchant it worked for and loses its unused codes."""
+    from sqlalchemy import delete
+
+    from incentives.models import VerificationToken
+
+    session.execute(delete(MerchantStaff).where(MerchantStaff.user_id == user.id))
+    session.execute(delete(VerificationToken).where(VerificationToken.user_id == user.id,
+                                                    VerificationToken.used_at.is_(None)))

@@ -187,3 +187,15 @@ def add_review(session: Session, token: str, viewer_id: int, rating: int,
 def my_reviews_stmt(subject_id: int):
     return (select(ReportReview).where(ReportReview.subject_id == subject_id)
             .order_by(ReportReview.id.desc()))
+
+
+def erase_account(session: Session, user: User) -> None:
+    """A closed account's shares stop working and its worker profile goes."""
+    from sqlalchemy import delete
+
+    from points.models.workers import WorkerProfile
+
+    session.execute(update(ReportShare).where(ReportShare.user_id == user.id,
+                                              ReportShare.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
+    session.execute(delete(WorkerProfile).where(WorkerProfile.user_id == user.id))

@@ -50,9 +50,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_log_target", "audit_log", ["target_type", "target_id"])
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    # The worker's firm, now that merchants exist (batch mode: SQLite rebuilds the table).
+    with op.batch_alter_table("worker_profiles") as batch:
+        batch.create_foreign_key(op.f("fk_worker_profiles_merchant_id_merchants"), "merchants",
+                                 ["merchant_id"], ["id"], ondelete="SET NULL")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("worker_profiles") as batch:
+        batch.drop_constraint(op.f("fk_worker_profiles_merchant_id_merchants"), type_="foreignkey")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_index("ix_audit_log_target", table_name="audit_log")
     op.drop_table("audit_log")

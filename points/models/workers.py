@@ -43,7 +43,8 @@ class WorkerProfile(Base):
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), index=True)
     occupation: Mapped[str] = mapped_column(String(20))
     # incentives' merchants.id; the foreign key is added once that table exists.
-    merchant_id: Mapped[int | None] = mapped_column(BigId)
+    merchant_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("merchants.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -52,3 +52,15 @@ def test_access_log_retention(app, client, session):
     assert session.query(AccessLogEntry).count() == 1
     log = client.get("/v1/me/access-log", headers=person["headers"]).json
     assert len(log) == 1 and log[0]["purpose"] == "inspection"
+
+
+def test_closing_the_account_ends_its_report_shares(client):
+    worker = resident(client)
+    viewer = resident(client)
+    client.put("/v1/me/worker-profile", headers=worker["headers"],
+               json={"occupation": "housekeeping"})
+    share = client.post("/v1/me/report-shares", headers=worker["headers"],
+                        json={"ttl_minutes": 60}).json
+    assert client.get(f"/v1/reports/{share['token']}", headers=viewer["headers"]).status_code == 200
+    assert client.delete("/v1/me", headers=worker["headers"]).status_code == 204
+    assert client.get(f"/v1/reports/{share['token']}", headers=viewer["headers"]).status_code == 410

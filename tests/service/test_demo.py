@@ -1,0 +1,26 @@
+"""`seed-demo` sets up every flow and can run again."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from points.models import CreditRecord, Department, User
+
+
+def test_seed_demo_is_repeatable_and_prints_credentials(app, client, session):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "X-API-Key: dk_" in first.output and "Authorization: Bearer ey" in first.output
+    assert "admin-demo-2026" in first.output
+    second = runner.invoke(args=["seed-demo"])
+    assert second.exit_code == 0, second.output
+    assert session.execute(select(Department)).scalars().all().__len__() == 2
+    assert session.query(CreditRecord).count() == 4
+    assert session.query(User).filter(User.subject_id.is_not(None)).count() == 2
+    # A printed token works, and the demo resident's points are what the records give.
+    token = next(line.split("Bearer ")[1] for line in second.output.splitlines()
+                 if "Bearer" in line)
+    body = client.get("/v1/me/points", headers={"Authorization": f"Bearer {token}"}).json
+    assert body["points"] == 1032 and body["level"] == "AA"
+    perks = client.get("/v1/perks", headers={"Authorization": f"Bearer {token}"}).json
+    assert len(perks) == 3 and all(p["eligible"] for p in perks)
