@@ -1,6 +1,417 @@
-"""Commitments, repairs and objections."""
+"""Commitments, repairs and objections: the resident's requests (`/v1/me/…`), the
+departments' decisions (`/v1/dept/…`) and the public list of commitments."""
 from __future__ import annotations
 
-from api.smorest import Blueprint
+import marshmallow as ma
+from sqlalchemy import select
+
+from api import access
+from api.access import public
+from api.context import cipher, db_session, redis_client
+from api.idempotency import idempotent
+from api.notify_cli import install_delivery_hook
+from api.routes.points_views import credit_subject_id
+from api.smorest import Blueprint, Schema, paginate_select
+from points import commitments, objections, repairs
+from points.db import today
+from points.identity import mask_name
+from points.models import Subject
+from points.models.workflows import (
+    COMMITMENT_KINDS,
+    COMMITMENT_STATUSES,
+    OBJECTION_STATUSES,
+    REPAIR_STATUSES,
+)
 
 blp = Blueprint("workflows", __name__, url_prefix="/v1", description="Commitments, repairs and objections")
+install_delivery_hook()  # decisions' WeChat messages are sent by a job after commit
+
+
+# ------------------------------------------------------------------ schemas
+
+
+class NoticeSchema(Schema):
+    promise = ma.fields.String(required=True)
+    verification = ma.fields.String(required=True)
+    consequence = ma.fields.String(required=True)
+    rule_set = ma.fields.String()
+
+
+class CommitmentInSchema(Schema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
+    content = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+    department = ma.fields.String(load_default=None, allow_none=True,
+                                  validate=ma.validate.Length(min=1, max=40))
+    matter = ma.fields.String(load_default=None, allow_none=True,
+                              validate=ma.validate.Length(min=1, max=200))
+    due_on = ma.fields.Date(load_default=None, allow_none=True)
+    public = ma.fields.Boolean(load_default=False)
+
+
+class CommitmentSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    content = ma.fields.String(required=True)
+    department = ma.fields.String(allow_none=True)
+    department_name = ma.fields.String(allow_none=True)
+    matter = ma.fields.String(allow_none=True)
+    due_on = ma.fields.Date(allow_none=True)
+    public = ma.fields.Boolean(required=True)
+    status = ma.fields.String(required=True)
+    overdue = ma.fields.Boolean(required=True)
+    notice = ma.fields.Nested(NoticeSchema, required=True)
+    signed_on = ma.fields.Date(required=True)
+    outcome_on = ma.fields.Date(allow_none=True)
+    outcome_serious = ma.fields.Boolean(allow_none=True)
+    outcome_record_id = ma.fields.Integer(allow_none=True)
+
+
+class DeptCommitmentSchema(CommitmentSchema):
+    name_masked = ma.fields.String(required=True)
+
+
+class PublicCommitmentSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    kind = ma.fields.String(required=True)
+    content = ma.fields.String(required=True)
+    name_masked = ma.fields.String(required=True)
+    department_name = ma.fields.String(allow_none=True)
+    matter = ma.fields.String(allow_none=True)
+    due_on = ma.fields.Date(allow_none=True)
+    signed_on = ma.fields.Date(required=True)
+    status = ma.fields.String(required=True)
+
+
+class CommitmentQuerySchema(Schema):
+    status = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf(COMMITMENT_STATUSES))
+
+
+class DeptCommitmentQuerySchema(CommitmentQuerySchema):
+    overdue = ma.fields.Boolean(load_default=None)
+
+
+class PublicQuerySchema(Schema):
+    kind = ma.fields.String(load_default=None, validate=ma.validate.OneOf(COMMITMENT_KINDS))
+
+
+class OutcomeSchema(Schema):
+    outcome = ma.fields.String(required=True,
+                               validate=ma.validate.OneOf(["fulfilled", "breached"]))
+    serious = ma.fields.Boolean(load_default=False)
+
+
+class EvidenceSchema(Schema):
+    kind = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
+    ref = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class RepairInSchema(Schema):
+    record_id = ma.fields.Integer(required=True, strict=True,
+                                  validate=ma.validate.Range(min=1))
+    statement = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
+    commitment = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+    evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), load_default=list,
+                              validate=ma.validate.Length(max=20))
+
+
+class RepairSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    record_id = ma.fields.Integer(required=True)
+    record_type = ma.fields.String(allow_none=True)
+    record_title = ma.fields.String(allow_none=True)
+    status = ma.fields.String(required=True)
+    statement = ma.fields.String(required=True)
+    commitment = ma.fields.String(allow_none=True)
+    commitment_id = ma.fields.Integer(allow_none=True)
+    evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema))
+    submitted_on = ma.fields.Date(required=True)
+    decision_due_on = ma.fields.Date(required=True)
+    overdue = ma.fields.Boolean(required=True)
+    decided_on = ma.fields.Date(allow_none=True)
+    decision_note = ma.fields.String(allow_none=True)
+
+
+class DeptRepairSchema(RepairSchema):
+    source_ref = ma.fields.String(allow_none=True)
+    name_masked = ma.fields.String(required=True)
+
+
+class ObjectionInSchema(Schema):
+    record_id = ma.fields.Integer(required=True, strict=True,
+                                  validate=ma.validate.Range(min=1))
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
+
+
+class ObjectionSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    record_id = ma.fields.Integer(required=True)
+    record_type = ma.fields.String(allow_none=True)
+    record_title = ma.fields.String(allow_none=True)
+    status = ma.fields.String(required=True)
+    reason = ma.fields.String(required=True)
+    submitted_on = ma.fields.Date(required=True)
+    decision_due_on = ma.fields.Date(required=True)
+    overdue = ma.fields.Boolean(required=True)
+    decided_on = ma.fields.Date(allow_none=True)
+    decision_note = ma.fields.String(allow_none=True)
+
+
+class DeptObjectionSchema(ObjectionSchema):
+    source_ref = ma.fields.String(allow_none=True)
+    name_masked = ma.fields.String(required=True)
+
+
+class RepairQuerySchema(Schema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(REPAIR_STATUSES))
+    overdue = ma.fields.Boolean(load_default=None)
+
+
+class ObjectionQuerySchema(Schema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(OBJECTION_STATUSES))
+    overdue = ma.fields.Boolean(load_default=None)
+
+
+class RepairDecisionSchema(Schema):
+    approve = ma.fields.Boolean(required=True)
+    note = ma.fields.String(load_default=None, allow_none=True,
+                            validate=ma.validate.Length(max=1000))
+
+
+class ObjectionDecisionSchema(Schema):
+    upheld = ma.fields.Boolean(required=True)
+    note = ma.fields.String(load_default=None, allow_none=True,
+                            validate=ma.validate.Length(max=1000))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _me():
+    credit_subject_id(require_consent=False)  # 409 IDENTITY_REQUIRED, 403 NOT_ELIGIBLE
+    return access.current().user
+
+
+def _department():
+    return access.current().department
+
+
+def _masked_names(subject_ids) -> dict[int, str]:
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return {}
+    rows = db_session().execute(select(Subject.id, Subject.name_enc).where(Subject.id.in_(ids)))
+    return {sid: mask_name(cipher().decrypt(enc)) if enc else "*" for sid, enc in rows}
+
+
+def _commitment_views(rows, with_names: bool = False) -> list[dict]:
+    departments = commitments.departments_of(db_session(), rows)
+    names = _masked_names(c.subject_id for c in rows) if with_names else {}
+    day = today()
+    out = []
+    for c in rows:
+        item = commitments.view(c, day, departments.get(c.department_id))
+        if with_names:
+            item["name_masked"] = names.get(c.subject_id, "*")
+        out.append(item)
+    return out
+
+
+def _with_names(views: list[dict], rows) -> list[dict]:
+    names = _masked_names(r.subject_id for r in rows)
+    for item, row in zip(views, rows, strict=True):
+        item["name_masked"] = names.get(row.subject_id, "*")
+    return views
+
+
+# ------------------------------------------------------------------ commitments
+
+
+@blp.route("/me/commitments", methods=["POST"])
+@blp.arguments(CommitmentInSchema)
+@idempotent
+@blp.response(201, CommitmentSchema)
+@blp.errors(401, 403, 409, 422)
+def make_commitment(body):
+    """Sign a credit commitment; the notice shown is kept with it."""
+    user = _me()
+    commitment = commitments.make(
+        db_session(), user, kind=body["kind"], content=body["content"],
+        department_code=body["department"], matter=body["matter"], due_on=body["due_on"],
+        public=body["public"], today=today())
+    return _commitment_views([commitment])[0]
+
+
+@blp.route("/me/commitments")
+@blp.arguments(CommitmentQuerySchema, location="query")
+@blp.response(200, CommitmentSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 409, 422)
+def my_commitments(query, pagination_parameters):
+    """My commitments, newest first."""
+    user = _me()
+    rows = paginate_select(db_session(), commitments.mine(user.subject_id, query["status"],
+                                                          today()), pagination_parameters)
+    return _commitment_views(rows)
+
+
+@blp.route("/me/commitments/<int:commitment_id>/withdraw", methods=["POST"])
+@blp.response(200, CommitmentSchema)
+@blp.errors(401, 403, 404, 409)
+def withdraw_commitment(commitment_id):
+    """Withdraw one of my active commitments."""
+    commitment = commitments.withdraw(db_session(), _me(), commitment_id)
+    return _commitment_views([commitment])[0]
+
+
+@blp.route("/commitments/public")
+@public
+@blp.arguments(PublicQuerySchema, location="query")
+@blp.response(200, PublicCommitmentSchema(many=True))
+@blp.paginate()
+@blp.errors(422)
+def public_commitments(query, pagination_parameters):
+    """Public commitments, with masked names and no ID numbers."""
+    rows = paginate_select(db_session(), commitments.public_list(query["kind"]),
+                           pagination_parameters)
+    return _commitment_views(rows, with_names=True)
+
+
+@blp.route("/dept/commitments")
+@blp.arguments(DeptCommitmentQuerySchema, location="query")
+@blp.response(200, DeptCommitmentSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 422)
+def department_commitments(query, pagination_parameters):
+    """Commitments made in this department's matters (overdue=true: missing materials late)."""
+    stmt = commitments.department_list(_department(), query["status"], query["overdue"], today())
+    return _commitment_views(paginate_select(db_session(), stmt, pagination_parameters),
+                             with_names=True)
+
+
+@blp.route("/dept/commitments/<int:commitment_id>/outcome", methods=["POST"])
+@blp.arguments(OutcomeSchema)
+@idempotent
+@blp.response(200, DeptCommitmentSchema)
+@blp.errors(401, 404, 409, 422)
+def commitment_outcome(body, commitment_id):
+    """Report a commitment fulfilled or breached; the record is written and points change."""
+    commitment = commitments.record_outcome(
+        db_session(), cipher(), redis_client(), _department(), commitment_id, body["outcome"],
+        body["serious"], today())
+    return _commitment_views([commitment], with_names=True)[0]
+
+
+# ------------------------------------------------------------------ repairs
+
+
+@blp.route("/me/repairs", methods=["POST"])
+@blp.arguments(RepairInSchema)
+@idempotent
+@blp.response(201, RepairSchema)
+@blp.errors(401, 403, 404, 409, 422)
+def apply_for_repair(body):
+    """Apply to repair one of my negative records."""
+    session = db_session()
+    application = repairs.apply(session, _me(), body["record_id"], body["statement"],
+                                body["commitment"], body["evidence"], today())
+    return repairs.view(session, application, today())
+
+
+@blp.route("/me/repairs")
+@blp.response(200, RepairSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 409)
+def my_repairs(pagination_parameters):
+    """My repair applications, newest first, with the department's answer."""
+    session = db_session()
+    rows = paginate_select(session, repairs.mine(_me().subject_id), pagination_parameters)
+    return [repairs.view(session, r, today()) for r in rows]
+
+
+@blp.route("/me/repairs/<int:repair_id>/withdraw", methods=["POST"])
+@blp.response(200, RepairSchema)
+@blp.errors(401, 403, 404, 409)
+def withdraw_repair(repair_id):
+    """Withdraw my repair application before it is decided."""
+    session = db_session()
+    return repairs.view(session, repairs.withdraw(session, _me(), repair_id), today())
+
+
+@blp.route("/dept/repairs")
+@blp.arguments(RepairQuerySchema, location="query")
+@blp.response(200, DeptRepairSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 422)
+def department_repairs(query, pagination_parameters):
+    """Repair applications for this department's records (overdue=true: past due)."""
+    session = db_session()
+    stmt = repairs.department_list(_department(), query["status"], query["overdue"], today())
+    rows = paginate_select(session, stmt, pagination_parameters)
+    return _with_names([repairs.view(session, r, today()) for r in rows], rows)
+
+
+@blp.route("/dept/repairs/<int:repair_id>/decision", methods=["POST"])
+@blp.arguments(RepairDecisionSchema)
+@idempotent
+@blp.response(200, DeptRepairSchema)
+@blp.errors(401, 404, 409, 422)
+def decide_repair(body, repair_id):
+    """Approve (the record is repaired, points recomputed) or refuse, with a note."""
+    session = db_session()
+    application = repairs.decide(session, redis_client(), _department(), repair_id,
+                                 body["approve"], body["note"], today())
+    return _with_names([repairs.view(session, application, today())], [application])[0]
+
+
+# ------------------------------------------------------------------ objections
+
+
+@blp.route("/me/objections", methods=["POST"])
+@blp.arguments(ObjectionInSchema)
+@idempotent
+@blp.response(201, ObjectionSchema)
+@blp.errors(401, 403, 404, 409, 422)
+def raise_objection(body):
+    """Dispute one of my records; it shows `disputed` at once."""
+    session = db_session()
+    objection = objections.raise_objection(session, _me(), body["record_id"], body["reason"],
+                                           today())
+    return objections.view(session, objection, today())
+
+
+@blp.route("/me/objections")
+@blp.response(200, ObjectionSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 409)
+def my_objections(pagination_parameters):
+    """My objections, newest first, with the department's answer."""
+    session = db_session()
+    rows = paginate_select(session, objections.mine(_me().subject_id), pagination_parameters)
+    return [objections.view(session, o, today()) for o in rows]
+
+
+@blp.route("/dept/objections")
+@blp.arguments(ObjectionQuerySchema, location="query")
+@blp.response(200, DeptObjectionSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 422)
+def department_objections(query, pagination_parameters):
+    """Objections to this department's records (overdue=true: past due)."""
+    session = db_session()
+    stmt = objections.department_list(_department(), query["status"], query["overdue"], today())
+    rows = paginate_select(session, stmt, pagination_parameters)
+    return _with_names([objections.view(session, o, today()) for o in rows], rows)
+
+
+@blp.route("/dept/objections/<int:objection_id>/decision", methods=["POST"])
+@blp.arguments(ObjectionDecisionSchema)
+@idempotent
+@blp.response(200, DeptObjectionSchema)
+@blp.errors(401, 404, 409, 422)
+def decide_objection(body, objection_id):
+    """Uphold (the record is revoked, points recomputed) or reject with a note."""
+    session = db_session()
+    objection = objections.decide(session, redis_client(), _department(), objection_id,
+                                  body["upheld"], body["note"], today())
+    return _with_names([objections.view(session, objection, today())], [objection])[0]
