@@ -76,9 +76,11 @@ def register_cli(app: Flask) -> None:
         click.echo(f"admin {username} {verb}")
 
     from api.demo import register_demo_cli
+    from api.notify_cli import register_notify_cli
     from api.points_cli import register_points_cli
     from api.tasks import register_worker_cli
 
     register_demo_cli(app)
     register_points_cli(app)
     register_worker_cli(app)
+    register_notify_cli(app)

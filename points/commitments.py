@@ -21,6 +21,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from points import engine, ingestion, outbox, rule_store, scoring
+from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
@@ -242,6 +243,10 @@ def record_outcome(session: Session, cipher: DataCipher, cache: redis.Redis | No
     if result["rejected"]:
         raise Invalid("the outcome record could not be written",
                       errors={"record": result["rejected"][0]["problems"]})
+    audit(session, f"department:{department.code}", f"commitment.{outcome}", "commitment",
+          commitment.id, before={"status": commitment.status},
+          after={"status": outcome, "record_id": result["accepted"][0]["record_id"],
+                 "serious": serious})
     commitment.status = "fulfilled" if outcome == "fulfilled" else "breached"
     commitment.outcome_on = today
     commitment.outcome_serious = serious if outcome == "breached" else None

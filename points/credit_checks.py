@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from points import accounts, records, rule_store, scoring
+from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
@@ -178,6 +179,8 @@ def give_feedback(session: Session, department: Department, check_id: int, actio
                 feedback_at=utcnow()))
     if done.rowcount != 1:
         raise Conflict("feedback for this check was given already", "FEEDBACK_ALREADY_GIVEN")
+    audit(session, f"department:{department.code}", "credit_check.feedback", "credit_check",
+          check.id, after={"action": action})
     session.refresh(check)
     return check
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from points import outbox, records
+from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
 from points.models import CreditRecord, Department, User
@@ -77,6 +78,10 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
     else:
         records.keep_version(session, record, "dispute_rejected", by)
         record.disputed = False
+    audit(session, by, "objection.upheld" if upheld else "objection.rejected", "objection",
+          objection.id, before={"status": objection.status},
+          after={"status": "upheld" if upheld else "rejected", "record_status": record.status},
+          note=note)
     objection.status = "upheld" if upheld else "rejected"
     objection.decided_on = today
     objection.decision_note = note

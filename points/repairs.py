@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from points import outbox, records, rule_store, scoring
+from points.audit import audit
 from points.commitments import notice
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
@@ -154,6 +155,10 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
                    f"application {application.id}")
     else:
         _close_commitment(session, application, "expired")
+    audit(session, by, "repair.approved" if approve else "repair.rejected", "repair_application",
+          application.id, before={"status": application.status, "record_status": "active"},
+          after={"status": "approved" if approve else "rejected",
+                 "record_status": record.status}, note=note)
     application.status = "approved" if approve else "rejected"
     application.decided_on = today
     application.decision_note = note

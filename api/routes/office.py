@@ -169,3 +169,49 @@ def audit_log(query, pagination_parameters):
         if query[field]:
             stmt = stmt.where(getattr(AuditEntry, field) == query[field])
     return paginate_select(db_session(), stmt.order_by(AuditEntry.id.desc()), pagination_parameters)
+
+
+class AssessmentQuerySchema(PeriodSchema):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "csv"]))
+
+
+class AssessmentRowSchema(Schema):
+    department = ma.fields.String(required=True)
+    name = ma.fields.String()
+    records_received = ma.fields.Integer()
+    records_accepted = ma.fields.Integer()
+    records_rejected = ma.fields.Integer()
+    acceptance_rate = ma.fields.Float(allow_none=True)
+    late_share = ma.fields.Float()
+    open_quality_issues = ma.fields.Integer()
+    repairs_decided = ma.fields.Integer()
+    repairs_decided_on_time = ma.fields.Integer()
+    repairs_overdue = ma.fields.Integer()
+    objections_decided = ma.fields.Integer()
+    objections_decided_on_time = ma.fields.Integer()
+    objections_overdue = ma.fields.Integer()
+    credit_checks = ma.fields.Integer()
+    credit_checks_with_feedback = ma.fields.Integer()
+    credit_checks_missing_feedback = ma.fields.Integer()
+
+
+@blp.route("/assessment")
+@blp.doc(responses={"200": {"content": {
+    "application/json": {"schema": {"type": "array",
+                                    "items": {"$ref": "#/components/schemas/AssessmentRow"}}},
+    "text/csv": {"schema": {"type": "string"}}}}})
+@blp.arguments(AssessmentQuerySchema, location="query")
+@blp.response(200, AssessmentRowSchema(many=True))
+@blp.errors(401, 403, 422)
+def department_assessment(query):
+    """Per department: data timeliness and quality, decisions on time, checks with feedback."""
+    from flask import Response
+
+    from points import assessment
+    from points.db import today
+
+    rows = assessment.assessment(db_session(), query["start"], query["end"], today())
+    if query["format"] == "csv" or request.accept_mimetypes.best == "text/csv":
+        return Response(assessment.to_csv(rows), mimetype="text/csv", headers={
+            "Content-Disposition": "attachment; filename=assessment.csv"})
+    return rows

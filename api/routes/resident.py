@@ -162,3 +162,13 @@ def access_log(pagination_parameters):
             .order_by(AccessLogEntry.at.desc(), AccessLogEntry.id.desc()))
     return paginate_select(db_session(), stmt, pagination_parameters)
 
+
+
+@blp.route("/export")
+@blp.response(200, description="all personal data held about me, as JSON")
+@blp.errors(401, 403)
+def export_my_data():
+    """Everything held about me (PIPL access and copy)."""
+    from points import export
+
+    return export.export(db_session(), cipher(), access.current().user, today())

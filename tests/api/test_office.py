@@ -161,3 +161,23 @@ def test_department_changes_are_audited(app, client):
     assert updated["actor"].startswith("admin:")
     person = resident(client)
     assert client.get("/v1/admin/audit", headers=person["headers"]).status_code == 403
+
+
+def test_department_decisions_are_audited(app, client):
+    admin = admin_headers(app, client)
+    dept = department(app, client)
+    number = valid_id(seq=66)
+    person = resident(client, id_number=number)
+    push(client, dept, {"source_ref": "o1", "type": "admin.penalty.minor", "id_number": number,
+                        "decided_on": "2026-11-20"})
+    record_id = client.get("/v1/me/records", headers=person["headers"]).json[0]["id"]
+    objection = client.post("/v1/me/objections", headers=person["headers"],
+                            json={"record_id": record_id, "reason": "不是本人"}).json
+    r = client.post(f"/v1/dept/objections/{objection['id']}/decision", headers=dept,
+                    json={"upheld": True, "note": "核实有误"})
+    assert r.status_code == 200, r.json
+    entries = client.get("/v1/admin/audit?actor=department:market", headers=admin).json
+    actions = [e["action"] for e in entries]
+    assert "objection.upheld" in actions and "record.revoked" in actions
+    upheld = next(e for e in entries if e["action"] == "objection.upheld")
+    assert upheld["before"]["status"] == "pending" and upheld["after"]["status"] == "upheld"
