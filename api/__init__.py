@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from api.config import load_config
@@ -19,9 +20,19 @@ NON_JSON_BODIES = {"office.upload_rule_set"}
 
 
 class BoundedInt(IntegerConverter):
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**63 - 1)
-        super().__init__(map, *args, **kwargs)
+    """Ids in paths are database keys: one too large for a BIGINT is simply not found.
+
+    Answered with NotFound rather than a failed match: when a path has rules for
+    several methods (GET and PATCH of a perk), werkzeug answers a failed match on
+    the later rule with 405, naming the earlier rule's methods."""
+
+    MAX = 2**63 - 1
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > self.MAX:
+            raise NotFound()
+        return number
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -43,7 +54,6 @@ def create_app(overrides: dict | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
-    # Ids in paths are database keys: one too large for a BIGINT is simply not found.
     app.url_map.converters["int"] = BoundedInt
     init_logging(app)
 

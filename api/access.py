@@ -28,8 +28,7 @@ PREFIX_ROLES: list[tuple[str, str]] = [
     ("/v1/admin/", "admin"),
     ("/v1/dept/", "department"),
     ("/v1/merchant/", "merchant"),
-    ("/v1/me/", "resident"),
-    ("/v1/me", "resident"),
+    ("/v1/me/", "resident"),  # and /v1/me itself; not /v1/merchants (any signed-in user)
     ("/v1/auth/", "any"),
 ]
 # Extra checks for roles that need more than a token (filled in by their modules).
@@ -120,6 +119,8 @@ def authenticate() -> Principal:
     if kind not in {"user", "admin"} or not ident.isdigit():
         raise Unauthenticated("the access token names no known account")
     principal = Principal(kind, int(ident), claims)
+    if kind == "admin":
+        principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
     if role == "admin" and kind != "admin":
         raise Forbidden("only the credit office may do this")
     if role in {"resident", "merchant", "user"} and kind != "user":

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Unauthenticated
-from points.models import RefreshToken, RevokedToken, User
+from points.models import AdminAccount, RefreshToken, RevokedToken, User
 
 log = logging.getLogger(__name__)
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
@@ -182,5 +182,10 @@ class TokenService:
                                   "REFRESH_TOKEN_REUSED", commit=True)
         if row.expires_at <= now:
             raise Unauthenticated("the refresh token has expired", "TOKEN_EXPIRED")
+        kind, _, ident = row.principal.partition(":")
+        if kind == "admin":
+            admin = session.get(AdminAccount, int(ident))
+            if admin is None or not admin.active:
+                raise Unauthenticated("the admin account is disabled")
         row.spent_at = now
         return self.issue_pair(session, row.principal, role_of(row.principal), family=row.family)

@@ -32,8 +32,17 @@ class ErrorSchema(ma.Schema):
     error_code = ma.fields.String(required=True)
     message = ma.fields.String()
     errors = ma.fields.Dict()
-    repairable_from = ma.fields.Date()
+    # Extra fields some domain errors carry (points/errors.py `**extra`).
+    repairable_from = ma.fields.Date(metadata={"description": "NOT_YET_REPAIRABLE"})
     retry_after = ma.fields.Integer()
+    repair_id = ma.fields.Integer(metadata={"description": "REPAIR_PENDING: the open one"})
+    objection_id = ma.fields.Integer(
+        metadata={"description": "OBJECTION_PENDING: the open one"})
+    current_status = ma.fields.String(
+        metadata={"description": "the status that refused the change"})
+    merchant_status = ma.fields.String(metadata={"description": "MERCHANT_STATE_CONFLICT"})
+    reasons = ma.fields.List(ma.fields.String(), metadata={"description": "NOT_ELIGIBLE"})
+    limit = ma.fields.Integer(metadata={"description": "LIMIT_REACHED: per-resident limit"})
 
 
 class Api(flask_smorest.Api):
@@ -56,19 +65,54 @@ class Api(flask_smorest.Api):
         return payload, status, merged
 
 
-class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with `errors(*statuses)` to document error answers."""
+# Answers the app gives before a view runs, documented on every route they apply to.
+BODY_ERRORS = {
+    400: "MALFORMED_JSON: the body is not valid JSON",
+    413: "PAYLOAD_TOO_LARGE: the body is over the size limit",
+}
+WRITE_ERRORS = {415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json"}
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
 
-    def errors(self, *statuses: int):
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with `errors(*statuses)` to document error answers.
+
+    Also documents what the app answers for every route of a kind: 415 for a
+    non-JSON body on any write (`create_app`'s JSON-only check), 400 for malformed
+    JSON and 413 for a body over MAX_CONTENT_LENGTH wherever a JSON body is read."""
+
+    def errors(self, *statuses: int, descriptions: dict[int, str] | None = None):
         """Document the error answers a route may give, each with the error body."""
 
         def decorator(func):
             for status in statuses:
+                description = (descriptions or {}).get(status) or STATUS_ERROR_CODES.get(
+                    status, "error")
                 func = self.alt_response(status, schema=ErrorSchema,
-                                         description=STATUS_ERROR_CODES.get(status, "error"))(func)
+                                         description=description)(func)
             return func
 
         return decorator
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return decorator
+
+        def with_body_errors(func):
+            return self.errors(*BODY_ERRORS, descriptions=BODY_ERRORS)(decorator(func))
+
+        return with_body_errors
+
+    def route(self, rule, *, parameters=None, tags=None, **options):
+        decorator = super().route(rule, parameters=parameters, tags=tags, **options)
+        if not WRITE_METHODS & {m.upper() for m in options.get("methods", ("GET",))}:
+            return decorator
+
+        def with_write_errors(func):
+            return decorator(self.errors(*WRITE_ERRORS, descriptions=WRITE_ERRORS)(func))
+
+        return with_write_errors
 
 
 class Schema(ma.Schema):
@@ -87,4 +131,7 @@ def paginate_select(session, stmt, pagination_parameters):
     total = session.execute(counted).scalar_one()
     pagination_parameters.item_count = total
     page, size = pagination_parameters.page, pagination_parameters.page_size
-    return list(session.execute(stmt.limit(size).offset((page - 1) * size)).scalars())
+    offset = (page - 1) * size
+    if offset >= total:  # past the end; also keeps a huge ?page= out of the SQL OFFSET
+        return []
+    return list(session.execute(stmt.limit(size).offset(offset)).scalars())

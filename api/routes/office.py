@@ -106,7 +106,7 @@ def list_rule_sets(pagination_parameters):
     "application/json": {"schema": {"type": "object", "description":
                                     "either {\"content\": \"<TOML>\"} or the parsed rule set"}}}})
 @blp.response(201, RuleSetVersionSchema)
-@blp.errors(401, 403, 409, 415, 422)
+@blp.errors(401, 403, 409, 413, 415, 422)
 def upload_rule_set():
     """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule."""
     if request.is_json:
