@@ -82,6 +82,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from points import privacy, reports
 
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
+    from api import gate
+
+    gate.install_invalidation()
 
     from api.access import init_access
     from api.errors import register_error_handlers

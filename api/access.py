@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from sqlalchemy import select
 
+from api import gate
 from api.context import db_session
 from points.crypto import hash_token
 from points.errors import Forbidden, Unauthenticated
@@ -86,16 +87,20 @@ def current() -> Principal:
     return principal
 
 
-def _bearer_claims() -> dict[str, Any]:
+def _bearer_claims() -> tuple[dict[str, Any], list | None]:
+    """The verified claims, and the account's cached gate (api/gate.py) read in the
+    same Redis round trip as the denylist."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("an access token is required (Authorization: Bearer …)")
     tokens = current_app.extensions["credit"].extras["tokens"]
     claims = tokens.decode_access(token.strip())
-    if tokens.is_revoked(db_session(), claims):
+    extra = gate.keys(claims["sub"]) if claims["sub"].startswith("user:") else ()
+    revoked, values = tokens.check(db_session(), claims, extra)
+    if revoked:
         raise Unauthenticated("the access token has been revoked", "TOKEN_REVOKED")
-    return claims
+    return claims, values
 
 
 def _department() -> Principal:
@@ -114,13 +119,15 @@ def authenticate() -> Principal:
     role = required_role(request.path)
     if role == "department":
         return _department()
-    claims = _bearer_claims()
+    claims, gate_values = _bearer_claims()
     kind, _, ident = claims["sub"].partition(":")
     if kind not in {"user", "admin"} or not ident.isdigit():
         raise Unauthenticated("the access token names no known account")
     principal = Principal(kind, int(ident), claims)
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
+    if gate_values is not None and kind == "user":
+        principal.extras["gate"] = gate_values  # [entry, version] as Redis holds them
     if role == "admin" and kind != "admin":
         raise Forbidden("only the credit office may do this")
     if role in {"resident", "merchant", "user"} and kind != "user":

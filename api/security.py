@@ -116,31 +116,46 @@ class TokenService:
             self.redis.set, f"cut:user:{user.id}", int(now.timestamp()), ex=self.access_ttl + 60))
 
     def is_revoked(self, session: Session, claims: dict[str, Any]) -> bool:
+        return self.check(session, claims)[0]
+
+    def check(self, session: Session, claims: dict[str, Any],
+              extra_keys: tuple[str, ...] = ()) -> tuple[bool, list | None]:
+        """(revoked?, values of `extra_keys` or None if Redis did not answer), in one
+        Redis round trip.
+
+        The denylist entry of this token and the account's cut-off time (tokens
+        issued before it are dead) come from Redis; a missing cut-off is read from
+        the database once and cached (SET NX, so it never overwrites a newer cut-off
+        written by an account closure). With Redis down, the database answers."""
         principal = claims["sub"]
+        keys = [f"deny:{claims['jti']}", f"cut:{principal}", *extra_keys]
         try:
-            denied, cut = self.redis.mget(f"deny:{claims['jti']}", f"cut:{principal}")
-            if denied is not None:
-                return True
-            if cut is not None and claims["iat"] <= int(cut):
-                return True
-            if cut is not None or not principal.startswith("user:"):
-                return False
+            denied, cut, *extra = self.redis.mget(keys)
         except redis.exceptions.RedisError:
             log.warning("redis unavailable; checking the denylist in the database")
             if session.get(RevokedToken, claims["jti"]) is not None:
-                return True
-        if principal.startswith("user:"):
-            # A closed account's cut-off is also in the database (and re-cached).
-            return self._user_cut_in_db(session, claims)
-        return False
+                return True, None
+            cut_at = self._user_cut_in_db(session, principal)
+            return cut_at is not None and claims["iat"] <= cut_at, None
+        if denied is not None:
+            return True, extra
+        if cut is None:
+            cut_at = self._user_cut_in_db(session, principal)
+            self._safe_redis(self.redis.set, f"cut:{principal}", cut_at or 0, nx=True,
+                             ex=self.access_ttl + 60)
+        else:
+            cut_at = int(cut) or None
+        return cut_at is not None and claims["iat"] <= cut_at, extra
 
-    def _user_cut_in_db(self, session: Session, claims: dict[str, Any]) -> bool:
-        user_id = int(claims["sub"].split(":", 1)[1])
+    @staticmethod
+    def _user_cut_in_db(session: Session, principal: str) -> int | None:
+        """The account's token cut-off (epoch seconds) or None; admins have none."""
+        kind, _, ident = principal.partition(":")
+        if kind != "user":
+            return None
         cut_after = session.execute(
-            select(User.tokens_valid_after).where(User.id == user_id)).scalar_one_or_none()
-        if cut_after is None:
-            return False
-        return claims["iat"] <= int(cut_after.timestamp())
+            select(User.tokens_valid_after).where(User.id == int(ident))).scalar_one_or_none()
+        return int(cut_after.timestamp()) if cut_after is not None else None
 
     @staticmethod
     def _safe_redis(fn, *args, **kwargs) -> None:

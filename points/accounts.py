@@ -18,6 +18,14 @@ from points.models import AccessLogEntry, Consent, User
 from points.subjects import get_or_create_subject
 
 CONSENT_SCOPES = ("credit_points", "merchant_share")
+# Called with (session, user_id) whenever an account's identity or consents change,
+# so caches of them can be dropped once the change commits (see api/gate.py).
+ACCOUNT_CHANGED: list = []
+
+
+def account_changed(session: Session, user_id: int) -> None:
+    for hook in ACCOUNT_CHANGED:
+        hook(session, user_id)
 PHONE_RE = re.compile(r"^1\d{10}$")
 
 
@@ -72,6 +80,7 @@ def bind_identity(session: Session, cipher: DataCipher, user: User, name: str, i
     user.phone_enc = cipher.encrypt(phone) if phone else None
     user.identity_bound_at = user.identity_bound_at or utcnow()
     subject.name_enc = user.name_enc
+    account_changed(session, user.id)
     session.flush()  # the unique subject_id catches a concurrent binding here (409)
     return IdentityView(mask_name(name), mask_id_number(number),
                         mask_phone(phone) if phone else None, is_adult(number, today))
@@ -99,6 +108,7 @@ def set_consent(session: Session, user: User, scope: str, granted: bool,
     consent = Consent(user_id=user.id, scope=scope, granted=granted,
                       policy_version=policy_version, at=utcnow())
     session.add(consent)
+    account_changed(session, user.id)
     session.flush()
     return consent
 

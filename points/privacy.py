@@ -27,6 +27,9 @@ def close_account(session: Session, user: User) -> None:
     user.subject_id = None
     user.identity_bound_at = None
     user.closed_at = utcnow()
+    from points.accounts import account_changed
+
+    account_changed(session, user.id)
 
 
 def purge_access_log(session: Session, today: dt.date, retention_days: int) -> int:

@@ -1,13 +1,15 @@
 """The resident's points, their history and records (`/v1/me/points…`, `/v1/me/records`)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
 from sqlalchemy import select
 
-from api import access
+from api import access, gate
 from api.context import cipher, db_session, redis_client
 from api.smorest import Blueprint, Schema, paginate_select
-from points import accounts, records, scoring
+from points import records, scoring
 from points.db import today
 from points.errors import Conflict, Forbidden
 from points.models import ScoreHistory
@@ -77,14 +79,21 @@ class RecordSchema(Schema):
 def credit_subject_id(require_consent: bool = True) -> int:
     """The signed-in resident's subject, refusing as the contract says when the
     identity is not bound or the credit_points consent is missing."""
-    user = access.current().user
-    if user.subject_id is None:
+    principal = access.current()
+    cached = principal.extras.get("gate")  # None when Redis did not answer
+    entry, version = cached or (None, None)
+    account = gate.usable(entry, version)
+    if account is None:  # not cached: read the account once and cache it after commit
+        account = gate.compute(db_session(), cipher(), principal.user, int(version or 0))
+        if cached is not None:
+            gate.store(redis_client(), db_session(), principal.id, account)
+    if account["subject_id"] is None:
         raise Conflict("bind your real-name identity first", "IDENTITY_REQUIRED")
-    if require_consent and not accounts.has_consent(db_session(), user.id, "credit_points"):
+    if require_consent and not account["credit_points"]:
         raise Forbidden("grant the credit_points consent to see your points", "CONSENT_REQUIRED")
-    if not accounts.is_eligible(cipher(), user, today()):
+    if today() < dt.date.fromisoformat(account["adult_from"]):
         raise Forbidden("credit points are for residents aged 18 or over", "NOT_ELIGIBLE")
-    return user.subject_id
+    return account["subject_id"]
 
 
 @blp.route("/points")

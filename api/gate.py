@@ -1,0 +1,89 @@
+"""What the resident's points read needs to know about the account — its subject,
+the credit_points consent, the date it turns 18 — cached in Redis, so a cached
+points read makes no database round trip.
+
+The entry is read in the same Redis round trip as the token's denylist check
+(api/access.py), together with the account's gate version. Every commit that
+changes the account (identity binding, consent, closure) bumps that version
+(through the hook in `points.accounts`), and an entry made under an older
+version is ignored — so a read racing a consent withdrawal can never leave the
+old answer cached.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import redis
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
+
+from points import accounts
+from points.crypto import DataCipher
+from points.db import on_commit
+from points.identity import ADULT_AGE, birth_date
+from points.models import User
+
+log = logging.getLogger(__name__)
+TTL_SECONDS = 3600
+
+
+def keys(principal: str) -> tuple[str, str]:
+    """(entry, version) keys for `user:<id>`."""
+    return f"gate:{principal}", f"gatever:{principal}"
+
+
+def compute(session: Session, cipher: DataCipher, user: User, version: int) -> dict:
+    adult_from = None
+    if user.subject is not None:
+        born = birth_date(cipher.decrypt(user.subject.id_number_enc))
+        try:
+            adult_from = born.replace(year=born.year + ADULT_AGE)
+        except ValueError:  # born on 29 February
+            adult_from = dt.date(born.year + ADULT_AGE, 3, 1)
+    return {
+        "version": version,
+        "subject_id": user.subject_id,
+        "credit_points": accounts.has_consent(session, user.id, "credit_points"),
+        "adult_from": adult_from.isoformat() if adult_from else None,
+    }
+
+
+def usable(raw: bytes | None, version: bytes | None) -> dict | None:
+    """The cached entry if it was made under the current version."""
+    if raw is None:
+        return None
+    entry = json.loads(raw)
+    return entry if entry.get("version") == int(version or 0) else None
+
+
+def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> None:
+    def write() -> None:
+        try:
+            client.set(keys(f"user:{user_id}")[0], json.dumps(gate), ex=TTL_SECONDS)
+        except redis.exceptions.RedisError:
+            log.warning("redis unavailable; the account gate is not cached")
+
+    on_commit(session, write)
+
+
+def _changed(session: Session, user_id: int) -> None:
+    if not has_app_context():
+        return  # a script outside the app: there is no cache to keep in step
+    client = current_app.extensions["credit"].redis
+
+    def bump() -> None:
+        try:
+            client.incr(keys(f"user:{user_id}")[1])
+        except redis.exceptions.RedisError:
+            # Redis is unreachable: the gate entry cannot be read either, and it
+            # expires within the hour. Drop it as soon as possible.
+            log.warning("redis unavailable; the account gate expires by itself")
+
+    on_commit(session, bump)
+
+
+def install_invalidation() -> None:
+    """Bump the account's gate version after any commit that changed the account."""
+    accounts.ACCOUNT_CHANGED[:] = [_changed]
