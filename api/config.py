@@ -92,6 +92,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         "DEV_LOGIN_ENABLED": app_env != "production",
+        "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), False),
     }
     if overrides:
         config.update(overrides)

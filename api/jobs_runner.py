@@ -26,3 +26,19 @@ def enqueue_rule_set_job(job_id: str) -> None:
         enqueue(run_rule_set_job, job_id, queue_name="recompute", job_id=f"job-{job_id}")
     except redis.exceptions.RedisError:
         logging.getLogger(__name__).warning("redis unavailable; job %s stays queued", job_id)
+
+
+def run_range_part(job_id: str, lo: int, hi: int) -> None:
+    from points import jobs
+    from points.db import today
+
+    state = current_app.extensions["credit"]
+    jobs.run_range_part(state.db.new_session, state.redis, job_id, lo, hi, today())
+
+
+def enqueue_split(job_id: str, ranges: list[tuple[int, int]]) -> None:
+    from api.tasks import enqueue
+
+    for lo, hi in ranges:
+        enqueue(run_range_part, job_id, lo, hi, queue_name="recompute",
+                job_id=f"job-{job_id}-{lo}")

@@ -68,7 +68,9 @@ def init_logging(app: Flask) -> None:
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        if requests_log.isEnabledFor(logging.INFO):
+        # One line per request is opt-in (LOG_REQUESTS=true): most deployments have the
+        # proxy's access log, and formatting a JSON line costs a cached read dearly.
+        if app.config.get("LOG_REQUESTS") and requests_log.isEnabledFor(logging.INFO):
             elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
             requests_log.info("%s %s -> %d in %.1f ms", request.method,
                               request.url_rule.rule if request.url_rule else "-",

@@ -13,7 +13,9 @@ def register_points_cli(app: Flask) -> None:
     @points_group.command("recompute")
     @click.option("--all", "everyone", is_flag=True, help="every subject")
     @click.option("--subject", "subject_id", type=int, help="one subject id")
-    def recompute(everyone: bool, subject_id: int | None):
+    @click.option("--jobs", "parts", type=int, default=0,
+                  help="cut --all into this many subject-range jobs for RQ workers")
+    def recompute(everyone: bool, subject_id: int | None, parts: int):
         """Rebuild scores from records; reports stored scores that differed."""
         from api.context import state
         from points import jobs
@@ -22,6 +24,17 @@ def register_points_cli(app: Flask) -> None:
         if everyone == (subject_id is not None):
             raise click.UsageError("give either --all or --subject ID")
         st = state()
+        if parts:
+            if not everyone:
+                raise click.UsageError("--jobs goes with --all")
+            from api.jobs_runner import enqueue_split
+
+            with st.db.new_session() as session, session.begin():
+                job, ranges = jobs.start_split_recompute(session, parts, "cli")
+            enqueue_split(job.id, ranges)
+            click.echo(f"job {job.id}: {len(ranges)} parts queued on 'recompute' "
+                       "(run `flask --app wsgi worker --queue recompute`)")
+            return
 
         def show(progress: jobs.Progress) -> None:
             click.echo(f"  {progress.done}/{progress.total} subjects, "

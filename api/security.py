@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from points.models import AdminAccount, RefreshToken, RevokedToken, User
 
 log = logging.getLogger(__name__)
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
+VERIFIED_CACHE_SIZE = 5_000
 
 
 def role_of(principal: str) -> str:
@@ -59,6 +61,7 @@ class TokenService:
         self.current_key = config["SECRET_KEY"]
         self.keys = {key_id(k): k for k in [self.current_key, *config["SECRET_KEY_PREVIOUS"]]}
         self.redis = redis_client
+        self._verified: dict[str, dict[str, Any]] = {}
 
     # -- access tokens -------------------------------------------------------
     def issue_access(self, principal: str, role: str, now: dt.datetime | None = None) -> str:
@@ -77,6 +80,24 @@ class TokenService:
                           headers={"kid": key_id(self.current_key)})
 
     def decode_access(self, token: str) -> dict[str, Any]:
+        """Verified claims. A token verified before is taken from a small in-process
+        cache (a resident's app repeats the same token for its 15 minutes), but its
+        time claims are checked again on every use."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            now = time.time()
+            if cached["exp"] + 5 <= now:
+                raise Unauthenticated("the access token has expired", "TOKEN_EXPIRED")
+            if cached["nbf"] - 5 > now:
+                raise Unauthenticated("the access token is not valid yet")
+            return cached
+        claims = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # crude but bounded; refills within seconds
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
             key = self.keys.get(header.get("kid", ""))

@@ -19,7 +19,8 @@ def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
         session = state().db.session
         try:
             result = view(*args, **kwargs)
-            session.commit()
+            if session.in_transaction():  # a cached read never opened one
+                session.commit()
             return result
         except DomainError as error:
             if error.commit:

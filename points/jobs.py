@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from points import engine, privacy, rule_store, scoring
 from points.dates import add_months
-from points.models import CreditRecord, Score, Subject
+from points.db import utcnow
+from points.models import CreditRecord, Job, Score, Subject
 from points.rulesets import RuleSet
 
 log = logging.getLogger(__name__)
@@ -47,18 +49,20 @@ def recompute_all(session_factory: Callable[[], Session], cache: redis.Redis | N
                   as_of: dt.date, *, rule_set_code: str | None = None,
                   reason: str = "full recompute", cause: str = "recompute",
                   subject_ids: list[int] | None = None,
+                  id_range: tuple[int, int] | None = None,
                   on_progress: Callable[[Progress], None] | None = None) -> Progress:
-    """Rebuild every score (or those of `subject_ids`) from records; reports how
-    many stored scores differed from the engine's answer."""
+    """Rebuild every score (or those of `subject_ids`, or of subjects with ids in
+    `id_range` [lo, hi)) from records; reports how many stored scores differed
+    from the engine's answer."""
     progress = Progress()
-    with session_factory() as session:
-        if subject_ids is None:
-            progress.total = session.execute(select(func.count(Subject.id))).scalar_one()
-        else:
-            progress.total = len(subject_ids)
     stmt = select(Subject.id)
     if subject_ids is not None:
         stmt = stmt.where(Subject.id.in_(subject_ids))
+    if id_range is not None:
+        stmt = stmt.where(Subject.id >= id_range[0], Subject.id < id_range[1])
+    with session_factory() as session:
+        progress.total = session.execute(
+            select(func.count()).select_from(stmt.subquery())).scalar_one()
     reader = session_factory()
     try:
         for ids in _chunks(reader, stmt):
@@ -147,3 +151,44 @@ def purge_expired_records(session_factory: Callable[[], Session], today: dt.date
     if purged:
         log.info("retention: purged %d negative records", purged)
     return purged
+
+
+def subject_ranges(session: Session, parts: int) -> list[tuple[int, int]]:
+    """Split the subject ids into about `parts` [lo, hi) ranges of similar size."""
+    lo, hi = session.execute(select(func.min(Subject.id), func.max(Subject.id))).one()
+    if lo is None:
+        return []
+    step = max(1, (hi - lo + parts) // parts)
+    return [(start, min(start + step, hi + 1)) for start in range(lo, hi + 1, step)]
+
+
+def start_split_recompute(session: Session, parts: int, actor: str,
+                          rule_set_code: str | None = None) -> tuple[Job, list[tuple[int, int]]]:
+    """A recompute job cut into subject-id ranges that any number of workers take."""
+    ranges = subject_ranges(session, parts)
+    total = session.execute(select(func.count(Subject.id))).scalar_one()
+    job = Job(id=str(uuid.uuid4()), kind="recompute_split",
+              status="queued" if ranges else "done", created_by=actor, created_at=utcnow(),
+              params={"ranges": [list(r) for r in ranges], "rule_set": rule_set_code},
+              total=total, done=0, changed=0, errors=[])
+    session.add(job)
+    return job, ranges
+
+
+def run_range_part(session_factory: Callable[[], Session], cache: redis.Redis | None,
+                   job_id: str, lo: int, hi: int, today: dt.date) -> Progress:
+    """One part of a split recompute (an RQ job body); adds its counts to the job row
+    with one UPDATE, which also marks the job done when the last part lands."""
+    with session_factory() as session, session.begin():
+        code = session.execute(select(Job.params).where(Job.id == job_id)).scalar_one()["rule_set"]
+        session.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+                        .values(status="running", started_at=utcnow()))
+    progress = recompute_all(session_factory, cache, today, rule_set_code=code,
+                             id_range=(lo, hi))
+    with session_factory() as session, session.begin():
+        session.execute(update(Job).where(Job.id == job_id).values(
+            done=Job.done + progress.done, changed=Job.changed + progress.changed,
+            status=case((Job.done + progress.done >= Job.total, "done"), else_="running"),
+            finished_at=case((Job.done + progress.done >= Job.total, utcnow()),
+                             else_=Job.finished_at)))
+    return progress

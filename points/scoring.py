@@ -38,8 +38,10 @@ def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[e
     facts = engine.RecordFacts
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        rows = session.execute(select(*_FACT_COLUMNS).where(CreditRecord.subject_id.in_(chunk))
-                               .order_by(CreditRecord.subject_id, CreditRecord.id))
+        # Core rows on the session's connection: no ORM result machinery per row.
+        rows = session.connection().execute(
+            select(*_FACT_COLUMNS).where(CreditRecord.subject_id.in_(chunk))
+            .order_by(CreditRecord.subject_id, CreditRecord.id))
         for subject_id, id_, type_, occurred, decided, ended, repaired, status, details in rows:
             found[subject_id].append(facts(
                 id_, type_, occurred, decided, ended, repaired,
@@ -112,11 +114,11 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     results = Recomputed()
     if not ids:
         return results
-    session.execute(select(Subject.id).where(Subject.id.in_(ids)).order_by(Subject.id)
-                    .with_for_update()).all()
+    session.connection().execute(select(Subject.id).where(Subject.id.in_(ids))
+                                 .order_by(Subject.id).with_for_update()).all()
     active = rule_set or rule_store.active(session)
     facts = load_facts(session, ids)
-    stored = {row.subject_id: row for row in session.execute(
+    stored = {row.subject_id: row for row in session.connection().execute(
         select(Score.subject_id, Score.points, Score.level, Score.restricted, Score.rule_set,
                Score.next_change_on, Score.version).where(Score.subject_id.in_(ids)))}
     now = utcnow()

@@ -55,7 +55,7 @@ def test_data_key_rotation(app, client, session, monkeypatch):
         DataCipher([old_key]).decrypt(subject.id_number_enc)
 
 
-def test_logs_never_carry_personal_data_or_secrets(app, client, httpserver):
+def test_logs_never_carry_personal_data_or_secrets(app, client, httpserver, monkeypatch):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
@@ -63,6 +63,7 @@ def test_logs_never_carry_personal_data_or_secrets(app, client, httpserver):
     root.addHandler(handler)
     level = root.level
     root.setLevel(logging.INFO)
+    monkeypatch.setitem(app.config, "LOG_REQUESTS", True)
     wechat = app.extensions["credit"].extras["wechat"]
     saved = wechat.base_url
     wechat.base_url = httpserver.url_for("").rstrip("/")

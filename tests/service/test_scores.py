@@ -96,3 +96,29 @@ def test_retention_purges_negative_records_five_years_after_their_window(app, cl
         result = app.test_cli_runner().invoke(args=["points", "sweep"])
     assert "purged_records 1" in result.output
     assert sorted(r.source_ref for r in session.query(CreditRecord)) == ["good", "recent"]
+
+
+def test_split_recompute_in_ranges(app, client, session):
+    """`points recompute --all --jobs N`: subject ranges that workers take; the job row
+    adds up the parts and is done when the last lands."""
+    import rq
+
+    from points.models import Job
+
+    dept = department(app, client)
+    push(client, dept, *[{"type": "donation.blood", "id_number": valid_id(seq=300 + i),
+                          "occurred_on": "2026-06-01"} for i in range(7)])
+    session.query(Score).delete()
+    session.commit()
+    result = app.test_cli_runner().invoke(args=["points", "recompute", "--all", "--jobs", "3"])
+    assert "parts queued" in result.output, result.output
+    if not app.config["REDIS_URL"].startswith("memory://"):
+        state = app.extensions["credit"]
+        with app.app_context():
+            rq.SimpleWorker([rq.Queue("recompute", connection=state.redis)],
+                            connection=state.redis).work(burst=True)
+    job = session.query(Job).one()
+    session.refresh(job)
+    assert (job.status, job.done, job.total, job.changed) == ("done", 7, 7, 7)
+    assert len(job.params["ranges"]) == 3
+    assert session.query(Score).count() == 7

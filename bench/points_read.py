@@ -1,0 +1,100 @@
+"""Cached points read: GET /v1/me/points with a valid token under wrk (32
+connections, loopback), against a bare Flask endpoint returning a constant JSON
+body, both served by gunicorn gthread the same way and measured in the same run.
+
+    .venv/bin/python -m bench.points_read [--seconds 20] [--runs 3] [--workers 2 --threads 4]
+
+Needs wrk (Debian package `wrk`: apt-get install wrk).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+
+import requests
+
+from bench.common import PYTHON, ROOT, Server, env, fresh_database, median, report
+
+
+def wrk(url: str, token: str | None, seconds: int, connections: int = 32) -> tuple[float, float]:
+    """(requests per second, p99 latency in ms)."""
+    cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    if token:
+        cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    value, unit = float(p99.group(1)), p99.group(2)
+    p99_ms = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} failed responses from {url}")
+    return rate, p99_ms
+
+
+def resident_token() -> str:
+    code = (
+        "from api import create_app\nfrom points import accounts, departments, ingestion\n"
+        "from points.db import today\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    st = app.extensions['credit']\n"
+        "    s = st.db.new_session()\n"
+        "    with s.begin():\n"
+        "        d, _ = departments.create_department(s, 'bench', 'bench', "
+        "['donation.blood'], {'donation.blood'})\n"
+        "        u, _ = accounts.user_for_openid(s, 'bench-reader')\n"
+        "        accounts.bind_identity(s, st.cipher, u, '张三', '430104199001011230', None, "
+        "today())\n"
+        "        accounts.set_consent(s, u, 'credit_points', True, '2026-01')\n"
+        "        ingestion.ingest(s, st.cipher, st.redis, d, [{'source_ref': 'b1', 'subject': "
+        "{'id_number': '430104199001011230', 'name': '张三'}, 'type': 'donation.blood', "
+        "'occurred_on': '2026-05-01'}], today())\n"
+        "        pair = st.extras['tokens'].issue_pair(s, f'user:{u.id}', 'resident')\n"
+        "    print(pair.access_token)\n")
+    out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env={**env(), "ACCESS_TOKEN_TTL": "3600"},
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("needs wrk: apt-get install wrk")
+    fresh_database()
+    token = resident_token()
+    app_rates, app_p99, base_rates, base_p99 = [], [], [], []
+    extra = {"ACCESS_TOKEN_TTL": "3600"}
+    for run in range(args.runs):
+        with Server("bench.baseline_app:app", args.workers, args.threads, extra) as base:
+            rate, p99 = wrk(base.url + "/v1/me/points", None, args.seconds)
+            base_rates.append(rate)
+            base_p99.append(p99)
+        with Server("wsgi:app", args.workers, args.threads, extra) as server:
+            warm = requests.get(server.url + "/v1/me/points",
+                                headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            warm.raise_for_status()
+            rate, p99 = wrk(server.url + "/v1/me/points", token, args.seconds)
+            app_rates.append(rate)
+            app_p99.append(p99)
+        print(f"  run {run + 1}: app {app_rates[-1]:.0f} req/s (p99 {app_p99[-1]:.1f} ms), "
+              f"baseline {base_rates[-1]:.0f} req/s (p99 {base_p99[-1]:.1f} ms)")
+    report("cached points read (wrk, 32 connections)", {
+        "gunicorn": f"gthread, {args.workers} workers x {args.threads} threads",
+        "app req/s (median)": f"{median(app_rates):.0f}",
+        "app p99 (median)": f"{median(app_p99):.1f} ms",
+        "baseline req/s (median)": f"{median(base_rates):.0f}",
+        "baseline p99 (median)": f"{median(base_p99):.1f} ms",
+        "ratio app / baseline": f"{median(app_rates) / median(base_rates):.0%}",
+    })
+
+
+if __name__ == "__main__":
+    main()
