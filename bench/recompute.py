@@ -83,10 +83,34 @@ def recompute() -> tuple[float, float, str]:
     return elapsed, max(peak, before) / 1024, out.stdout.strip().splitlines()[-1]
 
 
+def split_recompute(workers: int, parts: int = 8) -> float:
+    """Queue the recompute as `parts` subject-range jobs and time `workers` RQ workers
+    (separate processes) draining the queue."""
+    with psycopg.connect(BENCH_DB) as conn:
+        conn.execute("TRUNCATE scores, score_history, jobs")
+    subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", "points", "recompute", "--all",
+                    "--jobs", str(parts)], cwd=ROOT, env=env(), check=True, capture_output=True)
+    start = time.perf_counter()
+    procs = [subprocess.Popen([PYTHON, "-m", "flask", "--app", "wsgi", "worker", "--burst",
+                               "--queue", "recompute"], cwd=ROOT, env=env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(workers)]
+    for proc in procs:
+        proc.wait()
+    elapsed = time.perf_counter() - start
+    with psycopg.connect(BENCH_DB) as conn:
+        status, done, total = conn.execute("SELECT status, done, total FROM jobs").fetchone()
+    if status != "done" or done != total:
+        raise RuntimeError(f"split recompute ended {status} with {done}/{total}")
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subjects", type=int, action="append")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--split", action="store_true",
+                        help="also time the recompute cut into RQ jobs with 1 and 2 workers")
     args = parser.parse_args()
     for subjects in args.subjects or [100_000]:
         times, floors, peaks = [], [], []
@@ -98,12 +122,20 @@ def main() -> None:
             peaks.append(peak)
             floors.append(sql_floor())
             print(f"  run {run + 1}: {elapsed:.1f} s, peak {peak:.0f} MB ({line})")
+        split = {}
+        if args.split:
+            one = median([split_recompute(1) for _ in range(args.runs)])
+            two = median([split_recompute(2) for _ in range(args.runs)])
+            split = {"split into 8 RQ jobs, 1 worker": f"{one:.1f} s",
+                     "split into 8 RQ jobs, 2 workers": f"{two:.1f} s",
+                     "speed-up with 2 workers": f"{one / two:.2f}x"}
         report(f"full recompute of {subjects} subjects", {
             "records": records,
             "recompute time (median)": f"{median(times):.1f} s",
             "subjects/s": f"{subjects / median(times):.0f}",
             "peak memory of the recompute process (max)": f"{max(peaks):.0f} MB",
             "pure-SQL aggregate over the same records": f"{median(floors):.2f} s",
+            **split,
         })
 
 
