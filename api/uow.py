@@ -4,35 +4,65 @@ never commit themselves."""
 from __future__ import annotations
 
 import functools
+import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from api.context import state
-from points.errors import DomainError
+from points.errors import DomainError, Unavailable
+
+# PostgreSQL's "try again" answers: deadlock detected, serialization failure.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+ATTEMPTS = 3
+log = logging.getLogger(__name__)
+
+
+def _retryable(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        session = state().db.session
-        try:
-            result = view(*args, **kwargs)
-            if session.in_transaction():  # a cached read never opened one
-                session.commit()
-            return result
-        except DomainError as error:
-            if error.commit:
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return _once(view, args, kwargs)
+            except OperationalError as error:
+                if not _retryable(error):
+                    raise
+                log.warning("transaction rolled back by the database (%s); attempt %d of %d",
+                            error.orig.sqlstate, attempt, ATTEMPTS)
+                if attempt == ATTEMPTS:
+                    raise Unavailable("the database is busy; try again", "DATABASE_BUSY",
+                                      retry_after=1) from error
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+        raise AssertionError("unreachable")
 
     return wrapper
+
+
+def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """One attempt: the view in a transaction, committed or rolled back."""
+    session = state().db.session
+    try:
+        result = view(*args, **kwargs)
+        if session.in_transaction():  # a cached read never opened one
+            session.commit()
+        return result
+    except DomainError as error:
+        if error.commit:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def wrap_all_views(app: Flask) -> None:

@@ -55,7 +55,7 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
 
     # One person's redemptions run one after the other: lock the subject's row.
     session.execute(select(Subject.id).where(Subject.id == verification.subject_id)
-                    .with_for_update())
+                    .with_for_update(key_share=True))
     _already_redeemed(session, verification.id)  # a concurrent retry committed first
     held = session.execute(select(func.count(Redemption.id)).where(
         Redemption.perk_id == verification.perk_id,

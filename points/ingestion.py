@@ -322,7 +322,7 @@ def _existing(session: Session, department_id: int, refs: list[str]) -> dict[str
             found.update({r.source_ref: r for r in session.execute(
                 select(CreditRecord).where(CreditRecord.department_id == department_id,
                                            CreditRecord.source_ref.in_(chunk))
-                .with_for_update()).scalars()})
+                .with_for_update(key_share=True)).scalars()})
     return found
 
 

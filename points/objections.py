@@ -67,7 +67,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
         raise Invalid("say why the objection is rejected", errors={"json": {"note": [
             "is required when the objection is rejected; the resident sees it"]}})
     record = session.execute(select(CreditRecord).where(CreditRecord.id == objection.record_id)
-                             .with_for_update()).scalar_one()
+                             .with_for_update(key_share=True)).scalar_one()
     by = f"department:{department.code}"
     title = title_of(session, record)
     if upheld:

@@ -21,7 +21,8 @@ from points.rulesets import RuleSet
 def department_record(session: Session, department: Department, source_ref: str) -> CreditRecord:
     record = session.execute(
         select(CreditRecord).where(CreditRecord.department_id == department.id,
-                                   CreditRecord.source_ref == source_ref).with_for_update()
+                                   CreditRecord.source_ref == source_ref)
+        .with_for_update(key_share=True)
     ).scalar_one_or_none()
     if record is None:
         raise NotFound(f"no record {source_ref!r} from this department", "RECORD_NOT_FOUND")

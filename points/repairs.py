@@ -32,7 +32,7 @@ OPEN = "submitted"
 def lock_own_record(session: Session, user: User, record_id: int) -> CreditRecord:
     """The resident's record, locked; another person's record is simply not found."""
     record = session.execute(select(CreditRecord).where(CreditRecord.id == record_id)
-                             .with_for_update()).scalar_one_or_none()
+                             .with_for_update(key_share=True)).scalar_one_or_none()
     if record is None or user.subject_id is None or record.subject_id != user.subject_id:
         raise NotFound("no such record", "RECORD_NOT_FOUND")
     return record
@@ -139,7 +139,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
         raise Invalid("say why the repair is refused", errors={"json": {"note": [
             "is required when the repair is refused; the resident sees it"]}})
     record = session.execute(select(CreditRecord).where(CreditRecord.id == application.record_id)
-                             .with_for_update()).scalar_one()
+                             .with_for_update(key_share=True)).scalar_one()
     by = f"department:{department.code}"
     title = title_of(session, record)
     if approve:

@@ -102,8 +102,10 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
                        keep_rule_set: bool = False, fill_cache: bool = False) -> Recomputed:
     """Recompute, store and (after commit) cache the scores of these subjects.
 
-    Subjects are locked in id order (SELECT … FOR UPDATE) so concurrent changes to
-    one person's records are applied one after the other. Only scores that moved
+    Subjects are locked in id order (SELECT … FOR NO KEY UPDATE) so concurrent
+    changes to one person's records are applied one after the other. NO KEY UPDATE,
+    not UPDATE: the records just inserted hold KEY SHARE locks on their subjects
+    (foreign-key checks), and FOR UPDATE would deadlock two batches that share one. Only scores that moved
     (points, level, restriction, rule set or the next date they can change) are
     written, with a history row when the score itself moved; `fill_cache` also
     caches the unchanged ones (a read that found the cache empty). `keep_rule_set`
@@ -115,7 +117,7 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     if not ids:
         return results
     session.connection().execute(select(Subject.id).where(Subject.id.in_(ids))
-                                 .order_by(Subject.id).with_for_update()).all()
+                                 .order_by(Subject.id).with_for_update(key_share=True)).all()
     active = rule_set or rule_store.active(session)
     facts = load_facts(session, ids)
     stored = {row.subject_id: row for row in session.connection().execute(
