@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, request
 from werkzeug.exceptions import NotFound
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
 from api.config import load_config
 from api.context import AppState
@@ -26,13 +26,25 @@ class BoundedInt(IntegerConverter):
     several methods (GET and PATCH of a perk), werkzeug answers a failed match on
     the later rule with 405, naming the earlier rule's methods."""
 
-    MAX = 2**63 - 1
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
     def to_python(self, value: str) -> int:
-        number = super().to_python(value)
-        if number > self.MAX:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            raise NotFound() from None
+
+
+class PlainString(UnicodeConverter):
+    """Text in paths (codes, source refs, tokens): one holding a NUL names nothing
+    that can exist (PostgreSQL cannot even be asked about it), so it is not found."""
+
+    def to_python(self, value: str) -> str:
+        if "\x00" in value:
             raise NotFound()
-        return number
+        return value
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -55,6 +67,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.json.ensure_ascii = False
     app.url_map.converters["int"] = BoundedInt
+    app.url_map.converters["default"] = app.url_map.converters["string"] = PlainString
     init_logging(app)
 
     db = Database()

@@ -44,9 +44,10 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         key = request.headers.get("Idempotency-Key")
         if not key:
             return view(*args, **kwargs)
-        if len(key) > 128:
-            raise Invalid("Idempotency-Key is at most 128 characters",
-                          errors={"headers": {"Idempotency-Key": ["at most 128 characters"]}})
+        if len(key) > 128 or "\x00" in key:
+            raise Invalid("Idempotency-Key is at most 128 characters, without NUL",
+                          errors={"headers": {"Idempotency-Key": [
+                              "at most 128 characters, without NUL"]}})
         scope = f"{access.current().label}:{request.endpoint}"
         body = request.get_json(silent=True)
         digest = hashlib.sha256(json.dumps([request.path, body], sort_keys=True,

@@ -2,9 +2,20 @@
 flask-smorest's own, everywhere else in `api/`."""
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
 import flask_smorest
 import marshmallow as ma
 from werkzeug.exceptions import HTTPException
+
+# The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
+MAX_DB_ID = 2**63 - 1
+# The dates a period may name: wider than any real question, and far enough from
+# date.min and date.max that day arithmetic and time-zone shifts cannot overflow.
+PERIOD_DATES = ma.validate.Range(min=dt.date(1900, 1, 1), max=dt.date(9998, 12, 31),
+                                 error="must be between {min} and {max}")
 
 # The contract's error codes for plain HTTP errors (domain errors carry their own).
 STATUS_ERROR_CODES = {
@@ -115,8 +126,40 @@ class Blueprint(flask_smorest.Blueprint):
         return with_write_errors
 
 
+NUL_MESSAGE = "must not contain NUL characters"
+
+
+def _nul_errors(value: Any) -> Any:
+    """The error messages for every text holding a NUL, shaped like the input."""
+    if isinstance(value, str):
+        return [NUL_MESSAGE] if "\x00" in value else None
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    errors = {}
+    for key, item in items:
+        key_error = _nul_errors(key)
+        item_errors = key_error or _nul_errors(item)
+        if item_errors:
+            errors[key] = item_errors
+    return errors or None
+
+
 class Schema(ma.Schema):
-    """Base for every request and response schema (unknown input fields are refused)."""
+    """Base for every request and response schema (unknown input fields are refused).
+
+    Input texts may not hold NUL characters anywhere, however deep: no real input
+    has them, and PostgreSQL cannot store them (422 instead of a database error)."""
+
+    @ma.pre_load
+    def _refuse_nul(self, data, **kwargs):
+        errors = _nul_errors(data)
+        if errors:
+            raise ma.ValidationError(errors if isinstance(errors, dict) else {"_schema": errors})
+        return data
 
 
 class Page(flask_smorest.Page):

@@ -78,7 +78,8 @@ class PerUnit:
 def _is_number(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return False
-    return math.isfinite(value)
+    # An int is always finite (math.isfinite would overflow converting a huge one).
+    return isinstance(value, int) or math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,10 @@ _TYPE_KEYS = {
 _ALL_TYPE_KEYS = set().union(*_TYPE_KEYS.values())
 
 
+# No number in a rule set comes near this; far larger ones would overflow stored scores.
+MAX_RULE_INT = 1_000_000
+
+
 class _Checker:
     """Collects every problem instead of stopping at the first, so the credit
     office sees the whole list of what to fix in one answer."""
@@ -350,6 +355,10 @@ class _Checker:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(where, f"{key} must be an integer (got {value!r})")
+            return None
+        if abs(value) > MAX_RULE_INT:  # scores are stored as 32-bit integers
+            self.error(where, f"{key} must be between -{MAX_RULE_INT} and {MAX_RULE_INT} "
+                              f"(got {value})")
             return None
         if minimum is not None and value < minimum:
             self.error(where, f"{key} must be at least {minimum} (got {value})")
@@ -382,6 +391,22 @@ class _Checker:
         return value
 
 
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths of every key or text holding a NUL character."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, Mapping):
+        found = []
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found += [where] if isinstance(key, str) and "\x00" in key else []
+            found += _nul_paths(item, where)
+        return found
+    if isinstance(value, list | tuple):
+        return [p for i, item in enumerate(value) for p in _nul_paths(item, f"{path}[{i}]")]
+    return []
+
+
 def parse_rule_set(source: str | Mapping[str, Any]) -> RuleSet:
     """A validated RuleSet from TOML text or an already-parsed table.
 
@@ -396,6 +421,11 @@ def parse_rule_set(source: str | Mapping[str, Any]) -> RuleSet:
     check = _Checker()
     if check.table("rule set", data, "the rule set") is None:
         raise RuleSetInvalid(check.errors)
+    # No text anywhere may hold NUL: nothing needs it, and PostgreSQL cannot store it.
+    nul = [f"rule set: {where or 'a key'} must not contain NUL characters"
+           for where in _nul_paths(data)]
+    if nul:
+        raise RuleSetInvalid(nul)
     check.unknown_keys("rule set", data, _TOP_KEYS)
     code = check.text("rule set", data, "code", required=True)
     title = check.text("rule set", data, "title", required=False)

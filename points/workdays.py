@@ -26,6 +26,8 @@ def add_working_days(start: dt.date, days: int) -> dt.date:
     current = start
     remaining = days
     while remaining > 0:
+        if current == dt.date.max:  # the calendar ends: no later deadline exists
+            return current
         current += dt.timedelta(days=1)
         if is_working_day(current):
             remaining -= 1

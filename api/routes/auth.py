@@ -34,7 +34,8 @@ class AdminLoginSchema(Schema):
 
 
 class DevLoginSchema(Schema):
-    openid = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    # Stored as "dev:<openid>" in a 64-character column.
+    openid = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
 
 
 class UserSummarySchema(Schema):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from api import access
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from incentives import codes, merchants, perks, redemptions
 from incentives.models import (
     BENEFIT_KINDS,
@@ -146,7 +146,9 @@ class BenefitValue(ma.fields.Field):
             if not 1 <= len(value) <= 100:
                 raise ma.ValidationError("give 1 to 100 characters")
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # math.isfinite would overflow on a huge integer
+        if isinstance(value, float) and math.isfinite(value):
             return value
         raise ma.ValidationError('a text (e.g. "8折") or a number')
 
@@ -289,8 +291,8 @@ class RedemptionQuerySchema(Schema):
 
 
 class MerchantStatsQuerySchema(Schema):
-    date_from = ma.fields.Date(data_key="from", load_default=None)
-    date_to = ma.fields.Date(data_key="to", load_default=None)
+    date_from = ma.fields.Date(data_key="from", load_default=None, validate=PERIOD_DATES)
+    date_to = ma.fields.Date(data_key="to", load_default=None, validate=PERIOD_DATES)
 
 
 class MerchantStatsDaySchema(Schema):
@@ -337,7 +339,7 @@ def my_applications(pagination_parameters):
 
 @blp.route("/merchants/invitations/<string:code>/accept", methods=["POST"])
 @blp.response(200, MerchantJoinedSchema)
-@blp.errors(401, 403, 409, 410)
+@blp.errors(401, 403, 404, 409, 410)
 def accept_invitation(code):
     """Join a merchant as staff with a one-time invitation code."""
     staff = merchants.accept_invitation(db_session(), code[:200], access.current().user.id)

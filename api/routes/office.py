@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import access
 from api.context import db_session
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from points import quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
@@ -48,8 +48,8 @@ class JobSchema(Schema):
 
 
 class PeriodSchema(Schema):
-    start = ma.fields.Date(data_key="from", load_default=None)
-    end = ma.fields.Date(data_key="to", load_default=None)
+    start = ma.fields.Date(data_key="from", load_default=None, validate=PERIOD_DATES)
+    end = ma.fields.Date(data_key="to", load_default=None, validate=PERIOD_DATES)
 
 
 class QualityRowSchema(Schema):

@@ -140,7 +140,7 @@ def get_consents():
 @blp.route("/consents/<string:scope>", methods=["PUT"])
 @blp.arguments(ConsentInSchema)
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403, 422)
+@blp.errors(401, 403, 404, 422)
 def put_consent(body, scope):
     """Grant or withdraw a consent (credit_points, merchant_share)."""
     user = access.current().user

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from api import access
 from api.context import cipher, db_session, redis_client
 from api.routes.points_views import credit_subject_id
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from points import credit_checks, report_pdf, reports, worker_profiles
 from points.db import today, utcnow
 from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, OCCUPATIONS, CreditCheck
@@ -28,7 +28,7 @@ blp = Blueprint("workers", __name__, url_prefix="/v1",
 class WorkerProfileInSchema(Schema):
     occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
-                                    validate=ma.validate.Range(min=1))
+                                    validate=ma.validate.Range(min=1, max=MAX_DB_ID))
 
 
 class WorkerIdentitySchema(Schema):

@@ -11,7 +11,7 @@ from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
 from api.notify_cli import install_delivery_hook
 from api.routes.points_views import credit_subject_id
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from points import commitments, objections, repairs
 from points.db import today
 from points.identity import mask_name
@@ -108,7 +108,7 @@ class EvidenceSchema(Schema):
 
 class RepairInSchema(Schema):
     record_id = ma.fields.Integer(required=True, strict=True,
-                                  validate=ma.validate.Range(min=1))
+                                  validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     statement = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
     commitment = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), load_default=list,
@@ -139,7 +139,7 @@ class DeptRepairSchema(RepairSchema):
 
 class ObjectionInSchema(Schema):
     record_id = ma.fields.Integer(required=True, strict=True,
-                                  validate=ma.validate.Range(min=1))
+                                  validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
 
 
