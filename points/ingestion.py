@@ -151,7 +151,7 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
                 problem.field if problem.field.startswith("details") else f"details.{problem.field}")
             checked.problem(problem.dimension, field_name, problem.message)
         resolved = rule_set.resolved_types[checked.type]
-        if resolved.kind == "negative" and decided is not None:
+        if resolved.kind == "negative" and decided is not None and decided <= today:
             due = add_working_days(decided, TIMELINESS_WORKING_DAYS)
             checked.late = today > due
     return checked
@@ -299,7 +299,9 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     session.flush()
     if rejected:
         session.execute(_insert(session, QualityIssue), [{
-            "department_id": department.id, "batch_id": batch.id, "source_ref": c.source_ref,
+            # An over-long source_ref is itself the problem reported; keep its start.
+            "department_id": department.id, "batch_id": batch.id,
+            "source_ref": c.source_ref[:100] if c.source_ref else None,
             "record_type": c.type, "problems": c.problems,
             "dimensions": sorted({p["dimension"] for p in c.problems}), "status": "open",
             "created_at": now} for c in rejected])

@@ -405,10 +405,6 @@ def test_inputs_fuzzing_found_are_answered_as_documented(callers, who, method, u
         assert {"code", "status", "error_code", "message"} <= set(r.json)
 
 
-@pytest.mark.xfail(reason="points/ingestion.py stores a rejected record's source_ref longer "
-                          "than 100 characters in quality_issues.source_ref (varchar 100): "
-                          "PostgreSQL refuses it (500); SQLite does not check lengths",
-                   strict=False)
 def test_a_rejected_overlong_source_ref_is_reported_back(callers):
     r = callers.client.post("/v1/dept/records", headers=callers.dept, json={"records": [
         {"source_ref": "x" * 101, "subject": {"id_number": callers.id_number, "name": "张三"},
