@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-import requests
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.lock import Lock
 
@@ -79,27 +78,6 @@ class _PortableLock(Lock):
 class SubscribeClient(WeChatClient):
     """The server calls for subscription messages, with `WeChatClient`'s error handling
     (unreachable, 5xx or unreadable answers become `Unavailable`)."""
-
-    def _post(self, path: str, body: dict, params: dict | None = None) -> dict:
-        try:
-            response = self.http.post(self.base_url + path, params=params or {}, json=body,
-                                      timeout=self.timeout)
-        except requests.RequestException as exc:
-            log.warning("wechat %s unreachable: %s", path, type(exc).__name__)
-            raise Unavailable("WeChat is not reachable; try again shortly",
-                              "WECHAT_UNAVAILABLE", retry_after=RETRY_AFTER_SECONDS) from exc
-        if response.status_code >= 500:
-            raise Unavailable("WeChat is not answering; try again shortly",
-                              "WECHAT_UNAVAILABLE", retry_after=RETRY_AFTER_SECONDS)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise Unavailable("WeChat gave an unreadable answer", "WECHAT_UNAVAILABLE",
-                              retry_after=RETRY_AFTER_SECONDS) from exc
-        if not isinstance(data, dict):
-            raise Unavailable("WeChat gave an unreadable answer", "WECHAT_UNAVAILABLE",
-                              retry_after=RETRY_AFTER_SECONDS)
-        return data
 
     def stable_token(self, force_refresh: bool = False) -> tuple[str, int]:
         """(access_token, expires_in seconds) from `/cgi-bin/stable_token`."""

@@ -36,8 +36,16 @@ class WeChatClient:
         self.http = http or requests.Session()
 
     def _get(self, path: str, params: dict) -> dict:
+        return self._call("GET", path, params=params)
+
+    def _post(self, path: str, body: dict, params: dict | None = None) -> dict:
+        return self._call("POST", path, params=params or {}, json=body)
+
+    def _call(self, method: str, path: str, **kwargs) -> dict:
+        """One call; unreachable, 5xx or unreadable answers become `Unavailable`."""
         try:
-            response = self.http.get(self.base_url + path, params=params, timeout=self.timeout)
+            response = self.http.request(method, self.base_url + path, timeout=self.timeout,
+                                         **kwargs)
         except requests.RequestException as exc:
             log.warning("wechat %s unreachable: %s", path, type(exc).__name__)
             raise Unavailable("WeChat is not reachable; try again shortly",
