@@ -136,9 +136,6 @@ class TokenService:
         on_commit(session, lambda: self._safe_redis(
             self.redis.set, f"cut:user:{user.id}", int(now.timestamp()), ex=self.access_ttl + 60))
 
-    def is_revoked(self, session: Session, claims: dict[str, Any]) -> bool:
-        return self.check(session, claims)[0]
-
     def check(self, session: Session, claims: dict[str, Any],
               extra_keys: tuple[str, ...] = ()) -> tuple[bool, list | None]:
         """(revoked?, values of `extra_keys` or None if Redis did not answer), in one

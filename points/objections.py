@@ -82,16 +82,10 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
           objection.id, before={"status": objection.status},
           after={"status": "upheld" if upheld else "rejected", "record_status": record.status},
           note=note)
-    objection.status = "upheld" if upheld else "rejected"
-    objection.decided_on = today
-    objection.decision_note = note
-    objection.decided_by = by
-    objection.closed_at = utcnow()
-    outbox.queue(session, user_id=objection.user_id, event="objection_decided",
-                 dedupe_key=f"objection:{objection.id}:decided",
-                 page=f"pages/objections/detail?id={objection.id}",
-                 data=outbox.message_data(title, "异议成立" if upheld else "未采纳", today,
-                                          note or department.name))
+    outbox.close_decided(session, objection, kind="objection",
+                         status="upheld" if upheld else "rejected", by=by, note=note,
+                         today=today, title=title, answer="异议成立" if upheld else "未采纳",
+                         sender=department.name)
     return objection
 
 

@@ -175,3 +175,18 @@ def deliver_pending(session_factory: Callable[[], Session], sender: Sender, *,
                 result = SendResult("retry", f"{type(exc).__name__}: {exc}"[:500])
         counts[_finish(session_factory, message, token, result, now())] += 1
     return counts
+
+
+def close_decided(session: Session, item, *, kind: str, status: str, by: str,
+                  note: str | None, today: dt.date, title: str, answer: str,
+                  sender: str) -> None:
+    """Close a decided repair application or objection (same decision columns on
+    both) and queue the resident's message about it in the same transaction."""
+    item.status = status
+    item.decided_on = today
+    item.decision_note = note
+    item.decided_by = by
+    item.closed_at = utcnow()
+    queue(session, user_id=item.user_id, event=f"{kind}_decided",
+          dedupe_key=f"{kind}:{item.id}:decided", page=f"pages/{kind}s/detail?id={item.id}",
+          data=message_data(title, answer, today, note or sender))

@@ -159,16 +159,10 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
           application.id, before={"status": application.status, "record_status": "active"},
           after={"status": "approved" if approve else "rejected",
                  "record_status": record.status}, note=note)
-    application.status = "approved" if approve else "rejected"
-    application.decided_on = today
-    application.decision_note = note
-    application.decided_by = by
-    application.closed_at = utcnow()
-    outbox.queue(session, user_id=application.user_id, event="repair_decided",
-                 dedupe_key=f"repair:{application.id}:decided",
-                 page=f"pages/repairs/detail?id={application.id}",
-                 data=outbox.message_data(title, "已通过" if approve else "未通过", today,
-                                          note or department.name))
+    outbox.close_decided(session, application, kind="repair",
+                         status="approved" if approve else "rejected", by=by, note=note,
+                         today=today, title=title, answer="已通过" if approve else "未通过",
+                         sender=department.name)
     return application
 
 

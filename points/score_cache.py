@@ -85,9 +85,3 @@ def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict]]) -> No
 def put(client: redis.Redis, subject_id: int, version: int, body: dict) -> None:
     put_many(client, [(subject_id, version, body)])
 
-
-def drop(client: redis.Redis, subject_id: int) -> None:
-    try:
-        client.delete(_key(subject_id))
-    except redis.exceptions.RedisError:
-        log.warning("score cache unavailable; could not drop a cached score")
