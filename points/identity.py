@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
 
 ADULT_AGE = 18
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_id_number(value: str) -> str:
     """Return the canonical 18-character form or raise ValueError with a reason.
 
@@ -16,21 +17,35 @@ def normalise_id_number(value: str) -> str:
     `validate` also insists on a birth-place code from its table; a code that has
     since been retired (or did not exist in the birth year) is no reason to refuse
     a real person, so the place is deliberately not checked here.
+
+    Memoised: a department's batch names the same people again and again, and a
+    number valid once stays valid (a refusal, which may depend on today's date, is
+    an exception and never cached).
     """
-    number = ric.compact(value or "")
+    number = _compact(value or "")
     if len(number) != 18:
         raise ValueError("an ID number has 18 characters")
     if not number[:-1].isdigit() or number[-1] not in "0123456789X":
         raise ValueError("an ID number has 17 digits and a check digit (0-9 or X)")
+    # ric.get_birth_date's own arithmetic, on the number compacted once above
+    year, month, day = int(number[6:10]), int(number[10:12]), int(number[12:14])
     try:
-        born = ric.get_birth_date(number)
-    except ValidationError as exc:
+        born = dt.date(year, month, day)
+    except ValueError as exc:
         raise ValueError("the birth date is not a real date") from exc
     if born > dt.date.today():
         raise ValueError("the birth date is in the future")
     if ric.calc_check_digit(number) != number[-1]:
         raise ValueError("the check digit is wrong")
     return number
+
+
+def _compact(value: str) -> str:
+    """`ric.compact`, without its per-character Unicode clean-up for the plain ASCII
+    letters and digits nearly every number arrives as (for those it is upper())."""
+    if value.isascii() and value.isalnum():
+        return value.upper()
+    return ric.compact(value)
 
 
 def birth_date(number: str) -> dt.date:
