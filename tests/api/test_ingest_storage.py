@@ -1,0 +1,113 @@
+"""What a pushed batch leaves in the database, column by column: the bulk paths
+(one JSON recordset and `= ANY(array)` look-ups on PostgreSQL, executemany and IN
+lists on SQLite) must store and find exactly the same things."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from points.models import CreditRecord, QualityIssue, Subject
+from tests.helpers import department, resident, valid_id
+
+
+@pytest.fixture
+def dept(app, client):
+    return department(app, client, record_types=["admin.penalty.general", "volunteer.service"])
+
+
+def post(client, dept, records):
+    r = client.post("/v1/dept/records", headers=dept, json={"records": records})
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def test_every_column_is_stored_as_sent(app, client, dept, session):
+    number = valid_id(seq=31)
+    details = {"hours": 12, "note": "社区服务 \"quoted\" \\ 'x'", "nested": {"a": [1, 2.5, None]}}
+    result = post(client, dept, [
+        {"source_ref": "v-1", "subject": {"id_number": number.lower(), "name": " 王五 "},
+         "type": "volunteer.service", "occurred_on": "2026-06-01", "details": details},
+        {"source_ref": "p-1", "subject": {"id_number": number, "name": "王五"},
+         "type": "admin.penalty.general", "decided_on": "2026-01-05",
+         "occurred_on": "2026-01-02", "ended_on": "2026-03-01"},
+    ])
+    assert result["rejected"] == []
+    assert [a["result"] for a in result["accepted"]] == ["created", "created"]
+    cipher = app.extensions["credit"].cipher
+    subject = session.execute(select(Subject)).scalar_one()
+    assert subject.id_hash == cipher.lookup_hash(number)
+    assert cipher.decrypt(subject.id_number_enc) == number
+    assert cipher.decrypt(subject.name_enc) == "王五"
+    assert subject.created_at.tzinfo is not None
+
+    rows = {r.source_ref: r for r in session.execute(select(CreditRecord)).scalars()}
+    ids = {a["source_ref"]: a["record_id"] for a in result["accepted"]}
+    assert {ref: row.id for ref, row in rows.items()} == ids
+    volunteer, penalty = rows["v-1"], rows["p-1"]
+    assert (volunteer.type, volunteer.occurred_on, volunteer.decided_on, volunteer.ended_on) == (
+        "volunteer.service", dt.date(2026, 6, 1), None, None)
+    assert volunteer.details == details
+    assert (penalty.occurred_on, penalty.decided_on, penalty.ended_on) == (
+        dt.date(2026, 1, 2), dt.date(2026, 1, 5), dt.date(2026, 3, 1))
+    assert penalty.details == {}
+    assert penalty.late is True and volunteer.late is False  # decided long ago
+    for row in rows.values():
+        assert row.subject_id == subject.id and row.status == "active"
+        assert row.version == 1 and row.disputed is False and row.repaired_on is None
+        assert row.received_at == row.updated_at and row.received_at.tzinfo is not None
+    # the stored digest is the one a resend is compared with: unchanged, not corrected
+    again = post(client, dept, [{"source_ref": "v-1", "subject": {"id_number": number,
+                                                                  "name": "王五"},
+                                 "type": "volunteer.service", "occurred_on": "2026-06-01",
+                                 "details": details}])
+    assert again["accepted"] == [{**result["accepted"][0], "result": "unchanged"}]
+
+
+def test_a_full_batch_finds_old_subjects_and_bound_names(app, client, dept, session):
+    """1000 records over 600 people, some known from an earlier batch, one with a name
+    bound by the resident: every record lands on its own subject (the look-ups span
+    more values than one SQLite IN chunk), and only the wrong name is refused."""
+    numbers = [valid_id(birth=f"19{50 + i // 12 % 50:02d}{1 + i % 12:02d}01", seq=i % 997)
+               for i in range(600)]
+    assert len(set(numbers)) == 600
+    bound = numbers[350]
+    resident(client, id_number=bound, name="赵六")
+    post(client, dept, [{"source_ref": f"old-{i}", "subject": {"id_number": numbers[i],
+                                                                "name": "张三"},
+                         "type": "volunteer.service", "occurred_on": "2026-05-01",
+                         "details": {"hours": 2}} for i in range(0, 600, 3)])
+    records = [{"source_ref": f"r-{i}", "subject": {"id_number": numbers[i % 600],
+                                                    "name": "赵六" if i == 350 else "张三"},
+                "type": "admin.penalty.general", "decided_on": "2026-11-25"}
+               for i in range(1000)]
+    result = post(client, dept, records)
+    assert [r["index"] for r in result["rejected"]] == [950]  # 350's number, not 赵六
+    assert {p["message"] for r in result["rejected"] for p in r["problems"]} == {
+        "does not match the name bound to this ID number"}
+    assert len(result["accepted"]) == 999
+    cipher = app.extensions["credit"].cipher
+    subject_by_hash = dict(session.execute(select(Subject.id_hash, Subject.id)).all())
+    assert len(subject_by_hash) == 600
+    stored = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.subject_id)
+                                  .where(CreditRecord.source_ref.like("r-%"))).all())
+    assert stored == {f"r-{i}": subject_by_hash[cipher.lookup_hash(numbers[i % 600])]
+                      for i in range(1000) if i != 950}
+    issue = session.execute(select(QualityIssue)).scalar_one()
+    assert issue.source_ref == "r-950" and issue.dimensions == ["accuracy"]
+
+
+def test_resending_a_full_batch_changes_nothing(client, dept, session):
+    records = [{"source_ref": f"s-{i}", "subject": {"id_number": valid_id(seq=i % 900),
+                                                    "name": "张三"},
+                "type": "admin.penalty.general", "decided_on": "2026-11-25"}
+               for i in range(1000)]
+    first = post(client, dept, records)
+    records[700] = {**records[700], "decided_on": "2026-11-24"}
+    second = post(client, dept, records)
+    assert [a["record_id"] for a in second["accepted"]] == [
+        a["record_id"] for a in first["accepted"]]
+    assert [a["result"] for a in second["accepted"]] == (
+        ["unchanged"] * 700 + ["updated"] + ["unchanged"] * 299)
+    assert session.query(CreditRecord).count() == 1000
