@@ -55,6 +55,11 @@ class Database:
         assert self._session is not None, "database not initialised"
         return self._session()
 
+    def current(self) -> Session | None:
+        """This thread's session if the request has used one (a cached read has not)."""
+        assert self._session is not None, "database not initialised"
+        return self._session() if self._session.registry.has() else None
+
     def remove(self) -> None:
         if self._session is not None:
             self._session.remove()

@@ -19,7 +19,7 @@ import redis
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from points import accounts
+from points import accounts, score_cache
 from points.crypto import DataCipher
 from points.db import on_commit
 from points.identity import ADULT_AGE, birth_date
@@ -27,6 +27,35 @@ from points.models import User
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 3600
+
+# KEYS: what the token check reads (denylist, cut-off, then this gate's entry and
+# version); ARGV[1]: the score key prefix. Returns those values and, last, the cached
+# score body of the subject the gate entry names — the whole cached points read in
+# one round trip. The score key is found from the entry's value, so this needs one
+# Redis primary (Sentinel), not Redis Cluster (docs/scaling.md).
+_WITH_SCORE = """
+local values = redis.call('MGET', unpack(KEYS))
+local body = false
+local entry = values[3]
+if entry then
+  local subject = cjson.decode(entry)['subject_id']
+  if type(subject) == 'number' then
+    body = redis.call('HGET', ARGV[1] .. string.format('%d', subject), 'body')
+  end
+end
+values[#KEYS + 1] = body
+return values
+"""
+
+
+def fetch_with_score(client: redis.Redis):
+    """A `fetch(keys)` for the token check that also returns the cached score body."""
+    script = client.register_script(_WITH_SCORE)
+
+    def fetch(keys: list[str]) -> list:
+        return script(keys=keys, args=[score_cache.KEY_PREFIX])
+
+    return fetch
 
 
 def keys(principal: str) -> tuple[str, str]:

@@ -70,6 +70,10 @@ def init_rate_limits(app: Flask) -> Limiter:
                       storage_options={"socket_timeout": 1, "socket_connect_timeout": 1}
                       if not redis_url.startswith("memory://") else {})
     app.config["RATELIMIT_ENABLED"] = limiter.enabled = wanted
+    # Every limit here is a route's own, checked when its view runs; with no default
+    # or application-wide limits the limiter's check before every request has
+    # nothing to do, and it costs each request (the cached points read most).
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     for endpoint, (setting, key_func) in LIMITS.items():
         view = app.view_functions.get(endpoint)
         if view is not None:

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,10 +137,12 @@ class TokenService:
         on_commit(session, lambda: self._safe_redis(
             self.redis.set, f"cut:user:{user.id}", int(now.timestamp()), ex=self.access_ttl + 60))
 
-    def check(self, session: Session, claims: dict[str, Any],
-              extra_keys: tuple[str, ...] = ()) -> tuple[bool, list | None]:
+    def check(self, session_of: Callable[[], Session], claims: dict[str, Any],
+              extra_keys: tuple[str, ...] = (),
+              fetch: Callable[[list[str]], list] | None = None) -> tuple[bool, list | None]:
         """(revoked?, values of `extra_keys` or None if Redis did not answer), in one
-        Redis round trip.
+        Redis round trip: `fetch` (MGET unless given) reads the keys. The database
+        session is only opened (`session_of()`) when Redis cannot answer alone.
 
         The denylist entry of this token and the account's cut-off time (tokens
         issued before it are dead) come from Redis; a missing cut-off is read from
@@ -148,17 +151,17 @@ class TokenService:
         principal = claims["sub"]
         keys = [f"deny:{claims['jti']}", f"cut:{principal}", *extra_keys]
         try:
-            denied, cut, *extra = self.redis.mget(keys)
+            denied, cut, *extra = (fetch or self.redis.mget)(keys)
         except redis.exceptions.RedisError:
             log.warning("redis unavailable; checking the denylist in the database")
-            if session.get(RevokedToken, claims["jti"]) is not None:
+            if session_of().get(RevokedToken, claims["jti"]) is not None:
                 return True, None
-            cut_at = self._user_cut_in_db(session, principal)
+            cut_at = self._user_cut_in_db(session_of(), principal)
             return cut_at is not None and claims["iat"] <= cut_at, None
         if denied is not None:
             return True, extra
         if cut is None:
-            cut_at = self._user_cut_in_db(session, principal)
+            cut_at = self._user_cut_in_db(session_of(), principal)
             self._safe_redis(self.redis.set, f"cut:{principal}", cut_at or 0, nx=True,
                              ex=self.access_ttl + 60)
         else:

@@ -48,20 +48,25 @@ def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
 
 def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """One attempt: the view in a transaction, committed or rolled back."""
-    session = state().db.session
+    db = state().db
     try:
         result = view(*args, **kwargs)
-        if session.in_transaction():  # a cached read never opened one
+        session = db.current()  # a cached read never made one
+        if session is not None and session.in_transaction():
             session.commit()
         return result
     except DomainError as error:
-        if error.commit:
-            session.commit()
-        else:
-            session.rollback()
+        session = db.current()
+        if session is not None:
+            if error.commit:
+                session.commit()
+            else:
+                session.rollback()
         raise
     except BaseException:
-        session.rollback()
+        session = db.current()
+        if session is not None:
+            session.rollback()
         raise
 
 

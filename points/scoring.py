@@ -163,16 +163,34 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     return results
 
 
-def current_points(session: Session, cache: redis.Redis, subject_id: int,
-                   today: dt.date) -> dict:
-    """The resident's points today: from Redis when fresh, else rebuilt from records.
+NOT_READ = object()
 
-    A cached score stays right until its `next_change_on` date; from that day on
-    it is recomputed here (and stored), even before the nightly sweep runs."""
-    body = score_cache.get(cache, subject_id)
+
+def cached_points(cache: redis.Redis, subject_id: int, today: dt.date,
+                  prefetched: bytes | None | object = NOT_READ) -> dict | None:
+    """The resident's points from Redis if the cached score is still right today
+    (it stays right until its `next_change_on` date), else None. `prefetched` is
+    the cached body (None: not cached) when the caller has read it already, in the
+    same Redis round trip as the token check."""
+    body = (score_cache.get(cache, subject_id) if prefetched is NOT_READ
+            else score_cache.prefetched(cache, subject_id, prefetched))
     if body is not None and (body["next_change_on"] is None
                              or dt.date.fromisoformat(body["next_change_on"]) > today):
         return {**body, "as_of": today.isoformat()}
+    return None
+
+
+def current_points(session: Session, cache: redis.Redis, subject_id: int,
+                   today: dt.date) -> dict:
+    """The resident's points today: from Redis when fresh, else rebuilt from records
+    (and stored), even before the nightly sweep runs."""
+    return cached_points(cache, subject_id, today) or rebuilt_points(session, cache, subject_id,
+                                                                      today)
+
+
+def rebuilt_points(session: Session, cache: redis.Redis, subject_id: int,
+                   today: dt.date) -> dict:
+    """The resident's points recomputed from records, stored and cached."""
     stored = session.get(Score, subject_id)
     if stored is not None and stored.next_change_on is not None and stored.next_change_on <= today:
         reason = "a record's counting window opened or closed"

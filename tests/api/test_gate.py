@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from tests.helpers import resident
+from tests.helpers import department, push, resident, valid_id
 
 
 def test_cached_points_read_makes_no_database_query(app, client):
@@ -54,3 +54,37 @@ def test_a_gate_made_before_a_change_is_never_used_after_it(app, client):
     redis.set(entry_key, json.dumps(stale))  # the racing reader's late write
     r = client.get("/v1/me/points", headers=person["headers"])
     assert r.status_code == 403
+
+
+def test_cached_points_read_makes_one_redis_round_trip(app, client, monkeypatch):
+    """Token denylist, account gate and the cached score come in one command."""
+    person = resident(client)
+    first = client.get("/v1/me/points", headers=person["headers"])
+    client.get("/v1/me/points", headers=person["headers"])  # gate and score now cached
+    redis = app.extensions["credit"].redis
+    commands = []
+    real = type(redis).execute_command
+
+    def counting(self, *args, **kwargs):
+        commands.append(args[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(redis), "execute_command", counting)
+    r = client.get("/v1/me/points", headers=person["headers"])
+    monkeypatch.undo()
+    assert r.status_code == 200 and r.json == first.json
+    assert commands == ["EVALSHA"]
+
+
+def test_prefetched_score_follows_a_new_record(app, client):
+    """The score read with the token check is the one the last commit cached."""
+    number = valid_id(seq=871)
+    person = resident(client, id_number=number)
+    before = client.get("/v1/me/points", headers=person["headers"]).json
+    client.get("/v1/me/points", headers=person["headers"])
+    dept = department(app, client)
+    accepted = push(client, dept, {"type": "donation.blood", "id_number": number,
+                                   "occurred_on": "2026-05-01"})["accepted"]
+    after = client.get("/v1/me/points", headers=person["headers"]).json
+    assert after["points"] > before["points"]
+    assert [i["record_id"] for i in after["items"]] == [accepted[0]["record_id"]]
