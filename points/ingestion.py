@@ -157,12 +157,16 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
     return checked
 
 
+# json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str), without
+# building a new encoder for each record.
+_CONTENT_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+
+
 def content_hash(checked: Checked, id_hash: str) -> str:
     payload = {"type": checked.type, "subject": id_hash,
                **{k: v.isoformat() if v else None for k, v in checked.dates.items()},
                "details": checked.details}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False,
-                                     default=str).encode()).hexdigest()
+    return hashlib.sha256(_CONTENT_ENCODER.encode(payload).encode()).hexdigest()
 
 
 def snapshot(record: CreditRecord) -> dict[str, Any]:
@@ -240,8 +244,8 @@ def _subjects_by_hash(session: Session, cipher: DataCipher,
     hashes = list(people)
     found: dict[str, int] = {}
     for chunk in _chunks(session, hashes):
-        found.update(session.execute(select(Subject.id_hash, Subject.id)
-                                     .where(_among(session, Subject.id_hash, chunk))).all())
+        found.update(session.connection().execute(
+            select(Subject.id_hash, Subject.id).where(_among(session, Subject.id_hash, chunk))).all())
     missing = sorted(h for h in hashes if h not in found)  # one order: no deadlocks
     if missing:
         now = utcnow()
@@ -250,15 +254,15 @@ def _subjects_by_hash(session: Session, cipher: DataCipher,
         session.connection().execute(_insert_rows(session, Subject, rows).on_conflict_do_nothing(
             index_elements=["id_hash"]), _insert_params(session, rows))
         for chunk in _chunks(session, missing):
-            found.update(session.execute(select(Subject.id_hash, Subject.id)
-                                         .where(_among(session, Subject.id_hash, chunk))).all())
+            found.update(session.connection().execute(
+                select(Subject.id_hash, Subject.id).where(_among(session, Subject.id_hash, chunk))).all())
     return found
 
 
 def _bound_names(session: Session, cipher: DataCipher, subject_ids: list[int]) -> dict[int, str]:
     names: dict[int, str] = {}
     for chunk in _chunks(session, subject_ids):
-        for subject_id, name_enc in session.execute(
+        for subject_id, name_enc in session.connection().execute(
                 select(User.subject_id, User.name_enc).where(_among(session, User.subject_id, chunk),
                                                              User.name_enc.is_not(None))):
             names[subject_id] = cipher.decrypt(name_enc)
