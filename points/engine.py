@@ -14,11 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
 from points.dates import add_months
 from points.rulesets import DetailProblem, ResolvedType, RuleSet
+
+# Window ends are date + months for a few thousand distinct dates and a handful of
+# month counts: a batch over a million subjects asks the same few thousand questions.
+_window_end = lru_cache(maxsize=1 << 16)(add_months)
 
 STATUSES = ("active", "disputed", "repaired", "ended", "revoked", "expired")
 # Only `revoked` changes counting: it means the record was wrong. The others are
@@ -92,7 +97,7 @@ def _window(record: RecordFacts, resolved: ResolvedType) -> tuple[dt.date, dt.da
         if start is None:
             raise _missing(record, "decided_on")
     months = resolved.window_months
-    end = None if months is None else add_months(start, months)
+    end = None if months is None else _window_end(start, months)
     # A repair decision or the department's end date cuts the window short.
     for cut in (record.ended_on, record.repaired_on):
         if cut is not None and (end is None or cut < end):
@@ -156,8 +161,17 @@ def compute(records: Iterable[RecordFacts], rule_set: RuleSet, as_of: dt.date) -
     rule (and so without a legal basis) for them gives them no points. Within a
     capped category, records take points in (start, id) order until the cap is
     used; a record cut to 0 is still listed with 0 points."""
+    return evaluate(records, rule_set, as_of)[0]
+
+
+def evaluate(records: Iterable[RecordFacts], rule_set: RuleSet,
+             as_of: dt.date) -> tuple[Score, dt.date | None]:
+    """`compute` and the first boundary after `as_of` (see `boundaries`) in one walk
+    over the records: the batch recompute needs both, and each record's window is
+    worked out once."""
     resolved_types = rule_set.resolved_types
     counting = []
+    next_change = None  # the earliest window start or end after as_of
     for record in records:
         if record.status == REVOKED:
             continue
@@ -165,8 +179,13 @@ def compute(records: Iterable[RecordFacts], rule_set: RuleSet, as_of: dt.date) -
         if resolved is None or resolved.kind == "occupational":
             continue
         start, end = _window(record, resolved)
-        if start <= as_of and (end is None or as_of < end):
+        if start > as_of:
+            if next_change is None or start < next_change:
+                next_change = start
+        elif end is None or as_of < end:
             counting.append((start, record_order_key(record.id), record, resolved, end))
+        if end is not None and end > as_of and (next_change is None or end < next_change):
+            next_change = end
     counting.sort(key=itemgetter(0, 1))
 
     used: dict[str, int] = {}  # points already taken per capped category
@@ -187,9 +206,10 @@ def compute(records: Iterable[RecordFacts], rule_set: RuleSet, as_of: dt.date) -
                                      start, end, raw))
 
     points = max(rule_set.floor, rule_set.base + total)
-    return Score(points=points, level=rule_set.level_for(points), restricted=restricted,
-                 items=tuple(items), next_level=rule_set.next_level(points),
-                 rule_set=rule_set.code, as_of=as_of, base=rule_set.base)
+    score = Score(points=points, level=rule_set.level_for(points), restricted=restricted,
+                  items=tuple(items), next_level=rule_set.next_level(points),
+                  rule_set=rule_set.code, as_of=as_of, base=rule_set.base)
+    return score, next_change
 
 
 def boundaries(records: Iterable[RecordFacts], rule_set: RuleSet) -> set[dt.date]:

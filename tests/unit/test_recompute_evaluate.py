@@ -1,0 +1,61 @@
+"""engine.evaluate, the batch recompute's single walk over a subject's records: the
+same score as `compute` and, as the next change, the first of `boundaries` after the
+day (each record's window worked out once instead of twice)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+
+from points.engine import RecordFacts, RecordInvalid, boundaries, compute, evaluate
+from tests.unit.test_engine_properties import EXAMPLES, RULE_SET, days, subjects
+from tests.unit.test_golden import GOLDEN, to_facts
+
+
+def first_boundary_after(records, as_of):
+    later = [d for d in boundaries(records, RULE_SET) if d > as_of]
+    return min(later) if later else None
+
+
+@EXAMPLES
+@given(subjects, days)
+def test_evaluate_gives_the_score_and_the_first_boundary_after_the_day(recs, as_of):
+    score, next_change = evaluate(recs, RULE_SET, as_of)
+
+    assert score == compute(recs, RULE_SET, as_of)
+    assert next_change == first_boundary_after(recs, as_of)
+
+
+@pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["name"] for c in GOLDEN["cases"]])
+def test_evaluate_on_the_golden_cases(case):
+    records = [to_facts(i, raw) for i, raw in enumerate(case["records"], start=1)]
+    as_of = dt.date.fromisoformat(case["as_of"])
+
+    score, next_change = evaluate(records, RULE_SET, as_of)
+
+    expected = case["expected"]
+    assert (score.points, score.level, score.restricted) == (
+        expected["points"], expected["level"], expected["restricted"])
+    assert next_change == first_boundary_after(records, as_of)
+
+
+def test_next_change_examples():
+    blood = RecordFacts(1, "donation.blood", occurred_on=dt.date(2026, 3, 31))  # 24 months
+    later = RecordFacts(2, "honour.city", occurred_on=dt.date(2027, 1, 15))  # not yet counting
+    revoked = RecordFacts(3, "charity.donation", occurred_on=dt.date(2026, 12, 1),
+                          status="revoked")
+    occupational = RecordFacts(4, "worker.identity_verified", occurred_on=dt.date(2026, 12, 2))
+
+    assert evaluate([blood, later, revoked, occupational], RULE_SET,
+                    dt.date(2026, 11, 30))[1] == dt.date(2027, 1, 15)
+    assert evaluate([blood, later], RULE_SET, dt.date(2027, 6, 1))[1] == dt.date(2028, 3, 31)
+    assert evaluate([blood, later], RULE_SET, dt.date(2030, 6, 1))[1] is None
+    assert evaluate([revoked, occupational], RULE_SET, dt.date(2026, 11, 30))[1] is None
+
+
+def test_evaluate_refuses_a_record_without_its_start_date():
+    penalty = RecordFacts(7, "admin.penalty.general")  # no decided_on
+
+    with pytest.raises(RecordInvalid, match="decided_on is required"):
+        evaluate([penalty], RULE_SET, dt.date(2026, 11, 30))
