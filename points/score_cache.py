@@ -18,14 +18,24 @@ import redis
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 6 * 3600
-# KEYS[1] the score key; ARGV: version, body, ttl. Keeps the newer version only.
+# KEYS: the score keys; ARGV: ttl, then version and body for each key in turn. Each
+# key keeps the newer version only; returns how many were written.
 _PUT_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], 'v')
-if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'body', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
+local ttl, written = ARGV[1], 0
+for i, key in ipairs(KEYS) do
+  local version = ARGV[2 * i]
+  local current = redis.call('HGET', key, 'v')
+  if not current or tonumber(current) <= tonumber(version) then
+    redis.call('HSET', key, 'v', version, 'body', ARGV[2 * i + 1])
+    redis.call('EXPIRE', key, ttl)
+    written = written + 1
+  end
+end
+return written
 """
+# Scores per script call: one call per batch rather than one per score (the batch
+# recompute caches a million), small enough not to hold Redis up for long.
+_BATCH = 500
 
 
 # Scores this process could not write while Redis was unreachable. Redis may still
@@ -81,11 +91,15 @@ def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict]]) -> No
     try:
         _repair(client)
         script = client.register_script(_PUT_IF_NEWER)
+        dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
         with client.pipeline(transaction=False) as pipe:
-            for subject_id, version, body in scores:
-                script(keys=[_key(subject_id)],
-                       args=[version, json.dumps(body, ensure_ascii=False, default=str),
-                             TTL_SECONDS], client=pipe)
+            for start in range(0, len(scores), _BATCH):
+                batch = scores[start:start + _BATCH]
+                args: list[object] = [TTL_SECONDS]
+                for _, version, body in batch:
+                    args += (version, dumps(body))
+                script(keys=[_key(subject_id) for subject_id, _, _ in batch], args=args,
+                       client=pipe)
             pipe.execute()
     except redis.exceptions.RedisError:
         log.warning("score cache unavailable; the database holds the scores")
