@@ -63,26 +63,30 @@ def recompute_all(session_factory: Callable[[], Session], cache: redis.Redis | N
     with session_factory() as session:
         progress.total = session.execute(
             select(func.count()).select_from(stmt.subquery())).scalar_one()
-    reader = session_factory()
-    try:
-        for ids in _chunks(reader, stmt):
-            reader.rollback()  # do not hold a snapshot open across chunks
-            with session_factory() as session, session.begin():
-                rule_set = (rule_store.by_code(session, rule_set_code) if rule_set_code
-                            else rule_store.active(session))
-                try:
-                    result = scoring.recompute_subjects(session, cache, ids, as_of, cause=cause,
-                                                        reason=reason, rule_set=rule_set)
-                except engine.RecordInvalid as exc:  # one bad record: report, go on
-                    progress.errors.append(str(exc))
-                    result = _one_by_one(session, cache, ids, as_of, cause, reason, rule_set,
-                                         progress)
-            progress.done += len(ids)
-            progress.changed += len(result.changed)
-            if on_progress:
-                on_progress(progress)
-    finally:
-        reader.close()
+    # Keyset pagination (no OFFSET). Each chunk is picked and locked by one query that
+    # opens its transaction, so no snapshot stays open across chunks and the chunk's
+    # records are read, scored and written by key ranges (see scoring.load_facts).
+    stmt = stmt.order_by(Subject.id).limit(CHUNK).with_for_update(key_share=True, of=Subject)
+    after = 0
+    while True:
+        with session_factory() as session, session.begin():
+            ids = list(session.execute(stmt.where(Subject.id > after)).scalars())
+            if not ids:
+                break
+            rule_set = (rule_store.by_code(session, rule_set_code) if rule_set_code
+                        else rule_store.active(session))
+            try:
+                result = scoring.recompute_locked(session, cache, ids, as_of, cause=cause,
+                                                  reason=reason, rule_set=rule_set)
+            except engine.RecordInvalid as exc:  # one bad record: report, go on
+                progress.errors.append(str(exc))
+                result = _one_by_one(session, cache, ids, as_of, cause, reason, rule_set,
+                                     progress)
+        after = ids[-1]
+        progress.done += len(ids)
+        progress.changed += len(result.changed)
+        if on_progress:
+            on_progress(progress)
     return progress
 
 
