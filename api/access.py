@@ -47,11 +47,14 @@ class Principal:
     @property
     def user(self) -> User:
         if "user" not in self.extras:
-            user = db_session().get(User, self.id) if self.kind == "user" else None
-            if user is None or user.closed_at is not None:
-                raise Unauthenticated("the account no longer exists")
-            self.extras["user"] = user
+            self.adopt_user(db_session().get(User, self.id) if self.kind == "user" else None)
         return self.extras["user"]
+
+    def adopt_user(self, user: User | None) -> None:
+        """Take this caller's account, read by whoever needed it first."""
+        if user is None or user.id != self.id or user.closed_at is not None:
+            raise Unauthenticated("the account no longer exists")
+        self.extras["user"] = user
 
     @property
     def admin(self) -> AdminAccount:

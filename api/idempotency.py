@@ -1,9 +1,10 @@
 """`Idempotency-Key`: the same key and body replays the first answer; the same key
 with another body is refused (422 IDEMPOTENCY_KEY_REUSED).
 
-The key row is inserted before the work is done, in the same transaction, so a
-concurrent retry with the same key waits on the unique index and then replays
-the committed answer instead of doing the work twice."""
+The key row is inserted (INSERT … ON CONFLICT DO NOTHING) before the work is done,
+in the same transaction, so a concurrent retry with the same key waits on the
+unique index and then replays the committed answer instead of doing the work
+twice."""
 from __future__ import annotations
 
 import functools
@@ -13,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify, make_response, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from api import access
 from api.context import db_session
+from points.db import dialect_insert, utcnow
 from points.errors import Conflict, Invalid
 from points.models import IdempotencyKey
 
@@ -53,23 +54,20 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         digest = hashlib.sha256(json.dumps([request.path, body], sort_keys=True,
                                            default=str).encode()).hexdigest()
         session = db_session()
-        existing = session.execute(select(IdempotencyKey).where(
-            IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one_or_none()
-        if existing is not None:
-            return _replay(existing, digest)
-        row = IdempotencyKey(scope=scope, key=key, request_hash=digest)
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:
-            # Another request with this key committed first while we waited.
+        # Claim the key: a concurrent request with it waits on the unique index until
+        # the first commits, then inserts nothing and replays the stored answer.
+        claimed = session.execute(
+            dialect_insert(session, IdempotencyKey)
+            .values(scope=scope, key=key, request_hash=digest, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["scope", "key"])
+            .returning(IdempotencyKey.id)).scalar()
+        if claimed is None:
             existing = session.execute(select(IdempotencyKey).where(
                 IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one()
             return _replay(existing, digest)
         response = make_response(view(*args, **kwargs))
-        row.status_code = response.status_code
-        row.response = response.get_json()
+        session.execute(update(IdempotencyKey).where(IdempotencyKey.id == claimed).values(
+            status_code=response.status_code, response=response.get_json()))
         return response
 
     return wrapper

@@ -68,16 +68,17 @@ def spend(session: Session, token: str, merchant_id: int) -> VerificationToken:
     """Spend a code exactly once: 409 TOKEN_USED if spent, 410 TOKEN_EXPIRED if
     unknown or too old."""
     digest, now = hash_token(token), utcnow()
-    result = session.execute(
+    spent = session.execute(
         update(VerificationToken)
         .where(VerificationToken.token_hash == digest, VerificationToken.used_at.is_(None),
                VerificationToken.expires_at > now)
         .values(used_at=now, used_by_merchant_id=merchant_id)
-        .execution_options(synchronize_session=False))
+        .returning(VerificationToken)
+        .execution_options(synchronize_session=False)).scalar_one_or_none()
+    if spent is not None:
+        return spent
     row = session.execute(select(VerificationToken).where(VerificationToken.token_hash == digest)
                           .execution_options(populate_existing=True)).scalar_one_or_none()
-    if result.rowcount == 1 and row is not None:
-        return row
     if row is not None and row.used_at is not None:
         raise Conflict("this code has been used; ask the resident for a new one", "TOKEN_USED")
     raise Gone("this code is unknown or has expired; ask the resident for a new one",

@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, join, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc as gb32100
@@ -22,6 +22,7 @@ from points.audit import audit
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from points.models import User
 
 INVITATION_TTL = dt.timedelta(days=7)
 
@@ -119,22 +120,31 @@ class StaffSeat:
     role: str
 
 
-def seat_of(session: Session, user_id: int, merchant_id: int | None) -> StaffSeat:
+def staff_of(session: Session, user_id: int) -> tuple[User | None, list[MerchantStaff]]:
+    """The account and its seats at approved merchants, read in one query."""
+    approved = join(MerchantStaff, Merchant, and_(Merchant.id == MerchantStaff.merchant_id,
+                                                  Merchant.status == "approved"))
+    rows = session.execute(
+        select(User, MerchantStaff).select_from(User)
+        .outerjoin(approved, MerchantStaff.user_id == User.id)
+        .where(User.id == user_id).order_by(MerchantStaff.merchant_id)).unique().all()
+    if not rows:
+        return None, []
+    return rows[0][0], [staff for _, staff in rows if staff is not None]
+
+
+def seat_of(seats: list[MerchantStaff], merchant_id: int | None) -> StaffSeat:
     """Which approved merchant this user acts for. A user working for several
     merchants names one (the X-Merchant-Id header); anyone else is refused."""
-    rows = session.execute(
-        select(MerchantStaff).join(Merchant, Merchant.id == MerchantStaff.merchant_id)
-        .where(MerchantStaff.user_id == user_id, Merchant.status == "approved")
-        .order_by(MerchantStaff.merchant_id)).scalars().all()
     if merchant_id is not None:
-        rows = [r for r in rows if r.merchant_id == merchant_id]
-    if not rows:
+        seats = [r for r in seats if r.merchant_id == merchant_id]
+    if not seats:
         raise Forbidden("only staff of an approved merchant may do this")
-    if len(rows) > 1:
+    if len(seats) > 1:
         raise Invalid("you work for several merchants: name one in the X-Merchant-Id header",
                       "MERCHANT_REQUIRED",
                       errors={"headers": {"X-Merchant-Id": ["required for staff of several"]}})
-    return StaffSeat(rows[0].merchant, rows[0].role)
+    return StaffSeat(seats[0].merchant, seats[0].role)
 
 
 def require_owner(seat: StaffSeat) -> None:

@@ -3,7 +3,9 @@
 Every limit is enforced by the database, not by a check in Python that a
 concurrent request could slip past:
 - the quota: `UPDATE perks SET used = used + 1 WHERE id = … AND used < total_quota`
-  (no row updated → QUOTA_EXHAUSTED; a CHECK keeps `used <= total_quota`);
+  (no row updated → QUOTA_EXHAUSTED; a CHECK keeps `used <= total_quota`), as the
+  grant's last statement: every grant of a perk queues on that one row, so each
+  holds it only from there to its commit;
 - the per-resident limit: the subject's row is locked (SELECT … FOR UPDATE)
   while its redemptions of the perk are counted, so one person's redemptions
   happen one after the other;
@@ -15,15 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from types import SimpleNamespace
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from incentives import perks
 from incentives.models import Merchant, Perk, Redemption, Verification
-from points.db import SHANGHAI, utcnow
-from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from points.db import SHANGHAI, dialect_insert, utcnow
+from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from points.models import Subject
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
@@ -31,20 +33,31 @@ REVERSAL_WINDOW = dt.timedelta(days=1)
 MAX_STATS_DAYS = 366
 
 
-def _already_redeemed(session: Session, verification_id: int) -> None:
-    if session.execute(select(Redemption.id).where(
-            Redemption.verification_id == verification_id)).first() is not None:
-        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+def _refusal(perk, verification: Verification, held: int, today: dt.date) -> DomainError | None:
+    """Why this perk may not be granted on this verification (None: it may)."""
+    if held >= perk.per_resident_limit:
+        return Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
+                        limit=perk.per_resident_limit)
+    changed = (perks.perk_reasons(perk, today, quota=False)
+               + perks.subject_reasons(verification.level or "", verification.restricted, perk))
+    if changed:
+        return Forbidden("the perk's terms changed since the verification", "NOT_ELIGIBLE",
+                         reasons=changed)
+    return None
 
 
 def redeem(session: Session, merchant: Merchant, staff_user_id: int, verification_id: int,
            today: dt.date) -> Redemption:
+    """Grant the perk. The shared quota row is taken last, right before commit, so
+    concurrent grants of one perk wait on it only for the commit itself; a perk
+    edited meanwhile is checked again under that lock."""
     verification = session.get(Verification, verification_id)
     if verification is None or verification.merchant_id != merchant.id:
         raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
-    _already_redeemed(session, verification.id)
     now = utcnow()
     if now - verification.created_at > VERIFICATION_TTL:
+        if _redeemed(session, verification.id):
+            raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
         raise Gone("the verification is older than 10 minutes; scan a new code",
                    "VERIFICATION_EXPIRED")
     # Quota is decided below by the database, even if it looked gone when verified
@@ -53,49 +66,64 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
-    # One person's redemptions run one after the other: lock the subject's row.
+    # One person's redemptions run one after the other: lock the subject's row, then
+    # read the perk, their grants of it and whether this verification is spent.
     session.execute(select(Subject.id).where(Subject.id == verification.subject_id)
                     .with_for_update(key_share=True))
-    _already_redeemed(session, verification.id)  # a concurrent retry committed first
-    held = session.execute(select(func.count(Redemption.id)).where(
+    held = (select(func.count(Redemption.id)).where(
         Redemption.perk_id == verification.perk_id,
         Redemption.subject_id == verification.subject_id,
-        Redemption.status == "granted")).scalar_one()
-    limit = session.execute(select(Perk.per_resident_limit).where(
-        Perk.id == verification.perk_id)).scalar_one()
-    if held >= limit:
-        raise Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
-                       limit=limit)
+        Redemption.status == "granted").scalar_subquery())
+    done = select(Redemption.id).where(Redemption.verification_id == verification.id).exists()
+    row = session.execute(select(*PERK_COLUMNS, held.label("held"), done.label("done"))
+                          .where(Perk.id == verification.perk_id)).one()
+    if row.done:
+        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+    perk = _terms_row(row, merchant)
+    refusal = _refusal(perk, verification, row.held, today)
+    if refusal is not None:
+        raise refusal
+    # UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
+    redemption_id = session.execute(
+        dialect_insert(session, Redemption).on_conflict_do_nothing(index_elements=["verification_id"])
+        .returning(Redemption.id), [{
+            "verification_id": verification.id, "perk_id": perk.id,
+            "merchant_id": merchant.id, "user_id": verification.user_id,
+            "subject_id": verification.subject_id, "staff_user_id": staff_user_id,
+            "status": "granted", "terms": perks.terms(perk),
+            "display_name": verification.display_name, "redeemed_at": now}]).scalar()
+    if redemption_id is None:
+        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+    redemption = session.get(Redemption, redemption_id)
 
+    # The quota unit, last: the row is ours from here to the commit.
     taken = session.execute(
-        update(Perk).where(Perk.id == verification.perk_id, Perk.used < Perk.total_quota)
-        .values(used=Perk.used + 1).execution_options(synchronize_session=False))
-    if taken.rowcount != 1:
+        update(Perk).where(Perk.id == perk.id, Perk.used < Perk.total_quota)
+        .values(used=Perk.used + 1).returning(*PERK_COLUMNS)
+        .execution_options(synchronize_session=False)).one_or_none()
+    if taken is None:
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
-    # The row is ours until commit: these are the terms the perk is granted under.
-    perk = session.execute(select(Perk).where(Perk.id == verification.perk_id)
-                           .execution_options(populate_existing=True)).unique().scalar_one()
-    if held >= perk.per_resident_limit:
-        raise Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
-                       limit=perk.per_resident_limit)
-    changed = (perks.perk_reasons(perk, today, quota=False)
-               + perks.subject_reasons(verification.level or "", verification.restricted, perk))
-    if changed:
-        raise Forbidden("the perk's terms changed since the verification", "NOT_ELIGIBLE",
-                        reasons=changed)
-    redemption = Redemption(
-        verification_id=verification.id, perk_id=perk.id, merchant_id=merchant.id,
-        user_id=verification.user_id, subject_id=verification.subject_id,
-        staff_user_id=staff_user_id, status="granted", terms=perks.terms(perk),
-        display_name=verification.display_name, redeemed_at=now)
-    try:
-        with session.begin_nested():
-            session.add(redemption)
-            session.flush()
-    except IntegrityError:
-        raise Conflict("this verification has been redeemed already",
-                       "ALREADY_REDEEMED") from None
+    if taken.version != perk.version:  # edited since read: the terms in force now
+        perk = _terms_row(taken, merchant)
+        refusal = _refusal(perk, verification, row.held, today)
+        if refusal is not None:
+            raise refusal
+        redemption.terms = perks.terms(perk)
     return redemption
+
+
+PERK_COLUMNS = tuple(Perk.__table__.c)
+
+
+def _terms_row(row, merchant: Merchant) -> SimpleNamespace:
+    """A perk's columns as read (not an ORM object: nothing to flush), with its merchant."""
+    return SimpleNamespace(**{c.key: getattr(row, c.key) for c in PERK_COLUMNS},
+                           merchant=merchant)
+
+
+def _redeemed(session: Session, verification_id: int) -> bool:
+    return session.execute(select(Redemption.id).where(
+        Redemption.verification_id == verification_id)).first() is not None
 
 
 def reverse(session: Session, merchant: Merchant, staff_user_id: int, redemption_id: int,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -80,6 +81,12 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+def dialect_insert(session: Session, model: Any):
+    """INSERT for the session's database, with its ON CONFLICT clauses."""
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert)(model)
 
 
 def on_commit(session: Session, callback: Callable[[], None]) -> None:

@@ -53,7 +53,8 @@ def _id_field() -> ma.fields.Integer:
 
 def _merchant_check(principal: access.Principal) -> None:
     """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras."""
-    principal.user  # noqa: B018 - refuses closed accounts
+    user, seats = merchants.staff_of(db_session(), principal.id)
+    principal.adopt_user(user)  # refuses closed accounts
     raw = request.headers.get("X-Merchant-Id")
     wanted = None
     if raw is not None:
@@ -61,7 +62,7 @@ def _merchant_check(principal: access.Principal) -> None:
             raise Invalid("X-Merchant-Id is a merchant id",
                           errors={"headers": {"X-Merchant-Id": ["a merchant id"]}})
         wanted = int(raw)
-    seat = merchants.seat_of(db_session(), principal.id, wanted)
+    seat = merchants.seat_of(seats, wanted)
     principal.extras["merchant"] = seat.merchant
     principal.extras["seat"] = seat
 

@@ -314,3 +314,52 @@ def test_perk_input_is_checked(app, client):
     spec = client.get("/openapi.json").json
     assert {"412", "428"} <= set(spec["paths"]["/v1/merchant/perks/{perk_id}"]["patch"]
                                  ["responses"])
+
+
+def _edit_perk_just_before_quota(app, changes: str):
+    """Apply `changes` to the perk row right before the grant takes its quota unit,
+    as an owner's edit committed between the grant's read and its update would."""
+    from sqlalchemy import event
+
+    engine = app.extensions["credit"].db.engine
+
+    def edit(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE perks SET used"):
+            cursor.execute(f"UPDATE perks SET {changes}, version = version + 1")
+
+    event.listen(engine, "before_cursor_execute", edit)
+    return lambda: event.remove(engine, "before_cursor_execute", edit)
+
+
+def test_grant_checks_terms_edited_before_its_quota_unit(app, client):
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    person = resident(client, id_number=valid_id(seq=431))
+    first = verify(client, merchant, person, perk["id"])
+    assert first["eligible"] and first["level"] == "A"
+
+    undo = _edit_perk_just_before_quota(app, "min_level = 'AAA'")
+    try:
+        r = redeem(client, merchant, first["id"], "edit-1")
+    finally:
+        undo()
+    assert r.status_code == 403 and r.json["error_code"] == "NOT_ELIGIBLE"
+    assert r.json["reasons"] == ["level_too_low"]
+    r = client.get(f"/v1/merchant/perks/{perk['id']}", headers=merchant["headers"])
+    assert r.json["used"] == 0  # nothing granted, nothing half-written
+    assert client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json == []
+
+
+def test_grant_stores_the_terms_in_force_when_edited_meanwhile(app, client):
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    person = resident(client, id_number=valid_id(seq=432))
+    v = verify(client, merchant, person, perk["id"])
+    undo = _edit_perk_just_before_quota(app, "title = '门票七折'")
+    try:
+        r = redeem(client, merchant, v["id"], "edit-2")
+    finally:
+        undo()
+    assert r.status_code == 201, r.json
+    assert r.json["terms"]["title"] == "门票七折"
+    assert r.json["terms"]["version"] == perk["version"] + 1
