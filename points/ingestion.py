@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from sqlalchemy import ColumnElement, any_, cast, column, func, literal, select
+from sqlalchemy import JSON, ColumnElement, any_, cast, column, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -218,11 +218,23 @@ def _insert_rows(session: Session, model, rows: list[dict[str, Any]]):
     if not _postgres(session):
         return _insert(session, model)
     table = model.__table__
-    keys = list(rows[0])
-    payload = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
+    first = rows[0]
+    keys = list(first)
+    # A column with one value in every row (the department, the timestamps, the
+    # status …) goes once as its own parameter, not a thousand times in the JSON.
+    # JSON columns always travel per row: == would take {"a": 1} for {"a": true}.
+    same = {k: first[k] for k in keys if not isinstance(table.c[k].type, JSON)
+            and all(r[k] == first[k] for r in rows)}
+    if len(same) == len(keys):  # the JSON rows must stay: they give the row count
+        same = {}
+    varying = [k for k in keys if k not in same]
+    payload = json.dumps([{k: r[k] for k in varying} for r in rows], ensure_ascii=False,
+                         separators=(",", ":"), default=_json_value)
     recordset = func.jsonb_to_recordset(cast(literal(payload), postgresql.JSONB)).table_valued(
-        *(column(k, table.c[k].type) for k in keys)).render_derived(with_types=True)
-    return postgresql.insert(model).from_select(keys, select(*(recordset.c[k] for k in keys)))
+        *(column(k, table.c[k].type) for k in varying)).render_derived(with_types=True)
+    values = {**{k: recordset.c[k] for k in varying},
+              **{k: literal(v, table.c[k].type) for k, v in same.items()}}
+    return postgresql.insert(model).from_select(keys, select(*(values[k] for k in keys)))
 
 
 def _json_value(value: Any) -> str:

@@ -111,3 +111,36 @@ def test_resending_a_full_batch_changes_nothing(client, dept, session):
     assert [a["result"] for a in second["accepted"]] == (
         ["unchanged"] * 700 + ["updated"] + ["unchanged"] * 299)
     assert session.query(CreditRecord).count() == 1000
+
+
+def test_bulk_insert_keeps_every_row_and_value(client, dept, session):
+    """`_insert_rows` sends a column holding one value in every row only once: rows
+    alike in all plain columns must still all be stored, JSON values that == would
+    confuse (1 and true) kept apart, and a single row stored as given."""
+    from points.db import utcnow
+    from points.ingestion import _insert_params, _insert_rows
+    from points.models import Department, IngestBatch
+
+    department_id = session.execute(select(Department.id)).scalar_one()
+    batch = IngestBatch(department_id=department_id, received=0, accepted=0, rejected=0,
+                        late=0, received_at=utcnow())
+    session.add(batch)
+    session.flush()
+    now = utcnow()
+    alike = {"department_id": department_id, "batch_id": batch.id, "source_ref": "same",
+             "record_type": None, "dimensions": ["validity"], "status": "open",
+             "created_at": now}
+    rows = [{**alike, "problems": [{"n": value}]} for value in (1, True, 1.5)]
+    session.connection().execute(_insert_rows(session, QualityIssue, rows),
+                                 _insert_params(session, rows))
+    lone = [{"id_hash": "h" * 64, "id_number_enc": "enc", "name_enc": None, "created_at": now}]
+    session.connection().execute(_insert_rows(session, Subject, lone),
+                                 _insert_params(session, lone))
+    stored = session.execute(select(QualityIssue).order_by(QualityIssue.id)).scalars().all()
+    assert [(i.problems, type(i.problems[0]["n"])) for i in stored] == [
+        ([{"n": 1}], int), ([{"n": True}], bool), ([{"n": 1.5}], float)]
+    assert {(i.source_ref, i.status, i.created_at, tuple(i.dimensions)) for i in stored} == {
+        ("same", "open", now, ("validity",))}
+    subject = session.execute(select(Subject)).scalar_one()
+    assert (subject.id_hash, subject.id_number_enc, subject.name_enc, subject.created_at) == (
+        "h" * 64, "enc", None, now)
