@@ -50,6 +50,24 @@ class RecordFacts:
     status: str = "active"
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_row(cls, id: int | str | None, type: str, occurred_on: dt.date | None,
+               decided_on: dt.date | None, ended_on: dt.date | None,
+               repaired_on: dt.date | None, status: str,
+               details: Mapping[str, Any]) -> RecordFacts:
+        """The same object as RecordFacts(…) with every field given, made about three
+        times faster for the batch reader (ten million records in a full recompute):
+        a frozen dataclass's __init__ sets each field through object.__setattr__,
+        this fills the instance's dict at once."""
+        facts = _new_object(cls)
+        facts.__dict__.update(id=id, type=type, occurred_on=occurred_on,
+                              decided_on=decided_on, ended_on=ended_on,
+                              repaired_on=repaired_on, status=status, details=details)
+        return facts
+
+
+_new_object = object.__new__
+
 
 @dataclass(frozen=True)
 class ExplanationItem:

@@ -1,13 +1,17 @@
-"""engine.evaluate, the batch recompute's single walk over a subject's records: the
-same score as `compute` and, as the next change, the first of `boundaries` after the
-day (each record's window worked out once instead of twice)."""
+"""The batch recompute's shortcuts give what the plain paths give: engine.evaluate
+(one walk over a subject's records) the score of `compute` and, as the next change,
+the first of `boundaries` after the day; RecordFacts.of_row the constructor's facts;
+and the garbage collector is as it was once a batch run ends."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import gc
 
 import pytest
 from hypothesis import given
 
+from points import jobs
 from points.engine import RecordFacts, RecordInvalid, boundaries, compute, evaluate
 from tests.unit.test_engine_properties import EXAMPLES, RULE_SET, days, subjects
 from tests.unit.test_golden import GOLDEN, to_facts
@@ -59,3 +63,43 @@ def test_evaluate_refuses_a_record_without_its_start_date():
 
     with pytest.raises(RecordInvalid, match="decided_on is required"):
         evaluate([penalty], RULE_SET, dt.date(2026, 11, 30))
+
+
+@EXAMPLES
+@given(subjects)
+def test_of_row_makes_the_same_facts_as_the_constructor(recs):
+    for record in recs:
+        fields = [getattr(record, f) for f in ("id", "type", "occurred_on", "decided_on",
+                                               "ended_on", "repaired_on", "status", "details")]
+        made = RecordFacts.of_row(*fields)
+
+        assert made == RecordFacts(*fields) and type(made) is RecordFacts
+        assert hash(made.id) == hash(record.id) and made.details == record.details
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RecordFacts.of_row(1, "donation.blood", None, None, None, None, "active", {}).id = 2
+
+
+def test_batch_runs_collect_rarely_and_restore_the_collector_after():
+    before = gc.get_threshold()
+
+    with jobs._fewer_collections():
+        assert gc.get_threshold() == jobs._BATCH_GC_THRESHOLD
+        assert gc.get_freeze_count() > 0
+        with jobs._fewer_collections():  # a second batch run in another thread
+            pass
+        assert gc.get_threshold() == jobs._BATCH_GC_THRESHOLD  # still inside the first
+    with pytest.raises(RuntimeError), jobs._fewer_collections():
+        raise RuntimeError("a failed run")
+
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_frozen_by_the_process_stays_frozen_after_a_batch_run():
+    gc.freeze()
+    try:
+        with jobs._fewer_collections():
+            pass
+        assert gc.get_freeze_count() > 0  # not unfrozen (objects may have died meanwhile)
+    finally:
+        gc.unfreeze()
