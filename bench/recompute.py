@@ -155,6 +155,9 @@ def main() -> None:
             floors.append(sql_floor())
             print(f"  run {run + 1}: {records} records loaded in {loaded:.0f} s; recompute "
                   f"{elapsed:.1f} s (CPU {cpu:.1f} s), peak {peak:.0f} MB ({line})", flush=True)
+        # The same command over no subject: the process start-up (imports, app, pools)
+        # in each run above, which dominates small runs.
+        startup = median([_run(["points", "recompute", "--subject", "0"])[0] for _ in range(3)])
         split = {}
         if args.split:
             ones = [split_recompute(1) for _ in range(args.runs)]
@@ -169,6 +172,8 @@ def main() -> None:
             "records": records,
             "recompute time (median)": f"{median(times):.1f} s",
             "subjects/s": f"{subjects / median(times):.0f}",
+            "process start-up (the command over no subject)": f"{startup:.1f} s",
+            "subjects/s after start-up": f"{subjects / (median(times) - startup):.0f}",
             "CPU time of the recompute process (median)": f"{median(cpus):.1f} s",
             "peak memory of the recompute process (max)": f"{max(peaks):.0f} MB",
             "pure-SQL aggregate over the same records": f"{median(floors):.2f} s",
