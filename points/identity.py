@@ -9,7 +9,7 @@ from stdnum.cn import ric
 ADULT_AGE = 18
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)
 def normalise_id_number(value: str) -> str:
     """Return the canonical 18-character form or raise ValueError with a reason.
 
