@@ -178,6 +178,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _remove_session(exc):
         db.remove()
 
+    from api.fastpath import CachedPointsRead
+
+    app.wsgi_app = CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API)
+
     from api.cli import register_cli
 
     register_cli(app)

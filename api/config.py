@@ -93,6 +93,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         "DEV_LOGIN_ENABLED": app_env != "production",
         "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), False),
+        # The cached points read answered before Flask (api/fastpath.py); off: always Flask.
+        "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
     }
     if overrides:
         config.update(overrides)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from points import accounts, score_cache
 from points.crypto import DataCipher
 from points.db import on_commit
+from points.errors import Conflict, DomainError, Forbidden
 from points.identity import ADULT_AGE, birth_date
 from points.models import User
 
@@ -85,6 +86,17 @@ def usable(raw: bytes | None, version: bytes | None) -> dict | None:
         return None
     entry = json.loads(raw)
     return entry if entry.get("version") == int(version or 0) else None
+
+
+def refusal(account: dict, today: dt.date, require_consent: bool = True) -> DomainError | None:
+    """Why this account may not see credit points (None: it may), as the contract says."""
+    if account["subject_id"] is None:
+        return Conflict("bind your real-name identity first", "IDENTITY_REQUIRED")
+    if require_consent and not account["credit_points"]:
+        return Forbidden("grant the credit_points consent to see your points", "CONSENT_REQUIRED")
+    if today < dt.date.fromisoformat(account["adult_from"]):
+        return Forbidden("credit points are for residents aged 18 or over", "NOT_ELIGIBLE")
+    return None
 
 
 def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> None:

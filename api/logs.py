@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 
 from flask import Flask, g, has_request_context, request
 
@@ -61,8 +61,9 @@ def init_logging(app: Flask) -> None:
 
     @app.before_request
     def _request_id() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if re.fullmatch(r"[\w-]{8,64}", incoming) else uuid.uuid4().hex
+        incoming = request.headers.get("X-Request-Id")
+        g.request_id = (incoming if incoming and re.fullmatch(r"[\w-]{8,64}", incoming)
+                        else os.urandom(16).hex())
         g.started = time.perf_counter()
 
     @app.after_request

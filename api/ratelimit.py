@@ -74,6 +74,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     # or application-wide limits the limiter's check before every request has
     # nothing to do, and it costs each request (the cached points read most).
     app.before_request_funcs[None].remove(limiter._check_request_limit)
+    _only_for_limited_routes(app)
     for endpoint, (setting, key_func) in LIMITS.items():
         view = app.view_functions.get(endpoint)
         if view is not None:
@@ -81,3 +82,24 @@ def init_rate_limits(app: Flask) -> Limiter:
                 lambda setting=setting: current_app.config[setting], key_func=key_func,
                 scope=endpoint)(view)
     return limiter
+
+
+def _only_for_limited_routes(app: Flask) -> None:
+    """Run the limiter's after-request (X-RateLimit-* headers) and teardown hooks only
+    on the routes that have a limit: elsewhere they have nothing to do."""
+    from flask_limiter import Limiter
+
+    limited = set(LIMITS)
+
+    def owned(hook) -> bool:
+        return isinstance(getattr(hook, "__self__", None), Limiter) or isinstance(
+            getattr(hook, "args", (None,))[0], Limiter)
+
+    def after(hook):
+        return lambda response: hook(response) if request.endpoint in limited else response
+
+    def teardown(hook):
+        return lambda exc=None: hook(exc) if request.endpoint in limited else None
+
+    for hooks, wrap in ((app.after_request_funcs, after), (app.teardown_request_funcs, teardown)):
+        hooks[None] = [wrap(h) if owned(h) else h for h in hooks.get(None, [])]

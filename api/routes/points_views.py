@@ -1,7 +1,6 @@
 """The resident's points, their history and records (`/v1/me/points…`, `/v1/me/records`)."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import marshmallow as ma
@@ -13,7 +12,6 @@ from api.context import cipher, db_session, redis_client
 from api.smorest import Blueprint, Schema, paginate_select
 from points import records, scoring
 from points.db import today
-from points.errors import Conflict, Forbidden
 from points.models import ScoreHistory
 
 blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit points")
@@ -89,12 +87,9 @@ def credit_subject_id(require_consent: bool = True) -> int:
         account = gate.compute(db_session(), cipher(), principal.user, int(version or 0))
         if cached is not None:
             gate.store(redis_client(), db_session(), principal.id, account)
-    if account["subject_id"] is None:
-        raise Conflict("bind your real-name identity first", "IDENTITY_REQUIRED")
-    if require_consent and not account["credit_points"]:
-        raise Forbidden("grant the credit_points consent to see your points", "CONSENT_REQUIRED")
-    if today() < dt.date.fromisoformat(account["adult_from"]):
-        raise Forbidden("credit points are for residents aged 18 or over", "NOT_ELIGIBLE")
+    refused = gate.refusal(account, today(), require_consent)
+    if refused is not None:
+        raise refused
     return account["subject_id"]
 
 

@@ -1,0 +1,113 @@
+"""The cached points read answered before Flask (api/fastpath.py): the same answer
+as the full path when everything is cached, and Flask's answer whenever not."""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import department, push, resident, valid_id
+
+
+@pytest.fixture
+def dispatched(app, monkeypatch):
+    """How many requests reached Flask's dispatch."""
+    calls = []
+    real = app.full_dispatch_request
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(app, "full_dispatch_request", counting)
+    return calls
+
+
+def _points(client, person, **headers):
+    return client.get("/v1/me/points", headers={**person["headers"], **headers})
+
+
+def test_a_cached_read_skips_flask_and_answers_the_same(app, client, dispatched, monkeypatch):
+    number = valid_id(seq=611)
+    person = resident(client, id_number=number)
+    push(client, department(app, client), {"type": "donation.blood", "id_number": number,
+                                            "occurred_on": "2026-05-01"})
+    monkeypatch.setitem(app.config, "POINTS_FAST_PATH", False)
+    _points(client, person)  # fills the gate and the score cache
+    full = _points(client, person)
+    monkeypatch.setitem(app.config, "POINTS_FAST_PATH", True)
+    dispatched.clear()
+    fast = _points(client, person)
+    assert dispatched == []  # answered before Flask
+    assert fast.status_code == full.status_code == 200
+    assert fast.get_data() == full.get_data()
+    assert fast.json["items"] and fast.json["points"] > fast.json["base"]
+    assert ({k for k, _ in fast.headers} == {k for k, _ in full.headers})
+    for name in ("Content-Type", "Content-Length", "Cache-Control", "X-Content-Type-Options",
+                 "Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"):
+        assert fast.headers[name] == full.headers[name], name
+    assert len(fast.headers["X-Request-Id"]) == 32
+    assert fast.headers["X-Request-Id"] != full.headers["X-Request-Id"]
+
+
+def test_refusals_and_misses_go_to_flask(app, client, dispatched):
+    person = resident(client, id_number=valid_id(seq=612))
+    dispatched.clear()
+    first = _points(client, person)  # nothing cached yet: Flask computes and caches
+    assert first.status_code == 200 and dispatched == [1]
+    dispatched.clear()
+    assert _points(client, person).status_code == 200 and dispatched == []
+
+    # consent withdrawn: the gate version moves, the fast path steps aside
+    client.put("/v1/me/consents/credit_points", headers=person["headers"],
+               json={"granted": False, "policy_version": "2026-01"})
+    dispatched.clear()
+    r = _points(client, person)
+    assert r.status_code == 403 and r.json["error_code"] == "CONSENT_REQUIRED"
+    assert dispatched == [1]
+
+    # a bad token, no token, another method: Flask's answers
+    for headers in ({"Authorization": "Bearer nonsense"}, {}):
+        r = client.get("/v1/me/points", headers=headers)
+        assert r.status_code == 401 and r.json["error_code"]
+    assert client.post("/v1/me/points", headers=person["headers"]).status_code == 405
+
+
+def test_a_revoked_token_is_refused_by_flask(client, dispatched):
+    person = resident(client, id_number=valid_id(seq=613))
+    for _ in range(2):
+        assert _points(client, person).status_code == 200
+    assert client.post("/v1/auth/logout", headers=person["headers"]).status_code == 204
+    dispatched.clear()
+    r = _points(client, person)
+    assert r.status_code == 401 and r.json["error_code"] == "TOKEN_REVOKED"
+    assert dispatched == [1]
+
+
+def test_headers_the_fast_path_does_not_echo_go_to_flask(app, client, dispatched, monkeypatch):
+    person = resident(client, id_number=valid_id(seq=614))
+    for _ in range(2):
+        _points(client, person)
+    dispatched.clear()
+    r = _points(client, person, **{"X-Request-Id": "caller-chosen-id-1"})
+    assert r.status_code == 200 and r.headers["X-Request-Id"] == "caller-chosen-id-1"
+    monkeypatch.setitem(app.config, "CORS_ORIGINS", ["https://mini.example"])
+    r = _points(client, person, Origin="https://mini.example")
+    assert r.headers["Access-Control-Allow-Origin"] == "https://mini.example"
+    assert dispatched == [1, 1]
+
+
+def test_redis_unreachable_goes_to_flask(app, client, dispatched, monkeypatch):
+    import redis
+
+    person = resident(client, id_number=valid_id(seq=615))
+    for _ in range(2):
+        expected = _points(client, person).json
+    state = app.extensions["credit"]
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("redis is down")
+
+    monkeypatch.setattr(type(state.redis), "execute_command", down)
+    dispatched.clear()
+    r = _points(client, person)
+    assert r.status_code == 200 and r.json["points"] == expected["points"]
+    assert dispatched == [1]  # the database answered, through Flask
