@@ -238,7 +238,11 @@ def _insert_rows(session: Session, model, rows: list[dict[str, Any]]):
 
 
 def _json_value(value: Any) -> str:
-    """Dates and timestamps in ISO form, which PostgreSQL reads back as date / timestamptz."""
+    """Dates and timestamps in ISO form, which PostgreSQL reads back as date / timestamptz.
+    Values in the JSON skip the column types' bind processing, so UTCDateTime's refusal
+    of naive timestamps is repeated here."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        raise ValueError("naive datetime given to a timezone-aware column")
     if isinstance(value, dt.date):  # datetime too (a subclass), with its UTC offset
         return value.isoformat()
     raise TypeError(f"cannot send {type(value).__name__} as JSON")

@@ -144,3 +144,17 @@ def test_bulk_insert_keeps_every_row_and_value(client, dept, session):
     subject = session.execute(select(Subject)).scalar_one()
     assert (subject.id_hash, subject.id_number_enc, subject.name_enc, subject.created_at) == (
         "h" * 64, "enc", None, now)
+
+
+def test_bulk_insert_refuses_naive_timestamps_like_the_column_type(session):
+    """Timestamps inside the PostgreSQL JSON skip UTCDateTime's bind processing; the
+    JSON encoder refuses a naive one just as the column type does on SQLite."""
+    from sqlalchemy.exc import StatementError
+
+    from points.ingestion import _insert_params, _insert_rows
+
+    rows = [{"id_hash": f"{i}" * 64, "id_number_enc": "enc", "name_enc": None,
+             "created_at": dt.datetime(2026, 1, 1, i)} for i in range(2)]
+    with pytest.raises((ValueError, StatementError), match="naive datetime"):
+        session.connection().execute(_insert_rows(session, Subject, rows),
+                                     _insert_params(session, rows))
