@@ -90,11 +90,10 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
     """May the code's holder have this perk? Spends the code and logs the access."""
     perk: Perk = perks.own(session, merchant.id, perk_id)
     code = spend(session, token, merchant.id)
-    holder = session.get(User, code.user_id)
     # Consent is checked now, not when the code was made: after a withdrawal the
     # merchant learns nothing about the person, not even the level.
-    consenting = (holder is not None and holder.closed_at is None
-                  and accounts.has_consent(session, code.user_id, "merchant_share"))
+    holder, consents = accounts.user_with_consent(session, code.user_id, "merchant_share")
+    consenting = holder is not None and holder.closed_at is None and consents
     level: str | None = None
     restricted = False
     name = ""

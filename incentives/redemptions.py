@@ -84,17 +84,16 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
     if refusal is not None:
         raise refusal
     # UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
-    redemption_id = session.execute(
+    redemption = session.scalars(
         dialect_insert(session, Redemption).on_conflict_do_nothing(index_elements=["verification_id"])
-        .returning(Redemption.id), [{
+        .returning(Redemption), [{
             "verification_id": verification.id, "perk_id": perk.id,
             "merchant_id": merchant.id, "user_id": verification.user_id,
             "subject_id": verification.subject_id, "staff_user_id": staff_user_id,
             "status": "granted", "terms": perks.terms(perk),
-            "display_name": verification.display_name, "redeemed_at": now}]).scalar()
-    if redemption_id is None:
+            "display_name": verification.display_name, "redeemed_at": now}]).one_or_none()
+    if redemption is None:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
-    redemption = session.get(Redemption, redemption_id)
 
     # The quota unit, last: the row is ours from here to the commit.
     taken = session.execute(

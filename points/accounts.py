@@ -126,6 +126,14 @@ def has_consent(session: Session, user_id: int, scope: str) -> bool:
     return consent is not None and consent.granted
 
 
+def user_with_consent(session: Session, user_id: int, scope: str) -> tuple[User | None, bool]:
+    """The account and whether its latest `scope` consent is a grant, in one query."""
+    latest = (select(Consent.granted).where(Consent.user_id == User.id, Consent.scope == scope)
+              .order_by(Consent.id.desc()).limit(1).scalar_subquery())
+    row = session.execute(select(User, latest).where(User.id == user_id)).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
+
+
 def consent_history(session: Session, user_id: int) -> list[Consent]:
     return list(session.execute(
         select(Consent).where(Consent.user_id == user_id).order_by(Consent.id)).scalars())
