@@ -236,6 +236,24 @@ def run(base: str, access_token: str, codes: list[str]) -> None:
     failures = {k: v for k, v in outcomes.items() if k != "pair ok"}
     if failures:
         print(f"failures: {failures}")
+    check_grants(len(latencies))
+
+
+def check_grants(answered: int) -> None:
+    """Grants in the database against the perk's counter and quota: none over quota,
+    none lost, one per verification."""
+    import psycopg
+
+    with psycopg.connect(DB_URL) as conn:
+        used, quota, granted, verifications = conn.execute(
+            "SELECT p.used, p.total_quota, count(r.id), count(DISTINCT r.verification_id) "
+            "FROM perks p LEFT JOIN redemptions r ON r.perk_id = p.id AND r.status = 'granted' "
+            "GROUP BY p.id").fetchone()
+    over = max(0, granted - quota)
+    print(f"grants in the database={granted} (answered 201: {answered}), perk counter={used}, "
+          f"over quota={over}, twice on one verification={granted - verifications}")
+    if over or used != granted or granted != verifications or granted < answered:
+        raise SystemExit("the grants do not add up")
 
 
 def main() -> None:
