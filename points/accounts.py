@@ -7,11 +7,10 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points.crypto import DataCipher
-from points.db import utcnow
+from points.db import dialect_insert, utcnow
 from points.errors import Conflict, Invalid
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
 from points.models import AccessLogEntry, Consent, User
@@ -34,9 +33,7 @@ def user_for_openid(session: Session, openid: str) -> tuple[User, bool]:
     user = session.execute(select(User).where(User.openid == openid)).scalar_one_or_none()
     if user is not None:
         return user, False
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(User).values(openid=openid, created_at=utcnow())
+    result = session.execute(dialect_insert(session, User).values(openid=openid, created_at=utcnow())
                              .on_conflict_do_nothing(index_elements=["openid"]))
     user = session.execute(select(User).where(User.openid == openid)).scalar_one()
     return user, bool(result.rowcount)

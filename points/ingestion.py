@@ -15,12 +15,12 @@ from typing import Any
 
 import redis
 from sqlalchemy import JSON, ColumnElement, any_, cast, column, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from points import engine, rule_store, scoring
 from points.crypto import DataCipher
-from points.db import utcnow
+from points.db import dialect_insert, utcnow
 from points.identity import normalise_id_number
 from points.models import (
     CreditRecord,
@@ -184,10 +184,6 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _insert(session: Session, model):
-    return (postgresql.insert if _postgres(session) else sqlite.insert)(model)
-
-
 # SQLite's IN lists stay below its bound-parameter limit in chunks of this size.
 IN_CHUNK = 500
 
@@ -216,7 +212,7 @@ def _insert_rows(session: Session, model, rows: list[dict[str, Any]]):
     (that cost more than the insert itself); elsewhere an executemany. Chain
     `.on_conflict_do_nothing()` / `.returning()` and execute with `_insert_params`."""
     if not _postgres(session):
-        return _insert(session, model)
+        return dialect_insert(session, model)
     table = model.__table__
     first = rows[0]
     keys = list(first)
@@ -371,7 +367,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     session.add(batch)
     session.flush()
     if rejected:
-        session.execute(_insert(session, QualityIssue), [{
+        session.execute(dialect_insert(session, QualityIssue), [{
             # An over-long source_ref is itself the problem reported; keep its start.
             "department_id": department.id, "batch_id": batch.id,
             "source_ref": c.source_ref[:100] if c.source_ref else None,

@@ -27,10 +27,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points.db import on_commit, utcnow
+from points.db import dialect_insert, on_commit, utcnow
 from points.models import User
 from points.models.workflows import OutboxMessage
 from points.notify import SendResult
@@ -81,10 +80,8 @@ def queue(session: Session, *, user_id: int | None, event: str, dedupe_key: str,
           data: dict[str, str], page: str | None = None) -> int | None:
     """Queue a message in the caller's transaction; the id, or None if the same
     event was queued before (dedupe_key)."""
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)
     now = utcnow()
-    message_id = session.execute(insert(OutboxMessage).values(
+    message_id = session.execute(dialect_insert(session, OutboxMessage).values(
         dedupe_key=dedupe_key, user_id=user_id, event=event, page=page, data=data,
         status="pending", attempts=0, next_attempt_at=now, created_at=now,
     ).on_conflict_do_nothing(index_elements=["dedupe_key"])

@@ -17,12 +17,11 @@ from typing import Any
 import redis
 import segno
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points import accounts, records, scoring
 from points.crypto import DataCipher, hash_token
-from points.db import utcnow
+from points.db import dialect_insert, utcnow
 from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.identity import mask_id_number, mask_name
 from points.models import AccessLogEntry, User
@@ -171,9 +170,7 @@ def add_review(session: Session, token: str, viewer_id: int, rating: int,
         AccessLogEntry.reference == _reference(share)).limit(1)).first()
     if opened is None:
         raise Conflict("open the credit report before reviewing it", "REPORT_NOT_VIEWED")
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)(ReportReview)
-    review_id = session.execute(insert.values(
+    review_id = session.execute(dialect_insert(session, ReportReview).values(
         share_id=share.id, subject_id=share.subject_id, reviewer_id=viewer_id, rating=rating,
         comment=(comment or "").strip() or None, created_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["share_id", "reviewer_id"])

@@ -7,10 +7,9 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points.db import utcnow
+from points.db import dialect_insert, utcnow
 from points.errors import Conflict, NotFound
 from points.models import RuleSetVersion
 from points.rulesets import RuleSet, default_rule_set, parse_rule_set
@@ -19,17 +18,12 @@ _parsed: dict[str, RuleSet] = {}
 _lock = threading.Lock()
 
 
-def _insert(session: Session):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert)(RuleSetVersion)
-
-
 def ensure_default(session: Session) -> None:
     """Store and activate the shipped rule set if the database has no active one."""
     if session.execute(select(RuleSetVersion.id).where(RuleSetVersion.active)).first():
         return
     shipped = default_rule_set()
-    session.execute(_insert(session).values(code=shipped.code, content=shipped.to_dict(),
+    session.execute(dialect_insert(session, RuleSetVersion).values(code=shipped.code, content=shipped.to_dict(),
                                             active=False, created_at=utcnow())
                     .on_conflict_do_nothing(index_elements=["code"]))
     if not session.execute(select(RuleSetVersion.id).where(RuleSetVersion.active)).first():

@@ -8,11 +8,10 @@ from collections.abc import Iterable
 
 import redis
 from sqlalchemy import Text, cast, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points import engine, rule_store, score_cache
-from points.db import on_commit, utcnow
+from points.db import dialect_insert, on_commit, utcnow
 from points.models import CreditRecord, Score, ScoreHistory, Subject
 from points.rulesets import RuleSet
 
@@ -120,8 +119,7 @@ _SCORE_FIELDS = ("points", "level", "restricted", "rule_set", "as_of", "next_cha
 
 
 def _upsert(session: Session, model, key: str):
-    stmt = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert)(model)
+    stmt = dialect_insert(session, model)
     return stmt.on_conflict_do_update(index_elements=[key],
                                       set_={f: stmt.excluded[f] for f in _SCORE_FIELDS})
 

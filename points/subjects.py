@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points.crypto import DataCipher
-from points.db import utcnow
+from points.db import dialect_insert, utcnow
 from points.models import Subject
 
 
@@ -32,8 +31,6 @@ def get_or_create_subject(session: Session, cipher: DataCipher, id_number: str,
         "name_enc": cipher.encrypt(name) if name else None,
         "created_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(Subject).values(**values).on_conflict_do_nothing(
+    session.execute(dialect_insert(session, Subject).values(**values).on_conflict_do_nothing(
         index_elements=["id_hash"]))
     return session.execute(select(Subject).where(Subject.id_hash == id_hash)).scalar_one()
