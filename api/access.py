@@ -76,13 +76,6 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def prefetch_score(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a view that serves the caller's cached score: the token check reads it
-    in the same Redis round trip (api/gate.py)."""
-    view._prefetch_score = True  # type: ignore[attr-defined]
-    return view
-
-
 def required_role(path: str) -> str:
     for prefix, role in PREFIX_ROLES:
         if path == prefix.rstrip("/") or path.startswith(prefix):
@@ -97,25 +90,17 @@ def current() -> Principal:
     return principal
 
 
-def _bearer_claims(view: Callable[..., Any] | None) -> tuple[dict[str, Any], list | None]:
+def _bearer_claims() -> tuple[dict[str, Any], list | None]:
     """The verified claims, and the account's cached gate (api/gate.py) read in the
-    same Redis round trip as the denylist — with the cached score too when the view
-    is marked `@prefetch_score`."""
+    same Redis round trip as the denylist."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("an access token is required (Authorization: Bearer …)")
-    extras = current_app.extensions["credit"].extras
-    tokens = extras["tokens"]
+    tokens = current_app.extensions["credit"].extras["tokens"]
     claims = tokens.decode_access(token.strip())
-    extra, fetch = (), None
-    if claims["sub"].startswith("user:"):
-        extra = gate.keys(claims["sub"])
-        if getattr(view, "_prefetch_score", False):
-            if "score_fetch" not in extras:
-                extras["score_fetch"] = gate.fetch_with_score(tokens.redis)
-            fetch = extras["score_fetch"]
-    revoked, values = tokens.check(db_session, claims, extra, fetch)
+    extra = gate.keys(claims["sub"]) if claims["sub"].startswith("user:") else ()
+    revoked, values = tokens.check(db_session, claims, extra)
     if revoked:
         raise Unauthenticated("the access token has been revoked", "TOKEN_REVOKED")
     return claims, values
@@ -133,11 +118,11 @@ def _department() -> Principal:
     return Principal("department", department.id, department=department)
 
 
-def authenticate(view: Callable[..., Any] | None = None) -> Principal:
+def authenticate() -> Principal:
     role = required_role(request.path)
     if role == "department":
         return _department()
-    claims, gate_values = _bearer_claims(view)
+    claims, gate_values = _bearer_claims()
     kind, _, ident = claims["sub"].partition(":")
     if kind not in {"user", "admin"} or not ident.isdigit():
         raise Unauthenticated("the access token names no known account")
@@ -145,9 +130,7 @@ def authenticate(view: Callable[..., Any] | None = None) -> Principal:
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
     if gate_values is not None and kind == "user":
-        principal.extras["gate"] = gate_values[:2]  # [entry, version] as Redis holds them
-        if len(gate_values) > 2:
-            principal.extras["score"] = gate_values[2]  # the cached score body, or None
+        principal.extras["gate"] = gate_values  # [entry, version] as Redis holds them
     if role == "admin" and kind != "admin":
         raise Forbidden("only the credit office may do this")
     if role in {"resident", "merchant", "user"} and kind != "user":
@@ -167,4 +150,4 @@ def init_access(app: Flask) -> None:
         view = app.view_functions.get(endpoint)
         if endpoint.startswith("api-docs.") or getattr(view, "_public", False):
             return
-        g.principal = authenticate(view)
+        g.principal = authenticate()

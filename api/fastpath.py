@@ -48,7 +48,7 @@ class CachedPointsRead:
         self.wsgi_app = wsgi_app
         self.state = app.extensions["credit"]
         self.headers = [("Content-Type", "application/json"), *headers]
-        self._fetch = None
+        self.fetch = gate.fetch_with_score(self.state.redis)  # registers the script locally
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         config = self.app.config
@@ -77,11 +77,9 @@ class CachedPointsRead:
         kind, _, ident = claims["sub"].partition(":")
         if kind != "user" or not ident.isdigit():
             return None
-        if self._fetch is None:
-            self._fetch = gate.fetch_with_score(tokens.redis)
         try:
             revoked, values = tokens.check(_no_database, claims, gate.keys(claims["sub"]),
-                                           self._fetch)
+                                           self.fetch)
         except _Defer:
             return None
         if revoked or values is None:

@@ -33,6 +33,9 @@ REVERSAL_WINDOW = dt.timedelta(days=1)
 MAX_STATS_DAYS = 366
 
 
+PERK_COLUMNS = tuple(Perk.__table__.c)
+
+
 def _refusal(perk, verification: Verification, held: int, today: dt.date) -> DomainError | None:
     """Why this perk may not be granted on this verification (None: it may)."""
     if held >= perk.per_resident_limit:
@@ -109,9 +112,6 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
             raise refusal
         redemption.terms = perks.terms(perk)
     return redemption
-
-
-PERK_COLUMNS = tuple(Perk.__table__.c)
 
 
 def _terms_row(row, merchant: Merchant) -> SimpleNamespace:
