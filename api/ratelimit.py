@@ -92,8 +92,9 @@ def _only_for_limited_routes(app: Flask) -> None:
     limited = set(LIMITS)
 
     def owned(hook) -> bool:
-        return isinstance(getattr(hook, "__self__", None), Limiter) or isinstance(
-            getattr(hook, "args", (None,))[0], Limiter)
+        bound_to = getattr(hook, "__self__", None)  # a bound method, or a partial's first arg
+        return isinstance(bound_to, Limiter) or isinstance(
+            (getattr(hook, "args", None) or (None,))[0], Limiter)
 
     def after(hook):
         return lambda response: hook(response) if request.endpoint in limited else response
