@@ -28,7 +28,13 @@ def assert_limited(response):
 def test_login_per_client_ip(client, limits):
     limits["RATELIMIT_LOGIN"] = "2/minute"
     for i in range(2):
-        assert client.post("/v1/auth/dev/login", json={"openid": f"a{i}"}).status_code == 200
+        r = client.post("/v1/auth/dev/login", json={"openid": f"a{i}"})
+        assert r.status_code == 200
+        # the limiter's headers on a limited route; none on an unlimited one
+        assert (r.headers["X-RateLimit-Limit"], r.headers["X-RateLimit-Remaining"]) == (
+            "2", str(1 - i))
+    me = client.get("/v1/me", headers={"Authorization": f"Bearer {r.json['access_token']}"})
+    assert me.status_code == 200 and "X-RateLimit-Limit" not in me.headers
     assert_limited(client.post("/v1/auth/dev/login", json={"openid": "a3"}))
     other_ip = client.post("/v1/auth/dev/login", json={"openid": "a4"},
                            environ_base={"REMOTE_ADDR": "10.1.2.3"})
