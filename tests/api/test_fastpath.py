@@ -111,3 +111,14 @@ def test_redis_unreachable_goes_to_flask(app, client, dispatched, monkeypatch):
     r = _points(client, person)
     assert r.status_code == 200 and r.json["points"] == expected["points"]
     assert dispatched == [1]  # the database answered, through Flask
+
+
+def test_a_closed_account_gets_nothing_from_the_cache(client, dispatched):
+    person = resident(client, id_number=valid_id(seq=616))
+    for _ in range(2):
+        assert _points(client, person).status_code == 200
+    assert client.delete("/v1/me", headers=person["headers"]).status_code == 204
+    dispatched.clear()
+    r = _points(client, person)
+    assert r.status_code == 401
+    assert dispatched == [1]
