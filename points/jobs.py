@@ -141,8 +141,7 @@ def _one_by_one(session, cache, ids, as_of, cause, reason, rule_set, progress):
             with session.begin_nested():
                 part = scoring.recompute_subjects(session, cache, [subject_id], as_of,
                                                   cause=cause, reason=reason, rule_set=rule_set)
-            result.update(part)
-            result.changed |= part.changed
+            result.absorb(part)
         except engine.RecordInvalid as exc:
             progress.errors.append(f"subject {subject_id}: {exc}")
     return result

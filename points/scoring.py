@@ -78,13 +78,6 @@ def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[e
     return found
 
 
-def next_change(records: list[engine.RecordFacts], rule_set: RuleSet,
-                as_of: dt.date) -> dt.date | None:
-    """The first date after `as_of` on which a window opens or closes."""
-    later = [d for d in engine.boundaries(records, rule_set) if d > as_of]
-    return min(later) if later else None
-
-
 def body_of(score: engine.Score, next_change_on: dt.date | None) -> dict:
     """The resident's view of a score (GET /v1/me/points), JSON-ready."""
     return {
@@ -107,11 +100,18 @@ def body_of(score: engine.Score, next_change_on: dt.date | None) -> dict:
 
 
 class Recomputed(dict):
-    """{subject_id: engine.Score}, with `changed`: the subjects whose stored score moved."""
+    """{subject_id: engine.Score}, with `changed`: the subjects whose stored score moved,
+    and `next_change`: each subject's next window boundary after the date (or None)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.changed: set[int] = set()
+        self.next_change: dict[int, dt.date | None] = {}
+
+    def absorb(self, part: Recomputed) -> None:
+        self.update(part)
+        self.changed |= part.changed
+        self.next_change.update(part.next_change)
 
 
 _SCORE_FIELDS = ("points", "level", "restricted", "rule_set", "as_of", "next_change_on",
@@ -243,6 +243,7 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
         # The score and its next boundary in one walk over the records.
         score, change_on = evaluate(facts.get(subject_id, ()), use, as_of)
         results[subject_id] = score
+        results.next_change[subject_id] = change_on
         state = (score.points, score.level, score.restricted, score.rule_set)
         moved = previous is None or (previous.points, previous.level, previous.restricted,
                                      previous.rule_set) != state
@@ -293,7 +294,6 @@ def rebuilt_points(session: Session, cache: redis.Redis, subject_id: int,
         reason = "a record's counting window opened or closed"
     else:
         reason = "first computation"
-    score = recompute_subjects(session, cache, [subject_id], today, cause="time", reason=reason,
-                               keep_rule_set=True, fill_cache=True)[subject_id]
-    records = load_facts(session, [subject_id]).get(subject_id, [])
-    return body_of(score, next_change(records, rule_store.by_code(session, score.rule_set), today))
+    result = recompute_subjects(session, cache, [subject_id], today, cause="time", reason=reason,
+                                keep_rule_set=True, fill_cache=True)
+    return body_of(result[subject_id], result.next_change[subject_id])
