@@ -19,11 +19,11 @@ only ever says yes where it would).
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from flask import Flask
 
 from api import access, gate
@@ -91,4 +91,4 @@ class CachedPointsRead:
         body = scoring.cached_points(self.state.redis, account["subject_id"], day, values[2])
         if body is None:
             return None
-        return json.dumps(body, ensure_ascii=False).encode()
+        return orjson.dumps(body)

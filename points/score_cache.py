@@ -9,11 +9,11 @@ database rebuilds it on the next read.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterable
 
+import orjson
 import redis
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def get(client: redis.Redis, subject_id: int) -> dict | None:
     except redis.exceptions.RedisError:
         log.warning("score cache unavailable; reading the database")
         return None
-    return None if raw is None else json.loads(raw)
+    return None if raw is None else orjson.loads(raw)
 
 
 def prefetched(client: redis.Redis, subject_id: int, raw: bytes | None) -> dict | None:
@@ -82,22 +82,22 @@ def prefetched(client: redis.Redis, subject_id: int, raw: bytes | None) -> dict 
     unless this process still has stale entries to repair, then read again."""
     if _pending:
         return get(client, subject_id)
-    return None if raw is None else json.loads(raw)
+    return None if raw is None else orjson.loads(raw)
 
 
-def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict]]) -> None:
-    """Cache (subject_id, version, body) triples, each only if newer than what is there."""
+def put_many(client: redis.Redis, scores: Iterable[tuple[int, int, dict | bytes]]) -> None:
+    """Cache (subject_id, version, body) triples, each only if newer than what is there.
+    A body is a JSON-ready dict or its JSON already encoded (scoring.cache_body)."""
     scores = list(scores)
     try:
         _repair(client)
         script = client.register_script(_PUT_IF_NEWER)
-        dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
         with client.pipeline(transaction=False) as pipe:
             for start in range(0, len(scores), _BATCH):
                 batch = scores[start:start + _BATCH]
                 args: list[object] = [TTL_SECONDS]
                 for _, version, body in batch:
-                    args += (version, dumps(body))
+                    args += (version, body if isinstance(body, bytes) else orjson.dumps(body))
                 script(keys=[_key(subject_id) for subject_id, _, _ in batch], args=args,
                        client=pipe)
             pipe.execute()

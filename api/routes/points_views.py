@@ -1,9 +1,8 @@
 """The resident's points, their history and records (`/v1/me/points…`, `/v1/me/records`)."""
 from __future__ import annotations
 
-import json
-
 import marshmallow as ma
+import orjson
 from flask import current_app
 from sqlalchemy import select
 
@@ -108,7 +107,7 @@ def my_points():
     # The body is the engine's own view, already in the documented shape (and checked
     # against PointsSchema by the fuzzing tests): sent as is, the hottest read skips
     # a marshmallow round trip.
-    return current_app.response_class(json.dumps(body, ensure_ascii=False),
+    return current_app.response_class(orjson.dumps(body),
                                       mimetype="application/json")
 
 

@@ -1,17 +1,19 @@
 """The batch recompute's shortcuts give what the plain paths give: engine.evaluate
 (one walk over a subject's records) the score of `compute` and, as the next change,
 the first of `boundaries` after the day; RecordFacts.of_row the constructor's facts;
-and the garbage collector is as it was once a batch run ends."""
+scoring.cache_body the JSON of body_of; and the garbage collector is as it was once a
+batch run ends."""
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import gc
 
+import orjson
 import pytest
 from hypothesis import given
 
-from points import jobs
+from points import jobs, scoring
 from points.engine import RecordFacts, RecordInvalid, boundaries, compute, evaluate
 from tests.unit.test_engine_properties import EXAMPLES, RULE_SET, days, subjects
 from tests.unit.test_golden import GOLDEN, to_facts
@@ -42,6 +44,28 @@ def test_evaluate_on_the_golden_cases(case):
     assert (score.points, score.level, score.restricted) == (
         expected["points"], expected["level"], expected["restricted"])
     assert next_change == first_boundary_after(records, as_of)
+
+
+@EXAMPLES
+@given(subjects, days)
+def test_the_cached_body_is_the_read_body_as_json(recs, as_of):
+    score, next_change = evaluate(recs, RULE_SET, as_of)
+
+    assert orjson.loads(scoring.cache_body(score, next_change)) == scoring.body_of(
+        score, next_change)
+
+
+def test_the_cached_body_of_a_capped_and_windowed_score():
+    records = [RecordFacts(1, "donation.blood", occurred_on=dt.date(2026, 3, 31)),
+               RecordFacts(2, "admin.penalty.general", decided_on=dt.date(2026, 5, 1)),
+               RecordFacts(3, "volunteer.service", occurred_on=dt.date(2026, 6, 1),
+                           details={"hours": 120})]
+    score, next_change = evaluate(records, RULE_SET, dt.date(2026, 11, 30))
+    body = scoring.body_of(score, next_change)
+    assert body["items"] and body["next_change_on"] and body["next_level"]
+    assert any(item["counted_until"] for item in body["items"])
+
+    assert orjson.loads(scoring.cache_body(score, next_change)) == body
 
 
 def test_next_change_examples():
