@@ -65,8 +65,12 @@ def push_all(url: str, key: str, records: list[dict], clients: int) -> float:
     session = requests.Session()
 
     def send(batch):
+        # A connection per batch, as a department's periodic push (or a proxy without
+        # upstream keep-alive) makes: a gthread worker accepts every connection it
+        # can, so two long-lived connections often both land on one worker and its
+        # batches then share one GIL while the other worker idles.
         r = session.post(url + "/v1/dept/records", json={"records": batch},
-                         headers={"X-API-Key": key}, timeout=120)
+                         headers={"X-API-Key": key, "Connection": "close"}, timeout=120)
         r.raise_for_status()
         body = r.json()
         assert not body["rejected"], body["rejected"][:2]
