@@ -56,7 +56,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         session = db_session()
         # Claim the key: a concurrent request with it waits on the unique index until
         # the first commits, then inserts nothing and replays the stored answer.
-        claimed = session.execute(
+        claimed = session.connection().execute(
             dialect_insert(session, IdempotencyKey)
             .values(scope=scope, key=key, request_hash=digest, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["scope", "key"])
@@ -66,7 +66,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
                 IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one()
             return _replay(existing, digest)
         response = make_response(view(*args, **kwargs))
-        session.execute(update(IdempotencyKey).where(IdempotencyKey.id == claimed).values(
+        session.connection().execute(update(IdempotencyKey).where(IdempotencyKey.id == claimed).values(
             status_code=response.status_code, response=response.get_json()))
         return response
 

@@ -13,20 +13,22 @@ import datetime as dt
 import io
 import secrets
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import redis
 import segno
-from sqlalchemy import select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from incentives import perks
-from incentives.models import Merchant, Perk, Verification, VerificationToken
+from incentives.merchants import MerchantRef
+from incentives.models import Perk, Verification, VerificationToken
 from points import accounts, scoring
 from points.crypto import DataCipher, hash_token
 from points.db import utcnow
-from points.errors import Conflict, Forbidden, Gone
+from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.identity import is_adult, mask_name
-from points.models import Subject, User
+from points.models import AccessLogEntry, Subject, User
 
 TOKEN_TTL = dt.timedelta(seconds=120)
 
@@ -64,55 +66,83 @@ def issue(session: Session, cipher: DataCipher, user: User, today: dt.date) -> I
     return IssuedToken(token, row.expires_at, qr_svg(token))
 
 
-def spend(session: Session, token: str, merchant_id: int) -> VerificationToken:
-    """Spend a code exactly once: 409 TOKEN_USED if spent, 410 TOKEN_EXPIRED if
-    unknown or too old."""
-    digest, now = hash_token(token), utcnow()
-    spent = session.execute(
-        update(VerificationToken)
-        .where(VerificationToken.token_hash == digest, VerificationToken.used_at.is_(None),
-               VerificationToken.expires_at > now)
+_TOKENS = VerificationToken.__table__
+_VERIFICATIONS = Verification.__table__
+_ACCESS_LOG = AccessLogEntry.__table__
+_PERK_COLUMNS = tuple(Perk.__table__.c)
+
+
+def spend(session: Session, token: str, merchant_id: int) -> Row:
+    """Spend a code exactly once (its id, user_id and subject_id): 409 TOKEN_USED if
+    spent, 410 TOKEN_EXPIRED if unknown or too old."""
+    spent = _spend(session, hash_token(token), merchant_id)
+    if spent is None:
+        raise _unspendable(session, token)
+    return spent
+
+
+def _spend(session: Session, digest: str, merchant_id: int) -> Row | None:
+    now = utcnow()
+    return session.connection().execute(
+        update(_TOKENS)
+        .where(_TOKENS.c.token_hash == digest, _TOKENS.c.used_at.is_(None),
+               _TOKENS.c.expires_at > now)
         .values(used_at=now, used_by_merchant_id=merchant_id)
-        .returning(VerificationToken)
-        .execution_options(synchronize_session=False)).scalar_one_or_none()
-    if spent is not None:
-        return spent
-    row = session.execute(select(VerificationToken).where(VerificationToken.token_hash == digest)
-                          .execution_options(populate_existing=True)).scalar_one_or_none()
-    if row is not None and row.used_at is not None:
-        raise Conflict("this code has been used; ask the resident for a new one", "TOKEN_USED")
-    raise Gone("this code is unknown or has expired; ask the resident for a new one",
-               "TOKEN_EXPIRED")
+        .returning(_TOKENS.c.id, _TOKENS.c.user_id, _TOKENS.c.subject_id)).first()
 
 
-def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: Merchant,
-           staff_user_id: int, token: str, perk_id: int, today: dt.date) -> Verification:
-    """May the code's holder have this perk? Spends the code and logs the access."""
-    perk: Perk = perks.own(session, merchant.id, perk_id)
-    code = spend(session, token, merchant.id)
+def _unspendable(session: Session, token: str) -> Conflict | Gone:
+    used = session.connection().execute(
+        select(_TOKENS.c.used_at).where(_TOKENS.c.token_hash == hash_token(token))).first()
+    if used is not None and used.used_at is not None:
+        return Conflict("this code has been used; ask the resident for a new one", "TOKEN_USED")
+    return Gone("this code is unknown or has expired; ask the resident for a new one",
+                "TOKEN_EXPIRED")
+
+
+def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: MerchantRef,
+           staff_user_id: int, token: str, perk_id: int, today: dt.date) -> SimpleNamespace:
+    """May the code's holder have this perk? Spends the code and logs the access.
+
+    Core statements on the request's connection (this is the merchant counter's
+    hottest path): the code spent, then the perk, the holder and the holder's
+    consent read in one query, then the verification and the access-log row."""
+    connection = session.connection()
+    code = _spend(session, hash_token(token), merchant.id)
+    if code is None:
+        perks.own(session, merchant.id, perk_id)  # another merchant's perk: 404 first
+        raise _unspendable(session, token)
     # Consent is checked now, not when the code was made: after a withdrawal the
     # merchant learns nothing about the person, not even the level.
-    holder, consents = accounts.user_with_consent(session, code.user_id, "merchant_share")
-    consenting = holder is not None and holder.closed_at is None and consents
+    row = connection.execute(
+        select(*_PERK_COLUMNS, User.closed_at, User.name_enc,
+               accounts.latest_granted(User.id, "merchant_share").label("consents"))
+        .select_from(Perk).outerjoin(User, User.id == code.user_id)
+        .where(Perk.id == perk_id, Perk.merchant_id == merchant.id)).first()
+    if row is None:
+        raise NotFound("no such perk", "PERK_NOT_FOUND")
     level: str | None = None
     restricted = False
     name = ""
-    if consenting:
+    if row.consents and row.closed_at is None:
         score = scoring.current_points(session, cache, code.subject_id, today)
         level, restricted = score["level"], score["restricted"]
-        reasons = perks.subject_reasons(level, restricted, perk)
-        name = cipher.decrypt(holder.name_enc) if holder.name_enc else ""
+        reasons = perks.subject_reasons(level, restricted, row)
+        name = cipher.decrypt(row.name_enc) if row.name_enc else ""
     else:
         reasons = [perks.CONSENT_WITHDRAWN]
-    reasons += perks.perk_reasons(perk, today)
-    verification = Verification(
-        token_id=code.id, merchant_id=merchant.id, perk_id=perk.id, perk_version=perk.version,
+    reasons += perks.perk_reasons(row, today)
+    now = utcnow()
+    verification = SimpleNamespace(
+        token_id=code.id, merchant_id=merchant.id, perk_id=row.id, perk_version=row.version,
         staff_user_id=staff_user_id, user_id=code.user_id, subject_id=code.subject_id,
         eligible=not reasons, level=level, restricted=restricted,
-        display_name=mask_name(name) if name else "*", reasons=reasons, created_at=utcnow())
-    session.add(verification)
-    session.flush()
-    accounts.record_access(session, code.subject_id, "merchant", "perk_verification",
-                           actor_id=f"user:{staff_user_id}", organisation=merchant.name,
-                           reference=f"verification:{verification.id} perk:{perk.id}")
+        display_name=mask_name(name) if name else "*", reasons=reasons, created_at=now)
+    verification.id = connection.execute(
+        insert(_VERIFICATIONS).values(**vars(verification)).returning(_VERIFICATIONS.c.id)
+    ).scalar_one()
+    connection.execute(insert(_ACCESS_LOG).values(
+        subject_id=code.subject_id, actor_kind="merchant", actor_id=f"user:{staff_user_id}",
+        organisation=merchant.name, purpose="perk_verification",
+        reference=f"verification:{verification.id} perk:{row.id}", at=now))
     return verification

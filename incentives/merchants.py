@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import and_, join, select, update
+from sqlalchemy import Row, and_, join, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc as gb32100
@@ -115,25 +115,36 @@ def reinstate(session: Session, merchant_id: int, admin_id: int) -> Merchant:
 
 
 @dataclass(frozen=True)
+class MerchantRef:
+    """The merchant a staff member acts for, as the access check read it (id and name:
+    what the counter needs); routes that need the whole row load it by id."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class StaffSeat:
-    merchant: Merchant
+    merchant: MerchantRef
     role: str
 
 
-def staff_of(session: Session, user_id: int) -> tuple[User | None, list[MerchantStaff]]:
-    """The account and its seats at approved merchants, read in one query."""
+def staff_of(session: Session, user_id: int) -> tuple[Row | None, list[Row]]:
+    """The account (id, closed_at) and its seats at approved merchants (merchant_id,
+    name, role), read in one Core query: it runs before every merchant request."""
     approved = join(MerchantStaff, Merchant, and_(Merchant.id == MerchantStaff.merchant_id,
                                                   Merchant.status == "approved"))
-    rows = session.execute(
-        select(User, MerchantStaff).select_from(User)
+    rows = session.connection().execute(
+        select(User.id, User.closed_at, MerchantStaff.merchant_id, Merchant.name,
+               MerchantStaff.role).select_from(User)
         .outerjoin(approved, MerchantStaff.user_id == User.id)
-        .where(User.id == user_id).order_by(MerchantStaff.merchant_id)).unique().all()
+        .where(User.id == user_id).order_by(MerchantStaff.merchant_id)).all()
     if not rows:
         return None, []
-    return rows[0][0], [staff for _, staff in rows if staff is not None]
+    return rows[0], [row for row in rows if row.merchant_id is not None]
 
 
-def seat_of(seats: list[MerchantStaff], merchant_id: int | None) -> StaffSeat:
+def seat_of(seats: list[Row], merchant_id: int | None) -> StaffSeat:
     """Which approved merchant this user acts for. A user working for several
     merchants names one (the X-Merchant-Id header); anyone else is refused."""
     if merchant_id is not None:
@@ -144,7 +155,7 @@ def seat_of(seats: list[MerchantStaff], merchant_id: int | None) -> StaffSeat:
         raise Invalid("you work for several merchants: name one in the X-Merchant-Id header",
                       "MERCHANT_REQUIRED",
                       errors={"headers": {"X-Merchant-Id": ["required for staff of several"]}})
-    return StaffSeat(seats[0].merchant, seats[0].role)
+    return StaffSeat(MerchantRef(seats[0].merchant_id, seats[0].name), seats[0].role)
 
 
 def require_owner(seat: StaffSeat) -> None:

@@ -23,7 +23,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from incentives import perks
-from incentives.models import Merchant, Perk, Redemption, Verification
+from incentives.merchants import MerchantRef
+from incentives.models import Perk, Redemption, Verification
 from points.db import SHANGHAI, dialect_insert, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from points.models import Subject
@@ -49,13 +50,31 @@ def _refusal(perk, verification: Verification, held: int, today: dt.date) -> Dom
     return None
 
 
-def redeem(session: Session, merchant: Merchant, staff_user_id: int, verification_id: int,
-           today: dt.date) -> Redemption:
+_VERIFICATIONS = Verification.__table__
+_REDEMPTIONS = Redemption.__table__
+_PERKS = Perk.__table__
+_SUBJECTS = Subject.__table__
+_GRANT_COLUMNS = ("id", "verification_id", "perk_id", "status", "terms", "display_name",
+                  "redeemed_at", "reversed_at", "reverse_reason")
+
+
+def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
+           today: dt.date) -> SimpleNamespace:
     """Grant the perk. The shared quota row is taken last, right before commit, so
     concurrent grants of one perk wait on it only for the commit itself; a perk
-    edited meanwhile is checked again under that lock."""
-    verification = session.get(Verification, verification_id)
-    if verification is None or verification.merchant_id != merchant.id:
+    edited meanwhile is checked again under that lock.
+
+    Core statements on the request's connection (the merchant counter's hottest
+    path): the verification read with its subject's row locked — one person's
+    redemptions run one after the other — then the perk, their grants of it and
+    whether this verification is spent, then the grant and the quota unit."""
+    connection = session.connection()
+    verification = connection.execute(
+        select(_VERIFICATIONS).join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
+        .where(_VERIFICATIONS.c.id == verification_id,
+               _VERIFICATIONS.c.merchant_id == merchant.id)
+        .with_for_update(key_share=True, of=_SUBJECTS)).first()
+    if verification is None:
         raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
     now = utcnow()
     if now - verification.created_at > VERIFICATION_TTL:
@@ -69,17 +88,14 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
-    # One person's redemptions run one after the other: lock the subject's row, then
-    # read the perk, their grants of it and whether this verification is spent.
-    session.execute(select(Subject.id).where(Subject.id == verification.subject_id)
-                    .with_for_update(key_share=True))
-    held = (select(func.count(Redemption.id)).where(
-        Redemption.perk_id == verification.perk_id,
-        Redemption.subject_id == verification.subject_id,
-        Redemption.status == "granted").scalar_subquery())
-    done = select(Redemption.id).where(Redemption.verification_id == verification.id).exists()
-    row = session.execute(select(*PERK_COLUMNS, held.label("held"), done.label("done"))
-                          .where(Perk.id == verification.perk_id)).one()
+    held = (select(func.count(_REDEMPTIONS.c.id)).where(
+        _REDEMPTIONS.c.perk_id == verification.perk_id,
+        _REDEMPTIONS.c.subject_id == verification.subject_id,
+        _REDEMPTIONS.c.status == "granted").scalar_subquery())
+    done = select(_REDEMPTIONS.c.id).where(
+        _REDEMPTIONS.c.verification_id == verification.id).exists()
+    row = connection.execute(select(*PERK_COLUMNS, held.label("held"), done.label("done"))
+                             .where(_PERKS.c.id == verification.perk_id)).one()
     if row.done:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
     perk = _terms_row(row, merchant)
@@ -87,22 +103,21 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
     if refusal is not None:
         raise refusal
     # UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
-    redemption = session.scalars(
-        dialect_insert(session, Redemption).on_conflict_do_nothing(index_elements=["verification_id"])
-        .returning(Redemption), [{
-            "verification_id": verification.id, "perk_id": perk.id,
-            "merchant_id": merchant.id, "user_id": verification.user_id,
-            "subject_id": verification.subject_id, "staff_user_id": staff_user_id,
-            "status": "granted", "terms": perks.terms(perk),
-            "display_name": verification.display_name, "redeemed_at": now}]).one_or_none()
-    if redemption is None:
+    grant = connection.execute(
+        dialect_insert(session, Redemption).values(
+            verification_id=verification.id, perk_id=perk.id, merchant_id=merchant.id,
+            user_id=verification.user_id, subject_id=verification.subject_id,
+            staff_user_id=staff_user_id, status="granted", terms=perks.terms(perk),
+            display_name=verification.display_name, redeemed_at=now)
+        .on_conflict_do_nothing(index_elements=["verification_id"])
+        .returning(*(_REDEMPTIONS.c[name] for name in _GRANT_COLUMNS))).first()
+    if grant is None:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
 
     # The quota unit, last: the row is ours from here to the commit.
-    taken = session.execute(
-        update(Perk).where(Perk.id == perk.id, Perk.used < Perk.total_quota)
-        .values(used=Perk.used + 1).returning(*PERK_COLUMNS)
-        .execution_options(synchronize_session=False)).one_or_none()
+    taken = connection.execute(
+        update(_PERKS).where(_PERKS.c.id == perk.id, _PERKS.c.used < _PERKS.c.total_quota)
+        .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS)).first()
     if taken is None:
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
     if taken.version != perk.version:  # edited since read: the terms in force now
@@ -110,11 +125,14 @@ def redeem(session: Session, merchant: Merchant, staff_user_id: int, verificatio
         refusal = _refusal(perk, verification, row.held, today)
         if refusal is not None:
             raise refusal
-        redemption.terms = perks.terms(perk)
-    return redemption
+        grant = connection.execute(
+            update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == grant.id)
+            .values(terms=perks.terms(perk))
+            .returning(*(_REDEMPTIONS.c[name] for name in _GRANT_COLUMNS))).one()
+    return SimpleNamespace(**grant._mapping)
 
 
-def _terms_row(row, merchant: Merchant) -> SimpleNamespace:
+def _terms_row(row, merchant: MerchantRef) -> SimpleNamespace:
     """A perk's columns as read (not an ORM object: nothing to flush), with its merchant."""
     return SimpleNamespace(**{c.key: getattr(row, c.key) for c in PERK_COLUMNS},
                            merchant=merchant)
@@ -125,7 +143,7 @@ def _redeemed(session: Session, verification_id: int) -> bool:
         Redemption.verification_id == verification_id)).first() is not None
 
 
-def reverse(session: Session, merchant: Merchant, staff_user_id: int, redemption_id: int,
+def reverse(session: Session, merchant: MerchantRef, staff_user_id: int, redemption_id: int,
             reason: str) -> Redemption:
     """Undo a grant within a day of it; the quota unit comes back."""
     now = utcnow()

@@ -118,19 +118,19 @@ def current_consents(session: Session, user_id: int) -> dict[str, Consent | None
     return {scope: found.get(scope) for scope in CONSENT_SCOPES}
 
 
-def _latest_granted(user_id, scope: str):
+def latest_granted(user_id, scope: str):
     """Whether the account's latest `scope` consent is a grant (NULL: none given)."""
     return (select(Consent.granted).where(Consent.user_id == user_id, Consent.scope == scope)
             .order_by(Consent.id.desc()).limit(1).scalar_subquery())
 
 
 def has_consent(session: Session, user_id: int, scope: str) -> bool:
-    return bool(session.execute(select(_latest_granted(user_id, scope))).scalar())
+    return bool(session.execute(select(latest_granted(user_id, scope))).scalar())
 
 
 def user_with_consent(session: Session, user_id: int, scope: str) -> tuple[User | None, bool]:
     """The account and whether its latest `scope` consent is a grant, in one query."""
-    row = session.execute(select(User, _latest_granted(User.id, scope))
+    row = session.execute(select(User, latest_granted(User.id, scope))
                           .where(User.id == user_id)).first()
     return (None, False) if row is None else (row[0], bool(row[1]))
 

@@ -62,9 +62,7 @@ def _merchant_check(principal: access.Principal) -> None:
             raise Invalid("X-Merchant-Id is a merchant id",
                           errors={"headers": {"X-Merchant-Id": ["a merchant id"]}})
         wanted = int(raw)
-    seat = merchants.seat_of(seats, wanted)
-    principal.extras["merchant"] = seat.merchant
-    principal.extras["seat"] = seat
+    principal.extras["seat"] = merchants.seat_of(seats, wanted)
 
 
 access.ROLE_CHECKS["merchant"] = _merchant_check
@@ -74,8 +72,13 @@ def _seat() -> merchants.StaffSeat:
     return access.current().extras["seat"]
 
 
+def _merchant_id() -> int:
+    return _seat().merchant.id
+
+
 def _merchant() -> Merchant:
-    return access.current().extras["merchant"]
+    """The whole merchant row (most routes need only its id: _merchant_id)."""
+    return db_session().get(Merchant, _merchant_id())
 
 
 def _id(value: int) -> int:
@@ -418,9 +421,9 @@ def admin_reinstate(merchant_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def my_merchant():
     """The merchant I work for, and my role there."""
-    seat = _seat()
+    merchant = _merchant()
     fields = ("id", "name", "uscc", "sector", "status", "reason", "created_at", "decided_at")
-    return {**{f: getattr(seat.merchant, f) for f in fields}, "role": seat.role}
+    return {**{f: getattr(merchant, f) for f in fields}, "role": _seat().role}
 
 
 @blp.route("/merchant/invitations", methods=["POST"])
@@ -442,7 +445,7 @@ def invite_staff():
 def list_staff(pagination_parameters):
     """The merchant's owner and staff."""
     stmt = (select(MerchantStaff, User).join(User, User.id == MerchantStaff.user_id)
-            .where(MerchantStaff.merchant_id == _merchant().id).order_by(MerchantStaff.id))
+            .where(MerchantStaff.merchant_id == _merchant_id()).order_by(MerchantStaff.id))
     rows = db_session().execute(stmt).all()
     pagination_parameters.item_count = len(rows)
     start = (pagination_parameters.page - 1) * pagination_parameters.page_size
@@ -482,7 +485,7 @@ def create_perk(body):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def list_perks(pagination_parameters):
     """The merchant's perks, with quota used."""
-    stmt = select(Perk).where(Perk.merchant_id == _merchant().id).order_by(Perk.id)
+    stmt = select(Perk).where(Perk.merchant_id == _merchant_id()).order_by(Perk.id)
     return paginate_select(db_session(), stmt, pagination_parameters)
 
 
@@ -492,7 +495,7 @@ def list_perks(pagination_parameters):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def get_perk(perk_id):
     """One of the merchant's perks, with its ETag."""
-    perk = perks.own(db_session(), _merchant().id, _id(perk_id))
+    perk = perks.own(db_session(), _merchant_id(), _id(perk_id))
     return perk, 200, _etag(perk)
 
 
@@ -506,7 +509,7 @@ def patch_perk(body, perk_id):
     if not request.if_match:
         raise PreconditionRequired(description="send the perk's ETag in If-Match")
     merchants.require_owner(_seat())
-    perk = perks.own(db_session(), _merchant().id, _id(perk_id), lock=True)
+    perk = perks.own(db_session(), _merchant_id(), _id(perk_id), lock=True)
     if perks.etag(perk) not in request.if_match:
         raise PreconditionFailed(description="the perk changed since you read it; read it again")
     perks.update(db_session(), perk, body)
@@ -522,7 +525,7 @@ def patch_perk(body, perk_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def verify_code(body):
     """Scan a resident's one-time code for one perk: eligibility, level, masked name."""
-    return codes.verify(db_session(), cipher(), redis_client(), _merchant(),
+    return codes.verify(db_session(), cipher(), redis_client(), _seat().merchant,
                         access.current().user.id, body["token"], body["perk_id"], today())
 
 
@@ -535,7 +538,7 @@ def verify_code(body):
                                        "required": False, "schema": {"type": "string"}}])
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
-    return redemptions.redeem(db_session(), _merchant(), access.current().user.id,
+    return redemptions.redeem(db_session(), _seat().merchant, access.current().user.id,
                               body["verification_id"], today())
 
 
@@ -547,7 +550,7 @@ def redeem(body):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def merchant_redemptions(query, pagination_parameters):
     """The merchant's redemptions, newest first."""
-    stmt = redemptions.of_merchant(_merchant().id, query["perk_id"], query["status"])
+    stmt = redemptions.of_merchant(_merchant_id(), query["perk_id"], query["status"])
     return paginate_select(db_session(), stmt, pagination_parameters)
 
 
@@ -558,7 +561,7 @@ def merchant_redemptions(query, pagination_parameters):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def reverse_redemption(body, redemption_id):
     """Reverse a grant within a day; the quota unit comes back."""
-    return redemptions.reverse(db_session(), _merchant(), access.current().user.id,
+    return redemptions.reverse(db_session(), _seat().merchant, access.current().user.id,
                                _id(redemption_id), body["reason"])
 
 
@@ -571,7 +574,7 @@ def merchant_stats(query):
     """Verifications, grants, reversals and refusals by reason, per day (default 30 days)."""
     date_to = query["date_to"] or today()
     date_from = query["date_from"] or date_to - dt.timedelta(days=29)
-    return redemptions.stats(db_session(), _merchant().id, date_from, date_to)
+    return redemptions.stats(db_session(), _merchant_id(), date_from, date_to)
 
 
 # -- residents -----------------------------------------------------------------------
