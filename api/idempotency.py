@@ -14,13 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify, make_response, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from api import access
 from api.context import db_session
-from points.db import dialect_insert, utcnow
+from points.db import per_dialect, utcnow
 from points.errors import Conflict, Invalid
 from points.models import IdempotencyKey
+
+_KEYS = IdempotencyKey.__table__
+# Built once: the claim (INSERT … ON CONFLICT DO NOTHING) and the answer stored.
+_CLAIM = per_dialect(lambda insert: insert(_KEYS).on_conflict_do_nothing(
+    index_elements=["scope", "key"]).returning(_KEYS.c.id))
+_ANSWER = update(_KEYS).where(_KEYS.c.id == bindparam("claimed"))
 
 
 def _replay(row: IdempotencyKey, digest: str):
@@ -56,18 +62,16 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         session = db_session()
         # Claim the key: a concurrent request with it waits on the unique index until
         # the first commits, then inserts nothing and replays the stored answer.
-        claimed = session.connection().execute(
-            dialect_insert(session, IdempotencyKey)
-            .values(scope=scope, key=key, request_hash=digest, created_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["scope", "key"])
-            .returning(IdempotencyKey.id)).scalar()
+        connection = session.connection()
+        claimed = connection.execute(_CLAIM[connection.dialect.name], {
+            "scope": scope, "key": key, "request_hash": digest, "created_at": utcnow()}).scalar()
         if claimed is None:
             existing = session.execute(select(IdempotencyKey).where(
                 IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one()
             return _replay(existing, digest)
         response = make_response(view(*args, **kwargs))
-        session.connection().execute(update(IdempotencyKey).where(IdempotencyKey.id == claimed).values(
-            status_code=response.status_code, response=response.get_json()))
+        connection.execute(_ANSWER, {"claimed": claimed, "status_code": response.status_code,
+                                     "response": response.get_json()})
         return response
 
     return wrapper

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import redis
 import segno
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from incentives import perks
@@ -69,31 +69,35 @@ def issue(session: Session, cipher: DataCipher, user: User, today: dt.date) -> I
 _TOKENS = VerificationToken.__table__
 _VERIFICATIONS = Verification.__table__
 _ACCESS_LOG = AccessLogEntry.__table__
-_PERK_COLUMNS = tuple(Perk.__table__.c)
 
-
-def spend(session: Session, token: str, merchant_id: int) -> Row:
-    """Spend a code exactly once (its id, user_id and subject_id): 409 TOKEN_USED if
-    spent, 410 TOKEN_EXPIRED if unknown or too old."""
-    spent = _spend(session, hash_token(token), merchant_id)
-    if spent is None:
-        raise _unspendable(session, token)
-    return spent
+# The counter's statements, built once (building a statement costs more Python than
+# running it does): executed with their parameters on the request's connection.
+_SPEND = (update(_TOKENS)
+          .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.used_at.is_(None),
+                 _TOKENS.c.expires_at > bindparam("now"))
+          .values(used_at=bindparam("now"), used_by_merchant_id=bindparam("merchant"))
+          .returning(_TOKENS.c.id, _TOKENS.c.user_id, _TOKENS.c.subject_id))
+_USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.token_hash == bindparam("digest"))
+# The perk (if it is this merchant's), the holder and the holder's latest consent.
+_PERK_AND_HOLDER = (
+    select(*Perk.__table__.c, User.closed_at, User.name_enc,
+           accounts.latest_granted(User.id, "merchant_share").label("consents"))
+    .select_from(Perk).outerjoin(User, User.id == bindparam("user"))
+    .where(Perk.id == bindparam("perk"), Perk.merchant_id == bindparam("merchant")))
+_NEW_VERIFICATION = insert(_VERIFICATIONS).returning(_VERIFICATIONS.c.id)
+_LOG_ACCESS = insert(_ACCESS_LOG)
 
 
 def _spend(session: Session, digest: str, merchant_id: int) -> Row | None:
-    now = utcnow()
+    """Spend a code exactly once: its id, user_id and subject_id (None: not spendable)."""
     return session.connection().execute(
-        update(_TOKENS)
-        .where(_TOKENS.c.token_hash == digest, _TOKENS.c.used_at.is_(None),
-               _TOKENS.c.expires_at > now)
-        .values(used_at=now, used_by_merchant_id=merchant_id)
-        .returning(_TOKENS.c.id, _TOKENS.c.user_id, _TOKENS.c.subject_id)).first()
+        _SPEND, {"digest": digest, "now": utcnow(), "merchant": merchant_id}).first()
 
 
 def _unspendable(session: Session, token: str) -> Conflict | Gone:
-    used = session.connection().execute(
-        select(_TOKENS.c.used_at).where(_TOKENS.c.token_hash == hash_token(token))).first()
+    """Why the code could not be spent: 409 TOKEN_USED, else 410 TOKEN_EXPIRED
+    (unknown or too old)."""
+    used = session.connection().execute(_USED_AT, {"digest": hash_token(token)}).first()
     if used is not None and used.used_at is not None:
         return Conflict("this code has been used; ask the resident for a new one", "TOKEN_USED")
     return Gone("this code is unknown or has expired; ask the resident for a new one",
@@ -114,11 +118,8 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
         raise _unspendable(session, token)
     # Consent is checked now, not when the code was made: after a withdrawal the
     # merchant learns nothing about the person, not even the level.
-    row = connection.execute(
-        select(*_PERK_COLUMNS, User.closed_at, User.name_enc,
-               accounts.latest_granted(User.id, "merchant_share").label("consents"))
-        .select_from(Perk).outerjoin(User, User.id == code.user_id)
-        .where(Perk.id == perk_id, Perk.merchant_id == merchant.id)).first()
+    row = connection.execute(_PERK_AND_HOLDER, {"user": code.user_id, "perk": perk_id,
+                                                "merchant": merchant.id}).first()
     if row is None:
         raise NotFound("no such perk", "PERK_NOT_FOUND")
     level: str | None = None
@@ -138,11 +139,10 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
         staff_user_id=staff_user_id, user_id=code.user_id, subject_id=code.subject_id,
         eligible=not reasons, level=level, restricted=restricted,
         display_name=mask_name(name) if name else "*", reasons=reasons, created_at=now)
-    verification.id = connection.execute(
-        insert(_VERIFICATIONS).values(**vars(verification)).returning(_VERIFICATIONS.c.id)
-    ).scalar_one()
-    connection.execute(insert(_ACCESS_LOG).values(
-        subject_id=code.subject_id, actor_kind="merchant", actor_id=f"user:{staff_user_id}",
-        organisation=merchant.name, purpose="perk_verification",
-        reference=f"verification:{verification.id} perk:{row.id}", at=now))
+    verification.id = connection.execute(_NEW_VERIFICATION, vars(verification)).scalar_one()
+    connection.execute(_LOG_ACCESS, {
+        "subject_id": code.subject_id, "actor_kind": "merchant",
+        "actor_id": f"user:{staff_user_id}", "organisation": merchant.name,
+        "purpose": "perk_verification",
+        "reference": f"verification:{verification.id} perk:{row.id}", "at": now})
     return verification

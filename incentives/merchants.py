@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Row, and_, join, select, update
+from sqlalchemy import Row, and_, bindparam, join, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc as gb32100
@@ -129,16 +129,21 @@ class StaffSeat:
     role: str
 
 
+# The account and its seats at approved merchants: built once, run before every
+# merchant request.
+_STAFF_OF = (
+    select(User.id, User.closed_at, MerchantStaff.merchant_id, Merchant.name,
+           MerchantStaff.role).select_from(User)
+    .outerjoin(join(MerchantStaff, Merchant, and_(Merchant.id == MerchantStaff.merchant_id,
+                                                  Merchant.status == "approved")),
+               MerchantStaff.user_id == User.id)
+    .where(User.id == bindparam("user")).order_by(MerchantStaff.merchant_id))
+
+
 def staff_of(session: Session, user_id: int) -> tuple[Row | None, list[Row]]:
     """The account (id, closed_at) and its seats at approved merchants (merchant_id,
-    name, role), read in one Core query: it runs before every merchant request."""
-    approved = join(MerchantStaff, Merchant, and_(Merchant.id == MerchantStaff.merchant_id,
-                                                  Merchant.status == "approved"))
-    rows = session.connection().execute(
-        select(User.id, User.closed_at, MerchantStaff.merchant_id, Merchant.name,
-               MerchantStaff.role).select_from(User)
-        .outerjoin(approved, MerchantStaff.user_id == User.id)
-        .where(User.id == user_id).order_by(MerchantStaff.merchant_id)).all()
+    name, role), read in one Core query."""
+    rows = session.connection().execute(_STAFF_OF, {"user": user_id}).all()
     if not rows:
         return None, []
     return rows[0], [row for row in rows if row.merchant_id is not None]

@@ -19,13 +19,13 @@ import datetime as dt
 from collections import Counter
 from types import SimpleNamespace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from incentives import perks
 from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
-from points.db import SHANGHAI, dialect_insert, utcnow
+from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from points.models import Subject
 
@@ -54,8 +54,36 @@ _VERIFICATIONS = Verification.__table__
 _REDEMPTIONS = Redemption.__table__
 _PERKS = Perk.__table__
 _SUBJECTS = Subject.__table__
-_GRANT_COLUMNS = ("id", "verification_id", "perk_id", "status", "terms", "display_name",
-                  "redeemed_at", "reversed_at", "reverse_reason")
+_GRANT_COLUMNS = tuple(_REDEMPTIONS.c[name] for name in (
+    "id", "verification_id", "perk_id", "status", "terms", "display_name", "redeemed_at",
+    "reversed_at", "reverse_reason"))
+
+# The grant's statements, built once (building a statement costs more Python than
+# running it does): executed with their parameters on the request's connection.
+# The verification, with its subject's row locked: one person's redemptions run one
+# after the other.
+_VERIFICATION_LOCKED = (
+    select(_VERIFICATIONS).join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
+    .where(_VERIFICATIONS.c.id == bindparam("verification"),
+           _VERIFICATIONS.c.merchant_id == bindparam("merchant"))
+    .with_for_update(key_share=True, of=_SUBJECTS))
+# The perk, the subject's grants of it and whether this verification has one, read
+# under that lock.
+_PERK_HELD_DONE = select(
+    *PERK_COLUMNS,
+    select(func.count(_REDEMPTIONS.c.id)).where(
+        _REDEMPTIONS.c.perk_id == bindparam("perk"),
+        _REDEMPTIONS.c.subject_id == bindparam("subject"),
+        _REDEMPTIONS.c.status == "granted").scalar_subquery().label("held"),
+    select(_REDEMPTIONS.c.id).where(
+        _REDEMPTIONS.c.verification_id == bindparam("verification")).exists().label("done"),
+).where(_PERKS.c.id == bindparam("perk"))
+# UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
+_GRANT = per_dialect(lambda insert: insert(_REDEMPTIONS).on_conflict_do_nothing(
+    index_elements=["verification_id"]).returning(*_GRANT_COLUMNS))
+_TAKE_UNIT = (update(_PERKS)
+              .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota)
+              .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS))
 
 
 def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
@@ -65,15 +93,12 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     edited meanwhile is checked again under that lock.
 
     Core statements on the request's connection (the merchant counter's hottest
-    path): the verification read with its subject's row locked — one person's
-    redemptions run one after the other — then the perk, their grants of it and
-    whether this verification is spent, then the grant and the quota unit."""
+    path): the verification read with its subject's row locked, then the perk, the
+    subject's grants of it and whether this verification is spent, then the grant and
+    the quota unit."""
     connection = session.connection()
-    verification = connection.execute(
-        select(_VERIFICATIONS).join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
-        .where(_VERIFICATIONS.c.id == verification_id,
-               _VERIFICATIONS.c.merchant_id == merchant.id)
-        .with_for_update(key_share=True, of=_SUBJECTS)).first()
+    verification = connection.execute(_VERIFICATION_LOCKED, {
+        "verification": verification_id, "merchant": merchant.id}).first()
     if verification is None:
         raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
     now = utcnow()
@@ -88,36 +113,25 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
-    held = (select(func.count(_REDEMPTIONS.c.id)).where(
-        _REDEMPTIONS.c.perk_id == verification.perk_id,
-        _REDEMPTIONS.c.subject_id == verification.subject_id,
-        _REDEMPTIONS.c.status == "granted").scalar_subquery())
-    done = select(_REDEMPTIONS.c.id).where(
-        _REDEMPTIONS.c.verification_id == verification.id).exists()
-    row = connection.execute(select(*PERK_COLUMNS, held.label("held"), done.label("done"))
-                             .where(_PERKS.c.id == verification.perk_id)).one()
+    row = connection.execute(_PERK_HELD_DONE, {
+        "perk": verification.perk_id, "subject": verification.subject_id,
+        "verification": verification.id}).one()
     if row.done:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
     perk = _terms_row(row, merchant)
     refusal = _refusal(perk, verification, row.held, today)
     if refusal is not None:
         raise refusal
-    # UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
-    grant = connection.execute(
-        dialect_insert(session, Redemption).values(
-            verification_id=verification.id, perk_id=perk.id, merchant_id=merchant.id,
-            user_id=verification.user_id, subject_id=verification.subject_id,
-            staff_user_id=staff_user_id, status="granted", terms=perks.terms(perk),
-            display_name=verification.display_name, redeemed_at=now)
-        .on_conflict_do_nothing(index_elements=["verification_id"])
-        .returning(*(_REDEMPTIONS.c[name] for name in _GRANT_COLUMNS))).first()
+    grant = connection.execute(_GRANT[connection.dialect.name], {
+        "verification_id": verification.id, "perk_id": perk.id, "merchant_id": merchant.id,
+        "user_id": verification.user_id, "subject_id": verification.subject_id,
+        "staff_user_id": staff_user_id, "status": "granted", "terms": perks.terms(perk),
+        "display_name": verification.display_name, "redeemed_at": now}).first()
     if grant is None:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
 
     # The quota unit, last: the row is ours from here to the commit.
-    taken = connection.execute(
-        update(_PERKS).where(_PERKS.c.id == perk.id, _PERKS.c.used < _PERKS.c.total_quota)
-        .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS)).first()
+    taken = connection.execute(_TAKE_UNIT, {"perk_id": perk.id}).first()
     if taken is None:
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
     if taken.version != perk.version:  # edited since read: the terms in force now
@@ -128,7 +142,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         grant = connection.execute(
             update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == grant.id)
             .values(terms=perks.terms(perk))
-            .returning(*(_REDEMPTIONS.c[name] for name in _GRANT_COLUMNS))).one()
+            .returning(*_GRANT_COLUMNS)).one()
     return SimpleNamespace(**grant._mapping)
 
 

@@ -89,6 +89,12 @@ def dialect_insert(session: Session, model: Any):
             else sqlite.insert)(model)
 
 
+def per_dialect(build: Callable[[Callable[[Any], Any]], Any]) -> dict[str, Any]:
+    """A statement with ON CONFLICT clauses built once for each database:
+    `build(insert)` for PostgreSQL's and SQLite's INSERT, by dialect name."""
+    return {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
+
+
 def on_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's current transaction has committed.
 
