@@ -160,6 +160,8 @@ def start_server() -> tuple[subprocess.Popen, str]:
     # opened at once would land unevenly (seen: one worker busy, the other mostly
     # idle). Capping each worker's connections spreads them evenly, as a proxy in
     # front of the app would.
+    # (A worker holding worker_connections - threads idle connections closes the next
+    # one it answers; the client then opens another.)
     per_worker = -(-CLIENTS // WORKERS)
     command = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(WORKERS), "-k", "gthread",
                "--threads", str(THREADS), "--worker-connections", str(per_worker),
@@ -205,12 +207,21 @@ class Connection:
         self.writer.write(f"POST {path} HTTP/1.1\r\n{self.head}{extra}Content-Length: "
                           f"{len(data)}\r\n\r\n".encode() + data)
         status_line = await self.reader.readline()
-        length = 0
+        length, close = 0, False
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
+            name = name.lower()
+            if name == b"content-length":
                 length = int(value)
-        return int(status_line.split()[1]), await self.reader.readexactly(length)
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+        if not status_line:
+            raise ConnectionError("the server closed the connection without answering")
+        answer = int(status_line.split()[1]), await self.reader.readexactly(length)
+        if close:  # the server will not keep this connection: open another
+            self.writer.close()
+            await self.open()
+        return answer
 
 
 async def _load(host: str, port: int, access_token: str, codes: list[str],
