@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from api import gate
 from api.context import db_session
@@ -50,8 +50,9 @@ class Principal:
             self.adopt_user(db_session().get(User, self.id) if self.kind == "user" else None)
         return self.extras["user"]
 
-    def adopt_user(self, user: User | None) -> None:
-        """Take this caller's account, read by whoever needed it first."""
+    def adopt_user(self, user: User | Row | None) -> None:
+        """Take this caller's account, read by whoever needed it first: the ORM row, or
+        (the merchant check's Core query) a row with its id and closed_at."""
         if user is None or user.id != self.id or user.closed_at is not None:
             raise Unauthenticated("the account no longer exists")
         self.extras["user"] = user

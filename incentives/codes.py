@@ -140,9 +140,8 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
         eligible=not reasons, level=level, restricted=restricted,
         display_name=mask_name(name) if name else "*", reasons=reasons, created_at=now)
     verification.id = connection.execute(_NEW_VERIFICATION, vars(verification)).scalar_one()
-    connection.execute(_LOG_ACCESS, {
-        "subject_id": code.subject_id, "actor_kind": "merchant",
-        "actor_id": f"user:{staff_user_id}", "organisation": merchant.name,
-        "purpose": "perk_verification",
-        "reference": f"verification:{verification.id} perk:{row.id}", "at": now})
+    connection.execute(_LOG_ACCESS, accounts.access_row(
+        code.subject_id, "merchant", "perk_verification", actor_id=f"user:{staff_user_id}",
+        organisation=merchant.name, reference=f"verification:{verification.id} perk:{row.id}",
+        at=now))
     return verification

@@ -128,13 +128,6 @@ def has_consent(session: Session, user_id: int, scope: str) -> bool:
     return bool(session.execute(select(latest_granted(user_id, scope))).scalar())
 
 
-def user_with_consent(session: Session, user_id: int, scope: str) -> tuple[User | None, bool]:
-    """The account and whether its latest `scope` consent is a grant, in one query."""
-    row = session.execute(select(User, latest_granted(User.id, scope))
-                          .where(User.id == user_id)).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
-
-
 def consent_history(session: Session, user_id: int) -> list[Consent]:
     return list(session.execute(
         select(Consent).where(Consent.user_id == user_id).order_by(Consent.id)).scalars())
@@ -143,9 +136,18 @@ def consent_history(session: Session, user_id: int) -> list[Consent]:
 def record_access(session: Session, subject_id: int, actor_kind: str, purpose: str,
                   actor_id: str | None = None, organisation: str | None = None,
                   reference: str | None = None) -> AccessLogEntry:
-    """Every read of a person's credit by someone else goes through here."""
-    entry = AccessLogEntry(subject_id=subject_id, actor_kind=actor_kind, actor_id=actor_id,
-                           organisation=organisation, purpose=purpose, reference=reference,
-                           at=utcnow())
+    """Every read of a person's credit by someone else goes through here (or, on the
+    merchant counter, inserts the same `access_row` with a prebuilt statement)."""
+    entry = AccessLogEntry(**access_row(subject_id, actor_kind, purpose, actor_id,
+                                        organisation, reference))
     session.add(entry)
     return entry
+
+
+def access_row(subject_id: int, actor_kind: str, purpose: str, actor_id: str | None = None,
+               organisation: str | None = None, reference: str | None = None,
+               at: dt.datetime | None = None) -> dict:
+    """The access-log row of one read of a person's credit, as column values."""
+    return {"subject_id": subject_id, "actor_kind": actor_kind, "actor_id": actor_id,
+            "organisation": organisation, "purpose": purpose, "reference": reference,
+            "at": at or utcnow()}
