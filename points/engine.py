@@ -80,6 +80,19 @@ class ExplanationItem:
     raw_points: int  # before category caps, so the UI can say "capped"
 
 
+def _item(record_id: int | str | None, type: str, title: str, points: int,
+          counted_from: dt.date, counted_until: dt.date | None,
+          raw_points: int) -> ExplanationItem:
+    """ExplanationItem(…) with every field given, made the way RecordFacts.of_row is
+    (the instance's dict filled at once, not field by field through the frozen
+    dataclass's __setattr__): a fifth of the engine's time in a batch recompute."""
+    item = _new_object(ExplanationItem)
+    item.__dict__.update(record_id=record_id, type=type, title=title, points=points,
+                         counted_from=counted_from, counted_until=counted_until,
+                         raw_points=raw_points)
+    return item
+
+
 @dataclass(frozen=True)
 class Score:
     points: int
@@ -220,8 +233,8 @@ def evaluate(records: Iterable[RecordFacts], rule_set: RuleSet,
             used[category] = taken + points
         restricted = restricted or resolved.restricts
         total += points
-        items.append(ExplanationItem(record.id, record.type, resolved.type.title, points,
-                                     start, end, raw))
+        items.append(_item(record.id, record.type, resolved.type.title, points, start, end,
+                           raw))
 
     points = max(rule_set.floor, rule_set.base + total)
     score = Score(points=points, level=rule_set.level_for(points), restricted=restricted,

@@ -1,7 +1,7 @@
 """The batch recompute's shortcuts give what the plain paths give: engine.evaluate
 (one walk over a subject's records) the score of `compute` and, as the next change,
-the first of `boundaries` after the day; RecordFacts.of_row the constructor's facts;
-scoring.cache_body the JSON of body_of; and the garbage collector is as it was once a
+the first of `boundaries` after the day; RecordFacts.of_row and the engine's item maker
+what their constructors make; scoring.cache_body the JSON of body_of; and the garbage collector is as it was once a
 batch run ends."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import orjson
 import pytest
 from hypothesis import given
 
-from points import jobs, scoring
-from points.engine import RecordFacts, RecordInvalid, boundaries, compute, evaluate
+from points import engine, jobs, scoring
+from points.engine import ExplanationItem, RecordFacts, RecordInvalid, boundaries, compute, evaluate
 from tests.unit.test_engine_properties import EXAMPLES, RULE_SET, days, subjects
 from tests.unit.test_golden import GOLDEN, to_facts
 
@@ -101,6 +101,19 @@ def test_of_row_makes_the_same_facts_as_the_constructor(recs):
         assert hash(made.id) == hash(record.id) and made.details == record.details
     with pytest.raises(dataclasses.FrozenInstanceError):
         RecordFacts.of_row(1, "donation.blood", None, None, None, None, "active", {}).id = 2
+
+
+@EXAMPLES
+@given(subjects, days)
+def test_the_engine_makes_the_same_items_as_the_constructor(recs, as_of):
+    for item in compute(recs, RULE_SET, as_of).items:
+        fields = [getattr(item, f.name) for f in dataclasses.fields(ExplanationItem)]
+        made = engine._item(*fields)
+
+        assert made == ExplanationItem(*fields) and type(made) is ExplanationItem
+        assert hash(made) == hash(ExplanationItem(*fields))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        engine._item(1, "donation.blood", "献血", 5, dt.date(2026, 1, 1), None, 5).points = 6
 
 
 def test_batch_runs_collect_rarely_and_restore_the_collector_after():
