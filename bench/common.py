@@ -60,13 +60,20 @@ class Server:
     """gunicorn with gthread workers on a loopback port."""
 
     def __init__(self, app: str = "wsgi:app", workers: int = 2, threads: int = 8,
-                 extra_env: dict | None = None) -> None:
+                 extra_env: dict | None = None, clients: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A gthread worker accepts every connection it can: `clients` keep-alive
+        # connections opened at once can land unevenly (seen: all on one worker, the
+        # other idle, and the rate halved). With `clients` given, each worker takes
+        # its share (plus its threads: a worker holding worker_connections - threads
+        # idle connections would close the next one it answers).
+        limit = [] if clients is None else [
+            "--worker-connections", str(-(-clients // workers) + threads)]
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
-             "--threads", str(threads), "--bind", f"127.0.0.1:{self.port}", "--log-level",
-             "warning", app],
+             "--threads", str(threads), *limit, "--bind", f"127.0.0.1:{self.port}",
+             "--log-level", "warning", app],
             cwd=ROOT, env={**env(), **(extra_env or {})})
         self._wait()
 

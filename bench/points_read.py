@@ -74,8 +74,8 @@ def main() -> None:
     extra = {"ACCESS_TOKEN_TTL": "3600"}
     # Both servers stay up and the runs alternate between them, so a change in how
     # fast the (shared) machine is between runs touches both sides of each ratio.
-    with Server("bench.baseline_app:app", args.workers, args.threads, extra) as base, \
-            Server("wsgi:app", args.workers, args.threads, extra) as server:
+    with Server("bench.baseline_app:app", args.workers, args.threads, extra, 32) as base, \
+            Server("wsgi:app", args.workers, args.threads, extra, 32) as server:
         warm = requests.get(server.url + "/v1/me/points",
                             headers={"Authorization": f"Bearer {token}"}, timeout=5)
         warm.raise_for_status()
