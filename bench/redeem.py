@@ -17,7 +17,7 @@ Environment (all optional):
   BENCH_REDIS_URL     default redis://127.0.0.1:6379/12
   BENCH_CLIENTS       default 32        BENCH_SECONDS  default 15
   BENCH_WORKERS       gunicorn workers (default min(4, CPUs))
-  BENCH_THREADS       threads per worker (default 8)
+  BENCH_THREADS       threads per worker (default 4: more mostly add GIL contention)
   BENCH_URL           use this running server instead of starting gunicorn; it must
                       use the same database, Redis, SECRET_KEY and DATA_KEY as set
                       here (the database is then migrated but not recreated)
@@ -45,7 +45,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(min(4, os.cpu_count() or 1))))
-THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 EXTERNAL = os.environ.get("BENCH_URL")
 RESIDENTS = 256
 TOKENS = 30000  # more than a run can spend; each lives 120 s
