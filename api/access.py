@@ -50,12 +50,17 @@ class Principal:
             self.adopt_user(db_session().get(User, self.id) if self.kind == "user" else None)
         return self.extras["user"]
 
-    def adopt_user(self, user: User | Row | None) -> None:
-        """Take this caller's account, read by whoever needed it first: the ORM row, or
-        (the merchant check's Core query) a row with its id and closed_at."""
-        if user is None or user.id != self.id or user.closed_at is not None:
-            raise Unauthenticated("the account no longer exists")
+    def adopt_user(self, user: User | None) -> None:
+        """Take this caller's account, read by whoever needed it first."""
+        self.confirm_account(user)
         self.extras["user"] = user
+
+    def confirm_account(self, account: User | Row | None) -> None:
+        """Refuse a caller whose account is gone or closed, from the account or a row
+        with its id and closed_at (the merchant check reads one in its own query and
+        leaves `user` to load the account only if a route needs more than the id)."""
+        if account is None or account.id != self.id or account.closed_at is not None:
+            raise Unauthenticated("the account no longer exists")
 
     @property
     def admin(self) -> AdminAccount:

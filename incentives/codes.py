@@ -120,7 +120,7 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
     # merchant learns nothing about the person, not even the level.
     row = connection.execute(_PERK_AND_HOLDER, {"user": code.user_id, "perk": perk_id,
                                                 "merchant": merchant.id}).first()
-    if row is None:
+    if row is None:  # the request's transaction rolls back: the code stays unspent
         raise NotFound("no such perk", "PERK_NOT_FOUND")
     level: str | None = None
     restricted = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,8 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
     if not isinstance(details, dict):
         checked.problem("validity", "details", "must be an object")
         details = {}
+    elif details and (unstorable := _unstorable(details)):
+        checked.problem("validity", "details", unstorable)
     checked.details = details
 
     for name_, value in checked.dates.items():
@@ -155,6 +158,25 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
             due = add_working_days(decided, TIMELINESS_WORKING_DAYS)
             checked.late = today > due
     return checked
+
+
+_INT_LIMIT = 1 << 63
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a details value would not survive as JSON in both databases (NaN and
+    Infinity, which Python's parser accepts and PostgreSQL's jsonb refuses; integers
+    beyond 64 bits), else None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -_INT_LIMIT <= value < _INT_LIMIT else "integers must fit in 64 bits"
+    children = value.values() if isinstance(value, dict) else (
+        value if isinstance(value, list) else ())
+    for child in children:
+        if problem := _unstorable(child):
+            return problem
+    return None
 
 
 # json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str), without

@@ -53,8 +53,8 @@ def _id_field() -> ma.fields.Integer:
 
 def _merchant_check(principal: access.Principal) -> None:
     """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras."""
-    user, seats = merchants.staff_of(db_session(), principal.id)
-    principal.adopt_user(user)  # refuses closed accounts
+    account, seats = merchants.staff_of(db_session(), principal.id)
+    principal.confirm_account(account)  # refuses closed accounts
     raw = request.headers.get("X-Merchant-Id")
     wanted = None
     if raw is not None:
@@ -432,7 +432,7 @@ def my_merchant():
 @blp.doc(parameters=[MERCHANT_HEADER])
 def invite_staff():
     """Owner: a one-time code (7 days) a new staff member accepts."""
-    invitation, code = merchants.invite(db_session(), _seat(), access.current().user.id)
+    invitation, code = merchants.invite(db_session(), _seat(), access.current().id)
     return {"code": code, "merchant_id": invitation.merchant_id,
             "expires_at": invitation.expires_at}
 
@@ -526,7 +526,7 @@ def patch_perk(body, perk_id):
 def verify_code(body):
     """Scan a resident's one-time code for one perk: eligibility, level, masked name."""
     return codes.verify(db_session(), cipher(), redis_client(), _seat().merchant,
-                        access.current().user.id, body["token"], body["perk_id"], today())
+                        access.current().id, body["token"], body["perk_id"], today())
 
 
 @blp.route("/merchant/redemptions", methods=["POST"])
@@ -538,7 +538,7 @@ def verify_code(body):
                                        "required": False, "schema": {"type": "string"}}])
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
-    return redemptions.redeem(db_session(), _seat().merchant, access.current().user.id,
+    return redemptions.redeem(db_session(), _seat().merchant, access.current().id,
                               body["verification_id"], today())
 
 
@@ -561,7 +561,7 @@ def merchant_redemptions(query, pagination_parameters):
 @blp.doc(parameters=[MERCHANT_HEADER])
 def reverse_redemption(body, redemption_id):
     """Reverse a grant within a day; the quota unit comes back."""
-    return redemptions.reverse(db_session(), _seat().merchant, access.current().user.id,
+    return redemptions.reverse(db_session(), _seat().merchant, access.current().id,
                                _id(redemption_id), body["reason"])
 
 

@@ -66,6 +66,26 @@ def test_validity(client, dept):
     assert ("validity", "details") in problems(result, 4)
 
 
+def test_details_that_no_database_could_store_are_refused(client, dept):
+    # Python's JSON parser takes NaN, Infinity and integers of any size; PostgreSQL's
+    # jsonb refuses the first two, and 64 bits is as far as JSON numbers go portably.
+    body = ('{"records": ['
+            + ", ".join(f'{{"source_ref": "{ref}", "subject": {{"id_number": "{NUMBER}", '
+                        f'"name": "张三"}}, "type": "admin.penalty.general", '
+                        f'"decided_on": "2026-11-25", "details": {{"note": {value}}}}}'
+                        for ref, value in (("nan", "NaN"), ("inf", "[1, -Infinity]"),
+                                           ("big", "123456789012345678901234567890"),
+                                           ("ok", "9223372036854775807")))
+            + "]}")
+    r = client.post("/v1/dept/records", headers={**dept, "Content-Type": "application/json"},
+                    data=body)
+
+    assert r.status_code == 200, r.json
+    assert [a["source_ref"] for a in r.json["accepted"]] == ["ok"]
+    assert {x["source_ref"]: problems(r.json, i) for i, x in enumerate(r.json["rejected"])} == {
+        ref: {("validity", "details")} for ref in ("nan", "inf", "big")}
+
+
 def test_disallowed_type(client, dept):
     result = push(client, dept, rec("x", "donation.blood", occurred_on="2026-06-01"))
     assert ("validity", "type") in problems(result)

@@ -363,3 +363,27 @@ def test_grant_stores_the_terms_in_force_when_edited_meanwhile(app, client):
     assert r.status_code == 201, r.json
     assert r.json["terms"]["title"] == "门票七折"
     assert r.json["terms"]["version"] == perk["version"] + 1
+
+
+def test_a_perk_not_found_leaves_the_code_unspent_and_unlogged(app, client):
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant)
+    alice = resident(client, id_number=valid_id(seq=431), name="张小三")
+    token = code_for(client, alice)
+
+    r = client.post("/v1/merchant/verifications", headers=merchant["headers"],
+                    json={"token": token, "perk_id": perk["id"] + 1000})
+    assert r.status_code == 404 and r.json["error_code"] == "PERK_NOT_FOUND"
+    assert client.get("/v1/me/access-log", headers=alice["headers"]).json == []
+
+    r = client.post("/v1/merchant/verifications", headers=merchant["headers"],
+                    json={"token": token, "perk_id": perk["id"]})
+    assert r.status_code == 201 and r.json["eligible"] is True
+    assert len(client.get("/v1/me/access-log", headers=alice["headers"]).json) == 1
+    # A spent code and a perk that is not theirs: the perk is named first, as before.
+    r = client.post("/v1/merchant/verifications", headers=merchant["headers"],
+                    json={"token": token, "perk_id": perk["id"] + 1000})
+    assert r.status_code == 404 and r.json["error_code"] == "PERK_NOT_FOUND"
+    r = client.post("/v1/merchant/verifications", headers=merchant["headers"],
+                    json={"token": token, "perk_id": perk["id"]})
+    assert r.status_code == 409 and r.json["error_code"] == "TOKEN_USED"
