@@ -56,6 +56,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_connections(clients: int, workers: int, spare: int = 0) -> list[str]:
+    """gunicorn arguments giving each worker its share of `clients` keep-alive
+    connections (plus `spare`). A gthread worker accepts every connection it can, so
+    connections opened at once can land unevenly (seen: all on one worker, the other
+    idle, the rate halved). A worker holding worker_connections - threads idle
+    connections closes the next one it answers, and the client opens another: spare
+    connections (the worker's threads) make that rarer, an exact share keeps the
+    workers evenest (the counter's bench measured the exact share faster)."""
+    return ["--worker-connections", str(-(-clients // workers) + spare)]
+
+
 class Server:
     """gunicorn with gthread workers on a loopback port."""
 
@@ -63,13 +74,7 @@ class Server:
                  extra_env: dict | None = None, clients: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # A gthread worker accepts every connection it can: `clients` keep-alive
-        # connections opened at once can land unevenly (seen: all on one worker, the
-        # other idle, and the rate halved). With `clients` given, each worker takes
-        # its share (plus its threads: a worker holding worker_connections - threads
-        # idle connections would close the next one it answers).
-        limit = [] if clients is None else [
-            "--worker-connections", str(-(-clients // workers) + threads)]
+        limit = [] if clients is None else worker_connections(clients, workers, threads)
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(workers),
              "--threads", str(threads), *limit, "--bind", f"127.0.0.1:{self.port}",

@@ -156,15 +156,11 @@ def free_port() -> int:
 
 def start_server() -> tuple[subprocess.Popen, str]:
     port = free_port()
-    # A gthread worker accepts every connection it can: the 32 keep-alive connections
-    # opened at once would land unevenly (seen: one worker busy, the other mostly
-    # idle). Capping each worker's connections spreads them evenly, as a proxy in
-    # front of the app would.
-    # (A worker holding worker_connections - threads idle connections closes the next
-    # one it answers; the client then opens another.)
-    per_worker = -(-CLIENTS // WORKERS)
+    from bench.common import worker_connections
+
+    # Each worker takes its exact share of the clients' keep-alive connections.
     command = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(WORKERS), "-k", "gthread",
-               "--threads", str(THREADS), "--worker-connections", str(per_worker),
+               "--threads", str(THREADS), *worker_connections(CLIENTS, WORKERS),
                "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **SERVER_ENV})
     return server, f"http://127.0.0.1:{port}"
