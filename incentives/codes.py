@@ -94,10 +94,10 @@ def _spend(session: Session, digest: str, merchant_id: int) -> Row | None:
         _SPEND, {"digest": digest, "now": utcnow(), "merchant": merchant_id}).first()
 
 
-def _unspendable(session: Session, token: str) -> Conflict | Gone:
-    """Why the code could not be spent: 409 TOKEN_USED, else 410 TOKEN_EXPIRED
-    (unknown or too old)."""
-    used = session.connection().execute(_USED_AT, {"digest": hash_token(token)}).first()
+def _unspendable(session: Session, digest: str) -> Conflict | Gone:
+    """Why the code (by its hash) could not be spent: 409 TOKEN_USED, else 410
+    TOKEN_EXPIRED (unknown or too old)."""
+    used = session.connection().execute(_USED_AT, {"digest": digest}).first()
     if used is not None and used.used_at is not None:
         return Conflict("this code has been used; ask the resident for a new one", "TOKEN_USED")
     return Gone("this code is unknown or has expired; ask the resident for a new one",
@@ -112,10 +112,11 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
     hottest path): the code spent, then the perk, the holder and the holder's
     consent read in one query, then the verification and the access-log row."""
     connection = session.connection()
-    code = _spend(session, hash_token(token), merchant.id)
+    digest = hash_token(token)
+    code = _spend(session, digest, merchant.id)
     if code is None:
         perks.own(session, merchant.id, perk_id)  # another merchant's perk: 404 first
-        raise _unspendable(session, token)
+        raise _unspendable(session, digest)
     # Consent is checked now, not when the code was made: after a withdrawal the
     # merchant learns nothing about the person, not even the level.
     row = connection.execute(_PERK_AND_HOLDER, {"user": code.user_id, "perk": perk_id,

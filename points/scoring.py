@@ -61,8 +61,8 @@ def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[e
     loads = orjson.loads
     connection = session.connection()
     for where, keep in _parts(CreditRecord.subject_id, ids):
-        # Core rows on the session's connection: no ORM result machinery per row.
-        # fetched at once (the driver builds the rows in C), not row by row
+        # Core rows on the session's connection, fetched at once (the driver builds
+        # them in C): no ORM result machinery and no fetch call per row.
         rows = connection.execute(select(*_FACT_COLUMNS).where(where)
                                   .order_by(CreditRecord.subject_id, CreditRecord.id)).all()
         last = None
