@@ -21,6 +21,7 @@ from sqlalchemy import Row, select
 
 from api import gate
 from api.context import db_session
+from api.uow import reconnecting
 from points.crypto import hash_token
 from points.errors import Forbidden, Unauthenticated
 from points.models import AdminAccount, Department, User
@@ -156,4 +157,4 @@ def init_access(app: Flask) -> None:
         view = app.view_functions.get(endpoint)
         if endpoint.startswith("api-docs.") or getattr(view, "_public", False):
             return
-        g.principal = authenticate()
+        g.principal = reconnecting(authenticate)

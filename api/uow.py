@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.context import state
 from points.errors import DomainError, Unavailable
@@ -26,12 +26,37 @@ def _retryable(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
+class _CommitInterrupted(Exception):
+    """The connection was lost while committing: the outcome is unknown, so the
+    request is not run again (the client retries, idempotently)."""
+
+
+def reconnecting(call: Callable[[], Any]) -> Any:
+    """Run `call`; if it failed because its pooled connection turned out to be dead
+    (the server restarted since the connection was last used: the pool pings only
+    idle connections, api/extensions.py), run it once more on a fresh connection.
+    Nothing it did was committed, so running it again is safe."""
+    try:
+        return call()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("database connection lost (%s); running again on a new one",
+                    type(error.orig).__name__)
+        session = state().db.current()
+        if session is not None:
+            session.rollback()
+        return call()
+
+
 def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return _once(view, args, kwargs)
+                return reconnecting(lambda: _once(view, args, kwargs))
+            except _CommitInterrupted as interrupted:
+                raise interrupted.__cause__ from None
             except OperationalError as error:
                 if not _retryable(error):
                     raise
@@ -53,7 +78,12 @@ def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         result = view(*args, **kwargs)
         session = db.current()  # a cached read never made one
         if session is not None and session.in_transaction():
-            session.commit()
+            try:
+                session.commit()
+            except DBAPIError as error:
+                if error.connection_invalidated:
+                    raise _CommitInterrupted from error
+                raise
         return result
     except DomainError as error:
         session = db.current()

@@ -181,9 +181,21 @@ def test_database_faults(clean_app, settings):
         tokens = client.post("/v1/auth/dev/login", json={"openid": "db-fault"}).json
         headers = auth(tokens["access_token"])
         assert client.get("/v1/me", headers=headers).status_code == 200
-        # Every pooled connection is dropped: the next request gets a fresh one.
+        dept = department(app, client, code="faulty")
+        assert client.get("/v1/dept/quality-issues", headers=dept).status_code == 200
+        # Every pooled connection is dropped. Connections used a moment ago are not
+        # pinged (api/extensions.py): the request's first statement finds the
+        # connection dead and the request runs again on a fresh one, whether that
+        # statement was in the view or in the caller's check before it.
         proxy.cut()
         assert client.get("/v1/me", headers=headers).status_code == 200
+        proxy.cut()
+        assert client.get("/v1/dept/quality-issues", headers=dept).status_code == 200  # key checked first
+        proxy.cut()
+        r = client.post("/v1/auth/dev/login", json={"openid": "after-the-cut"})
+        assert r.status_code == 200  # a write, run again: one account, not two
+        assert client.post("/v1/auth/dev/login",
+                           json={"openid": "after-the-cut"}).json["user"]["id"] == r.json["user"]["id"]
         # The database is down: 503 with an error code, not 500.
         proxy.up = False
         proxy.cut()
@@ -198,6 +210,46 @@ def test_database_faults(clean_app, settings):
         assert client.get("/v1/health").status_code == 200
     finally:
         app.extensions["credit"].db.engine.dispose()
+        proxy.close()
+
+
+def test_idle_connections_are_pinged_busy_ones_are_not(settings):
+    """The pool pings a connection only after it sat idle: one found dead then is
+    replaced before anyone uses it; one used a moment ago is lent out unpinged (a
+    dead one then fails its first statement, which the request runs again)."""
+    url = settings["DATABASE_URL"]
+    if not url.startswith("postgresql"):
+        pytest.skip("database faults are tested against PostgreSQL")
+    from sqlalchemy import create_engine, exc, text
+
+    from api.extensions import ping_when_idle
+
+    parts = urlsplit(url)
+    proxy = Proxy((parts.hostname, parts.port or 5432))
+    proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}").replace(
+        "postgresql://", "postgresql+psycopg://")
+    engines = []
+    try:
+        for idle_seconds in (0.0, 3600.0):
+            engine = create_engine(proxied, pool_size=1, max_overflow=0)
+            engines.append(engine)
+            ping_when_idle(engine, idle_seconds)
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+            proxy.cut()
+            time.sleep(0.05)
+            with engine.connect() as conn:
+                if idle_seconds == 0.0:  # pinged, found dead, replaced: works at once
+                    assert conn.execute(text("SELECT 2")).scalar() == 2
+                else:  # not pinged: the first statement finds it dead
+                    with pytest.raises(exc.DBAPIError) as lost:
+                        conn.execute(text("SELECT 2"))
+                    assert lost.value.connection_invalidated
+            with engine.connect() as conn:  # and the pool has a live one afterwards
+                assert conn.execute(text("SELECT 3")).scalar() == 3
+    finally:
+        for engine in engines:
+            engine.dispose()
         proxy.close()
 
 
