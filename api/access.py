@@ -35,6 +35,9 @@ PREFIX_ROLES: list[tuple[str, str]] = [
 ]
 # Extra checks for roles that need more than a token (filled in by their modules).
 ROLE_CHECKS: dict[str, Callable[[Principal], None]] = {}
+# Redis keys such a check reads, fetched with the token check after the account's
+# gate keys (`user:<id>` → keys); their values land in `Principal.extras["cached"]`.
+ROLE_CACHE_KEYS: dict[str, Callable[[str], tuple[str, ...]]] = {}
 
 
 @dataclass
@@ -97,16 +100,21 @@ def current() -> Principal:
     return principal
 
 
-def _bearer_claims() -> tuple[dict[str, Any], list | None]:
-    """The verified claims, and the account's cached gate (api/gate.py) read in the
-    same Redis round trip as the denylist."""
+def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
+    """The verified claims, and the account's cached gate (api/gate.py) and the
+    role's cached keys (ROLE_CACHE_KEYS) read in the same Redis round trip as the
+    denylist."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("an access token is required (Authorization: Bearer …)")
     tokens = current_app.extensions["credit"].extras["tokens"]
     claims = tokens.decode_access(token.strip())
-    extra = gate.keys(claims["sub"]) if claims["sub"].startswith("user:") else ()
+    extra: tuple[str, ...] = ()
+    if claims["sub"].startswith("user:"):
+        extra = gate.keys(claims["sub"])
+        if role in ROLE_CACHE_KEYS:
+            extra += ROLE_CACHE_KEYS[role](claims["sub"])
     revoked, values = tokens.check(db_session, claims, extra)
     if revoked:
         raise Unauthenticated("the access token has been revoked", "TOKEN_REVOKED")
@@ -129,15 +137,16 @@ def authenticate() -> Principal:
     role = required_role(request.path)
     if role == "department":
         return _department()
-    claims, gate_values = _bearer_claims()
+    claims, cached = _bearer_claims(role)
     kind, _, ident = claims["sub"].partition(":")
     if kind not in {"user", "admin"} or not ident.isdigit():
         raise Unauthenticated("the access token names no known account")
     principal = Principal(kind, int(ident), claims)
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
-    if gate_values is not None and kind == "user":
-        principal.extras["gate"] = gate_values  # [entry, version] as Redis holds them
+    if cached is not None and kind == "user":
+        principal.extras["gate"] = cached[:2]  # [entry, version] as Redis holds them
+        principal.extras["cached"] = cached  # and the role's keys after them
     if role == "admin" and kind != "admin":
         raise Forbidden("only the credit office may do this")
     if role in {"resident", "merchant", "user"} and kind != "user":

@@ -149,18 +149,20 @@ def staff_of(session: Session, user_id: int) -> tuple[Row | None, list[Row]]:
     return rows[0], [row for row in rows if row.merchant_id is not None]
 
 
-def seat_of(seats: list[Row], merchant_id: int | None) -> StaffSeat:
-    """Which approved merchant this user acts for. A user working for several
-    merchants names one (the X-Merchant-Id header); anyone else is refused."""
+def seat_of(seats: list[tuple[int, str, str]], merchant_id: int | None) -> StaffSeat:
+    """Which approved merchant this user acts for, from the user's seats (merchant_id,
+    name, role). A user working for several merchants names one (the X-Merchant-Id
+    header); anyone else is refused."""
     if merchant_id is not None:
-        seats = [r for r in seats if r.merchant_id == merchant_id]
+        seats = [seat for seat in seats if seat[0] == merchant_id]
     if not seats:
         raise Forbidden("only staff of an approved merchant may do this")
     if len(seats) > 1:
         raise Invalid("you work for several merchants: name one in the X-Merchant-Id header",
                       "MERCHANT_REQUIRED",
                       errors={"headers": {"X-Merchant-Id": ["required for staff of several"]}})
-    return StaffSeat(MerchantRef(seats[0].merchant_id, seats[0].name), seats[0].role)
+    merchant_id, name, role = seats[0]
+    return StaffSeat(MerchantRef(merchant_id, name), role)
 
 
 def require_owner(seat: StaffSeat) -> None:

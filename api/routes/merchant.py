@@ -19,7 +19,7 @@ from api import access
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
 from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
-from incentives import codes, merchants, perks, redemptions
+from incentives import codes, merchants, perks, redemptions, seat_cache
 from incentives.models import (
     BENEFIT_KINDS,
     MERCHANT_STATUSES,
@@ -52,9 +52,17 @@ def _id_field() -> ma.fields.Integer:
 # -- who is calling -----------------------------------------------------------------
 
 def _merchant_check(principal: access.Principal) -> None:
-    """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras."""
-    account, seats = merchants.staff_of(db_session(), principal.id)
-    principal.confirm_account(account)  # refuses closed accounts
+    """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras.
+    The seats come from Redis when cached and current (incentives/seat_cache.py),
+    else from the database, then cached."""
+    cached = principal.extras.get("cached")  # None when Redis did not answer
+    seats = seat_cache.usable(cached)
+    if seats is None:
+        account, rows = merchants.staff_of(db_session(), principal.id)
+        principal.confirm_account(account)  # refuses closed accounts
+        seats = [(row.merchant_id, row.name, row.role) for row in rows]
+        if cached is not None:
+            seat_cache.store(redis_client(), principal.id, cached, seats)
     raw = request.headers.get("X-Merchant-Id")
     wanted = None
     if raw is not None:
@@ -66,6 +74,7 @@ def _merchant_check(principal: access.Principal) -> None:
 
 
 access.ROLE_CHECKS["merchant"] = _merchant_check
+access.ROLE_CACHE_KEYS["merchant"] = seat_cache.keys
 
 
 def _seat() -> merchants.StaffSeat:

@@ -1,0 +1,110 @@
+"""Which merchants a staff member acts for, cached in Redis, so a counter request
+(verify, redeem) makes no database round trip to learn who is calling.
+
+The entry is read in the same Redis round trip as the token's denylist check
+(api/access.py), together with a global seats epoch and the account's gate
+version (api/gate.py). It holds the approved merchants' ids, names and the
+user's roles, and is used only if it was made under the current epoch and the
+current gate version:
+
+- every commit that changes a merchant (approval, suspension, …) or its staff
+  (a new member, a removal, an account leaving every merchant) bumps the epoch
+  (the session hooks below, after commit), so a removed member or a suspended
+  merchant loses its powers at once;
+- every commit that changes the account (closure) bumps its gate version.
+
+The epoch and gate version stored are the ones read *before* the database was,
+so an entry read from the database while a change committed is born stale and
+never used. If Redis misses a bump (it was unreachable just then), an entry
+lives at most `TTL_SECONDS`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from incentives.models import Merchant, MerchantStaff
+from points.db import on_commit
+
+log = logging.getLogger(__name__)
+TTL_SECONDS = 60
+EPOCH_KEY = "seats:epoch"
+_TABLES = {Merchant.__tablename__, MerchantStaff.__tablename__}
+
+
+def keys(principal: str) -> tuple[str, str]:
+    """(entry, epoch) keys for `user:<id>`, read after the gate's two keys."""
+    return f"seats:{principal}", EPOCH_KEY
+
+
+def usable(values: list | None) -> list[tuple[int, str, str]] | None:
+    """The cached seats [(merchant_id, name, role)] if the entry is current: `values`
+    are the gate's entry and version, then this entry and the epoch, as Redis
+    returned them (None: Redis did not answer)."""
+    if not values:
+        return None
+    _, gate_version, raw, epoch = values
+    if raw is None:
+        return None
+    entry = json.loads(raw)
+    if entry.get("epoch") != int(epoch or 0) or entry.get("gate") != int(gate_version or 0):
+        return None
+    return [tuple(seat) for seat in entry["seats"]]
+
+
+def store(client: redis.Redis, user_id: int, values: list, seats: list[tuple[int, str, str]]
+          ) -> None:
+    """Cache seats read from the database, under the epoch and gate version read
+    before that (`values`, as for `usable`)."""
+    _, gate_version, _, epoch = values
+    entry = {"epoch": int(epoch or 0), "gate": int(gate_version or 0),
+             "seats": [list(seat) for seat in seats]}
+    try:
+        client.set(keys(f"user:{user_id}")[0], json.dumps(entry, ensure_ascii=False),
+                   ex=TTL_SECONDS)
+    except redis.exceptions.RedisError:
+        log.warning("redis unavailable; the staff seats are not cached")
+
+
+def _changed(session: Session) -> None:
+    """Bump the epoch once this transaction commits (once per transaction)."""
+    if session.info.get("seats_changed") or not has_app_context():
+        return  # already registered; or a script outside the app: no cache to keep
+    session.info["seats_changed"] = True
+    client = current_app.extensions["credit"].redis
+
+    def bump() -> None:
+        session.info.pop("seats_changed", None)
+        try:
+            client.incr(EPOCH_KEY)
+        except redis.exceptions.RedisError:
+            log.warning("redis unavailable; cached staff seats expire by themselves")
+
+    on_commit(session, bump)
+
+
+@event.listens_for(Session, "before_flush")
+def _flushing(session: Session, flush_context: Any, instances: Any) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Merchant | MerchantStaff):
+            _changed(session)
+            return
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executing(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in _TABLES:
+            _changed(state.session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop("seats_changed", None)
