@@ -19,7 +19,8 @@ import datetime as dt
 from collections import Counter
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, Row, bindparam, exists, func, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from incentives import perks
@@ -37,13 +38,18 @@ MAX_STATS_DAYS = 366
 PERK_COLUMNS = tuple(Perk.__table__.c)
 
 
+def _changed_terms(perk, verification: Verification, today: dt.date) -> list[str]:
+    """What in the perk's terms now refuses this verification's holder."""
+    return (perks.perk_reasons(perk, today, quota=False)
+            + perks.subject_reasons(verification.level or "", verification.restricted, perk))
+
+
 def _refusal(perk, verification: Verification, held: int, today: dt.date) -> DomainError | None:
     """Why this perk may not be granted on this verification (None: it may)."""
     if held >= perk.per_resident_limit:
         return Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
                         limit=perk.per_resident_limit)
-    changed = (perks.perk_reasons(perk, today, quota=False)
-               + perks.subject_reasons(verification.level or "", verification.restricted, perk))
+    changed = _changed_terms(perk, verification, today)
     if changed:
         return Forbidden("the perk's terms changed since the verification", "NOT_ELIGIBLE",
                          reasons=changed)
@@ -57,33 +63,92 @@ _SUBJECTS = Subject.__table__
 _GRANT_COLUMNS = tuple(_REDEMPTIONS.c[name] for name in (
     "id", "verification_id", "perk_id", "status", "terms", "display_name", "redeemed_at",
     "reversed_at", "reverse_reason"))
+_GRANTED_FIELDS = ("verification_id", "perk_id", "merchant_id", "user_id", "subject_id",
+                   "staff_user_id", "status", "terms", "display_name", "redeemed_at")
 
 # The grant's statements, built once (building a statement costs more Python than
 # running it does): executed with their parameters on the request's connection.
-# The verification, with its subject's row locked: one person's redemptions run one
-# after the other.
+# The verification and its perk's terms (columns `perk__…`), with the subject's row
+# locked: one person's redemptions run one after the other.
 _VERIFICATION_LOCKED = (
-    select(_VERIFICATIONS).join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
+    select(_VERIFICATIONS, *(c.label(f"perk__{c.key}") for c in PERK_COLUMNS))
+    .join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
+    .join(_PERKS, _PERKS.c.id == _VERIFICATIONS.c.perk_id)
     .where(_VERIFICATIONS.c.id == bindparam("verification"),
            _VERIFICATIONS.c.merchant_id == bindparam("merchant"))
     .with_for_update(key_share=True, of=_SUBJECTS))
-# The perk, the subject's grants of it and whether this verification has one, read
-# under that lock.
-_PERK_HELD_DONE = select(
-    *PERK_COLUMNS,
+# Read under that lock: the subject's grants of the perk, and whether this
+# verification has one.
+_STANDING = select(
     select(func.count(_REDEMPTIONS.c.id)).where(
-        _REDEMPTIONS.c.perk_id == bindparam("perk"),
-        _REDEMPTIONS.c.subject_id == bindparam("subject"),
+        _REDEMPTIONS.c.perk_id == bindparam("perk_id"),
+        _REDEMPTIONS.c.subject_id == bindparam("subject_id"),
         _REDEMPTIONS.c.status == "granted").scalar_subquery().label("held"),
     select(_REDEMPTIONS.c.id).where(
-        _REDEMPTIONS.c.verification_id == bindparam("verification")).exists().label("done"),
-).where(_PERKS.c.id == bindparam("perk"))
+        _REDEMPTIONS.c.verification_id == bindparam("verification_id")).exists().label("done"))
 # UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
 _GRANT = per_dialect(lambda insert: insert(_REDEMPTIONS).on_conflict_do_nothing(
     index_elements=["verification_id"]).returning(*_GRANT_COLUMNS))
 _TAKE_UNIT = (update(_PERKS)
               .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota)
               .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS))
+
+
+def _grant_in_one_statement():
+    """PostgreSQL: the subject's standing, the grant (only if `may` — the terms allow
+    it —, the verification has none and the subject is under the limit) and the quota
+    unit (only if granted), in one statement. It starts after the subject's lock was
+    taken, so its snapshot holds every grant of that subject."""
+    standing = _STANDING.cte("standing")
+    # Parameters named grant_…: a parameter named like a column of perks would make
+    # the UPDATE below set that column.
+    values = select(*(bindparam(f"grant_{name}", type_=_REDEMPTIONS.c[name].type)
+                      for name in _GRANTED_FIELDS)).select_from(standing).where(
+        bindparam("may"), standing.c.done.is_(False),
+        standing.c.held < bindparam("limit"))
+    grant = (postgresql.insert(_REDEMPTIONS).from_select(_GRANTED_FIELDS, values)
+             .on_conflict_do_nothing(index_elements=["verification_id"])
+             .returning(*_GRANT_COLUMNS).cte("grant"))
+    unit = (update(_PERKS)
+            .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota,
+                   exists(select(grant.c.id)))
+            .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS).cte("unit"))
+    return select(standing.c.held, standing.c.done,
+                  *(c.label(f"grant_{c.key}") for c in grant.c),
+                  *(c.label(f"unit_{c.key}") for c in unit.c),
+                  ).select_from(standing.outerjoin(grant, true()).outerjoin(unit, true()))
+
+
+_GRANT_AT_ONCE = _grant_in_one_statement()
+
+
+def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
+    """The columns `prefix…` of a row, unprefixed (None: the part returned no row)."""
+    if getattr(row, f"{prefix}id") is None:
+        return None
+    return SimpleNamespace(**{c.key: getattr(row, f"{prefix}{c.key}") for c in columns})
+
+
+def _try_grant(connection: Connection, fields: dict, may: bool, limit: int
+               ) -> SimpleNamespace:
+    """Grant if `may`, unless done already or at the limit, and take the quota unit:
+    the subject's standing (held, done), the grant and the perk as the unit left it
+    (each None if it did not happen)."""
+    if connection.dialect.name == "postgresql":
+        row = connection.execute(_GRANT_AT_ONCE, {
+            "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
+            "verification_id": fields["verification_id"], "may": may, "limit": limit,
+            **{f"grant_{name}": value for name, value in fields.items()}}).one()
+        return SimpleNamespace(held=row.held, done=row.done,
+                               grant=_prefixed(row, "grant_", _GRANT_COLUMNS),
+                               unit=_prefixed(row, "unit_", PERK_COLUMNS))
+    standing = connection.execute(_STANDING, fields).one()
+    grant = unit = None
+    if may and not standing.done and standing.held < limit:
+        grant = connection.execute(_GRANT[connection.dialect.name], fields).first()
+        if grant is not None:  # the quota unit, last: the row is ours until the commit
+            unit = connection.execute(_TAKE_UNIT, {"perk_id": fields["perk_id"]}).first()
+    return SimpleNamespace(held=standing.held, done=standing.done, grant=grant, unit=unit)
 
 
 def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
@@ -93,9 +158,9 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     edited meanwhile is checked again under that lock.
 
     Core statements on the request's connection (the merchant counter's hottest
-    path): the verification read with its subject's row locked, then the perk, the
-    subject's grants of it and whether this verification is spent, then the grant and
-    the quota unit."""
+    path): the verification and its perk read with the subject's row locked, then
+    the subject's grants of the perk counted, the grant written and the quota unit
+    taken (one statement on PostgreSQL)."""
     connection = session.connection()
     verification = connection.execute(_VERIFICATION_LOCKED, {
         "verification": verification_id, "merchant": merchant.id}).first()
@@ -113,37 +178,33 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
-    row = connection.execute(_PERK_HELD_DONE, {
-        "perk": verification.perk_id, "subject": verification.subject_id,
-        "verification": verification.id}).one()
-    if row.done:
-        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
-    perk = _terms_row(row, merchant)
-    refusal = _refusal(perk, verification, row.held, today)
-    if refusal is not None:
-        raise refusal
-    grant = connection.execute(_GRANT[connection.dialect.name], {
+    perk = _terms_row(_prefixed(verification, "perk__", PERK_COLUMNS), merchant)
+    outcome = _try_grant(connection, {
         "verification_id": verification.id, "perk_id": perk.id, "merchant_id": merchant.id,
         "user_id": verification.user_id, "subject_id": verification.subject_id,
         "staff_user_id": staff_user_id, "status": "granted", "terms": perks.terms(perk),
-        "display_name": verification.display_name, "redeemed_at": now}).first()
-    if grant is None:
+        "display_name": verification.display_name, "redeemed_at": now},
+        may=not _changed_terms(perk, verification, today), limit=perk.per_resident_limit)
+    if outcome.done:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
-
-    # The quota unit, last: the row is ours from here to the commit.
-    taken = connection.execute(_TAKE_UNIT, {"perk_id": perk.id}).first()
-    if taken is None:
+    refusal = _refusal(perk, verification, outcome.held, today)
+    if refusal is not None:
+        raise refusal
+    if outcome.grant is None:  # a concurrent retry of this grant got there first
+        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+    if outcome.unit is None:
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
-    if taken.version != perk.version:  # edited since read: the terms in force now
-        perk = _terms_row(taken, merchant)
-        refusal = _refusal(perk, verification, row.held, today)
+    grant = outcome.grant
+    if outcome.unit.version != perk.version:  # edited since read: the terms in force now
+        perk = _terms_row(outcome.unit, merchant)
+        refusal = _refusal(perk, verification, outcome.held, today)
         if refusal is not None:
             raise refusal
         grant = connection.execute(
             update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == grant.id)
             .values(terms=perks.terms(perk))
             .returning(*_GRANT_COLUMNS)).one()
-    return SimpleNamespace(**grant._mapping)
+    return SimpleNamespace(**grant._mapping) if isinstance(grant, Row) else grant
 
 
 def _terms_row(row, merchant: MerchantRef) -> SimpleNamespace:

@@ -318,13 +318,14 @@ def test_perk_input_is_checked(app, client):
 
 def _edit_perk_just_before_quota(app, changes: str):
     """Apply `changes` to the perk row right before the grant takes its quota unit,
-    as an owner's edit committed between the grant's read and its update would."""
+    as an owner's edit committed between the grant's read and its update would (on
+    PostgreSQL that update is part of the grant's one statement)."""
     from sqlalchemy import event
 
     engine = app.extensions["credit"].db.engine
 
     def edit(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("UPDATE perks SET used"):
+        if "UPDATE perks SET used" in statement:
             cursor.execute(f"UPDATE perks SET {changes}, version = version + 1")
 
     event.listen(engine, "before_cursor_execute", edit)
