@@ -86,11 +86,14 @@ _SPEND = (update(_TOKENS)
 _USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.token_hash == bindparam("digest"))
 
 
+# What a verification needs of the perk: its terms for the holder, and its version.
+_PERK = tuple(_PERKS.c[name] for name in (
+    "id", "version", "min_level", "active", "valid_from", "valid_until", "used", "total_quota"))
 # The perk (if it is this merchant's), the holder and the holder's latest consent.
 _HOLDER = (User.closed_at, User.name_enc,
            accounts.latest_granted(User.id, "merchant_share").label("consents"))
 _PERK_AND_HOLDER = (
-    select(*_PERKS.c, *_HOLDER).select_from(_PERKS).outerjoin(User, User.id == bindparam("user"))
+    select(*_PERK, *_HOLDER).select_from(_PERKS).outerjoin(User, User.id == bindparam("user"))
     .where(_PERKS.c.id == bindparam("perk"), _PERKS.c.merchant_id == bindparam("merchant")))
 _SPENT = _SPEND.cte("spent")
 # PostgreSQL: the code spent, then the perk (outer-joined: a perk not found still
@@ -98,7 +101,7 @@ _SPENT = _SPEND.cte("spent")
 _SPEND_AND_READ = select(
     _SPENT.c.id.label("token_id"), _SPENT.c.user_id, _SPENT.c.subject_id,
     func.nextval(func.pg_get_serial_sequence(_VERIFICATIONS.name, "id")).label("new_id"),
-    *_PERKS.c, *_HOLDER,
+    *_PERK, *_HOLDER,
 ).select_from(
     _SPENT.outerjoin(_PERKS, and_(_PERKS.c.id == bindparam("perk"),
                                   _PERKS.c.merchant_id == bindparam("merchant")))

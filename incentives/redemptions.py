@@ -35,7 +35,11 @@ REVERSAL_WINDOW = dt.timedelta(days=1)
 MAX_STATS_DAYS = 366
 
 
-PERK_COLUMNS = tuple(Perk.__table__.c)
+# What a grant needs of its perk: the terms it stores, and whether they still allow it.
+# (Every column a statement returns costs the driver a loader per execution.)
+TERMS_COLUMNS = tuple(Perk.__table__.c[name] for name in (
+    "id", "version", "merchant_id", "title", "description", "min_level", "benefit",
+    "per_resident_limit", "valid_from", "valid_until", "active"))
 
 
 def _changed_terms(perk, verification: Verification, today: dt.date) -> list[str]:
@@ -63,15 +67,20 @@ _SUBJECTS = Subject.__table__
 _GRANT_COLUMNS = tuple(_REDEMPTIONS.c[name] for name in (
     "id", "verification_id", "perk_id", "status", "terms", "display_name", "redeemed_at",
     "reversed_at", "reverse_reason"))
+_LOCKED_FIELDS = ("id", "user_id", "subject_id", "level", "restricted", "display_name",
+                  "reasons", "created_at")
 _GRANTED_FIELDS = ("verification_id", "perk_id", "merchant_id", "user_id", "subject_id",
                    "staff_user_id", "status", "terms", "display_name", "redeemed_at")
+
+_UNIT_COLUMNS = (_PERKS.c.id, _PERKS.c.version)  # a quota unit taken: which perk version
 
 # The grant's statements, built once (building a statement costs more Python than
 # running it does): executed with their parameters on the request's connection.
 # The verification and its perk's terms (columns `perk__…`), with the subject's row
 # locked: one person's redemptions run one after the other.
 _VERIFICATION_LOCKED = (
-    select(_VERIFICATIONS, *(c.label(f"perk__{c.key}") for c in PERK_COLUMNS))
+    select(*(_VERIFICATIONS.c[name] for name in _LOCKED_FIELDS),
+           *(c.label(f"perk__{c.key}") for c in TERMS_COLUMNS))
     .join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
     .join(_PERKS, _PERKS.c.id == _VERIFICATIONS.c.perk_id)
     .where(_VERIFICATIONS.c.id == bindparam("verification"),
@@ -91,7 +100,9 @@ _GRANT = per_dialect(lambda insert: insert(_REDEMPTIONS).on_conflict_do_nothing(
     index_elements=["verification_id"]).returning(*_GRANT_COLUMNS))
 _TAKE_UNIT = (update(_PERKS)
               .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota)
-              .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS))
+              .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS))
+# The perk's terms again, when an edit moved its version since the locked read.
+_TERMS = select(*TERMS_COLUMNS).where(_PERKS.c.id == bindparam("perk_id"))
 
 
 def _grant_in_one_statement():
@@ -112,7 +123,8 @@ def _grant_in_one_statement():
     unit = (update(_PERKS)
             .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota,
                    exists(select(grant.c.id)))
-            .values(used=_PERKS.c.used + 1).returning(*PERK_COLUMNS).cte("unit"))
+            .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS)
+            .cte("unit"))
     return select(standing.c.held, standing.c.done,
                   *(c.label(f"grant_{c.key}") for c in grant.c),
                   *(c.label(f"unit_{c.key}") for c in unit.c),
@@ -141,7 +153,7 @@ def _try_grant(connection: Connection, fields: dict, may: bool, limit: int
             **{f"grant_{name}": value for name, value in fields.items()}}).one()
         return SimpleNamespace(held=row.held, done=row.done,
                                grant=_prefixed(row, "grant_", _GRANT_COLUMNS),
-                               unit=_prefixed(row, "unit_", PERK_COLUMNS))
+                               unit=_prefixed(row, "unit_", _UNIT_COLUMNS))
     standing = connection.execute(_STANDING, fields).one()
     grant = unit = None
     if may and not standing.done and standing.held < limit:
@@ -178,7 +190,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
-    perk = _terms_row(_prefixed(verification, "perk__", PERK_COLUMNS), merchant)
+    perk = _terms_row(_prefixed(verification, "perk__", TERMS_COLUMNS), merchant)
     outcome = _try_grant(connection, {
         "verification_id": verification.id, "perk_id": perk.id, "merchant_id": merchant.id,
         "user_id": verification.user_id, "subject_id": verification.subject_id,
@@ -196,7 +208,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
     grant = outcome.grant
     if outcome.unit.version != perk.version:  # edited since read: the terms in force now
-        perk = _terms_row(outcome.unit, merchant)
+        perk = _terms_row(connection.execute(_TERMS, {"perk_id": perk.id}).one(), merchant)
         refusal = _refusal(perk, verification, outcome.held, today)
         if refusal is not None:
             raise refusal
@@ -209,7 +221,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
 
 def _terms_row(row, merchant: MerchantRef) -> SimpleNamespace:
     """A perk's columns as read (not an ORM object: nothing to flush), with its merchant."""
-    return SimpleNamespace(**{c.key: getattr(row, c.key) for c in PERK_COLUMNS},
+    return SimpleNamespace(**{c.key: getattr(row, c.key) for c in TERMS_COLUMNS},
                            merchant=merchant)
 
 
