@@ -19,7 +19,7 @@ import datetime as dt
 from collections import Counter
 from types import SimpleNamespace
 
-from sqlalchemy import Connection, Row, bindparam, exists, func, select, true, update
+from sqlalchemy import Connection, bindparam, exists, func, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -64,9 +64,6 @@ _VERIFICATIONS = Verification.__table__
 _REDEMPTIONS = Redemption.__table__
 _PERKS = Perk.__table__
 _SUBJECTS = Subject.__table__
-_GRANT_COLUMNS = tuple(_REDEMPTIONS.c[name] for name in (
-    "id", "verification_id", "perk_id", "status", "terms", "display_name", "redeemed_at",
-    "reversed_at", "reverse_reason"))
 _LOCKED_FIELDS = ("id", "user_id", "subject_id", "level", "restricted", "display_name",
                   "reasons", "created_at")
 _GRANTED_FIELDS = ("verification_id", "perk_id", "merchant_id", "user_id", "subject_id",
@@ -97,7 +94,7 @@ _STANDING = select(
         _REDEMPTIONS.c.verification_id == bindparam("verification_id")).exists().label("done"))
 # UNIQUE (verification_id): a concurrent retry of this grant inserts nothing.
 _GRANT = per_dialect(lambda insert: insert(_REDEMPTIONS).on_conflict_do_nothing(
-    index_elements=["verification_id"]).returning(*_GRANT_COLUMNS))
+    index_elements=["verification_id"]).returning(_REDEMPTIONS.c.id))
 _TAKE_UNIT = (update(_PERKS)
               .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota)
               .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS))
@@ -119,14 +116,14 @@ def _grant_in_one_statement():
         standing.c.held < bindparam("limit"))
     grant = (postgresql.insert(_REDEMPTIONS).from_select(_GRANTED_FIELDS, values)
              .on_conflict_do_nothing(index_elements=["verification_id"])
-             .returning(*_GRANT_COLUMNS).cte("grant"))
+             .returning(_REDEMPTIONS.c.id).cte("grant"))
     unit = (update(_PERKS)
             .where(_PERKS.c.id == bindparam("perk_id"), _PERKS.c.used < _PERKS.c.total_quota,
                    exists(select(grant.c.id)))
             .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS)
             .cte("unit"))
     return select(standing.c.held, standing.c.done,
-                  *(c.label(f"grant_{c.key}") for c in grant.c),
+                  grant.c.id.label("grant_id"),
                   *(c.label(f"unit_{c.key}") for c in unit.c),
                   ).select_from(standing.outerjoin(grant, true()).outerjoin(unit, true()))
 
@@ -144,23 +141,23 @@ def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
 def _try_grant(connection: Connection, fields: dict, may: bool, limit: int
                ) -> SimpleNamespace:
     """Grant if `may`, unless done already or at the limit, and take the quota unit:
-    the subject's standing (held, done), the grant and the perk as the unit left it
-    (each None if it did not happen)."""
+    the subject's standing (held, done), the grant's id and the perk's id and version
+    as the unit left it (each None if it did not happen)."""
     if connection.dialect.name == "postgresql":
         row = connection.execute(_GRANT_AT_ONCE, {
             "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
             "verification_id": fields["verification_id"], "may": may, "limit": limit,
             **{f"grant_{name}": value for name, value in fields.items()}}).one()
-        return SimpleNamespace(held=row.held, done=row.done,
-                               grant=_prefixed(row, "grant_", _GRANT_COLUMNS),
+        return SimpleNamespace(held=row.held, done=row.done, grant_id=row.grant_id,
                                unit=_prefixed(row, "unit_", _UNIT_COLUMNS))
     standing = connection.execute(_STANDING, fields).one()
-    grant = unit = None
+    grant_id = unit = None
     if may and not standing.done and standing.held < limit:
-        grant = connection.execute(_GRANT[connection.dialect.name], fields).first()
-        if grant is not None:  # the quota unit, last: the row is ours until the commit
+        grant_id = connection.execute(_GRANT[connection.dialect.name], fields).scalar()
+        if grant_id is not None:  # the quota unit, last: the row is ours until the commit
             unit = connection.execute(_TAKE_UNIT, {"perk_id": fields["perk_id"]}).first()
-    return SimpleNamespace(held=standing.held, done=standing.done, grant=grant, unit=unit)
+    return SimpleNamespace(held=standing.held, done=standing.done, grant_id=grant_id,
+                           unit=unit)
 
 
 def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
@@ -191,32 +188,32 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
     perk = _terms_row(_prefixed(verification, "perk__", TERMS_COLUMNS), merchant)
-    outcome = _try_grant(connection, {
+    fields = {
         "verification_id": verification.id, "perk_id": perk.id, "merchant_id": merchant.id,
         "user_id": verification.user_id, "subject_id": verification.subject_id,
         "staff_user_id": staff_user_id, "status": "granted", "terms": perks.terms(perk),
-        "display_name": verification.display_name, "redeemed_at": now},
-        may=not _changed_terms(perk, verification, today), limit=perk.per_resident_limit)
+        "display_name": verification.display_name, "redeemed_at": now}
+    outcome = _try_grant(connection, fields, may=not _changed_terms(perk, verification, today),
+                         limit=perk.per_resident_limit)
     if outcome.done:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
     refusal = _refusal(perk, verification, outcome.held, today)
     if refusal is not None:
         raise refusal
-    if outcome.grant is None:  # a concurrent retry of this grant got there first
+    if outcome.grant_id is None:  # a concurrent retry of this grant got there first
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
     if outcome.unit is None:
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
-    grant = outcome.grant
     if outcome.unit.version != perk.version:  # edited since read: the terms in force now
         perk = _terms_row(connection.execute(_TERMS, {"perk_id": perk.id}).one(), merchant)
         refusal = _refusal(perk, verification, outcome.held, today)
         if refusal is not None:
             raise refusal
-        grant = connection.execute(
-            update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == grant.id)
-            .values(terms=perks.terms(perk))
-            .returning(*_GRANT_COLUMNS)).one()
-    return SimpleNamespace(**grant._mapping) if isinstance(grant, Row) else grant
+        fields["terms"] = perks.terms(perk)
+        connection.execute(update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == outcome.grant_id)
+                           .values(terms=fields["terms"]))
+    # The grant as written (only its id came back from the database).
+    return SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
 
 
 def _terms_row(row, merchant: MerchantRef) -> SimpleNamespace:

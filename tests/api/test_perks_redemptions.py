@@ -364,6 +364,27 @@ def test_grant_stores_the_terms_in_force_when_edited_meanwhile(app, client):
     assert r.status_code == 201, r.json
     assert r.json["terms"]["title"] == "门票七折"
     assert r.json["terms"]["version"] == perk["version"] + 1
+    # The answer is the grant as stored.
+    stored = client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json
+    assert stored == [r.json]
+
+
+def test_the_grant_answered_is_the_grant_stored(app, client):
+    """The grant's answer is built from what was written (only its id is read back):
+    it must be exactly what the merchant's list, and a replay, show afterwards."""
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    person = resident(client, id_number=valid_id(seq=433))
+    v = verify(client, merchant, person, perk["id"])
+    r = redeem(client, merchant, v["id"], "as-stored")
+    assert r.status_code == 201, r.json
+    assert r.json["status"] == "granted" and r.json["reversed_at"] is None
+    assert r.json["verification_id"] == v["id"] and r.json["perk_id"] == perk["id"]
+    assert r.json["terms"]["title"] == perk["title"]
+    assert r.json["display_name"] == v["display_name"] == "张*"
+    stored = client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json
+    assert stored == [r.json]
+    assert redeem(client, merchant, v["id"], "as-stored").json == r.json
 
 
 def test_a_perk_not_found_leaves_the_code_unspent_and_unlogged(app, client):
