@@ -10,6 +10,7 @@ from typing import Any
 
 import fakeredis
 import redis
+from flask import has_request_context
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -47,7 +48,9 @@ def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS
     request, a tenth of a busy counter's database round trips. A connection that was
     in use a moment ago is alive unless the server went away since; that case is the
     first statement failing with a disconnect, which invalidates the pool and is
-    retried once by the request (api/uow.py), so the caller never sees it."""
+    retried once by the request (api/uow.py), so the caller never sees it. Outside a
+    request (RQ jobs, CLI commands), where nothing runs a statement again, every
+    checkout is pinged, as with `pool_pre_ping`."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_connection: Any, record: Any) -> None:
@@ -56,7 +59,9 @@ def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         idle_since = record.info.pop("idle_since", None)
-        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+        if idle_since is None:  # made just now
+            return
+        if has_request_context() and time.monotonic() - idle_since < idle_seconds:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)

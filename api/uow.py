@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.context import state
@@ -35,7 +35,8 @@ def reconnecting(call: Callable[[], Any]) -> Any:
     """Run `call`; if it failed because its pooled connection turned out to be dead
     (the server restarted since the connection was last used: the pool pings only
     idle connections, api/extensions.py), run it once more on a fresh connection.
-    Nothing it did was committed, so running it again is safe."""
+    Nothing it did was committed, so running it again is safe (a call outside the
+    database made before the first statement goes through `once`)."""
     try:
         return call()
     except DBAPIError as error:
@@ -47,6 +48,15 @@ def reconnecting(call: Callable[[], Any]) -> Any:
         if session is not None:
             session.rollback()
         return call()
+
+
+def once(key: str, call: Callable[[], Any]) -> Any:
+    """`call()` at most once per request, its answer kept for the request: for a call
+    outside the database (WeChat's one-time login code) that a view makes before its
+    first statement, which must not be repeated if `reconnecting` runs the view again."""
+    if key not in g:
+        setattr(g, key, call())
+    return g.get(key)
 
 
 def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,6 +81,18 @@ def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _commit(session) -> None:
+    """Commit. A connection found dead while flushing has committed nothing (the view
+    may run again); one lost during COMMIT leaves the outcome unknown (it may not)."""
+    session.flush()
+    try:
+        session.commit()
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise _CommitInterrupted from error
+        raise
+
+
 def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """One attempt: the view in a transaction, committed or rolled back."""
     db = state().db
@@ -78,20 +100,19 @@ def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         result = view(*args, **kwargs)
         session = db.current()  # a cached read never made one
         if session is not None and session.in_transaction():
-            try:
-                session.commit()
-            except DBAPIError as error:
-                if error.connection_invalidated:
-                    raise _CommitInterrupted from error
-                raise
+            _commit(session)
         return result
     except DomainError as error:
         session = db.current()
         if session is not None:
-            if error.commit:
-                session.commit()
-            else:
+            if not error.commit:
                 session.rollback()
+                raise
+            try:
+                _commit(session)
+            except BaseException:
+                session.rollback()
+                raise
         raise
     except BaseException:
         session = db.current()

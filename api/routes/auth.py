@@ -11,6 +11,7 @@ from api import access
 from api.access import public
 from api.context import db_session, state
 from api.smorest import Blueprint, Schema
+from api.uow import once
 from points.accounts import user_for_openid
 from points.errors import Unauthenticated
 from points.models import AdminAccount
@@ -71,7 +72,9 @@ def _resident_login(openid: str) -> dict:
 @blp.errors(401, 422, 503)
 def wechat_login(body):
     """Sign in from the mini-program with a wx.login code."""
-    session = state().extras["wechat"].code_to_session(body["code"])
+    # WeChat refuses a login code used twice: asked once even if the view runs again.
+    session = once("wechat_session", lambda: state().extras["wechat"].code_to_session(
+        body["code"]))
     return _resident_login(session.openid)
 
 

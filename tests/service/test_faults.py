@@ -3,6 +3,7 @@ connections or going down — answers stay 503 with an error code, never 500, an
 everything recovers without restarting the app."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -213,13 +214,81 @@ def test_database_faults(clean_app, settings):
         proxy.close()
 
 
-def test_idle_connections_are_pinged_busy_ones_are_not(settings):
-    """The pool pings a connection only after it sat idle: one found dead then is
-    replaced before anyone uses it; one used a moment ago is lent out unpinged (a
-    dead one then fails its first statement, which the request runs again)."""
+def _proxied_app(settings):
     url = settings["DATABASE_URL"]
     if not url.startswith("postgresql"):
         pytest.skip("database faults are tested against PostgreSQL")
+    from api import create_app
+
+    parts = urlsplit(url)
+    proxy = Proxy((parts.hostname, parts.port or 5432))
+    proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
+    return create_app({"DATABASE_URL": proxied}), proxy
+
+
+def test_a_view_run_again_asks_wechat_once(clean_app, settings, httpserver):
+    """WeChat refuses a login code used twice: when the login runs again on a fresh
+    connection, the code is not sent again."""
+    app, proxy = _proxied_app(settings)
+    client = app.test_client()
+    wechat = app.extensions["credit"].extras["wechat"]
+    wechat.base_url = httpserver.url_for("").rstrip("/")
+    for _ in range(2):
+        httpserver.expect_request("/sns/jscode2session").respond_with_json(
+            {"openid": "o-retry", "session_key": "k"})
+    try:
+        assert client.post("/v1/auth/wechat/login", json={"code": "c1"}).status_code == 200
+        proxy.cut()
+        r = client.post("/v1/auth/wechat/login", json={"code": "c2"})
+        assert r.status_code == 200, r.json
+        assert [req.args["js_code"] for req, _ in httpserver.log] == ["c1", "c2"]
+    finally:
+        app.extensions["credit"].db.engine.dispose()
+        proxy.close()
+
+
+def test_a_connection_lost_during_commit_is_not_run_again(clean_app, settings, monkeypatch):
+    """Lost while committing, the outcome is unknown: 503 (the client retries, with its
+    Idempotency-Key where it matters), never the view a second time."""
+    from sqlalchemy import event
+
+    app, proxy = _proxied_app(settings)
+    client = app.test_client()
+    engine = app.extensions["credit"].db.engine
+    commits = []
+
+    def cut_before_commit(conn):
+        commits.append(1)
+        proxy.cut()
+
+    try:
+        assert client.get("/v1/health").status_code == 200
+        event.listen(engine, "commit", cut_before_commit)
+        # Whether the driver reports such a loss as a disconnect depends on where the
+        # socket broke; reported as one, it must still not be run again.
+        monkeypatch.setattr(engine.dialect, "is_disconnect", lambda *args: True)
+        r = client.post("/v1/auth/dev/login", json={"openid": "lost-in-commit"})
+        monkeypatch.undo()
+        event.remove(engine, "commit", cut_before_commit)
+        assert r.status_code == 503 and r.json["error_code"] == "DATABASE_UNAVAILABLE"
+        assert commits == [1]
+        assert client.post("/v1/auth/dev/login",
+                           json={"openid": "lost-in-commit"}).status_code == 200
+    finally:
+        app.extensions["credit"].db.engine.dispose()
+        proxy.close()
+
+
+def test_idle_connections_are_pinged_busy_ones_are_not(settings):
+    """In a request the pool pings a connection only after it sat idle: one found dead
+    then is replaced before anyone uses it; one used a moment ago is lent out unpinged
+    (a dead one then fails its first statement, which the request runs again).
+    Outside a request (jobs, CLI), where nothing runs it again, every checkout is
+    pinged."""
+    url = settings["DATABASE_URL"]
+    if not url.startswith("postgresql"):
+        pytest.skip("database faults are tested against PostgreSQL")
+    from flask import Flask
     from sqlalchemy import create_engine, exc, text
 
     from api.extensions import ping_when_idle
@@ -228,9 +297,11 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     proxy = Proxy((parts.hostname, parts.port or 5432))
     proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}").replace(
         "postgresql://", "postgresql+psycopg://")
+    request = Flask(__name__).test_request_context
     engines = []
     try:
-        for idle_seconds in (0.0, 3600.0):
+        for idle_seconds, context, pinged in ((0.0, request, True), (3600.0, request, False),
+                                              (3600.0, contextlib.nullcontext, True)):
             engine = create_engine(proxied, pool_size=1, max_overflow=0)
             engines.append(engine)
             ping_when_idle(engine, idle_seconds)
@@ -238,8 +309,8 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
                 assert conn.execute(text("SELECT 1")).scalar() == 1
             proxy.cut()
             time.sleep(0.05)
-            with engine.connect() as conn:
-                if idle_seconds == 0.0:  # pinged, found dead, replaced: works at once
+            with context(), engine.connect() as conn:
+                if pinged:  # found dead, replaced: works at once
                     assert conn.execute(text("SELECT 2")).scalar() == 2
                 else:  # not pinged: the first statement finds it dead
                     with pytest.raises(exc.DBAPIError) as lost:
