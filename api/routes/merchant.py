@@ -15,11 +15,11 @@ from flask import request
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
 from sqlalchemy import select
 
-from api import access
+from api import access, seat_cache
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
 from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
-from incentives import codes, merchants, perks, redemptions, seat_cache
+from incentives import codes, merchants, perks, redemptions
 from incentives.models import (
     BENEFIT_KINDS,
     MERCHANT_STATUSES,
@@ -53,7 +53,7 @@ def _id_field() -> ma.fields.Integer:
 
 def _merchant_check(principal: access.Principal) -> None:
     """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras.
-    The seats come from Redis when cached and current (incentives/seat_cache.py),
+    The seats come from Redis when cached and current (api/seat_cache.py),
     else from the database, then cached."""
     cached = principal.extras.get("cached")  # None when Redis did not answer
     seats = seat_cache.usable(cached)

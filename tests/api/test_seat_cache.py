@@ -1,4 +1,4 @@
-"""The staff seats cached in Redis (incentives/seat_cache.py): used on the counter's
+"""The staff seats cached in Redis (api/seat_cache.py): used on the counter's
 requests, and never a moment after the staff, the merchant or the account changed."""
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import delete, event, select, text, update
 
-from incentives import seat_cache
+from api import seat_cache
 from incentives.models import Merchant, MerchantStaff
-from tests.api.test_merchants import approved_merchant
+from tests.api.test_merchants import approved_merchant, valid_uscc
 from tests.helpers import auth, dev_login
 
 
@@ -94,6 +94,13 @@ def test_any_committed_change_to_merchants_or_staff_bumps_the_epoch(app, clean_a
         session.execute(text("SELECT 1"))  # reads bump nothing
         session.commit()
         assert epoch() == before + 3
+        # A new application (pending, no staff) changes nobody's seats; approval does.
+        applicant = auth(dev_login(client)["access_token"])
+        r = client.post("/v1/merchants", headers=applicant,
+                        json={"name": "乙", "uscc": valid_uscc(), "sector": "tourism"})
+        assert r.status_code == 201 and epoch() == before + 3
+        client.post(f"/v1/admin/merchants/{r.json['id']}/approve", headers=merchant["admin"])
+        assert epoch() == before + 4
 
 
 def test_an_entry_read_before_a_change_committed_is_never_used(app, clean_app):
@@ -116,3 +123,9 @@ def test_an_entry_read_before_a_change_committed_is_never_used(app, clean_app):
     assert 0 < redis.ttl(keys[2]) <= seat_cache.TTL_SECONDS
     assert json.loads(redis.get(keys[2]))["seats"] == []
     assert seat_cache.usable(None) is None  # Redis did not answer: the database decides
+    # An entry this code did not make (a rolling deploy, a stray write) is a miss.
+    current = {"epoch": int(redis.get(keys[3]) or 0), "gate": int(redis.get(keys[1]) or 0)}
+    for junk in (b"not json", b"{}", b'{"epoch": 1}', json.dumps({**current, "seats": [1]}),
+                 json.dumps({**current, "seats": [[1, "x"]]})):
+        redis.set(keys[2], junk)
+        assert seat_cache.usable(redis.mget(keys)) is None

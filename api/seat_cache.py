@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 from flask import current_app, has_app_context
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from incentives.models import Merchant, MerchantStaff
@@ -52,10 +52,14 @@ def usable(values: list | None) -> list[tuple[int, str, str]] | None:
     _, gate_version, raw, epoch = values
     if raw is None:
         return None
-    entry = json.loads(raw)
-    if entry.get("epoch") != int(epoch or 0) or entry.get("gate") != int(gate_version or 0):
+    try:
+        entry = json.loads(raw)
+        if entry["epoch"] != int(epoch or 0) or entry["gate"] != int(gate_version or 0):
+            return None
+        return [(int(merchant_id), str(name), str(role))
+                for merchant_id, name, role in entry["seats"]]
+    except (ValueError, TypeError, KeyError):  # not an entry this code made: a miss
         return None
-    return [tuple(seat) for seat in entry["seats"]]
 
 
 def store(client: redis.Redis, user_id: int, values: list, seats: list[tuple[int, str, str]]
@@ -89,12 +93,23 @@ def _changed(session: Session) -> None:
     on_commit(session, bump)
 
 
+def _changes_seats(obj: object) -> bool:
+    """Whether flushing this changed object may change anyone's seats: any staff row;
+    a merchant's status or name (not, say, a pending application edited again)."""
+    if isinstance(obj, MerchantStaff):
+        return True
+    if isinstance(obj, Merchant):
+        attrs = inspect(obj).attrs
+        return attrs.status.history.has_changes() or attrs.name.history.has_changes()
+    return False
+
+
 @event.listens_for(Session, "before_flush")
 def _flushing(session: Session, flush_context: Any, instances: Any) -> None:
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Merchant | MerchantStaff):
-            _changed(session)
-            return
+    if (any(isinstance(obj, Merchant | MerchantStaff) for obj in session.deleted)
+            or any(isinstance(obj, MerchantStaff) for obj in session.new)
+            or any(_changes_seats(obj) for obj in session.dirty)):
+        _changed(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
