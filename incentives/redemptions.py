@@ -27,11 +27,12 @@ from incentives import perks
 from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
 from points.db import SHANGHAI, per_dialect, utcnow
-from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
+from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.models import Subject
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
 REVERSAL_WINDOW = dt.timedelta(days=1)
+ATTEMPTS = 3  # reads of a perk's terms that an edit may overtake
 MAX_STATS_DAYS = 366
 
 
@@ -83,9 +84,12 @@ _VERIFICATION_LOCKED = (
     .where(_VERIFICATIONS.c.id == bindparam("verification"),
            _VERIFICATIONS.c.merchant_id == bindparam("merchant"))
     .with_for_update(key_share=True, of=_SUBJECTS))
-# Read under that lock: the subject's grants of the perk, and whether this
-# verification has one.
+# Read under that lock: the subject's grants of the perk, whether this verification
+# has one, and the perk's version now (an edit committed while the lock was awaited
+# is not in the locked read: its terms are read again).
 _STANDING = select(
+    select(_PERKS.c.version).where(_PERKS.c.id == bindparam("perk_id"))
+    .scalar_subquery().label("perk_version"),
     select(func.count(_REDEMPTIONS.c.id)).where(
         _REDEMPTIONS.c.perk_id == bindparam("perk_id"),
         _REDEMPTIONS.c.subject_id == bindparam("subject_id"),
@@ -113,7 +117,7 @@ def _grant_in_one_statement():
     values = select(*(bindparam(f"grant_{name}", type_=_REDEMPTIONS.c[name].type)
                       for name in _GRANTED_FIELDS)).select_from(standing).where(
         bindparam("may"), standing.c.done.is_(False),
-        standing.c.held < bindparam("limit"))
+        standing.c.held < bindparam("limit"), standing.c.perk_version == bindparam("version_read"))
     grant = (postgresql.insert(_REDEMPTIONS).from_select(_GRANTED_FIELDS, values)
              .on_conflict_do_nothing(index_elements=["verification_id"])
              .returning(_REDEMPTIONS.c.id).cte("grant"))
@@ -122,7 +126,7 @@ def _grant_in_one_statement():
                    exists(select(grant.c.id)))
             .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS)
             .cte("unit"))
-    return select(standing.c.held, standing.c.done,
+    return select(standing.c.held, standing.c.done, standing.c.perk_version,
                   grant.c.id.label("grant_id"),
                   *(c.label(f"unit_{c.key}") for c in unit.c),
                   ).select_from(standing.outerjoin(grant, true()).outerjoin(unit, true()))
@@ -138,26 +142,29 @@ def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
     return SimpleNamespace(**{c.key: getattr(row, f"{prefix}{c.key}") for c in columns})
 
 
-def _try_grant(connection: Connection, fields: dict, may: bool, limit: int
+def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, version: int
                ) -> SimpleNamespace:
-    """Grant if `may`, unless done already or at the limit, and take the quota unit:
-    the subject's standing (held, done), the grant's id and the perk's id and version
+    """Grant if `may` (the terms of perk `version` allow it), unless done already, at
+    the limit or the perk's version moved, and take the quota unit: the subject's
+    standing (held, done, perk_version), the grant's id and the perk's id and version
     as the unit left it (each None if it did not happen)."""
     if connection.dialect.name == "postgresql":
         row = connection.execute(_GRANT_AT_ONCE, {
             "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
             "verification_id": fields["verification_id"], "may": may, "limit": limit,
+            "version_read": version,
             **{f"grant_{name}": value for name, value in fields.items()}}).one()
-        return SimpleNamespace(held=row.held, done=row.done, grant_id=row.grant_id,
+        return SimpleNamespace(held=row.held, done=row.done, perk_version=row.perk_version,
+                               grant_id=row.grant_id,
                                unit=_prefixed(row, "unit_", _UNIT_COLUMNS))
     standing = connection.execute(_STANDING, fields).one()
     grant_id = unit = None
-    if may and not standing.done and standing.held < limit:
+    if may and not standing.done and standing.held < limit and standing.perk_version == version:
         grant_id = connection.execute(_GRANT[connection.dialect.name], fields).scalar()
         if grant_id is not None:  # the quota unit, last: the row is ours until the commit
             unit = connection.execute(_TAKE_UNIT, {"perk_id": fields["perk_id"]}).first()
-    return SimpleNamespace(held=standing.held, done=standing.done, grant_id=grant_id,
-                           unit=unit)
+    return SimpleNamespace(held=standing.held, done=standing.done,
+                           perk_version=standing.perk_version, grant_id=grant_id, unit=unit)
 
 
 def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
@@ -193,8 +200,17 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         "user_id": verification.user_id, "subject_id": verification.subject_id,
         "staff_user_id": staff_user_id, "status": "granted", "terms": perks.terms(perk),
         "display_name": verification.display_name, "redeemed_at": now}
-    outcome = _try_grant(connection, fields, may=not _changed_terms(perk, verification, today),
-                         limit=perk.per_resident_limit)
+    for _ in range(ATTEMPTS):
+        outcome = _try_grant(connection, fields, not _changed_terms(perk, verification, today),
+                             perk.per_resident_limit, perk.version)
+        if outcome.perk_version == perk.version:
+            break
+        # Edited while the subject's lock was awaited: nothing written; the terms in
+        # force now, and again.
+        perk = _terms_row(connection.execute(_TERMS, {"perk_id": perk.id}).one(), merchant)
+        fields["terms"] = perks.terms(perk)
+    else:
+        raise Unavailable("the perk is being edited; try again", "DATABASE_BUSY", retry_after=1)
     if outcome.done:
         raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
     refusal = _refusal(perk, verification, outcome.held, today)

@@ -323,9 +323,11 @@ def _edit_perk_just_before_quota(app, changes: str):
     from sqlalchemy import event
 
     engine = app.extensions["credit"].db.engine
+    done = []
 
     def edit(conn, cursor, statement, parameters, context, executemany):
-        if "UPDATE perks SET used" in statement:
+        if "UPDATE perks SET used" in statement and not done:  # one edit
+            done.append(statement)
             cursor.execute(f"UPDATE perks SET {changes}, version = version + 1")
 
     event.listen(engine, "before_cursor_execute", edit)
@@ -348,6 +350,38 @@ def test_grant_checks_terms_edited_before_its_quota_unit(app, client):
     assert r.json["reasons"] == ["level_too_low"]
     r = client.get(f"/v1/merchant/perks/{perk['id']}", headers=merchant["headers"])
     assert r.json["used"] == 0  # nothing granted, nothing half-written
+    assert client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json == []
+
+
+def test_terms_edited_while_the_subject_lock_was_awaited_are_read_again(app, client):
+    """The verification and its perk's terms are read when the subject's lock is
+    granted; an edit committed while it was awaited (here: the perk switched off and
+    its quota used up) is not in that read. The grant sees the perk's version has
+    moved, writes nothing, reads the terms again: 403 NOT_ELIGIBLE, as the terms in
+    force say, not 409 QUOTA_EXHAUSTED."""
+    from sqlalchemy import event
+
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    person = resident(client, id_number=valid_id(seq=434))
+    v = verify(client, merchant, person, perk["id"])
+    engine = app.extensions["credit"].db.engine
+    edits = []
+
+    def edit(conn, cursor, statement, parameters, context, executemany):
+        if "perk_version" in statement and not edits:
+            edits.append(statement)
+            cursor.execute("UPDATE perks SET active = false, used = total_quota, "
+                           "version = version + 1")
+
+    event.listen(engine, "before_cursor_execute", edit)
+    try:
+        r = redeem(client, merchant, v["id"], "edited-while-waiting")
+    finally:
+        event.remove(engine, "before_cursor_execute", edit)
+    assert edits
+    assert r.status_code == 403 and r.json["error_code"] == "NOT_ELIGIBLE", r.json
+    assert r.json["reasons"] == ["perk_inactive"]
     assert client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json == []
 
 
