@@ -7,10 +7,12 @@ version (api/gate.py). It holds the approved merchants' ids, names and the
 user's roles, and is used only if it was made under the current epoch and the
 current gate version:
 
-- every commit that changes a merchant (approval, suspension, …) or its staff
-  (a new member, a removal, an account leaving every merchant) bumps the epoch
-  (the session hooks below, after commit), so a removed member or a suspended
-  merchant loses its powers at once;
+- every commit that changes a merchant's status or name (approval, suspension, …)
+  or its staff (a new member, a removal, an account leaving every merchant) bumps
+  the epoch (the session hooks below, after commit), so a removed member or a
+  suspended merchant loses its powers at once. The hooks see the ORM and
+  `Session.execute`: write these two tables that way, not on
+  `session.connection()` or in raw SQL;
 - every commit that changes the account (closure) bumps its gate version.
 
 The epoch and gate version stored are the ones read *before* the database was,
@@ -77,14 +79,18 @@ def store(client: redis.Redis, user_id: int, values: list, seats: list[tuple[int
 
 
 def _changed(session: Session) -> None:
-    """Bump the epoch once this transaction commits (once per transaction)."""
-    if session.info.get("seats_changed") or not has_app_context():
-        return  # already registered; or a script outside the app: no cache to keep
-    session.info["seats_changed"] = True
+    """Bump the epoch once this transaction commits (registered once per transaction
+    or savepoint: a savepoint rolled back drops its own registration)."""
+    if not has_app_context():
+        return  # a script outside the app: there is no cache to keep in step
+    session.connection()  # the statement about to run begins the transaction anyway
+    current = session.get_nested_transaction() or session.get_transaction()
+    if session.info.get("seats_changed") is current:
+        return
+    session.info["seats_changed"] = current
     client = current_app.extensions["credit"].redis
 
     def bump() -> None:
-        session.info.pop("seats_changed", None)
         try:
             client.incr(EPOCH_KEY)
         except redis.exceptions.RedisError:
@@ -118,8 +124,3 @@ def _executing(state: ORMExecuteState) -> None:
         table = getattr(state.statement, "table", None)
         if getattr(table, "name", None) in _TABLES:
             _changed(state.session)
-
-
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session: Session) -> None:
-    session.info.pop("seats_changed", None)

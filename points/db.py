@@ -99,15 +99,19 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the session's current transaction has committed.
 
     Caches and queues must only learn of a change the database really kept, so
-    services register their side effects here instead of doing them inline.
+    services register their side effects here instead of doing them inline. A
+    savepoint (`begin_nested`) neither runs them when it is released nor drops them
+    when it rolls back, except those registered inside it.
     """
-    session.info.setdefault("on_commit", []).append(callback)
+    registered_in = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault("on_commit", []).append((registered_in, callback))
 
 
 @event.listens_for(Session, "after_commit")
 def _run_on_commit(session: Session) -> None:
-    callbacks = session.info.pop("on_commit", [])
-    for callback in callbacks:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: the transaction has not committed yet
+    for _, callback in session.info.pop("on_commit", []):
         try:
             callback()
         except Exception:  # a lost cache write must never undo a committed change
@@ -116,6 +120,21 @@ def _run_on_commit(session: Session) -> None:
             logging.getLogger(__name__).warning("after-commit hook failed", exc_info=True)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_on_commit(session: Session) -> None:
-    session.info.pop("on_commit", None)
+def _within(transaction: Any, ancestor: Any) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_on_commit(session: Session, previous_transaction: Any) -> None:
+    """A rollback drops what was registered in the transaction rolled back: all of
+    it for the transaction itself, only a savepoint's own for a savepoint."""
+    if previous_transaction.parent is None:
+        session.info.pop("on_commit", None)
+        return
+    session.info["on_commit"] = [
+        (registered_in, callback) for registered_in, callback in session.info.get("on_commit", [])
+        if not _within(registered_in, previous_transaction)]
