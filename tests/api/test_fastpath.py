@@ -113,10 +113,23 @@ def test_redis_unreachable_goes_to_flask(app, client, dispatched, monkeypatch):
         raise redis.exceptions.ConnectionError("redis is down")
 
     monkeypatch.setattr(type(state.redis), "execute_command", down)
+    monkeypatch.setattr(redis.Connection, "send_command", down)  # the fast path's own
     dispatched.clear()
     r = _points(client, person)
     assert r.status_code == 200 and r.json["points"] == expected["points"]
     assert dispatched == [1]  # the database answered, through Flask
+
+
+def test_a_server_that_lost_its_scripts_is_taught_again(app, client, dispatched):
+    """The fast path runs its script by digest on a connection of its own: a Redis
+    restarted or flushed (SCRIPT FLUSH) gets the script again, and the read stays fast."""
+    person, expected = _cached_resident(client, 616)
+    app.extensions["credit"].redis.script_flush()
+    dispatched.clear()
+    for _ in range(2):
+        r = _points(client, person)
+        assert r.status_code == 200 and r.json == expected
+    assert dispatched == []
 
 
 def test_a_closed_account_gets_nothing_from_the_cache(client, dispatched):
