@@ -17,8 +17,9 @@ current gate version:
 
 The epoch and gate version stored are the ones read *before* the database was,
 so an entry read from the database while a change committed is born stale and
-never used. If Redis misses a bump (it was unreachable just then), an entry
-lives at most `TTL_SECONDS`.
+never used. If a bump is lost (Redis unreachable just then, or the database
+connection lost during that COMMIT, whose outcome is then unknown), an entry lives
+at most `TTL_SECONDS`.
 """
 from __future__ import annotations
 

@@ -166,7 +166,8 @@ class Proxy:
         self.listener.close()
 
 
-def test_database_faults(clean_app, settings):
+def _proxied_app(settings):
+    """An app whose database connections go through a Proxy, and the proxy."""
     url = settings["DATABASE_URL"]
     if not url.startswith("postgresql"):
         pytest.skip("database faults are tested against PostgreSQL")
@@ -175,7 +176,11 @@ def test_database_faults(clean_app, settings):
     parts = urlsplit(url)
     proxy = Proxy((parts.hostname, parts.port or 5432))
     proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
-    app = create_app({"DATABASE_URL": proxied})
+    return create_app({"DATABASE_URL": proxied}), proxy
+
+
+def test_database_faults(clean_app, settings):
+    app, proxy = _proxied_app(settings)
     client = app.test_client()
     try:
         assert client.get("/v1/health").status_code == 200
@@ -212,18 +217,6 @@ def test_database_faults(clean_app, settings):
     finally:
         app.extensions["credit"].db.engine.dispose()
         proxy.close()
-
-
-def _proxied_app(settings):
-    url = settings["DATABASE_URL"]
-    if not url.startswith("postgresql"):
-        pytest.skip("database faults are tested against PostgreSQL")
-    from api import create_app
-
-    parts = urlsplit(url)
-    proxy = Proxy((parts.hostname, parts.port or 5432))
-    proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}")
-    return create_app({"DATABASE_URL": proxied}), proxy
 
 
 def test_a_view_run_again_asks_wechat_once(clean_app, settings, httpserver):
