@@ -194,7 +194,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 
-    perk = _terms_row(_prefixed(verification, "perk__", TERMS_COLUMNS), merchant)
+    perk = _terms_row(verification, merchant, prefix="perk__")
     fields = {
         "verification_id": verification.id, "perk_id": perk.id, "merchant_id": merchant.id,
         "user_id": verification.user_id, "subject_id": verification.subject_id,
@@ -207,7 +207,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
             break
         # Edited while the subject's lock was awaited: nothing written; the terms in
         # force now, and again.
-        perk = _terms_row(connection.execute(_TERMS, {"perk_id": perk.id}).one(), merchant)
+        perk = _terms_now(connection, perk.id, merchant)
         fields["terms"] = perks.terms(perk)
     else:
         raise Unavailable("the perk is being edited; try again", "DATABASE_BUSY", retry_after=1)
@@ -221,7 +221,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     if outcome.unit is None:
         raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
     if outcome.unit.version != perk.version:  # edited since read: the terms in force now
-        perk = _terms_row(connection.execute(_TERMS, {"perk_id": perk.id}).one(), merchant)
+        perk = _terms_now(connection, perk.id, merchant)
         refusal = _refusal(perk, verification, outcome.held, today)
         if refusal is not None:
             raise refusal
@@ -232,10 +232,16 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     return SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
 
 
-def _terms_row(row, merchant: MerchantRef) -> SimpleNamespace:
-    """A perk's columns as read (not an ORM object: nothing to flush), with its merchant."""
-    return SimpleNamespace(**{c.key: getattr(row, c.key) for c in TERMS_COLUMNS},
+def _terms_row(row, merchant: MerchantRef, prefix: str = "") -> SimpleNamespace:
+    """A perk's terms as read (columns `prefix…` of the row; not an ORM object: nothing
+    to flush), with its merchant."""
+    return SimpleNamespace(**{c.key: getattr(row, prefix + c.key) for c in TERMS_COLUMNS},
                            merchant=merchant)
+
+
+def _terms_now(connection: Connection, perk_id: int, merchant: MerchantRef) -> SimpleNamespace:
+    """The perk's terms as they stand now: an edit moved its version since they were read."""
+    return _terms_row(connection.execute(_TERMS, {"perk_id": perk_id}).one(), merchant)
 
 
 def _redeemed(session: Session, verification_id: int) -> bool:
