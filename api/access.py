@@ -145,8 +145,8 @@ def authenticate() -> Principal:
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
     if cached is not None and kind == "user":
-        principal.extras["gate"] = cached[:2]  # [entry, version] as Redis holds them
-        principal.extras["cached"] = cached  # and the role's keys after them
+        # The gate's [entry, version] as Redis holds them, then the role's keys.
+        principal.extras["cached"] = cached
     if role == "admin" and kind != "admin":
         raise Forbidden("only the credit office may do this")
     if role in {"resident", "merchant", "user"} and kind != "user":

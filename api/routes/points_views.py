@@ -79,8 +79,8 @@ def credit_subject_id(require_consent: bool = True) -> int:
     """The signed-in resident's subject, refusing as the contract says when the
     identity is not bound or the credit_points consent is missing."""
     principal = access.current()
-    cached = principal.extras.get("gate")  # None when Redis did not answer
-    entry, version = cached or (None, None)
+    cached = principal.extras.get("cached")  # None when Redis did not answer
+    entry, version = cached[:2] if cached else (None, None)
     account = gate.usable(entry, version)
     if account is None:  # not cached: read the account once and cache it after commit
         account = gate.compute(db_session(), cipher(), principal.user, int(version or 0))
