@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from api import seat_cache
+from tests.api.test_merchants import approved_merchant
 from tests.helpers import auth, department, push, valid_id
 
 
@@ -197,6 +199,11 @@ def test_database_faults(clean_app, settings):
         assert client.get("/v1/me", headers=headers).status_code == 200
         proxy.cut()
         assert client.get("/v1/dept/quality-issues", headers=dept).status_code == 200  # key checked first
+        merchant = approved_merchant(app, client)
+        assert client.get("/v1/merchant/perks", headers=merchant["headers"]).status_code == 200
+        app.extensions["credit"].redis.incr(seat_cache.EPOCH_KEY)  # the seat is read again
+        proxy.cut()
+        assert client.get("/v1/merchant/perks", headers=merchant["headers"]).status_code == 200
         proxy.cut()
         r = client.post("/v1/auth/dev/login", json={"openid": "after-the-cut"})
         assert r.status_code == 200  # a write, run again: one account, not two
