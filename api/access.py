@@ -51,13 +51,10 @@ class Principal:
     @property
     def user(self) -> User:
         if "user" not in self.extras:
-            self.adopt_user(db_session().get(User, self.id) if self.kind == "user" else None)
+            user = db_session().get(User, self.id) if self.kind == "user" else None
+            self.confirm_account(user)
+            self.extras["user"] = user
         return self.extras["user"]
-
-    def adopt_user(self, user: User | None) -> None:
-        """Take this caller's account, read by whoever needed it first."""
-        self.confirm_account(user)
-        self.extras["user"] = user
 
     def confirm_account(self, account: User | Row | None) -> None:
         """Refuse a caller whose account is gone or closed, from the account or a row
