@@ -180,7 +180,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from api.fastpath import CachedPointsRead
 
-    app.wsgi_app = CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API)
+    from api.counter_fastpath import MerchantCounter
+
+    app.wsgi_app = MerchantCounter(
+        app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API)
 
     from api.cli import register_cli
 

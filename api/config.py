@@ -95,6 +95,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), False),
         # The cached points read answered before Flask (api/fastpath.py); off: always Flask.
         "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
+        "COUNTER_FAST_PATH": _bool(env.get("COUNTER_FAST_PATH"), True),
     }
     if overrides:
         config.update(overrides)

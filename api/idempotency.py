@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify, make_response, request
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from api import access
 from api.context import db_session
@@ -29,8 +29,8 @@ _CLAIM = per_dialect(lambda insert: insert(_KEYS).on_conflict_do_nothing(
 _ANSWER = update(_KEYS).where(_KEYS.c.id == bindparam("claimed"))
 
 
-def _replay(row: IdempotencyKey, digest: str):
-    if row.request_hash != digest:
+def _replay(row: IdempotencyKey, request_hash: str):
+    if row.request_hash != request_hash:
         raise Invalid("this Idempotency-Key was used with another request body",
                       "IDEMPOTENCY_KEY_REUSED")
     if row.status_code is None:
@@ -42,6 +42,36 @@ def _replay(row: IdempotencyKey, digest: str):
     return response
 
 
+def key_problem(key: str) -> Invalid | None:
+    """Why this Idempotency-Key is refused (None: it is usable)."""
+    if len(key) > 128 or "\x00" in key:
+        return Invalid("Idempotency-Key is at most 128 characters, without NUL",
+                       errors={"headers": {"Idempotency-Key": [
+                           "at most 128 characters, without NUL"]}})
+    return None
+
+
+def digest(path: str, body: Any) -> str:
+    """What a replay must match: the path and the JSON body as parsed."""
+    return hashlib.sha256(json.dumps([path, body], sort_keys=True,
+                                     default=str).encode()).hexdigest()
+
+
+def claim(connection: Connection, scope: str, key: str, request_hash: str) -> int | None:
+    """Claim the key (its row's id), or None if a request with it came first: a
+    concurrent request with the key waits on the unique index until the first
+    commits, then inserts nothing."""
+    return connection.execute(_CLAIM[connection.dialect.name], {
+        "scope": scope, "key": key, "request_hash": request_hash,
+        "created_at": utcnow()}).scalar()
+
+
+def store(connection: Connection, claimed: int, status_code: int, response: Any) -> None:
+    """Keep the answer sent with a claimed key, for its replays."""
+    connection.execute(_ANSWER, {"claimed": claimed, "status_code": status_code,
+                                 "response": response})
+
+
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     """Honour Idempotency-Key on a view. Put it above `@blp.response` so what is
     stored is the answer exactly as it was sent."""
@@ -51,27 +81,20 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         key = request.headers.get("Idempotency-Key")
         if not key:
             return view(*args, **kwargs)
-        if len(key) > 128 or "\x00" in key:
-            raise Invalid("Idempotency-Key is at most 128 characters, without NUL",
-                          errors={"headers": {"Idempotency-Key": [
-                              "at most 128 characters, without NUL"]}})
+        problem = key_problem(key)
+        if problem is not None:
+            raise problem
         scope = f"{access.current().label}:{request.endpoint}"
-        body = request.get_json(silent=True)
-        digest = hashlib.sha256(json.dumps([request.path, body], sort_keys=True,
-                                           default=str).encode()).hexdigest()
+        request_hash = digest(request.path, request.get_json(silent=True))
         session = db_session()
-        # Claim the key: a concurrent request with it waits on the unique index until
-        # the first commits, then inserts nothing and replays the stored answer.
         connection = session.connection()
-        claimed = connection.execute(_CLAIM[connection.dialect.name], {
-            "scope": scope, "key": key, "request_hash": digest, "created_at": utcnow()}).scalar()
+        claimed = claim(connection, scope, key, request_hash)
         if claimed is None:
             existing = session.execute(select(IdempotencyKey).where(
                 IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one()
-            return _replay(existing, digest)
+            return _replay(existing, request_hash)
         response = make_response(view(*args, **kwargs))
-        connection.execute(_ANSWER, {"claimed": claimed, "status_code": response.status_code,
-                                     "response": response.get_json()})
+        store(connection, claimed, response.status_code, response.get_json())
         return response
 
     return wrapper

@@ -63,14 +63,18 @@ def _merchant_check(principal: access.Principal) -> None:
         seats = [(row.merchant_id, row.name, row.role) for row in rows]
         if cached is not None:
             seat_cache.store(redis_client(), principal.id, cached, seats)
-    raw = request.headers.get("X-Merchant-Id")
-    wanted = None
-    if raw is not None:
-        if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_ID:
-            raise Invalid("X-Merchant-Id is a merchant id",
-                          errors={"headers": {"X-Merchant-Id": ["a merchant id"]}})
-        wanted = int(raw)
-    principal.extras["seat"] = merchants.seat_of(seats, wanted)
+    principal.extras["seat"] = merchants.seat_of(
+        seats, wanted_merchant(request.headers.get("X-Merchant-Id")))
+
+
+def wanted_merchant(raw: str | None) -> int | None:
+    """The merchant an X-Merchant-Id header names (None: no header)."""
+    if raw is None:
+        return None
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_ID:
+        raise Invalid("X-Merchant-Id is a merchant id",
+                      errors={"headers": {"X-Merchant-Id": ["a merchant id"]}})
+    return int(raw)
 
 
 access.ROLE_CHECKS["merchant"] = _merchant_check

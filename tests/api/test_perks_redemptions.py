@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import time_machine
 
@@ -316,22 +317,40 @@ def test_perk_input_is_checked(app, client):
                                  ["responses"])
 
 
-def _edit_perk_just_before_quota(app, changes: str):
-    """Apply `changes` to the perk row right before the grant takes its quota unit,
-    as an owner's edit committed between the grant's read and its update would (on
-    PostgreSQL that update is part of the grant's one statement)."""
+def _edit_perk_at(app, marker: str, changes: str) -> tuple[list, Callable[[], None]]:
+    """Apply `changes` to the perk row right before the grant's statement containing
+    `marker` runs, as an owner's edit committing just then would; the edits made, and
+    the undo. The edit runs in the grant's transaction, so a rollback (the counter's
+    fast path leaving a refusal to Flask) takes it back, as it could not a committed
+    one: it is applied again on the next transaction."""
     from sqlalchemy import event
 
     engine = app.extensions["credit"].db.engine
-    done = []
+    pending, edits = [True], []
 
     def edit(conn, cursor, statement, parameters, context, executemany):
-        if "UPDATE perks SET used" in statement and not done:  # one edit
-            done.append(statement)
+        if marker in statement and pending:  # one edit per transaction
+            pending.clear()
+            edits.append(statement)
             cursor.execute(f"UPDATE perks SET {changes}, version = version + 1")
 
+    def rolled_back(conn):
+        pending[:] = [True]
+
     event.listen(engine, "before_cursor_execute", edit)
-    return lambda: event.remove(engine, "before_cursor_execute", edit)
+    event.listen(engine, "rollback", rolled_back)
+
+    def undo():
+        event.remove(engine, "before_cursor_execute", edit)
+        event.remove(engine, "rollback", rolled_back)
+
+    return edits, undo
+
+
+def _edit_perk_just_before_quota(app, changes: str):
+    """Edit the perk right before the grant takes its quota unit (on PostgreSQL that
+    update is part of the grant's one statement)."""
+    return _edit_perk_at(app, "UPDATE perks SET used", changes)[1]
 
 
 def test_grant_checks_terms_edited_before_its_quota_unit(app, client):
@@ -359,26 +378,15 @@ def test_terms_edited_while_the_subject_lock_was_awaited_are_read_again(app, cli
     its quota used up) is not in that read. The grant sees the perk's version has
     moved, writes nothing, reads the terms again: 403 NOT_ELIGIBLE, as the terms in
     force say, not 409 QUOTA_EXHAUSTED."""
-    from sqlalchemy import event
-
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=5)
     person = resident(client, id_number=valid_id(seq=434))
     v = verify(client, merchant, person, perk["id"])
-    engine = app.extensions["credit"].db.engine
-    edits = []
-
-    def edit(conn, cursor, statement, parameters, context, executemany):
-        if "perk_version" in statement and not edits:
-            edits.append(statement)
-            cursor.execute("UPDATE perks SET active = false, used = total_quota, "
-                           "version = version + 1")
-
-    event.listen(engine, "before_cursor_execute", edit)
+    edits, undo = _edit_perk_at(app, "perk_version", "active = false, used = total_quota")
     try:
         r = redeem(client, merchant, v["id"], "edited-while-waiting")
     finally:
-        event.remove(engine, "before_cursor_execute", edit)
+        undo()
     assert edits
     assert r.status_code == 403 and r.json["error_code"] == "NOT_ELIGIBLE", r.json
     assert r.json["reasons"] == ["perk_inactive"]

@@ -1,0 +1,219 @@
+"""The merchant counter (verify a code, redeem a perk) run before Flask's request
+machinery.
+
+A scan and a grant are the counter's two requests, many per second at a busy
+scenic area at lunchtime. Profiling them under gunicorn showed more of the
+workers' CPU in the machinery around the work (the request context and its
+hooks, the view wrappers, parsing and answering through webargs and smorest)
+than in the work. This WSGI middleware runs the work itself when the request is
+plain, with the same pieces the full path uses:
+
+- the caller: the token decoded and checked (`TokenService.decode_access` and
+  `check`) with the staff seats read in the same Redis round trip and used only if
+  current (`seat_cache.usable`, `merchants.seat_of`, the X-Merchant-Id header read
+  by `merchant.wanted_merchant`);
+- the body: loaded by the route's own marshmallow schema;
+- the work: `codes.verify` / `redemptions.redeem` in one transaction, the
+  Idempotency-Key claimed and its answer stored as `api/idempotency.py` does;
+- the answer: dumped by the route's own schema, with the headers Flask sends.
+
+It only ever answers a success (201), after the transaction committed. Anything
+else goes to Flask, which answers exactly as it always does: a request it does not
+take (an Origin, an X-Request-Id to echo, request logging on, a body that is not
+small JSON, the scan's per-staff rate limit switched on — that limit and its
+headers are Flask-Limiter's), a caller it cannot confirm from Redis (seats not
+cached, Redis down, a token to look up in the database), a body the schema
+refuses, and every refusal or failure of the work: the transaction is rolled back
+first, so nothing of it stays and Flask does it again (the code is still unspent,
+the key still unclaimed, a replay of a key used before is Flask's). The one case
+that cannot go back is a connection lost while COMMIT was on its way: the outcome
+is unknown, and the answer is the 503 the full path gives for it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from flask import Flask, g
+from marshmallow import ValidationError
+
+from api import access, gate, idempotency, seat_cache
+from api.routes import merchant as routes
+from api.uow import _commit, _CommitInterrupted
+from incentives import codes, merchants, redemptions
+from points.db import today
+from points.errors import DomainError
+
+VERIFY = "/v1/merchant/verifications"
+REDEEM = "/v1/merchant/redemptions"
+REDEEM_ENDPOINT = "merchant.redeem"  # the Idempotency-Key scope's endpoint part
+MAX_BODY = 4096
+
+
+class _Defer(Exception):
+    """Leave the request to Flask (nothing of it has been written)."""
+
+
+class _Failed(Exception):
+    """The outcome is unknown (the connection was lost during COMMIT): answer with
+    Flask's error handler for the cause, never run again."""
+
+
+def _no_database() -> Any:
+    raise _Defer
+
+
+class MerchantCounter:
+    def __init__(self, app: Flask, wsgi_app: Callable, headers: Iterable[tuple[str, str]]) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.state = app.extensions["credit"]
+        self.headers = [("Content-Type", "application/json"), *headers]
+        self.routes = {VERIFY: self._verify, REDEEM: self._redeem}
+        self.verify_in, self.verify_out = routes.PerkVerifyInSchema(), routes.PerkVerificationSchema()
+        self.redeem_in, self.redeem_out = routes.PerkRedeemInSchema(), routes.RedemptionSchema()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        work = self.routes.get(environ.get("PATH_INFO"))
+        config = self.app.config
+        if (work is None or environ.get("REQUEST_METHOD") != "POST"
+                or not config["COUNTER_FAST_PATH"] or config["LOG_REQUESTS"]
+                or environ.get("QUERY_STRING") or "HTTP_ORIGIN" in environ
+                or "HTTP_X_REQUEST_ID" in environ):
+            return self.wsgi_app(environ, start_response)
+        raw = _json_body(environ)
+        if raw is None:
+            return self.wsgi_app(environ, start_response)
+        try:
+            with self.app.app_context():
+                answer = work(environ, raw)
+        except _Defer:
+            return self.wsgi_app(environ, start_response)
+        except _Failed as failed:
+            return self._error(environ, start_response, failed.__cause__)
+        body = orjson.dumps(answer, option=orjson.OPT_SORT_KEYS) + b"\n"
+        start_response("201 CREATED", [*self.headers, ("Content-Length", str(len(body))),
+                                       ("X-Request-Id", os.urandom(16).hex())])
+        return [body]
+
+    # -- the two routes ------------------------------------------------------------
+
+    def _verify(self, environ: dict, raw: bytes) -> dict:
+        if self.state.extras["limiter"].enabled:
+            raise _Defer  # the per-staff limit of scans, and its headers: Flask-Limiter's
+        principal, seat = self._caller(environ)
+        body = _load(self.verify_in, raw)
+        db, state = self.state.db, self.state
+
+        def work() -> dict:
+            return self.verify_out.dump(codes.verify(
+                db.session, state.cipher, state.redis, seat.merchant, principal.id,
+                body["token"], body["perk_id"], today()))
+
+        return _in_transaction(db, work)
+
+    def _redeem(self, environ: dict, raw: bytes) -> dict:
+        principal, seat = self._caller(environ)
+        body = _load(self.redeem_in, raw)
+        key = environ.get("HTTP_IDEMPOTENCY_KEY")
+        if key and idempotency.key_problem(key) is not None:
+            raise _Defer
+        db = self.state.db
+
+        def work() -> dict:
+            connection = db.session.connection()
+            claimed = None
+            if key:
+                claimed = idempotency.claim(
+                    connection, f"{principal.label}:{REDEEM_ENDPOINT}", key,
+                    idempotency.digest(REDEEM, json.loads(raw)))
+                if claimed is None:
+                    raise _Defer  # used before: Flask replays or refuses it
+            answer = self.redeem_out.dump(redemptions.redeem(
+                db.session, seat.merchant, principal.id, body["verification_id"], today()))
+            if claimed is not None:
+                idempotency.store(connection, claimed, 201, answer)
+            return answer
+
+        return _in_transaction(db, work)
+
+    # -- shared --------------------------------------------------------------------
+
+    def _caller(self, environ: dict) -> tuple[access.Principal, merchants.StaffSeat]:
+        """The staff member and the seat they act in, when Redis can say so alone."""
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _Defer
+        tokens = self.state.extras["tokens"]
+        try:
+            claims = tokens.decode_access(token)
+            kind, _, ident = claims["sub"].partition(":")
+            if kind != "user" or not ident.isdigit():
+                raise _Defer
+            revoked, values = tokens.check(_no_database, claims,
+                                           gate.keys(claims["sub"]) + seat_cache.keys(claims["sub"]))
+            seats = seat_cache.usable(values)
+            if revoked or seats is None:
+                raise _Defer
+            seat = merchants.seat_of(
+                seats, routes.wanted_merchant(environ.get("HTTP_X_MERCHANT_ID")))
+        except DomainError:
+            raise _Defer from None
+        principal = access.Principal("user", int(ident), claims,
+                                     extras={"cached": values, "seat": seat})
+        g.principal = principal
+        return principal, seat
+
+    def _error(self, environ: dict, start_response: Callable, error: BaseException | None
+               ) -> Iterable[bytes]:
+        """The full path's answer to an error (its handlers, its after-request hooks)."""
+        app = self.app
+        with app.request_context(environ):
+            response = app.process_response(app.make_response(
+                app.handle_user_exception(error)))
+            return response(environ, start_response)
+
+
+def _json_body(environ: dict) -> bytes | None:
+    """The body if it is a small JSON document, put back for Flask to read again."""
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if mimetype != "application/json" or not 0 < length <= MAX_BODY:
+        return None
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return raw if len(raw) == length else None
+
+
+def _load(schema, raw: bytes) -> dict:
+    try:
+        return schema.load(json.loads(raw))
+    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError too
+        raise _Defer from None
+
+
+def _in_transaction(db, work: Callable[[], dict]) -> dict:
+    """`work()` committed; on any failure rolled back and left to Flask, except a
+    connection lost during COMMIT (_Failed)."""
+    session = db.session
+    try:
+        answer = work()
+    except Exception:
+        session.rollback()
+        raise _Defer from None
+    try:
+        _commit(session)
+    except _CommitInterrupted as interrupted:
+        raise _Failed from interrupted.__cause__
+    except Exception:
+        session.rollback()  # nothing was committed
+        raise _Defer from None
+    return answer
