@@ -178,9 +178,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _remove_session(exc):
         db.remove()
 
-    from api.fastpath import CachedPointsRead
-
     from api.counter_fastpath import MerchantCounter
+    from api.fastpath import CachedPointsRead
 
     app.wsgi_app = MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API)

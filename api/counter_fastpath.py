@@ -206,14 +206,14 @@ def _in_transaction(db, work: Callable[[], dict]) -> dict:
     session = db.session
     try:
         answer = work()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure: Flask does it again and answers it
         session.rollback()
         raise _Defer from None
     try:
         _commit(session)
     except _CommitInterrupted as interrupted:
         raise _Failed from interrupted.__cause__
-    except Exception:
-        session.rollback()  # nothing was committed
+    except Exception:  # noqa: BLE001 - nothing was committed: as above
+        session.rollback()
         raise _Defer from None
     return answer
