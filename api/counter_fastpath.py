@@ -90,6 +90,9 @@ class MerchantCounter:
             return self.wsgi_app(environ, start_response)
         try:
             with self.app.app_context():
+                # A connection found dead fails a statement: rolled back, left to Flask,
+                # which runs it again; so a pooled connection is pinged only when idle.
+                g.runs_again_on_disconnect = True
                 answer = work(environ, raw)
         except _Defer:
             return self.wsgi_app(environ, start_response)

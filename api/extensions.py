@@ -10,7 +10,7 @@ from typing import Any
 
 import fakeredis
 import redis
-from flask import has_request_context
+from flask import g, has_app_context, has_request_context
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -42,6 +42,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 PING_AFTER_IDLE_SECONDS = 10.0
 
 
+def runs_again_on_disconnect() -> bool:
+    """Whether the caller runs its statements again if the connection turns out dead: a
+    request (api/uow.py), or the merchant counter's fast path, which leaves any failure
+    to Flask (api/counter_fastpath.py sets `g.runs_again_on_disconnect`)."""
+    return has_request_context() or (has_app_context() and g.get("runs_again_on_disconnect",
+                                                                  False))
+
+
 def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
     """Ping a pooled connection only if it has sat idle (SQLAlchemy's custom pessimistic
     disconnect handling). `pool_pre_ping` pings on every checkout: a round trip per
@@ -61,7 +69,7 @@ def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS
         idle_since = record.info.pop("idle_since", None)
         if idle_since is None:  # made just now
             return
-        if has_request_context() and time.monotonic() - idle_since < idle_seconds:
+        if runs_again_on_disconnect() and time.monotonic() - idle_since < idle_seconds:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)

@@ -20,13 +20,15 @@ from api import access
 from api.context import db_session
 from points.db import per_dialect, utcnow
 from points.errors import Conflict, Invalid
+from points.hot import HotStatement
 from points.models import IdempotencyKey
 
 _KEYS = IdempotencyKey.__table__
 # Built once: the claim (INSERT … ON CONFLICT DO NOTHING) and the answer stored.
-_CLAIM = per_dialect(lambda insert: insert(_KEYS).on_conflict_do_nothing(
-    index_elements=["scope", "key"]).returning(_KEYS.c.id))
-_ANSWER = update(_KEYS).where(_KEYS.c.id == bindparam("claimed"))
+_CLAIM = {name: HotStatement(statement) for name, statement in per_dialect(
+    lambda insert: insert(_KEYS).on_conflict_do_nothing(
+        index_elements=["scope", "key"]).returning(_KEYS.c.id)).items()}
+_ANSWER = HotStatement(update(_KEYS).where(_KEYS.c.id == bindparam("claimed")))
 
 
 def _replay(row: IdempotencyKey, request_hash: str):
@@ -61,15 +63,14 @@ def claim(connection: Connection, scope: str, key: str, request_hash: str) -> in
     """Claim the key (its row's id), or None if a request with it came first: a
     concurrent request with the key waits on the unique index until the first
     commits, then inserts nothing."""
-    return connection.execute(_CLAIM[connection.dialect.name], {
-        "scope": scope, "key": key, "request_hash": request_hash,
-        "created_at": utcnow()}).scalar()
+    return _CLAIM[connection.dialect.name].scalar(connection, {
+        "scope": scope, "key": key, "request_hash": request_hash, "created_at": utcnow()})
 
 
 def store(connection: Connection, claimed: int, status_code: int, response: Any) -> None:
     """Keep the answer sent with a claimed key, for its replays."""
-    connection.execute(_ANSWER, {"claimed": claimed, "status_code": status_code,
-                                 "response": response})
+    _ANSWER.all(connection, {"claimed": claimed, "status_code": status_code,
+                             "response": response})
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -28,6 +28,7 @@ from points import accounts, scoring
 from points.crypto import DataCipher, hash_token
 from points.db import utcnow
 from points.errors import Conflict, Forbidden, Gone, NotFound
+from points.hot import HotStatement
 from points.identity import is_adult, mask_name
 from points.models import AccessLogEntry, Subject, User
 
@@ -98,21 +99,21 @@ _PERK_AND_HOLDER = (
 _SPENT = _SPEND.cte("spent")
 # PostgreSQL: the code spent, then the perk (outer-joined: a perk not found still
 # says the code was spendable), the holder, and the new verification's id.
-_SPEND_AND_READ = select(
+_SPEND_AND_READ = HotStatement(select(
     _SPENT.c.id.label("token_id"), _SPENT.c.user_id, _SPENT.c.subject_id,
     func.nextval(func.pg_get_serial_sequence(_VERIFICATIONS.name, "id")).label("new_id"),
     *_PERK, *_HOLDER,
 ).select_from(
     _SPENT.outerjoin(_PERKS, and_(_PERKS.c.id == bindparam("perk"),
                                   _PERKS.c.merchant_id == bindparam("merchant")))
-    .join(User, User.id == _SPENT.c.user_id))
+    .join(User, User.id == _SPENT.c.user_id)))
 _VERIFICATION_VALUES = {c.key: bindparam(f"v_{c.key}", type_=c.type)
                         for c in _VERIFICATIONS.c}
 _NEW_VERIFICATION = insert(_VERIFICATIONS).returning(_VERIFICATIONS.c.id)
 _LOG_ACCESS = insert(_ACCESS_LOG)
 # PostgreSQL: the verification (its id drawn in _SPEND_AND_READ) and the access-log row.
-_RECORD = _LOG_ACCESS.add_cte(
-    insert(_VERIFICATIONS).values(_VERIFICATION_VALUES).cte("new_verification"))
+_RECORD = HotStatement(_LOG_ACCESS.add_cte(
+    insert(_VERIFICATIONS).values(_VERIFICATION_VALUES).cte("new_verification")))
 
 
 def _spend_and_read(connection: Connection, digest: str, merchant_id: int, perk_id: int
@@ -123,9 +124,8 @@ def _spend_and_read(connection: Connection, digest: str, merchant_id: int, perk_
     consents, and (PostgreSQL) the new verification's id."""
     now = utcnow()
     if connection.dialect.name == "postgresql":
-        return connection.execute(_SPEND_AND_READ, {"digest": digest, "now": now,
-                                                    "merchant": merchant_id,
-                                                    "perk": perk_id}).first()
+        return _SPEND_AND_READ.first(connection, {"digest": digest, "now": now,
+                                                  "merchant": merchant_id, "perk": perk_id})
     code = connection.execute(_SPEND, {"digest": digest, "now": now,
                                        "merchant": merchant_id}).first()
     if code is None:
@@ -143,7 +143,7 @@ def _record(connection: Connection, verification: SimpleNamespace,
     """Write the verification and its access-log row (`log_row(verification id)`);
     the verification's id."""
     if verification.id is not None:  # PostgreSQL: drawn already, one statement for both
-        connection.execute(_RECORD, log_row(verification.id) | {
+        _RECORD.all(connection, log_row(verification.id) | {
             f"v_{key}": value for key, value in vars(verification).items()})
         return verification.id
     fields = {key: value for key, value in vars(verification).items() if key != "id"}

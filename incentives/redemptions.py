@@ -28,6 +28,7 @@ from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
 from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
+from points.hot import HotStatement
 from points.models import Subject
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
@@ -76,7 +77,7 @@ _UNIT_COLUMNS = (_PERKS.c.id, _PERKS.c.version)  # a quota unit taken: which per
 # running it does): executed with their parameters on the request's connection.
 # The verification and its perk's terms (columns `perk__…`), with the subject's row
 # locked: one person's redemptions run one after the other.
-_VERIFICATION_LOCKED = (
+_VERIFICATION_LOCKED = HotStatement(
     select(*(_VERIFICATIONS.c[name] for name in _LOCKED_FIELDS),
            *(c.label(f"perk__{c.key}") for c in TERMS_COLUMNS))
     .join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
@@ -132,7 +133,7 @@ def _grant_in_one_statement():
                   ).select_from(standing.outerjoin(grant, true()).outerjoin(unit, true()))
 
 
-_GRANT_AT_ONCE = _grant_in_one_statement()
+_GRANT_AT_ONCE = HotStatement(_grant_in_one_statement())
 
 
 def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
@@ -149,11 +150,11 @@ def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, vers
     standing (held, done, perk_version), the grant's id and the perk's id and version
     as the unit left it (each None if it did not happen)."""
     if connection.dialect.name == "postgresql":
-        row = connection.execute(_GRANT_AT_ONCE, {
+        row = _GRANT_AT_ONCE.one(connection, {
             "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
             "verification_id": fields["verification_id"], "may": may, "limit": limit,
             "version_read": version,
-            **{f"grant_{name}": value for name, value in fields.items()}}).one()
+            **{f"grant_{name}": value for name, value in fields.items()}})
         return SimpleNamespace(held=row.held, done=row.done, perk_version=row.perk_version,
                                grant_id=row.grant_id,
                                unit=_prefixed(row, "unit_", _UNIT_COLUMNS))
@@ -178,8 +179,8 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     the subject's grants of the perk counted, the grant written and the quota unit
     taken (one statement on PostgreSQL)."""
     connection = session.connection()
-    verification = connection.execute(_VERIFICATION_LOCKED, {
-        "verification": verification_id, "merchant": merchant.id}).first()
+    verification = _VERIFICATION_LOCKED.first(connection, {
+        "verification": verification_id, "merchant": merchant.id})
     if verification is None:
         raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
     now = utcnow()

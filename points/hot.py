@@ -1,0 +1,105 @@
+"""The merchant counter's statements, run on PostgreSQL through the driver's cursor.
+
+SQLAlchemy Core costs some 100 µs of Python per execution on top of the driver
+(an execution context, parameter and result machinery, the result object), about
+three times what psycopg itself costs for the counter's statements and more than
+PostgreSQL spends running them. A `HotStatement` is compiled once per dialect and
+then executed straight on the connection's DBAPI cursor, doing only what the
+statement needs of SQLAlchemy: its parameters built as the compiled statement
+builds them (defaults of literal parameters included) and passed through their
+types' bind processors, the result columns through their result processors (the
+UTC timestamps), and driver errors handed to SQLAlchemy to wrap, so a lost
+connection is invalidated and reported as SQLAlchemy reports it
+(`connection_invalidated`, which api/uow.py runs again on). Listeners of
+`before_cursor_execute` still see each statement.
+
+It runs in the connection's transaction like any statement. SQLite, which the
+counter does not run on at scale, executes the statement through SQLAlchemy as
+usual. Rows are named tuples: attribute access by the statement's column keys."""
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    construct_params: Callable[[dict], dict]
+    bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    row: Callable[..., Any] | None  # None: no result columns
+    result_processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+class HotStatement:
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        # By dialect and parameter names: an INSERT or UPDATE without explicit values
+        # takes its columns from the parameters given, as SQLAlchemy compiles it.
+        self._compiled: dict[tuple[Dialect, tuple[str, ...]], _Compiled] = {}
+
+    def all(self, connection: Connection, params: dict) -> list:
+        if connection.dialect.name != "postgresql":
+            result = connection.execute(self.statement, params)
+            return list(result) if result.returns_rows else []
+        return self._run(connection, params)
+
+    def first(self, connection: Connection, params: dict) -> Any | None:
+        rows = self.all(connection, params)
+        return rows[0] if rows else None
+
+    def one(self, connection: Connection, params: dict) -> Any:
+        rows = self.all(connection, params)
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}")
+        return rows[0]
+
+    def scalar(self, connection: Connection, params: dict) -> Any | None:
+        row = self.first(connection, params)
+        return None if row is None else row[0]
+
+    def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
+        processors = tuple((name, processor)
+                           for name, processor in compiled._bind_processors.items()
+                           if processor is not None)
+        columns = compiled._result_columns
+        row = namedtuple("Row", [column.keyname for column in columns]) if columns else None
+        results = tuple(column.type._cached_result_processor(dialect, None)
+                        for column in columns)
+        entry = _Compiled(compiled.string, compiled.construct_params, processors, row, results)
+        self._compiled[dialect, names] = entry
+        return entry
+
+    def _run(self, connection: Connection, params: dict) -> list:
+        names = tuple(params)
+        compiled = (self._compiled.get((connection.dialect, names))
+                    or self._compile(connection.dialect, names))
+        values = compiled.construct_params(params)
+        for name, processor in compiled.bind_processors:
+            if name in values:
+                values[name] = processor(values[name])
+        cursor = connection.connection.cursor()
+        try:
+            if connection._has_events or connection.engine._has_events:
+                connection.dispatch.before_cursor_execute(
+                    connection, cursor, compiled.sql, values, None, False)
+            cursor.execute(compiled.sql, values)
+            rows = cursor.fetchall() if compiled.row is not None else []
+        except connection.dialect.loaded_dbapi.Error as error:
+            connection._handle_dbapi_exception(error, compiled.sql, values, cursor, None)
+            raise  # not reached: the call above raises SQLAlchemy's wrapped error
+        finally:
+            cursor.close()
+        make, processors = compiled.row, compiled.result_processors
+        if not any(processors):
+            return [make(*row) for row in rows]
+        return [make(*(value if process is None else process(value)
+                       for process, value in zip(processors, row, strict=True)))
+                for row in rows]
