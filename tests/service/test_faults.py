@@ -226,6 +226,46 @@ def test_database_faults(clean_app, settings):
         proxy.close()
 
 
+def test_the_counter_fast_path_survives_lost_connections(clean_app, settings):
+    """The counter's fast path (api/counter_fastpath.py) pings a pooled connection only
+    when idle, like a request: a connection dropped since its last use fails the first
+    statement (wrapped and invalidated by SQLAlchemy although it ran on the driver's
+    cursor, points/hot.py), the attempt is rolled back and Flask runs it again on a
+    fresh connection. The resident sees one verification and one grant."""
+    from tests.api.test_perks_redemptions import make_perk, redeem, verify
+    from tests.helpers import resident
+
+    app, proxy = _proxied_app(settings)
+    client = app.test_client()
+    dispatched = []
+    real = app.full_dispatch_request
+    app.full_dispatch_request = lambda: dispatched.append(1) or real()
+    try:
+        merchant = approved_merchant(app, client)
+        perk = make_perk(client, merchant, total_quota=5)
+        person = resident(client, id_number=valid_id(seq=471))
+        assert client.get("/v1/merchant", headers=merchant["headers"]).status_code == 200
+        first = verify(client, merchant, person, perk["id"])  # fast path, live connection
+        dispatched.clear()
+        proxy.cut()
+        r = redeem(client, merchant, first["id"], "after-a-cut")
+        assert r.status_code == 201, r.json
+        assert dispatched.count(1) >= 1  # the fast path's attempt failed; Flask's did not
+        proxy.cut()
+        second = verify(client, merchant, person, perk["id"])  # the code spent once
+        proxy.cut()
+        r = redeem(client, merchant, second["id"], "second-after-a-cut")
+        assert r.status_code == 409 and r.json["error_code"] == "LIMIT_REACHED"
+        grants = client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json
+        assert [g["verification_id"] for g in grants] == [first["id"]]
+        assert client.get(f"/v1/merchant/perks/{perk['id']}",
+                          headers=merchant["headers"]).json["used"] == 1
+    finally:
+        app.full_dispatch_request = real
+        app.extensions["credit"].db.engine.dispose()
+        proxy.close()
+
+
 def test_a_view_run_again_asks_wechat_once(clean_app, settings, httpserver):
     """WeChat refuses a login code used twice: when the login runs again on a fresh
     connection, the code is not sent again."""
@@ -288,7 +328,7 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     url = settings["DATABASE_URL"]
     if not url.startswith("postgresql"):
         pytest.skip("database faults are tested against PostgreSQL")
-    from flask import Flask
+    from flask import Flask, g
     from sqlalchemy import create_engine, exc, text
 
     from api.extensions import ping_when_idle
@@ -297,10 +337,20 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     proxy = Proxy((parts.hostname, parts.port or 5432))
     proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}").replace(
         "postgresql://", "postgresql+psycopg://")
-    request = Flask(__name__).test_request_context
+    flask_app = Flask(__name__)
+    request = flask_app.test_request_context
+
+    @contextlib.contextmanager
+    def counter_fast_path():  # an app context that says its statements run again
+        with flask_app.app_context():
+            g.runs_again_on_disconnect = True
+            yield
+
     engines = []
     try:
         for idle_seconds, context, pinged in ((0.0, request, True), (3600.0, request, False),
+                                              (3600.0, counter_fast_path, False),
+                                              (3600.0, flask_app.app_context, True),
                                               (3600.0, contextlib.nullcontext, True)):
             engine = create_engine(proxied, pool_size=1, max_overflow=0)
             engines.append(engine)
