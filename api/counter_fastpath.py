@@ -42,6 +42,7 @@ from flask import Flask, g
 from marshmallow import ValidationError
 
 from api import access, gate, idempotency, seat_cache
+from api.extensions import thread_local_command
 from api.routes import merchant as routes
 from api.uow import _commit, _CommitInterrupted
 from incentives import codes, merchants, redemptions
@@ -76,6 +77,8 @@ class MerchantCounter:
         self.routes = {VERIFY: self._verify, REDEEM: self._redeem}
         self.verify_in, self.verify_out = routes.PerkVerifyInSchema(), routes.PerkVerificationSchema()
         self.redeem_in, self.redeem_out = routes.PerkRedeemInSchema(), routes.RedemptionSchema()
+        command = thread_local_command(self.state.redis)
+        self.mget = lambda keys: command("MGET", *keys)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         work = self.routes.get(environ.get("PATH_INFO"))
@@ -158,8 +161,9 @@ class MerchantCounter:
             kind, _, ident = claims["sub"].partition(":")
             if kind != "user" or not ident.isdigit():
                 raise _Defer
-            revoked, values = tokens.check(_no_database, claims,
-                                           gate.keys(claims["sub"]) + seat_cache.keys(claims["sub"]))
+            revoked, values = tokens.check(
+                _no_database, claims, gate.keys(claims["sub"]) + seat_cache.keys(claims["sub"]),
+                self.mget)
             seats = seat_cache.usable(values)
             if revoked or seats is None:
                 raise _Defer

@@ -5,7 +5,9 @@ request; the request (see `api.uow`) owns its unit of work.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import fakeredis
@@ -84,6 +86,30 @@ def make_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(
         url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=15,
     )
+
+
+def thread_local_command(client: redis.Redis) -> Callable[..., Any]:
+    """`command(*args)`: one Redis command on a connection of the calling thread's own
+    rather than through redis-py's pool, whose bookkeeping per command (fork check,
+    checkout and release, deprecation and telemetry hooks) costs more CPU than a
+    short command's round trip (profiled on the cached points read and the merchant
+    counter). Errors are redis-py's, so callers handle them as before; after any
+    error the connection starts afresh on its next command."""
+    pool = client.connection_pool
+    local = threading.local()
+
+    def command(*args: Any) -> Any:
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
+        try:
+            connection.send_command(*args)
+            return connection.read_response()
+        except BaseException:
+            connection.disconnect()
+            raise
+
+    return command
 
 
 class Database:

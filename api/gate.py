@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 
 import redis
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from api.extensions import thread_local_command
 from points import accounts, score_cache
 from points.crypto import DataCipher
 from points.db import on_commit
@@ -53,32 +53,17 @@ return values
 def fetch_with_score(client: redis.Redis):
     """A `fetch(keys)` for the token check that also returns the cached score body.
 
-    Against a Redis server it runs on a connection of the calling thread's own rather
-    than through redis-py's pool: the pool's bookkeeping per command (fork check,
-    checkout and release, deprecation and telemetry hooks) cost more CPU than the
-    rest of the cached read. Errors are redis-py's, so callers handle them as before."""
+    Against a Redis server it runs on a connection of the calling thread's own
+    (`thread_local_command`). Errors are redis-py's, so callers handle them as before."""
     script = client.register_script(_WITH_SCORE)
-    pool = client.connection_pool
-    local = threading.local()
-
-    def run(connection: redis.Connection, keys: list[str]) -> list:
-        connection.send_command("EVALSHA", script.sha, len(keys), *keys, score_cache.KEY_PREFIX)
-        return connection.read_response()
+    command = thread_local_command(client)
 
     def fetch(keys: list[str]) -> list:
-        connection = getattr(local, "connection", None)
-        if connection is None:
-            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
         try:
-            try:
-                return run(connection, keys)
-            except redis.exceptions.NoScriptError:  # a restarted or flushed server
-                connection.send_command("SCRIPT", "LOAD", _WITH_SCORE)
-                connection.read_response()
-                return run(connection, keys)
-        except BaseException:
-            connection.disconnect()  # whatever broke, the next call starts clean
-            raise
+            return command("EVALSHA", script.sha, len(keys), *keys, score_cache.KEY_PREFIX)
+        except redis.exceptions.NoScriptError:  # a restarted or flushed server
+            command("SCRIPT", "LOAD", _WITH_SCORE)
+            return command("EVALSHA", script.sha, len(keys), *keys, score_cache.KEY_PREFIX)
 
     return fetch
 
