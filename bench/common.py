@@ -113,3 +113,28 @@ def report(title: str, figures: dict[str, object]) -> None:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the processes a benchmark loads (Linux /proc):
+    gunicorn (master and workers), PostgreSQL (every backend and background process)
+    and Redis; the benchmark's own process is `time.process_time()`. Differences over a
+    run, divided by the work done, say where the machine's CPU went."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        kind = ("gunicorn" if "gunicorn" in command else
+                "postgres" if command.startswith("postgres") else
+                "redis" if "redis-server" in command else None)
+        if kind:
+            used[kind] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return used

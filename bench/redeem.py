@@ -263,11 +263,15 @@ async def _load(host: str, port: int, access_token: str, codes: list[str],
 def run(base: str, access_token: str, codes: list[str]) -> None:
     import asyncio
 
+    from bench.common import cpu_seconds
+
     parts = urlsplit(base)
     latencies: list[float] = []
     outcomes: Counter = Counter()
+    cpu_before, own_before = cpu_seconds(), time.process_time()
     elapsed = asyncio.run(_load(parts.hostname, parts.port, access_token, codes, latencies,
                                 outcomes))
+    cpu_after, own_after = cpu_seconds(), time.process_time()
     if not latencies:
         raise SystemExit(f"no pair succeeded: {dict(outcomes)}")
     ordered = sorted(latencies)
@@ -276,6 +280,12 @@ def run(base: str, access_token: str, codes: list[str]) -> None:
           f"seconds={elapsed:.1f}")
     print(f"pairs={len(latencies)} pairs/s={len(latencies) / elapsed:.1f} "
           f"p50={statistics.median(ordered) * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
+    pairs = max(1, len(latencies))
+    used = {kind: (cpu_after[kind] - cpu_before[kind]) * 1000 / pairs for kind in cpu_after}
+    used["client"] = (own_after - own_before) * 1000 / pairs
+    print("CPU per pair: " + ", ".join(f"{kind} {ms:.2f} ms" for kind, ms in used.items())
+          + f" (all: {sum(used.values()):.2f} ms; {os.cpu_count()} cores give "
+          f"{os.cpu_count() * 1000 / sum(used.values()):.0f} pairs/s at that cost)")
     failures = {k: v for k, v in outcomes.items() if k != "pair ok"}
     if failures:
         print(f"failures: {failures}")
