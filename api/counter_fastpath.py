@@ -21,7 +21,8 @@ It only ever answers a success (201), after the transaction committed. Anything
 else goes to Flask, which answers exactly as it always does: a request it does not
 take (an Origin, an X-Request-Id to echo, request logging on, a body that is not
 small JSON, the scan's per-staff rate limit switched on — that limit and its
-headers are Flask-Limiter's), a caller it cannot confirm from Redis (seats not
+headers are Flask-Limiter's —, a merchant role check other than
+`merchant.merchant_check`, whose cached case this repeats), a caller it cannot confirm from Redis (seats not
 cached, Redis down, a token to look up in the database), a body the schema
 refuses, and every refusal or failure of the work: the transaction is rolled back
 first, so nothing of it stays and Flask does it again (the code is still unspent,
@@ -85,6 +86,7 @@ class MerchantCounter:
         config = self.app.config
         if (work is None or environ.get("REQUEST_METHOD") != "POST"
                 or not config["COUNTER_FAST_PATH"] or config["LOG_REQUESTS"]
+                or access.ROLE_CHECKS.get("merchant") is not routes.merchant_check
                 or environ.get("QUERY_STRING") or "HTTP_ORIGIN" in environ
                 or "HTTP_X_REQUEST_ID" in environ):
             return self.wsgi_app(environ, start_response)
@@ -178,11 +180,14 @@ class MerchantCounter:
 
     def _error(self, environ: dict, start_response: Callable, error: BaseException | None
                ) -> Iterable[bytes]:
-        """The full path's answer to an error (its handlers, its after-request hooks)."""
+        """The full path's answer to an error (its handlers, its after-request hooks).
+        The session was rolled back and removed when the app context ended."""
         app = self.app
         with app.request_context(environ):
+            g.request_id = os.urandom(16).hex()  # as api/logs.py gives a request without one
             response = app.process_response(app.make_response(
-                app.handle_user_exception(error)))
+                app.handle_user_exception(error if error is not None else
+                                          RuntimeError("the commit failed"))))
             return response(environ, start_response)
 
 

@@ -51,10 +51,11 @@ def _id_field() -> ma.fields.Integer:
 
 # -- who is calling -----------------------------------------------------------------
 
-def _merchant_check(principal: access.Principal) -> None:
+def merchant_check(principal: access.Principal) -> None:
     """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras.
     The seats come from Redis when cached and current (api/seat_cache.py),
-    else from the database, then cached."""
+    else from the database, then cached. The counter's fast path repeats the cached
+    case (api/counter_fastpath.py): change both together."""
     cached = principal.extras.get("cached")  # None when Redis did not answer
     seats = seat_cache.usable(cached)
     if seats is None:
@@ -77,7 +78,7 @@ def wanted_merchant(raw: str | None) -> int | None:
     return int(raw)
 
 
-access.ROLE_CHECKS["merchant"] = _merchant_check
+access.ROLE_CHECKS["merchant"] = merchant_check
 access.ROLE_CACHE_KEYS["merchant"] = seat_cache.keys
 
 
