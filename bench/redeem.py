@@ -10,7 +10,8 @@ has 32 clients (keep-alive connections of a lean asyncio client) scan a code
 (POST /v1/merchant/verifications) and redeem it (POST /v1/merchant/redemptions
 with an Idempotency-Key) as fast as they can. It prints pairs per second and the
 p50/p99 latency of one pair. Every grant hits the same perk row (the quota is
-one counter), so this is the worst case for the quota's row lock.
+one counter), so this is the worst case for the quota's row lock (BENCH_PERKS spreads
+the codes over several perks).
 
 Environment (all optional):
   BENCH_DATABASE_URL  default postgresql://postgres@127.0.0.1:5432/h5_bench
@@ -18,6 +19,8 @@ Environment (all optional):
   BENCH_CLIENTS       default 32        BENCH_SECONDS  default 15
   BENCH_WORKERS       gunicorn workers (default min(4, CPUs))
   BENCH_THREADS       threads per worker (default 4: more mostly add GIL contention)
+  BENCH_PERKS         perks the codes are spread over (default 1: every grant takes the
+                      same quota row, the worst case)
   BENCH_URL           use this running server instead of starting gunicorn; it must
                       use the same database, Redis, SECRET_KEY and DATA_KEY as set
                       here (the database is then migrated but not recreated)
@@ -47,6 +50,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(min(4, os.cpu_count() or 1))))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 EXTERNAL = os.environ.get("BENCH_URL")
+PERKS = int(os.environ.get("BENCH_PERKS", "1"))
 RESIDENTS = 256
 TOKENS = 30000  # more than a run can spend; each lives 120 s
 
@@ -111,11 +115,13 @@ def seed() -> tuple[str, list[str]]:
         session.add(merchant)
         session.flush()
         session.add(MerchantStaff(merchant_id=merchant.id, user_id=owner.id, role="owner"))
-        perk = Perk(merchant_id=merchant.id, title="门票八折", description="", min_level="A",
-                    benefit={"kind": "discount", "value": "8折"}, total_quota=10**9, used=0,
-                    per_resident_limit=10**6, valid_from=today() - dt.timedelta(days=1),
-                    valid_until=today() + dt.timedelta(days=30), active=True, version=1)
-        session.add(perk)
+        perks = [Perk(merchant_id=merchant.id, title=f"门票八折 {n}", description="",
+                      min_level="A", benefit={"kind": "discount", "value": "8折"},
+                      total_quota=10**9, used=0, per_resident_limit=10**6,
+                      valid_from=today() - dt.timedelta(days=1),
+                      valid_until=today() + dt.timedelta(days=30), active=True, version=1)
+                 for n in range(PERKS)]
+        session.add_all(perks)
         holders = []
         for i in range(RESIDENTS):
             user, _ = accounts.user_for_openid(session, f"bench-{i}")
@@ -124,7 +130,7 @@ def seed() -> tuple[str, list[str]]:
             accounts.set_consent(session, user, "merchant_share", True, "2026-01")
             holders.append((user.id, user.subject_id))
         session.flush()
-        perk_id = perk.id
+        perk_ids = [perk.id for perk in perks]
         tokens = []
         rows = []
         expires = utcnow() + dt.timedelta(seconds=120)
@@ -145,7 +151,7 @@ def seed() -> tuple[str, list[str]]:
         jobs.recompute_all(state.db.new_session, state.redis, today(),
                            subject_ids=[subject_id for _, subject_id in holders])
     state.db.engine.dispose()
-    return access.access_token, [f"{perk_id}|{t}" for t in tokens]
+    return access.access_token, [f"{perk_ids[n % PERKS]}|{t}" for n, t in enumerate(tokens)]
 
 
 def free_port() -> int:
@@ -298,11 +304,12 @@ def check_grants(answered: int) -> None:
     import psycopg
 
     with psycopg.connect(DB_URL) as conn:
-        used, quota, granted, verifications = conn.execute(
-            "SELECT p.used, p.total_quota, count(r.id), count(DISTINCT r.verification_id) "
-            "FROM perks p LEFT JOIN redemptions r ON r.perk_id = p.id AND r.status = 'granted' "
-            "GROUP BY p.id").fetchone()
-    over = max(0, granted - quota)
+        used, over, granted, verifications = conn.execute(
+            "SELECT sum(used), sum(greatest(granted - total_quota, 0)), sum(granted), "
+            "sum(verifications) FROM (SELECT p.used, p.total_quota, count(r.id) AS granted, "
+            "count(DISTINCT r.verification_id) AS verifications FROM perks p LEFT JOIN "
+            "redemptions r ON r.perk_id = p.id AND r.status = 'granted' GROUP BY p.id) AS per_perk"
+        ).fetchone()
     print(f"grants in the database={granted} (answered 201: {answered}), perk counter={used}, "
           f"over quota={over}, twice on one verification={granted - verifications}")
     if over or used != granted or granted != verifications or granted < answered:
