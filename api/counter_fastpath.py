@@ -41,11 +41,13 @@ from typing import Any
 import orjson
 from flask import Flask, g
 from marshmallow import ValidationError
+from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy.exc import DBAPIError
 
 from api import access, gate, idempotency, seat_cache
 from api.extensions import thread_local_command
 from api.routes import merchant as routes
-from api.uow import _commit, _CommitInterrupted
+from api.uow import _CommitInterrupted
 from incentives import codes, merchants, redemptions
 from points.db import today
 from points.errors import DomainError
@@ -115,14 +117,14 @@ class MerchantCounter:
             raise _Defer  # the per-staff limit of scans, and its headers: Flask-Limiter's
         principal, seat = self._caller(environ)
         body = _load(self.verify_in, raw)
-        db, state = self.state.db, self.state
+        state = self.state
 
-        def work() -> dict:
+        def work(session: _ConnectionOnly) -> dict:
             return self.verify_out.dump(codes.verify(
-                db.session, state.cipher, state.redis, seat.merchant, principal.id,
+                session, state.cipher, state.redis, seat.merchant, principal.id,
                 body["token"], body["perk_id"], today()))
 
-        return _in_transaction(db, work)
+        return _in_transaction(state.db.engine, work)
 
     def _redeem(self, environ: dict, raw: bytes) -> dict:
         principal, seat = self._caller(environ)
@@ -130,10 +132,8 @@ class MerchantCounter:
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         if key and idempotency.key_problem(key) is not None:
             raise _Defer
-        db = self.state.db
-
-        def work() -> dict:
-            connection = db.session.connection()
+        def work(session: _ConnectionOnly) -> dict:
+            connection = session.connection()
             claimed = None
             if key:
                 claimed = idempotency.claim(
@@ -142,12 +142,12 @@ class MerchantCounter:
                 if claimed is None:
                     raise _Defer  # used before: Flask replays or refuses it
             answer = self.redeem_out.dump(redemptions.redeem(
-                db.session, seat.merchant, principal.id, body["verification_id"], today()))
+                session, seat.merchant, principal.id, body["verification_id"], today()))
             if claimed is not None:
                 idempotency.store(connection, claimed, 201, answer)
             return answer
 
-        return _in_transaction(db, work)
+        return _in_transaction(self.state.db.engine, work)
 
     # -- shared --------------------------------------------------------------------
 
@@ -212,20 +212,56 @@ def _load(schema, raw: bytes) -> dict:
         raise _Defer from None
 
 
-def _in_transaction(db, work: Callable[[], dict]) -> dict:
-    """`work()` committed; on any failure rolled back and left to Flask, except a
-    connection lost during COMMIT (_Failed)."""
-    session = db.session
+class _ConnectionOnly:
+    """What the counter's work asks of its session when everything it needs is at
+    hand: the connection, for its Core statements (a Session's own bookkeeping cost
+    more than a statement). Anything else — a score to rebuild from records, an ORM
+    read on a refusal's way — leaves the request to Flask, which has the Session."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def connection(self) -> Connection:
+        return self._connection
+
+    def __getattr__(self, name: str) -> Any:
+        raise _Defer
+
+
+def _commit(transaction: RootTransaction) -> None:
+    """Commit; a connection lost during COMMIT leaves the outcome unknown
+    (`_CommitInterrupted`, as api/uow.py says it)."""
     try:
-        answer = work()
-    except Exception:  # noqa: BLE001 - any failure: Flask does it again and answers it
-        session.rollback()
-        raise _Defer from None
+        transaction.commit()
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise _CommitInterrupted from error
+        raise
+
+
+def _roll_back(transaction: RootTransaction) -> None:
+    """Roll back; a connection too broken for that is discarded by the pool anyway."""
     try:
-        _commit(session)
-    except _CommitInterrupted as interrupted:
-        raise _Failed from interrupted.__cause__
-    except Exception:  # noqa: BLE001 - nothing was committed: as above
-        session.rollback()
-        raise _Defer from None
-    return answer
+        transaction.rollback()
+    except DBAPIError:
+        pass
+
+
+def _in_transaction(engine: Engine, work: Callable[[_ConnectionOnly], dict]) -> dict:
+    """`work(session)` committed on a connection of the pool; on any failure rolled
+    back and left to Flask, except a connection lost during COMMIT (_Failed)."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            answer = work(_ConnectionOnly(connection))
+        except Exception:  # noqa: BLE001 - any failure: Flask does it again and answers it
+            _roll_back(transaction)
+            raise _Defer from None
+        try:
+            _commit(transaction)
+        except _CommitInterrupted as interrupted:
+            raise _Failed from interrupted.__cause__
+        except Exception:  # noqa: BLE001 - nothing was committed: as above
+            _roll_back(transaction)
+            raise _Defer from None
+        return answer
