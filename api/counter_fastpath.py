@@ -13,8 +13,11 @@ plain, with the same pieces the full path uses:
   current (`seat_cache.usable`, `merchants.seat_of`, the X-Merchant-Id header read
   by `merchant.wanted_merchant`);
 - the body: loaded by the route's own marshmallow schema;
-- the work: `codes.verify` / `redemptions.redeem` in one transaction, the
-  Idempotency-Key claimed and its answer stored as `api/idempotency.py` does;
+- the work: `codes.verify` / `redemptions.redeem` in one transaction on a pooled
+  Core connection (no Session: its bookkeeping cost more than the statements, and
+  work that needs more than the connection, such as a score to rebuild from
+  records, is left to Flask), the Idempotency-Key claimed and its answer stored as
+  `api/idempotency.py` does;
 - the answer: dumped by the route's own schema, with the headers Flask sends.
 
 It only ever answers a success (201), after the transaction committed. Anything
@@ -22,9 +25,10 @@ else goes to Flask, which answers exactly as it always does: a request it does n
 take (an Origin, an X-Request-Id to echo, request logging on, a body that is not
 small JSON, the scan's per-staff rate limit switched on — that limit and its
 headers are Flask-Limiter's —, a merchant role check other than
-`merchant.merchant_check`, whose cached case this repeats), a caller it cannot confirm from Redis (seats not
-cached, Redis down, a token to look up in the database), a body the schema
-refuses, and every refusal or failure of the work: the transaction is rolled back
+`merchant.merchant_check`, whose cached case this repeats), a caller it cannot
+confirm from Redis (seats not cached, Redis down, a token to look up in the
+database), a body the schema refuses, and every refusal or failure of the work
+(a holder's score not cached among them): the transaction is rolled back
 first, so nothing of it stays and Flask does it again (the code is still unspent,
 the key still unclaimed, a replay of a key used before is Flask's). The one case
 that cannot go back is a connection lost while COMMIT was on its way: the outcome
@@ -132,6 +136,7 @@ class MerchantCounter:
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         if key and idempotency.key_problem(key) is not None:
             raise _Defer
+
         def work(session: _ConnectionOnly) -> dict:
             connection = session.connection()
             claimed = None
