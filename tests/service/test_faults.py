@@ -74,9 +74,21 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
     client.put("/v1/me/consents/credit_points", headers=headers,
                json={"granted": True, "policy_version": "2026-01"})
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1010
+    # A merchant's scan made while Redis is up; the grant comes while it is down.
+    from tests.api.test_perks_redemptions import make_perk, redeem, verify
+    from tests.helpers import resident
+
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    scans = [verify(client, merchant, resident(client, id_number=valid_id(seq=seq)),
+                    perk["id"])["id"] for seq in (92, 93)]
 
     spare_redis.stop()
     users_before = session.query(User).count()
+    # The grant needs no Redis: the counter's fast path, which confirms its caller
+    # from Redis, steps aside and Flask checks the caller in the database.
+    r = redeem(client, merchant, scans[0], "while-redis-is-down")
+    assert r.status_code == 201, r.json
     # Points and records are still served, from the database.
     r = client.get("/v1/me/points", headers=headers)
     assert r.status_code == 200 and r.json["points"] == 1010
@@ -102,6 +114,19 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
     assert client.post("/v1/auth/dev/login", json={"openid": "newcomer"}).status_code == 200
     assert client.post("/v1/dept/records", headers=dept, json=batch).status_code == 200
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1020
+    # The counter's own Redis connections come back too: once a Flask request has
+    # cached the caller again, a grant is the fast path's.
+    assert client.get("/v1/merchant", headers=merchant["headers"]).status_code == 200
+    dispatched = []
+    real = app.full_dispatch_request
+    app.full_dispatch_request = lambda: dispatched.append(1) or real()
+    try:
+        r = redeem(client, merchant, scans[1], "after-redis-is-back")
+        assert r.status_code == 201 and dispatched == [], r.json
+        r = redeem(client, merchant, scans[0], "while-redis-is-down")
+        assert r.headers["Idempotent-Replayed"] == "true" and dispatched == [1]
+    finally:
+        app.full_dispatch_request = real
     result = app.test_cli_runner().invoke(args=["points", "verify"])
     assert result.exit_code == 0, result.output
     app.extensions["credit"].db.engine.dispose()
