@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -88,6 +89,17 @@ def make_redis(url: str) -> redis.Redis:
     )
 
 
+class _ThreadConnection:
+    """A thread's own Redis connection, closed when the thread or the command that made
+    it is gone (a socket left to the garbage collector raises ResourceWarning)."""
+
+    __slots__ = ("__weakref__", "connection")
+
+    def __init__(self, connection: redis.Connection) -> None:
+        self.connection = connection
+        weakref.finalize(self, connection.disconnect)
+
+
 def thread_local_command(client: redis.Redis) -> Callable[..., Any]:
     """`command(*args)`: one Redis command on a connection of the calling thread's own
     rather than through redis-py's pool, whose bookkeeping per command (fork check,
@@ -99,9 +111,10 @@ def thread_local_command(client: redis.Redis) -> Callable[..., Any]:
     local = threading.local()
 
     def command(*args: Any) -> Any:
-        connection = getattr(local, "connection", None)
-        if connection is None:
-            connection = local.connection = pool.connection_class(**pool.connection_kwargs)
+        slot = getattr(local, "slot", None)
+        if slot is None:
+            slot = local.slot = _ThreadConnection(pool.connection_class(**pool.connection_kwargs))
+        connection = slot.connection
         try:
             connection.send_command(*args)
             return connection.read_response()

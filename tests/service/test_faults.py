@@ -132,6 +132,50 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
     app.extensions["credit"].db.engine.dispose()
 
 
+def test_thread_connections_to_redis_are_closed_with_their_thread(spare_redis):
+    """The fast paths' Redis commands run on a connection of the thread's own
+    (`thread_local_command`): it is closed when its thread ends, and when the command
+    goes with an app collected as a reference cycle — closed by the connection, not
+    left to the socket's own finalizer (which warns, ResourceWarning, and fails a
+    test run that happens to collect it)."""
+    import gc
+    import warnings
+
+    import redis
+
+    from api.extensions import thread_local_command
+
+    url = f"redis://127.0.0.1:{spare_redis.port}/0"
+    admin = redis.Redis.from_url(url)
+
+    def others() -> int:  # connections other than the admin's own
+        return len(admin.client_list()) - 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        command = thread_local_command(redis.Redis.from_url(url))
+        assert command("PING") == b"PONG"
+        threads = [threading.Thread(target=command, args=("PING",)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        gc.collect()
+        assert others() == 1  # this thread's; the three finished threads' are closed
+        for _ in range(20):  # as an app holds it: in a reference cycle
+            app_like = {"command": command}
+            app_like["self"] = app_like
+            del command, app_like
+            gc.collect()
+            command = thread_local_command(redis.Redis.from_url(url))
+            command("PING")
+        del command
+        gc.collect()
+        assert others() == 0
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    admin.close()
+
+
 class Proxy:
     """A TCP proxy in front of PostgreSQL that can cut every connection or refuse new ones."""
 
