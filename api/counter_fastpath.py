@@ -38,15 +38,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
 from flask import Flask, g
 from marshmallow import ValidationError
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
+from werkzeug.http import parse_options_header
 
 from api import access, gate, idempotency, seat_cache
 from api.extensions import thread_local_command
@@ -60,6 +61,7 @@ VERIFY = "/v1/merchant/verifications"
 REDEEM = "/v1/merchant/redemptions"
 REDEEM_ENDPOINT = "merchant.redeem"  # the Idempotency-Key scope's endpoint part
 MAX_BODY = 4096
+log = logging.getLogger(__name__)
 
 
 class _Defer(Exception):
@@ -93,10 +95,12 @@ class MerchantCounter:
         if (work is None or environ.get("REQUEST_METHOD") != "POST"
                 or not config["COUNTER_FAST_PATH"] or config["LOG_REQUESTS"]
                 or access.ROLE_CHECKS.get("merchant") is not routes.merchant_check
+                or access.ROLE_CACHE_KEYS.get("merchant") is not seat_cache.keys
                 or environ.get("QUERY_STRING") or "HTTP_ORIGIN" in environ
                 or "HTTP_X_REQUEST_ID" in environ):
             return self.wsgi_app(environ, start_response)
-        raw = _json_body(environ)
+        max_length = config["MAX_CONTENT_LENGTH"]
+        raw = _json_body(environ, MAX_BODY if max_length is None else min(MAX_BODY, max_length))
         if raw is None:
             return self.wsgi_app(environ, start_response)
         try:
@@ -104,53 +108,62 @@ class MerchantCounter:
                 # A connection found dead fails a statement: rolled back, left to Flask,
                 # which runs it again; so a pooled connection is pinged only when idle.
                 g.runs_again_on_disconnect = True
-                answer = work(environ, raw)
-        except _Defer:
-            return self.wsgi_app(environ, start_response)
+                body = work(environ, raw)
         except _Failed as failed:
             return self._error(environ, start_response, failed.__cause__)
-        body = orjson.dumps(answer, option=orjson.OPT_SORT_KEYS) + b"\n"
+        except _Defer:
+            return self.wsgi_app(environ, start_response)
+        except Exception:  # raised before any COMMIT (the answer is encoded before it)
+            log.warning("the counter's fast path failed; Flask answers", exc_info=True)
+            return self.wsgi_app(environ, start_response)
         start_response("201 CREATED", [*self.headers, ("Content-Length", str(len(body))),
                                        ("X-Request-Id", os.urandom(16).hex())])
         return [body]
 
+    def _encoded(self, answer: dict) -> bytes:
+        """The body Flask's JSON provider would send for `answer`."""
+        layout = {"indent": 2} if self.app.debug else {"separators": (",", ":")}
+        return (self.app.json.dumps(answer, **layout) + "\n").encode()
+
     # -- the two routes ------------------------------------------------------------
 
-    def _verify(self, environ: dict, raw: bytes) -> dict:
+    def _verify(self, environ: dict, raw: bytes) -> bytes:
         if self.state.extras["limiter"].enabled:
             raise _Defer  # the per-staff limit of scans, and its headers: Flask-Limiter's
         principal, seat = self._caller(environ)
-        body = _load(self.verify_in, raw)
+        body = _load(self.verify_in, _parsed(raw))
         state = self.state
 
-        def work(session: _ConnectionOnly) -> dict:
-            return self.verify_out.dump(codes.verify(
+        def work(session: _ConnectionOnly) -> bytes:
+            return self._encoded(self.verify_out.dump(codes.verify(
                 session, state.cipher, state.redis, seat.merchant, principal.id,
-                body["token"], body["perk_id"], today()))
+                body["token"], body["perk_id"], today())))
 
         return _in_transaction(state.db.engine, work)
 
-    def _redeem(self, environ: dict, raw: bytes) -> dict:
+    def _redeem(self, environ: dict, raw: bytes) -> bytes:
         principal, seat = self._caller(environ)
-        body = _load(self.redeem_in, raw)
+        parsed = _parsed(raw)
+        body = _load(self.redeem_in, parsed)
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         if key and idempotency.key_problem(key) is not None:
             raise _Defer
 
-        def work(session: _ConnectionOnly) -> dict:
+        def work(session: _ConnectionOnly) -> bytes:
             connection = session.connection()
             claimed = None
             if key:
                 claimed = idempotency.claim(
                     connection, f"{principal.label}:{REDEEM_ENDPOINT}", key,
-                    idempotency.digest(REDEEM, json.loads(raw)))
+                    idempotency.digest(REDEEM, parsed))
                 if claimed is None:
                     raise _Defer  # used before: Flask replays or refuses it
             answer = self.redeem_out.dump(redemptions.redeem(
                 session, seat.merchant, principal.id, body["verification_id"], today()))
+            encoded = self._encoded(answer)
             if claimed is not None:
                 idempotency.store(connection, claimed, 201, answer)
-            return answer
+            return encoded
 
         return _in_transaction(self.state.db.engine, work)
 
@@ -190,30 +203,40 @@ class MerchantCounter:
         app = self.app
         with app.request_context(environ):
             g.request_id = os.urandom(16).hex()  # as api/logs.py gives a request without one
-            response = app.process_response(app.make_response(
-                app.handle_user_exception(error if error is not None else
-                                          RuntimeError("the commit failed"))))
+            try:
+                answer = app.handle_user_exception(error)
+            except Exception as unhandled:  # noqa: BLE001 - no handler: Flask's 500
+                answer = app.handle_exception(unhandled)
+            response = app.process_response(app.make_response(answer))
             return response(environ, start_response)
 
 
-def _json_body(environ: dict) -> bytes | None:
+def _json_body(environ: dict, max_length: int) -> bytes | None:
     """The body if it is a small JSON document, put back for Flask to read again."""
-    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    mimetype = parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower()
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return None
-    if mimetype != "application/json" or not 0 < length <= MAX_BODY:
+    if mimetype != "application/json" or not 0 < length <= max_length:
         return None
     raw = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(raw)
     return raw if len(raw) == length else None
 
 
-def _load(schema, raw: bytes) -> dict:
+def _parsed(raw: bytes) -> Any:
+    """The body as webargs parses it for the view: strict UTF-8, then JSON."""
     try:
-        return schema.load(json.loads(raw))
-    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError too
+        return json.loads(raw.decode("utf-8"))
+    except Exception:  # noqa: BLE001 - not UTF-8, not JSON, nested too deep: Flask answers
+        raise _Defer from None
+
+
+def _load(schema, body: Any) -> dict:
+    try:
+        return schema.load(body)
+    except ValidationError:
         raise _Defer from None
 
 
@@ -244,29 +267,39 @@ def _commit(transaction: RootTransaction) -> None:
         raise
 
 
-def _roll_back(transaction: RootTransaction) -> None:
+def _roll_back(connection: Connection) -> None:
     """Roll back; a connection too broken for that is discarded by the pool anyway."""
     try:
-        transaction.rollback()
-    except DBAPIError:
-        pass
+        connection.rollback()
+    except Exception:  # see above
+        log.debug("rollback failed", exc_info=True)
 
 
-def _in_transaction(engine: Engine, work: Callable[[_ConnectionOnly], dict]) -> dict:
-    """`work(session)` committed on a connection of the pool; on any failure rolled
-    back and left to Flask, except a connection lost during COMMIT (_Failed)."""
-    with engine.connect() as connection:
-        transaction = connection.begin()
+def _in_transaction(engine: Engine, work: Callable[[_ConnectionOnly], bytes]) -> bytes:
+    """`work(session)` committed on a connection of the pool, its answer ready to send
+    (encoded before COMMIT: nothing may fail after it); on any failure rolled back and
+    left to Flask, except a connection lost during COMMIT (_Failed)."""
+    try:
+        connection = engine.connect()
+    except Exception:  # noqa: BLE001 - pool exhausted, database down: Flask answers it
+        raise _Defer from None
+    try:
         try:
+            transaction = connection.begin()
             answer = work(_ConnectionOnly(connection))
         except Exception:  # noqa: BLE001 - any failure: Flask does it again and answers it
-            _roll_back(transaction)
+            _roll_back(connection)
             raise _Defer from None
         try:
             _commit(transaction)
         except _CommitInterrupted as interrupted:
             raise _Failed from interrupted.__cause__
         except Exception:  # noqa: BLE001 - nothing was committed: as above
-            _roll_back(transaction)
+            _roll_back(connection)
             raise _Defer from None
         return answer
+    finally:
+        try:
+            connection.close()
+        except Exception:  # after COMMIT nothing may fail the answer
+            log.warning("a connection could not go back to the pool", exc_info=True)

@@ -13,9 +13,12 @@ connection is invalidated and reported as SQLAlchemy reports it
 (`connection_invalidated`, which api/uow.py runs again on). Listeners of
 `before_cursor_execute` still see each statement.
 
-It runs in the connection's transaction like any statement. SQLite, which the
-counter does not run on at scale, executes the statement through SQLAlchemy as
-usual. Rows are named tuples: attribute access by the statement's column keys."""
+It runs in the connection's transaction like any statement. Whatever this does not
+do as SQLAlchemy would goes through SQLAlchemy as usual: SQLite (the counter does not
+run on it at scale), a connection not in a transaction (SQLAlchemy would begin one),
+textual SQL, statements with Python-side column defaults, and result columns whose
+processors need the driver's type code (numerics). Rows are named tuples:
+attribute access by the statement's column keys."""
 from __future__ import annotations
 
 from collections import namedtuple
@@ -23,13 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, TextClause
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import Executable
 
 
 @dataclass(frozen=True)
 class _Compiled:
+    direct: bool  # False: run through SQLAlchemy (see the module's docstring)
     sql: str
     construct_params: Callable[[dict], dict]
     bind_processors: tuple[tuple[str, Callable[[Any], Any]], ...]
@@ -45,10 +50,14 @@ class HotStatement:
         self._compiled: dict[tuple[Dialect, tuple[str, ...]], _Compiled] = {}
 
     def all(self, connection: Connection, params: dict) -> list:
-        if connection.dialect.name != "postgresql":
-            result = connection.execute(self.statement, params)
-            return list(result) if result.returns_rows else []
-        return self._run(connection, params)
+        if connection.dialect.name == "postgresql" and connection.in_transaction():
+            names = tuple(params)
+            compiled = (self._compiled.get((connection.dialect, names))
+                        or self._compile(connection.dialect, names))
+            if compiled.direct:
+                return self._run(connection, compiled, params)
+        result = connection.execute(self.statement, params)
+        return list(result) if result.returns_rows else []
 
     def first(self, connection: Connection, params: dict) -> Any | None:
         rows = self.all(connection, params)
@@ -56,8 +65,10 @@ class HotStatement:
 
     def one(self, connection: Connection, params: dict) -> Any:
         rows = self.all(connection, params)
-        if len(rows) != 1:
-            raise LookupError(f"expected one row, got {len(rows)}")
+        if not rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
         return rows[0]
 
     def scalar(self, connection: Connection, params: dict) -> Any | None:
@@ -71,16 +82,20 @@ class HotStatement:
                            if processor is not None)
         columns = compiled._result_columns
         row = namedtuple("Row", [column.keyname for column in columns]) if columns else None
-        results = tuple(column.type._cached_result_processor(dialect, None)
-                        for column in columns)
-        entry = _Compiled(compiled.string, compiled.construct_params, processors, row, results)
+        direct = not (isinstance(self.statement, TextClause)
+                      or getattr(compiled, "insert_prefetch", None)
+                      or getattr(compiled, "update_prefetch", None))
+        try:
+            results = tuple(column.type._cached_result_processor(dialect, None)
+                            for column in columns)
+        except (TypeError, ValueError):  # it needs the driver's type code: SQLAlchemy's
+            direct, results = False, ()
+        entry = _Compiled(direct, compiled.string, compiled.construct_params, processors, row,
+                          results)
         self._compiled[dialect, names] = entry
         return entry
 
-    def _run(self, connection: Connection, params: dict) -> list:
-        names = tuple(params)
-        compiled = (self._compiled.get((connection.dialect, names))
-                    or self._compile(connection.dialect, names))
+    def _run(self, connection: Connection, compiled: _Compiled, params: dict) -> list:
         values = compiled.construct_params(params)
         for name, processor in compiled.bind_processors:
             if name in values:

@@ -562,3 +562,105 @@ def test_a_commit_refused_without_losing_the_connection_is_run_again(
     assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.json
     assert refused == [1] and dispatched == [1]
     assert _tally(app) == {"used": 1, "grants": 1, "verifications": 1, "spent": 1}
+
+
+# -- what the review of the fast path found ---------------------------------------
+
+def test_answers_are_encoded_as_flask_does_and_before_commit(app, client, dispatched,
+                                                              monkeypatch):
+    """The answer is Flask's JSON (an integer past 64 bits, a float written as
+    Python writes it) and is encoded before COMMIT: an encoding that fails leaves
+    nothing committed, and Flask makes the grant once."""
+    merchant = approved_merchant(app, client)
+    for value in (2**70, 1e-07):
+        perk = make_perk(client, merchant, total_quota=5,
+                         benefit={"kind": "discount", "value": value})
+        scan = verify(client, merchant, _person(client), perk["id"])
+        dispatched.clear()
+        r = _redeem(client, merchant["headers"], scan["id"], _key(f"big-{value}"))
+        assert r.status_code == 201 and dispatched == [], r.get_data()
+        assert r.json["terms"]["benefit"]["value"] == value
+        assert json.dumps(value).encode() in r.get_data()
+    perk = make_perk(client, merchant, total_quota=5)
+    scan = verify(client, merchant, _person(client), perk["id"])
+    failures = []
+    real = counter_fastpath.MerchantCounter._encoded
+
+    def failing_once(self, answer):
+        if not failures:
+            failures.append(answer)
+            raise TypeError("cannot encode")
+        return real(self, answer)
+
+    monkeypatch.setattr(counter_fastpath.MerchantCounter, "_encoded", failing_once)
+    before = _tally(app)
+    dispatched.clear()
+    r = _redeem(client, merchant["headers"], scan["id"], _key("encode-fails"))
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    assert failures and dispatched == [1]
+    assert _tally(app)["grants"] == before["grants"] + 1
+
+
+def test_a_database_out_of_reach_is_flasks_503(app, client, dispatched, monkeypatch, counter):
+    """No pooled connection to be had (pool exhausted, database down): Flask's answer,
+    503 DATABASE_UNAVAILABLE, not an error escaping the fast path."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    merchant, perk = counter
+    scan = verify(client, merchant, _person(client), perk["id"])
+    engine = app.extensions["credit"].db.engine
+
+    def no_connection(*args, **kwargs):
+        raise PoolTimeout("QueuePool limit reached")
+
+    monkeypatch.setattr(engine, "connect", no_connection)
+    dispatched.clear()
+    r = _redeem(client, merchant["headers"], scan["id"])
+    assert r.status_code == 503 and r.json["error_code"] == "DATABASE_UNAVAILABLE"
+    assert dispatched == [1]
+
+
+def test_bodies_flask_refuses_are_flasks(app, client, dispatched, monkeypatch, counter):
+    """Bodies are read as the view reads them: strict UTF-8 (no BOM, no UTF-16), the
+    media type as werkzeug parses it, the app's MAX_CONTENT_LENGTH; and JSON nested
+    too deep for the parser is left to Flask as well."""
+    merchant, perk = counter
+    staff = merchant["headers"]
+    token = code_for(client, _person(client))
+    body = json.dumps({"token": token, "perk_id": perk["id"]})
+    dispatched.clear()
+    for raw, content_type, status in (
+            (b"\xef\xbb\xbf" + body.encode(), "application/json", 400),
+            (body.encode("utf-16"), "application/json", 400),
+            (body.encode(), "application/json\xa0", 415)):
+        r = client.post(VERIFY, data=raw, headers={**staff, "Content-Type": content_type})
+        assert r.status_code == status and r.json["error_code"], (content_type, r.json)
+    assert dispatched == [1, 1, 1]
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 20)
+    assert _verify(client, staff, token, perk["id"]).status_code == 413  # Flask's answer
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
+    deep = b'{"token": ' + b"[" * 1500 + b"]" * 1500 + b', "perk_id": 1}'
+    with pytest.raises(counter_fastpath._Defer):
+        counter_fastpath._parsed(deep)
+    dispatched.clear()
+    r = _verify(client, staff, token, perk["id"])  # the code is still unspent
+    assert r.status_code == 201 and dispatched == []
+
+
+def test_an_unknown_commit_outcome_without_a_cause_is_a_500(app, client, dispatched,
+                                                             monkeypatch, counter):
+    """Flask's answer to an error it has no handler for (its 500), never an exception
+    out of the middleware, and never the grant run again."""
+    merchant, perk = counter
+    scan = verify(client, merchant, _person(client), perk["id"])
+
+    def lost_without_cause(transaction):
+        transaction.commit()
+        raise _CommitInterrupted
+
+    monkeypatch.setattr(counter_fastpath, "_commit", lost_without_cause)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    dispatched.clear()
+    r = _redeem(client, merchant["headers"], scan["id"])
+    assert r.status_code == 500 and r.json["error_code"]
+    assert dispatched == [] and _tally(app)["grants"] == 1

@@ -1,0 +1,96 @@
+"""`points.hot.HotStatement`: the counter's statements on the driver's cursor answer
+as SQLAlchemy would, and whatever it does not do as SQLAlchemy would goes through
+SQLAlchemy (on SQLite everything does)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Numeric, bindparam, insert, literal, select, text
+from sqlalchemy.exc import NoResultFound
+
+from api import idempotency
+from incentives import codes, redemptions
+from points.hot import HotStatement
+from points.models import AccessLogEntry, IdempotencyKey
+
+KEYS = IdempotencyKey.__table__
+NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def engine(clean_app):
+    return clean_app.extensions["credit"].db.engine
+
+
+def _claim(connection, key: str) -> int | None:
+    return idempotency.claim(connection, "user:1:merchant.redeem", key, "digest")
+
+
+def test_rows_are_sqlalchemys(engine):
+    """Parameters through their types (UTC timestamps, JSON), results the same values
+    and types under the same names, and a claim of a key used before returns None."""
+    read = select(KEYS.c.id, KEYS.c.scope, KEYS.c.response, KEYS.c.created_at,
+                  KEYS.c.status_code).where(KEYS.c.key == bindparam("key"))
+    with engine.begin() as connection:
+        claimed = _claim(connection, "k-1")
+        assert claimed is not None and _claim(connection, "k-1") is None
+        idempotency.store(connection, claimed, 201, {"id": 7, "名": ["张*"], "at": None})
+        hot = HotStatement(read).one(connection, {"key": "k-1"})
+        core = connection.execute(read, {"key": "k-1"}).one()
+    assert hot._asdict() == dict(core._mapping)
+    assert hot.response == {"id": 7, "名": ["张*"], "at": None}
+    assert hot.created_at.tzinfo is not None and hot.created_at.utcoffset() == dt.timedelta(0)
+    assert [type(v) for v in hot] == [type(v) for v in core]
+
+
+def test_what_it_does_not_do_itself_goes_through_sqlalchemy(engine):
+    """A Python-side column default, textual SQL, a numeric result column and a
+    connection outside a transaction all answer as SQLAlchemy does."""
+    log = AccessLogEntry.__table__
+    with engine.begin() as connection:
+        from points.models import Subject
+
+        subject = connection.execute(insert(Subject.__table__).values(
+            id_hash="h-hot", id_number_enc="x", name_enc="y", created_at=NOW)
+            .returning(Subject.__table__.c.id)).scalar_one()
+        # `at` left to its default (utcnow), as connection.execute fills it
+        HotStatement(insert(log)).all(connection, {
+            "subject_id": subject, "actor_kind": "merchant", "purpose": "perk_verification"})
+        at = connection.execute(select(log.c.at).where(log.c.subject_id == subject)).scalar_one()
+        assert at is not None
+        rows = HotStatement(text("SELECT 1 AS one, 'a' AS two")).all(connection, {})
+        assert [tuple(row) for row in rows] == [(1, "a")]
+        number = HotStatement(select(literal(1.5, Numeric(4, 2)).label("n"))).scalar(connection, {})
+        assert str(number) == "1.50"
+        with pytest.raises(NoResultFound):
+            HotStatement(select(KEYS.c.id).where(KEYS.c.key == "none")).one(connection, {})
+    with engine.connect() as connection:  # no begin(): SQLAlchemy begins one
+        _claim(connection, "autobegun")
+        connection.commit()
+    with engine.connect() as connection:
+        assert connection.execute(select(KEYS.c.id).where(KEYS.c.key == "autobegun")).first()
+
+
+def test_the_counters_statements_run_on_the_cursor(app, client, engine):
+    """On PostgreSQL each of the counter's six statements, as a scan and a grant run
+    them, is run directly (none falls back to SQLAlchemy because a default, a numeric
+    column or textual SQL crept in)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs them through SQLAlchemy")
+    from tests.api.test_merchants import approved_merchant
+    from tests.api.test_perks_redemptions import make_perk, redeem, verify
+    from tests.helpers import resident, valid_id
+
+    statements = {"claim": idempotency._CLAIM["postgresql"], "answer": idempotency._ANSWER,
+                  "locked": redemptions._VERIFICATION_LOCKED, "grant": redemptions._GRANT_AT_ONCE,
+                  "spend": codes._SPEND_AND_READ, "record": codes._RECORD}
+    for statement in statements.values():
+        statement._compiled.clear()
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant)
+    scan = verify(client, merchant, resident(client, id_number=valid_id(seq=481)), perk["id"])
+    assert redeem(client, merchant, scan["id"], "hot-1").status_code == 201
+    for name, statement in statements.items():
+        compiled = list(statement._compiled.values())
+        assert compiled and all(entry.direct for entry in compiled), name
