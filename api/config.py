@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from limits import parse_many
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance"))
@@ -97,6 +98,15 @@ def load_config(overrides: dict | None = None) -> dict:
         "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
         "COUNTER_FAST_PATH": _bool(env.get("COUNTER_FAST_PATH"), True),
     }
+    # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
+    # stops the start rather than the first limited request.
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES"):
+        if env.get(name):
+            try:
+                parse_many(env[name])
+            except ValueError as error:
+                raise RuntimeError(f"{name}: {error}") from None
+            config[name] = env[name]
     if overrides:
         config.update(overrides)
     return config

@@ -64,3 +64,19 @@ def test_share_creation_per_resident(client, limits):
                                json={"ttl_minutes": 5}))
     assert client.post("/v1/me/report-shares", headers=two["headers"],
                        json={"ttl_minutes": 5}).status_code == 201
+
+
+def test_limits_are_set_from_the_environment(monkeypatch):
+    """RATELIMIT_LOGIN, _CODES, _VERIFY and _BATCHES are settings (README): read from
+    the environment, a value `limits` cannot parse stops the start."""
+    from api.config import load_config
+    from api.ratelimit import DEFAULTS
+
+    monkeypatch.setenv("RATELIMIT_VERIFY", "600/minute;20000/day")
+    monkeypatch.delenv("RATELIMIT_LOGIN", raising=False)
+    config = load_config({"APP_ENV": "testing"})
+    assert config["RATELIMIT_VERIFY"] == "600/minute;20000/day"
+    assert "RATELIMIT_LOGIN" not in config and DEFAULTS["RATELIMIT_LOGIN"] == "30/minute"
+    monkeypatch.setenv("RATELIMIT_CODES", "twenty a minute")
+    with pytest.raises(RuntimeError, match="RATELIMIT_CODES"):
+        load_config({"APP_ENV": "testing"})
