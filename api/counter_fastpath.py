@@ -18,13 +18,16 @@ plain, with the same pieces the full path uses:
   work that needs more than the connection, such as a score to rebuild from
   records, is left to Flask), the Idempotency-Key claimed and its answer stored as
   `api/idempotency.py` does;
+- the scan's per-staff rate limit: counted in Flask-Limiter's bucket for the route,
+  with its headers (`ratelimit.count_outside_flask`); a scan over the limit is
+  Flask's to refuse, and a scan counted here and then left to Flask is not counted
+  again;
 - the answer: dumped by the route's own schema, with the headers Flask sends.
 
 It only ever answers a success (201), after the transaction committed. Anything
 else goes to Flask, which answers exactly as it always does: a request it does not
 take (an Origin, an X-Request-Id to echo, request logging on, a body that is not
-small JSON, the scan's per-staff rate limit switched on — that limit and its
-headers are Flask-Limiter's —, a merchant role check other than
+small JSON, a merchant role check other than
 `merchant.merchant_check`, whose cached case this repeats), a caller it cannot
 confirm from Redis (seats not cached, Redis down, a token to look up in the
 database), a body the schema refuses, and every refusal or failure of the work
@@ -43,13 +46,14 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import redis
 from flask import Flask, g
 from marshmallow import ValidationError
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 from werkzeug.http import parse_options_header
 
-from api import access, gate, idempotency, seat_cache
+from api import access, gate, idempotency, ratelimit, seat_cache
 from api.extensions import thread_local_command
 from api.routes import merchant as routes
 from api.uow import _CommitInterrupted
@@ -60,6 +64,7 @@ from points.errors import DomainError
 VERIFY = "/v1/merchant/verifications"
 REDEEM = "/v1/merchant/redemptions"
 REDEEM_ENDPOINT = "merchant.redeem"  # the Idempotency-Key scope's endpoint part
+VERIFY_ENDPOINT = "merchant.verify_code"  # the rate limit's bucket (api/ratelimit.py)
 MAX_BODY = 4096
 log = logging.getLogger(__name__)
 
@@ -108,7 +113,7 @@ class MerchantCounter:
                 # A connection found dead fails a statement: rolled back, left to Flask,
                 # which runs it again; so a pooled connection is pinged only when idle.
                 g.runs_again_on_disconnect = True
-                body = work(environ, raw)
+                body, extra_headers = work(environ, raw)
         except _Failed as failed:
             return self._error(environ, start_response, failed.__cause__)
         except _Defer:
@@ -117,7 +122,7 @@ class MerchantCounter:
             log.warning("the counter's fast path failed; Flask answers", exc_info=True)
             return self.wsgi_app(environ, start_response)
         start_response("201 CREATED", [*self.headers, ("Content-Length", str(len(body))),
-                                       ("X-Request-Id", os.urandom(16).hex())])
+                                       ("X-Request-Id", os.urandom(16).hex()), *extra_headers])
         return [body]
 
     def _encoded(self, answer: dict) -> bytes:
@@ -127,10 +132,9 @@ class MerchantCounter:
 
     # -- the two routes ------------------------------------------------------------
 
-    def _verify(self, environ: dict, raw: bytes) -> bytes:
-        if self.state.extras["limiter"].enabled:
-            raise _Defer  # the per-staff limit of scans, and its headers: Flask-Limiter's
+    def _verify(self, environ: dict, raw: bytes) -> tuple[bytes, list[tuple[str, str]]]:
         principal, seat = self._caller(environ)
+        limit_headers = self._count_scan(environ, principal)
         body = _load(self.verify_in, _parsed(raw))
         state = self.state
 
@@ -139,9 +143,28 @@ class MerchantCounter:
                 session, state.cipher, state.redis, seat.merchant, principal.id,
                 body["token"], body["perk_id"], today())))
 
-        return _in_transaction(state.db.engine, work)
+        return _in_transaction(state.db.engine, work), limit_headers
 
-    def _redeem(self, environ: dict, raw: bytes) -> bytes:
+    def _count_scan(self, environ: dict, principal: access.Principal) -> list[tuple[str, str]]:
+        """The per-staff limit of scans, counted where Flask-Limiter counts it (after the
+        caller is known, before the body is read) and in the same bucket; its headers.
+        Reached: left to Flask, which refuses it. Counted: marked, so that Flask does
+        not count it again if the request ends up there."""
+        limiter = self.state.extras["limiter"]
+        if not limiter.enabled:
+            return []
+        try:
+            headers = ratelimit.count_outside_flask(
+                limiter, self.app.config["RATELIMIT_VERIFY"], VERIFY_ENDPOINT,
+                f"sub:{principal.claims['sub']}")
+        except redis.exceptions.RedisError:
+            raise _Defer from None  # Flask-Limiter cannot count either: Flask's 503
+        if headers is None:
+            raise _Defer
+        environ[ratelimit.COUNTED] = True
+        return headers
+
+    def _redeem(self, environ: dict, raw: bytes) -> tuple[bytes, list[tuple[str, str]]]:
         principal, seat = self._caller(environ)
         parsed = _parsed(raw)
         body = _load(self.redeem_in, parsed)
@@ -165,7 +188,7 @@ class MerchantCounter:
                 idempotency.store(connection, claimed, 201, answer)
             return encoded
 
-        return _in_transaction(self.state.db.engine, work)
+        return _in_transaction(self.state.db.engine, work), []
 
     # -- shared --------------------------------------------------------------------
 

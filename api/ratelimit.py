@@ -7,10 +7,13 @@ handler in api/smorest.py keeps the header and adds the code).
 from __future__ import annotations
 
 import hashlib
+import time
 
 from flask import Flask, current_app, request
-from flask_limiter import Limiter
+from flask_limiter import HeaderNames, Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
+from werkzeug.http import http_date
 
 from points.errors import DomainError
 
@@ -38,6 +41,44 @@ def _department_key() -> str:
     key = request.headers.get("X-API-Key", "")
     return "dept:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key else (
         "ip:" + get_remote_address())
+
+
+# Set in a request's WSGI environ by the merchant counter's fast path once it has
+# counted the request against its route's limit (`count_outside_flask`): if it then
+# leaves the request to Flask, Flask-Limiter does not count it a second time.
+COUNTED = "credit.rate_limit_counted"
+
+
+def _counted_already() -> bool:
+    return bool(request.environ.get(COUNTED))
+
+
+def count_outside_flask(limiter: Limiter, limit_value: str, endpoint: str, key: str
+                        ) -> list[tuple[str, str]] | None:
+    """Count one request against a route's own limit (`LIMITS`) as Flask-Limiter counts
+    it in the route's view — the same buckets: the route's limit is scoped
+    `endpoint:endpoint` (its `scope=endpoint`, not shared), keyed by `key` (what the
+    route's key function gives for the caller) — for the counter's fast path, which
+    runs before Flask. The headers Flask-Limiter would add to the answer, or None if a
+    limit is reached: then Flask counts the request and refuses it (429)."""
+    args = [key, f"{endpoint}:{endpoint}"]
+    if limiter._key_prefix:
+        args.insert(0, limiter._key_prefix)
+    items = sorted(parse_many(limit_value))
+    for item in items:
+        if not limiter.limiter.hit(item, *args):
+            return None
+    if not limiter._headers_enabled:
+        return []
+    window_reset, remaining = limiter.limiter.get_window_stats(items[0], *args)
+    reset_at = int(window_reset + 1)
+    names = limiter._header_mapping
+    return [(names[HeaderNames.LIMIT], str(items[0].amount)),
+            (names[HeaderNames.REMAINING], str(remaining)),
+            (names[HeaderNames.RESET], str(reset_at)),
+            (names[HeaderNames.RETRY_AFTER],
+             http_date(reset_at) if limiter._retry_after == "http-date"
+             else str(int(reset_at - time.time())))]
 
 
 # endpoint → (setting, whose bucket)
@@ -80,7 +121,7 @@ def init_rate_limits(app: Flask) -> Limiter:
         if view is not None:
             app.view_functions[endpoint] = limiter.limit(
                 lambda setting=setting: current_app.config[setting], key_func=key_func,
-                scope=endpoint)(view)
+                scope=endpoint, exempt_when=_counted_already)(view)
     return limiter
 
 

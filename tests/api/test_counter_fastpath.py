@@ -330,20 +330,33 @@ def test_requests_the_fast_path_does_not_take_reach_flask(app, client, dispatche
     assert _tally(app) == {"used": 1, "grants": 1, "verifications": 3, "spent": 3}
 
 
-def test_the_scan_limit_is_flask_limiters(app, client, dispatched, limiter, counter):
+def test_the_scan_limit_is_counted_in_flask_limiters_bucket(app, client, dispatched, limiter,
+                                                           counter, monkeypatch):
+    """With the per-staff limit of scans on, the fast path counts a scan in the same
+    bucket as Flask-Limiter and sends its headers; a scan over the limit is refused by
+    Flask (429); a scan the fast path counted and left to Flask is counted once."""
     merchant, perk = counter
     staff = merchant["headers"]
-    token = code_for(client, _person(client))
+    monkeypatch.setitem(app.config, "RATELIMIT_VERIFY", "4/minute")
+    tokens = [code_for(client, _person(client)) for _ in range(4)]
     dispatched.clear()
-    r = _verify(client, staff, token, perk["id"])
-    assert r.status_code == 201 and dispatched == [1]
-    assert r.headers["X-RateLimit-Limit"] == "120"
-    assert int(r.headers["X-RateLimit-Remaining"]) == 119
-    # the grant has no limit: still the fast path's
-    dispatched.clear()
-    r = _redeem(client, staff, r.json["id"])
+    r = _verify(client, staff, tokens[0], perk["id"])
     assert r.status_code == 201 and dispatched == []
-    assert "X-RateLimit-Limit" not in r.headers
+    assert (r.headers["X-RateLimit-Limit"], r.headers["X-RateLimit-Remaining"]) == ("4", "3")
+    assert int(r.headers["X-RateLimit-Reset"]) > 0 and int(r.headers["Retry-After"]) >= 0
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", False)
+    r = _verify(client, staff, tokens[1], perk["id"])  # Flask: the same bucket
+    assert r.status_code == 201 and r.headers["X-RateLimit-Remaining"] == "2"
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", True)
+    dispatched.clear()
+    r = _verify(client, staff, tokens[1], perk["id"])  # counted here, refused by Flask
+    assert r.status_code == 409 and r.json["error_code"] == "TOKEN_USED" and dispatched == [1]
+    r = _verify(client, staff, tokens[2], perk["id"])  # the fourth scan: counted once above
+    assert r.status_code == 201 and r.headers["X-RateLimit-Remaining"] == "0"
+    dispatched.clear()
+    r = _verify(client, staff, tokens[3], perk["id"])
+    assert r.status_code == 429 and r.json["error_code"] == "RATE_LIMITED" and dispatched == [1]
+    assert int(r.headers["Retry-After"]) > 0
 
 
 def test_a_score_not_cached_is_flasks(app, client, dispatched, counter):
