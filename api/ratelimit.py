@@ -60,7 +60,10 @@ def count_outside_flask(limiter: Limiter, limit_value: str, endpoint: str, key: 
     `endpoint:endpoint` (its `scope=endpoint`, not shared), keyed by `key` (what the
     route's key function gives for the caller) — for the counter's fast path, which
     runs before Flask. The headers Flask-Limiter would add to the answer, or None if a
-    limit is reached: then Flask counts the request and refuses it (429)."""
+    limit is reached: then Flask counts the request and refuses it (429). Its settings
+    are read from Flask-Limiter's attributes (pinned below 5 in pyproject.toml); a
+    release that renames them makes the fast path log and leave scans to Flask, and
+    tests/api/test_counter_fastpath.py compares the buckets and headers."""
     args = [key, f"{endpoint}:{endpoint}"]
     if limiter._key_prefix:
         args.insert(0, limiter._key_prefix)
