@@ -108,3 +108,18 @@ def session(clean_app):
     yield s
     s.rollback()
     s.close()
+
+
+@pytest.fixture
+def dispatched(app, monkeypatch):
+    """How many requests reached Flask's dispatch: none when a fast path answered
+    (api/fastpath.py, api/counter_fastpath.py)."""
+    calls = []
+    real = app.full_dispatch_request
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(app, "full_dispatch_request", counting)
+    return calls

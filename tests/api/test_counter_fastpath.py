@@ -38,20 +38,6 @@ _seqs = itertools.count(1)
 
 
 @pytest.fixture
-def dispatched(app, monkeypatch):
-    """How many requests reached Flask's dispatch."""
-    calls = []
-    real = app.full_dispatch_request
-
-    def counting():
-        calls.append(1)
-        return real()
-
-    monkeypatch.setattr(app, "full_dispatch_request", counting)
-    return calls
-
-
-@pytest.fixture
 def counter(app, client):
     """An approved merchant whose owner's seats are cached (the perk was made through
     Flask, which cached them), and a perk with room for many grants."""

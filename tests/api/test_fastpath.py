@@ -2,23 +2,7 @@
 as the full path when everything is cached, and Flask's answer whenever not."""
 from __future__ import annotations
 
-import pytest
-
 from tests.helpers import department, push, resident, valid_id
-
-
-@pytest.fixture
-def dispatched(app, monkeypatch):
-    """How many requests reached Flask's dispatch."""
-    calls = []
-    real = app.full_dispatch_request
-
-    def counting():
-        calls.append(1)
-        return real()
-
-    monkeypatch.setattr(app, "full_dispatch_request", counting)
-    return calls
 
 
 def _points(client, person, **headers):
