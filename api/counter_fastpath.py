@@ -108,19 +108,23 @@ class MerchantCounter:
         raw = _json_body(environ, MAX_BODY if max_length is None else min(MAX_BODY, max_length))
         if raw is None:
             return self.wsgi_app(environ, start_response)
+        done = None  # (body, headers) once committed: from then on the answer stands
         try:
             with self.app.app_context():
                 # A connection found dead fails a statement: rolled back, left to Flask,
                 # which runs it again; so a pooled connection is pinged only when idle.
                 g.runs_again_on_disconnect = True
-                body, extra_headers = work(environ, raw)
+                done = work(environ, raw)
         except _Failed as failed:
             return self._error(environ, start_response, failed.__cause__)
         except _Defer:
             return self.wsgi_app(environ, start_response)
-        except Exception:  # raised before any COMMIT (the answer is encoded before it)
-            log.warning("the counter's fast path failed; Flask answers", exc_info=True)
-            return self.wsgi_app(environ, start_response)
+        except Exception:
+            if done is None:  # nothing committed (the answer is encoded before COMMIT)
+                log.warning("the counter's fast path failed; Flask answers", exc_info=True)
+                return self.wsgi_app(environ, start_response)
+            log.warning("the app context failed to close after a commit", exc_info=True)
+        body, extra_headers = done
         start_response("201 CREATED", [*self.headers, ("Content-Length", str(len(body))),
                                        ("X-Request-Id", os.urandom(16).hex()), *extra_headers])
         return [body]

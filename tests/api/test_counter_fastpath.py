@@ -663,3 +663,25 @@ def test_an_unknown_commit_outcome_without_a_cause_is_a_500(app, client, dispatc
     r = _redeem(client, merchant["headers"], scan["id"])
     assert r.status_code == 500 and r.json["error_code"]
     assert dispatched == [] and _tally(app)["grants"] == 1
+
+
+def test_a_failure_after_commit_never_runs_the_grant_again(app, client, dispatched,
+                                                           monkeypatch, counter):
+    """Once COMMIT went through, the answer stands: a failure while the app context
+    closes is logged, the 201 is sent, and Flask does not run the grant again."""
+    merchant, perk = counter
+    scan = verify(client, merchant, _person(client), perk["id"])
+    failures = []
+
+    def failing_once(exc=None):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("teardown failed")
+
+    monkeypatch.setattr(app, "teardown_appcontext_funcs",
+                        [*app.teardown_appcontext_funcs, failing_once])
+    before = _tally(app)
+    dispatched.clear()
+    r = _redeem(client, merchant["headers"], scan["id"], _key("after-commit"))
+    assert r.status_code == 201 and failures == [1] and dispatched == []
+    assert _tally(app)["grants"] == before["grants"] + 1
