@@ -55,6 +55,7 @@ from werkzeug.http import parse_options_header
 
 from api import access, gate, idempotency, ratelimit, seat_cache
 from api.extensions import thread_local_command
+from api.fastpath import Defer, no_database
 from api.routes import merchant as routes
 from api.uow import _CommitInterrupted
 from incentives import codes, merchants, redemptions
@@ -69,17 +70,9 @@ MAX_BODY = 4096
 log = logging.getLogger(__name__)
 
 
-class _Defer(Exception):
-    """Leave the request to Flask (nothing of it has been written)."""
-
-
 class _Failed(Exception):
     """The outcome is unknown (the connection was lost during COMMIT): answer with
     Flask's error handler for the cause, never run again."""
-
-
-def _no_database() -> Any:
-    raise _Defer
 
 
 class MerchantCounter:
@@ -117,7 +110,7 @@ class MerchantCounter:
                 done = work(environ, raw)
         except _Failed as failed:
             return self._error(environ, start_response, failed.__cause__)
-        except _Defer:
+        except Defer:
             return self.wsgi_app(environ, start_response)
         except Exception:
             if done is None:  # nothing committed (the answer is encoded before COMMIT)
@@ -162,9 +155,9 @@ class MerchantCounter:
                 limiter, self.app.config["RATELIMIT_VERIFY"], VERIFY_ENDPOINT,
                 f"sub:{principal.claims['sub']}")
         except redis.exceptions.RedisError:
-            raise _Defer from None  # Flask-Limiter cannot count either: Flask's 503
+            raise Defer from None  # Flask-Limiter cannot count either: Flask's 503
         if headers is None:
-            raise _Defer
+            raise Defer
         environ[ratelimit.COUNTED] = True
         return headers
 
@@ -174,7 +167,7 @@ class MerchantCounter:
         body = _load(self.redeem_in, parsed)
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         if key and idempotency.key_problem(key) is not None:
-            raise _Defer
+            raise Defer
 
         def work(session: _ConnectionOnly) -> bytes:
             connection = session.connection()
@@ -184,7 +177,7 @@ class MerchantCounter:
                     connection, f"{principal.label}:{REDEEM_ENDPOINT}", key,
                     idempotency.digest(REDEEM, parsed))
                 if claimed is None:
-                    raise _Defer  # used before: Flask replays or refuses it
+                    raise Defer  # used before: Flask replays or refuses it
             answer = self.redeem_out.dump(redemptions.redeem(
                 session, seat.merchant, principal.id, body["verification_id"], today()))
             encoded = self._encoded(answer)
@@ -201,27 +194,24 @@ class MerchantCounter:
         scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise _Defer
+            raise Defer
         tokens = self.state.extras["tokens"]
         try:
             claims = tokens.decode_access(token)
             kind, _, ident = claims["sub"].partition(":")
             if kind != "user" or not ident.isdigit():
-                raise _Defer
+                raise Defer
             revoked, values = tokens.check(
-                _no_database, claims, gate.keys(claims["sub"]) + seat_cache.keys(claims["sub"]),
+                no_database, claims, gate.keys(claims["sub"]) + seat_cache.keys(claims["sub"]),
                 self.mget)
             seats = seat_cache.usable(values)
             if revoked or seats is None:
-                raise _Defer
+                raise Defer
             seat = merchants.seat_of(
                 seats, routes.wanted_merchant(environ.get("HTTP_X_MERCHANT_ID")))
         except DomainError:
-            raise _Defer from None
-        principal = access.Principal("user", int(ident), claims,
-                                     extras={"cached": values, "seat": seat})
-        g.principal = principal
-        return principal, seat
+            raise Defer from None
+        return access.Principal("user", int(ident), claims), seat
 
     def _error(self, environ: dict, start_response: Callable, error: BaseException | None
                ) -> Iterable[bytes]:
@@ -257,14 +247,14 @@ def _parsed(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
     except Exception:  # noqa: BLE001 - not UTF-8, not JSON, nested too deep: Flask answers
-        raise _Defer from None
+        raise Defer from None
 
 
 def _load(schema, body: Any) -> dict:
     try:
         return schema.load(body)
     except ValidationError:
-        raise _Defer from None
+        raise Defer from None
 
 
 class _ConnectionOnly:
@@ -280,7 +270,7 @@ class _ConnectionOnly:
         return self._connection
 
     def __getattr__(self, name: str) -> Any:
-        raise _Defer
+        raise Defer
 
 
 def _commit(transaction: RootTransaction) -> None:
@@ -309,21 +299,21 @@ def _in_transaction(engine: Engine, work: Callable[[_ConnectionOnly], bytes]) ->
     try:
         connection = engine.connect()
     except Exception:  # noqa: BLE001 - pool exhausted, database down: Flask answers it
-        raise _Defer from None
+        raise Defer from None
     try:
         try:
             transaction = connection.begin()
             answer = work(_ConnectionOnly(connection))
         except Exception:  # noqa: BLE001 - any failure: Flask does it again and answers it
             _roll_back(connection)
-            raise _Defer from None
+            raise Defer from None
         try:
             _commit(transaction)
         except _CommitInterrupted as interrupted:
             raise _Failed from interrupted.__cause__
         except Exception:  # noqa: BLE001 - nothing was committed: as above
             _roll_back(connection)
-            raise _Defer from None
+            raise Defer from None
         return answer
     finally:
         try:

@@ -34,12 +34,15 @@ from points.errors import DomainError
 PATH = "/v1/me/points"
 
 
-class _Defer(Exception):
-    """The database would be needed: leave the request to Flask."""
+class Defer(Exception):
+    """Leave the request to Flask (a fast path raises it before writing anything, or
+    after rolling back what it wrote)."""
 
 
-def _no_database() -> Any:
-    raise _Defer
+def no_database() -> Any:
+    """The `session_of` a fast path gives the token check: needing the database, the
+    request is Flask's."""
+    raise Defer
 
 
 class CachedPointsRead:
@@ -78,9 +81,9 @@ class CachedPointsRead:
         if kind != "user" or not ident.isdigit():
             return None
         try:
-            revoked, values = tokens.check(_no_database, claims, gate.keys(claims["sub"]),
+            revoked, values = tokens.check(no_database, claims, gate.keys(claims["sub"]),
                                            self.fetch)
-        except _Defer:
+        except Defer:
             return None
         if revoked or values is None:
             return None
