@@ -458,6 +458,19 @@ def test_a_suspended_merchant_is_refused_at_once(app, client, dispatched, counte
 
 # -- failures: before COMMIT run again by Flask; during COMMIT never ----------------------
 
+def _fails_after_first_run(real, calls: list):
+    """`real`, whose first call does its work and then fails before COMMIT."""
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        answer = real(*args, **kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("a failure before COMMIT, after the work")
+        return answer
+
+    return failing_once
+
+
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
 def test_a_connection_lost_during_commit_is_503_and_not_run_again(
         app, client, dispatched, monkeypatch, counter, committed):
@@ -466,12 +479,12 @@ def test_a_connection_lost_during_commit_is_503_and_not_run_again(
     verification = verify(client, merchant, _person(client), perk["id"])["id"]
     real, lost = counter_fastpath._commit, []
 
-    def losing(session):
+    def losing(transaction):
         if lost:
-            return real(session)
+            return real(transaction)
         lost.append(1)
         if committed:
-            real(session)
+            real(transaction)
         raise _lost_connection()
 
     monkeypatch.setattr(counter_fastpath, "_commit", losing)
@@ -500,16 +513,9 @@ def test_a_failed_grant_is_rolled_back_and_run_again_by_flask(app, client, dispa
     merchant, perk = counter
     staff = merchant["headers"]
     verification = verify(client, merchant, _person(client), perk["id"])["id"]
-    real, calls = redemptions.redeem, []
-
-    def failing_once(*args, **kwargs):
-        calls.append(1)
-        answer = real(*args, **kwargs)  # the grant written, the quota unit taken …
-        if len(calls) == 1:
-            raise RuntimeError("… and then a failure before COMMIT")
-        return answer
-
-    monkeypatch.setattr(counter_fastpath.redemptions, "redeem", failing_once)
+    calls = []  # the grant written, the quota unit taken, and then a failure
+    monkeypatch.setattr(counter_fastpath.redemptions, "redeem",
+                        _fails_after_first_run(redemptions.redeem, calls))
     dispatched.clear()
     r = _redeem(client, staff, verification, _key("fails-once"))
     assert r.status_code == 201, r.json
@@ -523,17 +529,10 @@ def test_a_failed_grant_is_rolled_back_and_run_again_by_flask(app, client, dispa
 def test_a_failed_scan_is_rolled_back_and_run_again_by_flask(app, client, dispatched,
                                                             monkeypatch, counter):
     merchant, perk = counter
-    real, calls = codes.verify, []
-
-    def failing_once(*args, **kwargs):
-        calls.append(1)
-        answer = real(*args, **kwargs)  # the code spent, the access logged …
-        if len(calls) == 1:
-            raise RuntimeError("… and then a failure before COMMIT")
-        return answer
-
+    calls = []  # the code spent, the access logged, and then a failure
     token = code_for(client, _person(client))
-    monkeypatch.setattr(counter_fastpath.codes, "verify", failing_once)
+    monkeypatch.setattr(counter_fastpath.codes, "verify",
+                        _fails_after_first_run(codes.verify, calls))
     dispatched.clear()
     r = _verify(client, merchant["headers"], token, perk["id"])
     assert r.status_code == 201 and r.json["eligible"] is True, r.json
@@ -549,9 +548,9 @@ def test_a_commit_refused_without_losing_the_connection_is_run_again(
     verification = verify(client, merchant, _person(client), perk["id"])["id"]
     real, refused = counter_fastpath._commit, []
 
-    def refusing(session):
+    def refusing(transaction):
         if refused:
-            return real(session)
+            return real(transaction)
         refused.append(1)
         raise DBAPIError("COMMIT", None, Exception("serialization failure"))
 
@@ -639,7 +638,7 @@ def test_bodies_flask_refuses_are_flasks(app, client, dispatched, monkeypatch, c
     assert _verify(client, staff, token, perk["id"]).status_code == 413  # Flask's answer
     monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024)
     deep = b'{"token": ' + b"[" * 1500 + b"]" * 1500 + b', "perk_id": 1}'
-    with pytest.raises(counter_fastpath._Defer):
+    with pytest.raises(counter_fastpath.Defer):
         counter_fastpath._parsed(deep)
     dispatched.clear()
     r = _verify(client, staff, token, perk["id"])  # the code is still unspent
