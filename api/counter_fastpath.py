@@ -171,11 +171,18 @@ class MerchantCounter:
 
         def work(session: _ConnectionOnly) -> bytes:
             connection = session.connection()
+            scope = f"{principal.label}:{REDEEM_ENDPOINT}"
+            if key and connection.dialect.name == "postgresql":
+                # The key claimed and the answer stored by the grant's own statements.
+                kept = redemptions.KeptAnswer(
+                    scope, key, idempotency.digest(REDEEM, parsed), 201, self.redeem_out.dump)
+                redemptions.redeem(session, seat.merchant, principal.id,
+                                   body["verification_id"], today(), kept=kept)
+                return self._encoded(kept.answer)
             claimed = None
             if key:
-                claimed = idempotency.claim(
-                    connection, f"{principal.label}:{REDEEM_ENDPOINT}", key,
-                    idempotency.digest(REDEEM, parsed))
+                claimed = idempotency.claim(connection, scope, key,
+                                            idempotency.digest(REDEEM, parsed))
                 if claimed is None:
                     raise Defer  # used before: Flask replays or refuses it
             answer = self.redeem_out.dump(redemptions.redeem(

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, select, true, update
 from sqlalchemy.dialects import postgresql
@@ -29,7 +32,7 @@ from incentives.models import Perk, Redemption, Verification
 from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.hot import HotStatement
-from points.models import Subject
+from points.models import IdempotencyKey, Subject
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
 REVERSAL_WINDOW = dt.timedelta(days=1)
@@ -77,7 +80,7 @@ _UNIT_COLUMNS = (_PERKS.c.id, _PERKS.c.version)  # a quota unit taken: which per
 # running it does): executed with their parameters on the request's connection.
 # The verification and its perk's terms (columns `perk__…`), with the subject's row
 # locked: one person's redemptions run one after the other.
-_VERIFICATION_LOCKED = HotStatement(
+_LOCKED_READ = (
     select(*(_VERIFICATIONS.c[name] for name in _LOCKED_FIELDS),
            *(c.label(f"perk__{c.key}") for c in TERMS_COLUMNS))
     .join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
@@ -85,6 +88,30 @@ _VERIFICATION_LOCKED = HotStatement(
     .where(_VERIFICATIONS.c.id == bindparam("verification"),
            _VERIFICATIONS.c.merchant_id == bindparam("merchant"))
     .with_for_update(key_share=True, of=_SUBJECTS))
+_VERIFICATION_LOCKED = HotStatement(_LOCKED_READ)
+_KEYS = IdempotencyKey.__table__
+
+
+def _claiming_locked_read():
+    """PostgreSQL, an answer to keep (`KeptAnswer`): the Idempotency-Key claimed first
+    (INSERT … ON CONFLICT DO NOTHING, as api/idempotency.py claims it: a concurrent
+    request with the key waits on the unique index), and only if it was claimed the
+    locked read above, with the new redemption's id drawn. The claim is the read's
+    one-time filter, so it is done before any row is locked, in the order the full
+    path takes them (key, subject, perk)."""
+    claim = (postgresql.insert(_KEYS).values(
+        scope=bindparam("key_scope"), key=bindparam("key"),
+        request_hash=bindparam("key_request_hash"), created_at=bindparam("key_created_at"))
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(_KEYS.c.id).cte("claim"))
+    claimed = select(claim.c.id).scalar_subquery()
+    return _LOCKED_READ.add_columns(
+        claimed.label("claimed"),
+        func.nextval(func.pg_get_serial_sequence(_REDEMPTIONS.name, "id")).label("new_id"),
+    ).where(claimed.is_not(None))
+
+
+_VERIFICATION_CLAIMED_LOCKED = HotStatement(_claiming_locked_read())
 # Read under that lock: the subject's grants of the perk, whether this verification
 # has one, and the perk's version now (an edit committed while the lock was awaited
 # is not in the locked read: its terms are read again).
@@ -107,19 +134,23 @@ _TAKE_UNIT = (update(_PERKS)
 _TERMS = select(*TERMS_COLUMNS).where(_PERKS.c.id == bindparam("perk_id"))
 
 
-def _grant_in_one_statement():
+def _grant_in_one_statement(keep: bool = False):
     """PostgreSQL: the subject's standing, the grant (only if `may` — the terms allow
     it —, the verification has none and the subject is under the limit) and the quota
     unit (only if granted), in one statement. It starts after the subject's lock was
-    taken, so its snapshot holds every grant of that subject."""
+    taken, so its snapshot holds every grant of that subject. With `keep`, the grant
+    has the id drawn before (`new_id`) and the answer rendered for it is stored on the
+    claimed key's row if the unit was taken from the perk version the terms were read
+    from (`kept`; otherwise the caller stores it)."""
     standing = _STANDING.cte("standing")
     # Parameters named grant_…: a parameter named like a column of perks would make
     # the UPDATE below set that column.
+    names = ("id", *_GRANTED_FIELDS) if keep else _GRANTED_FIELDS
     values = select(*(bindparam(f"grant_{name}", type_=_REDEMPTIONS.c[name].type)
-                      for name in _GRANTED_FIELDS)).select_from(standing).where(
+                      for name in names)).select_from(standing).where(
         bindparam("may"), standing.c.done.is_(False),
         standing.c.held < bindparam("limit"), standing.c.perk_version == bindparam("version_read"))
-    grant = (postgresql.insert(_REDEMPTIONS).from_select(_GRANTED_FIELDS, values)
+    grant = (postgresql.insert(_REDEMPTIONS).from_select(names, values)
              .on_conflict_do_nothing(index_elements=["verification_id"])
              .returning(_REDEMPTIONS.c.id).cte("grant"))
     unit = (update(_PERKS)
@@ -127,13 +158,47 @@ def _grant_in_one_statement():
                    exists(select(grant.c.id)))
             .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS)
             .cte("unit"))
-    return select(standing.c.held, standing.c.done, standing.c.perk_version,
-                  grant.c.id.label("grant_id"),
-                  *(c.label(f"unit_{c.key}") for c in unit.c),
-                  ).select_from(standing.outerjoin(grant, true()).outerjoin(unit, true()))
+    columns = [standing.c.held, standing.c.done, standing.c.perk_version,
+               grant.c.id.label("grant_id"), *(c.label(f"unit_{c.key}") for c in unit.c)]
+    if keep:
+        kept = (update(_KEYS)
+                .where(_KEYS.c.id == bindparam("key_claimed"),
+                       exists(select(unit.c.id).where(
+                           unit.c.version == bindparam("version_read"))))
+                .values(status_code=bindparam("key_status_code"),
+                        response=bindparam("key_response", type_=_KEYS.c.response.type))
+                .returning(_KEYS.c.id).cte("kept"))
+        columns.append(kept.c.id.label("kept"))
+    joined = standing.outerjoin(grant, true()).outerjoin(unit, true())
+    if keep:
+        joined = joined.outerjoin(kept, true())
+    return select(*columns).select_from(joined)
 
 
 _GRANT_AT_ONCE = HotStatement(_grant_in_one_statement())
+_GRANT_AND_KEEP = HotStatement(_grant_in_one_statement(keep=True))
+
+
+@dataclass
+class KeptAnswer:
+    """An Idempotency-Key claimed and the answer to the grant stored on its row by the
+    grant's own statements (PostgreSQL), two round trips fewer than claiming before
+    and storing after: the merchant counter's fast path. `render(grant)` is the answer
+    sent for a grant as written; `answer` is what was stored."""
+
+    scope: str
+    key: str
+    request_hash: str
+    status_code: int
+    render: Callable[[SimpleNamespace], Any]
+    claimed: int | None = field(default=None, init=False)  # the key's row
+    grant_id: int | None = field(default=None, init=False)  # drawn before the grant
+    answer: Any = field(default=None, init=False)
+
+
+class NotClaimed(Exception):
+    """Nothing was done: the Idempotency-Key was claimed before, or there is no such
+    verification of this merchant. The full path (claim, then redeem) says which."""
 
 
 def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
@@ -143,21 +208,32 @@ def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
     return SimpleNamespace(**{c.key: getattr(row, f"{prefix}{c.key}") for c in columns})
 
 
-def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, version: int
-               ) -> SimpleNamespace:
+def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, version: int,
+               kept: KeptAnswer | None = None) -> SimpleNamespace:
     """Grant if `may` (the terms of perk `version` allow it), unless done already, at
     the limit or the perk's version moved, and take the quota unit: the subject's
     standing (held, done, perk_version), the grant's id and the perk's id and version
-    as the unit left it (each None if it did not happen)."""
+    as the unit left it (each None if it did not happen); with `kept` (PostgreSQL,
+    `fields` with the drawn id), its answer stored if the unit came from `version`
+    (`kept`: True)."""
     if connection.dialect.name == "postgresql":
-        row = _GRANT_AT_ONCE.one(connection, {
+        if kept is not None:
+            fields = {"id": kept.grant_id, **fields}
+        params = {
             "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
             "verification_id": fields["verification_id"], "may": may, "limit": limit,
             "version_read": version,
-            **{f"grant_{name}": value for name, value in fields.items()}})
+            **{f"grant_{name}": value for name, value in fields.items()}}
+        if kept is not None:
+            kept.answer = kept.render(SimpleNamespace(
+                **fields, reversed_at=None, reverse_reason=None))
+            params |= {"key_claimed": kept.claimed, "key_status_code": kept.status_code,
+                       "key_response": kept.answer}
+        row = (_GRANT_AT_ONCE if kept is None else _GRANT_AND_KEEP).one(connection, params)
         return SimpleNamespace(held=row.held, done=row.done, perk_version=row.perk_version,
                                grant_id=row.grant_id,
-                               unit=_prefixed(row, "unit_", _UNIT_COLUMNS))
+                               unit=_prefixed(row, "unit_", _UNIT_COLUMNS),
+                               kept=kept is not None and row.kept is not None)
     standing = connection.execute(_STANDING, fields).one()
     grant_id = unit = None
     if may and not standing.done and standing.held < limit and standing.perk_version == version:
@@ -165,11 +241,12 @@ def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, vers
         if grant_id is not None:  # the quota unit, last: the row is ours until the commit
             unit = connection.execute(_TAKE_UNIT, {"perk_id": fields["perk_id"]}).first()
     return SimpleNamespace(held=standing.held, done=standing.done,
-                           perk_version=standing.perk_version, grant_id=grant_id, unit=unit)
+                           perk_version=standing.perk_version, grant_id=grant_id, unit=unit,
+                           kept=False)
 
 
 def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
-           today: dt.date) -> SimpleNamespace:
+           today: dt.date, *, kept: KeptAnswer | None = None) -> SimpleNamespace:
     """Grant the perk. The shared quota row is taken last, right before commit, so
     concurrent grants of one perk wait on it only for the commit itself; a perk
     edited meanwhile is checked again under that lock.
@@ -177,10 +254,22 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     Core statements on the request's connection (the merchant counter's hottest
     path): the verification and its perk read with the subject's row locked, then
     the subject's grants of the perk counted, the grant written and the quota unit
-    taken (one statement on PostgreSQL)."""
+    taken (one statement on PostgreSQL). With `kept` (PostgreSQL only) the
+    Idempotency-Key is claimed in the first statement and the answer stored in the
+    second (`NotClaimed` if there was nothing to claim or to read)."""
     connection = session.connection()
-    verification = _VERIFICATION_LOCKED.first(connection, {
-        "verification": verification_id, "merchant": merchant.id})
+    params = {"verification": verification_id, "merchant": merchant.id}
+    if kept is None:
+        verification = _VERIFICATION_LOCKED.first(connection, params)
+    else:
+        if connection.dialect.name != "postgresql":
+            raise ValueError("an answer is kept by the grant's statements on PostgreSQL only")
+        verification = _VERIFICATION_CLAIMED_LOCKED.first(connection, params | {
+            "key_scope": kept.scope, "key": kept.key, "key_request_hash": kept.request_hash,
+            "key_created_at": utcnow()})
+        if verification is None:
+            raise NotClaimed
+        kept.claimed, kept.grant_id = verification.claimed, verification.new_id
     if verification is None:
         raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
     now = utcnow()
@@ -203,7 +292,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         "display_name": verification.display_name, "redeemed_at": now}
     for _ in range(ATTEMPTS):
         outcome = _try_grant(connection, fields, not _changed_terms(perk, verification, today),
-                             perk.per_resident_limit, perk.version)
+                             perk.per_resident_limit, perk.version, kept)
         if outcome.perk_version == perk.version:
             break
         # Edited while the subject's lock was awaited: nothing written; the terms in
@@ -230,7 +319,12 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         connection.execute(update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == outcome.grant_id)
                            .values(terms=fields["terms"]))
     # The grant as written (only its id came back from the database).
-    return SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
+    grant = SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
+    if kept is not None and not outcome.kept:  # the terms changed: the answer stored now
+        kept.answer = kept.render(grant)
+        connection.execute(update(_KEYS).where(_KEYS.c.id == kept.claimed).values(
+            status_code=kept.status_code, response=kept.answer))
+    return grant
 
 
 def _terms_row(row, merchant: MerchantRef, prefix: str = "") -> SimpleNamespace:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import pytest
 import time_machine
 
 from points.db import today
@@ -409,6 +410,49 @@ def test_grant_stores_the_terms_in_force_when_edited_meanwhile(app, client):
     # The answer is the grant as stored.
     stored = client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json
     assert stored == [r.json]
+
+
+def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(app, client):
+    """PostgreSQL: an edit of the perk holds its row; the grant's statement reads the
+    old version, waits for the row, and takes its unit from the edited version once the
+    edit commits. The grant then stores the edited terms, and the answer kept under the
+    Idempotency-Key (on the counter's fast path, stored by the grant's statement only
+    when the unit came from the version read) is the answer sent: a replay and the
+    merchant's list show the same."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    engine = app.extensions["credit"].db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes one writer at a time: nothing to wait for")
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    v = verify(client, merchant, resident(client, id_number=valid_id(seq=435)), perk["id"])
+    answers = []
+    with engine.connect() as editor:
+        editor.execute(text("UPDATE perks SET title = '门票六折', version = version + 1 "
+                            "WHERE id = :id"), {"id": perk["id"]})
+        grant = threading.Thread(target=lambda: answers.append(
+            redeem(app.test_client(), merchant, v["id"], "edited-under-the-unit")))
+        grant.start()
+        deadline = time.monotonic() + 10
+        with engine.connect() as watcher:  # the grant waits on the perk's row
+            while not watcher.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
+                assert time.monotonic() < deadline, "the grant never waited on the edit"
+                time.sleep(0.01)
+        editor.commit()
+        grant.join(10)
+    (r,) = answers
+    assert r.status_code == 201, r.json
+    assert r.json["terms"]["title"] == "门票六折"
+    assert r.json["terms"]["version"] == perk["version"] + 1
+    again = redeem(client, merchant, v["id"], "edited-under-the-unit")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json == r.json
+    assert client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json == [r.json]
 
 
 def test_the_grant_answered_is_the_grant_stored(app, client):

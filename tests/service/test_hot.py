@@ -73,16 +73,18 @@ def test_what_it_does_not_do_itself_goes_through_sqlalchemy(engine):
 
 
 def test_the_counters_statements_run_on_the_cursor(app, client, engine):
-    """On PostgreSQL each of the counter's six statements, as a scan and a grant run
-    them, is run directly (none falls back to SQLAlchemy because a default, a numeric
-    column or textual SQL crept in)."""
+    """On PostgreSQL each of the counter's statements, as a scan and a grant run them
+    (a grant with an Idempotency-Key, which claims it and keeps its answer in the
+    grant's own statements, and one without), is run directly: none falls back to
+    SQLAlchemy because a default, a numeric column or textual SQL crept in."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs them through SQLAlchemy")
     from tests.api.test_merchants import approved_merchant
     from tests.api.test_perks_redemptions import make_perk, redeem, verify
     from tests.helpers import resident, valid_id
 
-    statements = {"claim": idempotency._CLAIM["postgresql"], "answer": idempotency._ANSWER,
+    statements = {"claiming locked read": redemptions._VERIFICATION_CLAIMED_LOCKED,
+                  "grant and keep": redemptions._GRANT_AND_KEEP,
                   "locked": redemptions._VERIFICATION_LOCKED, "grant": redemptions._GRANT_AT_ONCE,
                   "spend": codes._SPEND_AND_READ, "record": codes._RECORD}
     for statement in statements.values():
@@ -91,6 +93,10 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine):
     perk = make_perk(client, merchant)
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=481)), perk["id"])
     assert redeem(client, merchant, scan["id"], "hot-1").status_code == 201
+    scan = verify(client, merchant, resident(client, id_number=valid_id(seq=482)), perk["id"])
+    r = client.post("/v1/merchant/redemptions", json={"verification_id": scan["id"]},
+                    headers=merchant["headers"])
+    assert r.status_code == 201
     for name, statement in statements.items():
         compiled = list(statement._compiled.values())
         assert compiled and all(entry.direct for entry in compiled), name
