@@ -24,6 +24,14 @@ BENCH_ENV = {
 }
 
 
+# The web tier as docs/operations.md deploys it, which every bench serves with:
+# gunicorn gthread, about 1.5 workers per core (3 on 2 cores), 2 threads each. On two
+# cores this served both the cached read and the merchant counter faster than 2
+# workers x 4 threads (fewer threads handing one GIL around; README, performance).
+WORKERS = max(2, (os.cpu_count() or 1) * 3 // 2)
+THREADS = 2
+
+
 def env() -> dict[str, str]:
     return {**os.environ, **BENCH_ENV, "PYTHONPATH": str(ROOT)}
 
@@ -70,7 +78,7 @@ def worker_connections(clients: int, workers: int, spare: int = 0) -> list[str]:
 class Server:
     """gunicorn with gthread workers on a loopback port."""
 
-    def __init__(self, app: str = "wsgi:app", workers: int = 2, threads: int = 8,
+    def __init__(self, app: str = "wsgi:app", workers: int = WORKERS, threads: int = THREADS,
                  extra_env: dict | None = None, clients: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

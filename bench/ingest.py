@@ -2,7 +2,7 @@
 (quality checks, encryption and point recomputation included) on PostgreSQL + Redis,
 served by gunicorn; beside it, a plain COPY of the same rows into the same table.
 
-    .venv/bin/python -m bench.ingest [--records 100000] [--runs 3] [--clients 2] [--workers 2]
+    .venv/bin/python -m bench.ingest [--records 100000] [--runs 3] [--clients 2] [--workers N]
 """
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ import time
 
 import requests
 
-from bench.common import BENCH_DB, Server, fresh_database, median, psycopg_url, report
+from bench.common import (
+    BENCH_DB,
+    WORKERS,
+    Server,
+    fresh_database,
+    median,
+    psycopg_url,
+    report,
+)
 
 TYPES = [("admin.penalty.general", "decided_on"), ("volunteer.service", "occurred_on"),
          ("donation.blood", "occurred_on"), ("charity.donation", "occurred_on"),
@@ -117,14 +125,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=WORKERS)
     args = parser.parse_args()
     rates, copies = [], []
     for run in range(args.runs):
         fresh_database()
         key = department_key()
         records = make_records(args.records, run)
-        with Server(workers=args.workers, threads=4) as server:
+        with Server(workers=args.workers) as server:
             elapsed = push_all(server.url, key, records, args.clients)
         rates.append(args.records / elapsed)
         copies.append(copy_rate(records))

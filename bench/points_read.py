@@ -2,7 +2,7 @@
 connections, loopback), against a bare Flask endpoint returning a constant JSON
 body, both served by gunicorn gthread the same way and measured in the same run.
 
-    .venv/bin/python -m bench.points_read [--seconds 10] [--runs 6] [--workers 2 --threads 4]
+    .venv/bin/python -m bench.points_read [--seconds 10] [--runs 6] [--workers N --threads N]
 
 Needs wrk (Debian package `wrk`: apt-get install wrk).
 """
@@ -15,7 +15,17 @@ import subprocess
 
 import requests
 
-from bench.common import PYTHON, ROOT, Server, env, fresh_database, median, report
+from bench.common import (
+    PYTHON,
+    ROOT,
+    THREADS,
+    WORKERS,
+    Server,
+    env,
+    fresh_database,
+    median,
+    report,
+)
 
 
 def wrk(url: str, token: str | None, seconds: int, connections: int = 32) -> tuple[float, float]:
@@ -63,8 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=6)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--threads", type=int, default=THREADS)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk: apt-get install wrk")

@@ -17,8 +17,9 @@ Environment (all optional):
   BENCH_DATABASE_URL  default postgresql://postgres@127.0.0.1:5432/h5_bench
   BENCH_REDIS_URL     default redis://127.0.0.1:6379/12
   BENCH_CLIENTS       default 32        BENCH_SECONDS  default 15
-  BENCH_WORKERS       gunicorn workers (default min(4, CPUs))
-  BENCH_THREADS       threads per worker (default 4: more mostly add GIL contention)
+  BENCH_WORKERS       gunicorn workers (default as deployed: bench.common.WORKERS, 3 on
+                      2 cores)
+  BENCH_THREADS       threads per worker (default as deployed: 2)
   BENCH_RATELIMIT     1: the per-staff limit of scans on (as in production), too high
                       to refuse; default off
   BENCH_PERKS         perks the codes are spread over (default 1: every grant takes the
@@ -44,13 +45,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import common  # the repository is on the path now (this runs as a file too)
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/h5_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", str(min(4, os.cpu_count() or 1))))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(common.WORKERS)))
+THREADS = int(os.environ.get("BENCH_THREADS", str(common.THREADS)))
 EXTERNAL = os.environ.get("BENCH_URL")
 PERKS = int(os.environ.get("BENCH_PERKS", "1"))
 RESIDENTS = 256

@@ -851,7 +851,7 @@ def main() -> int:
     with open(server_log, "wb") as log:
         os.dup2(log.fileno(), 2)
         try:
-            server = Server(workers=2, threads=8, extra_env=extra)
+            server = Server(extra_env=extra)
         finally:
             os.dup2(saved, 2)
             os.close(saved)
