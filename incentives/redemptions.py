@@ -184,7 +184,10 @@ class KeptAnswer:
     """An Idempotency-Key claimed and the answer to the grant stored on its row by the
     grant's own statements (PostgreSQL), two round trips fewer than claiming before
     and storing after: the merchant counter's fast path. `render(grant)` is the answer
-    sent for a grant as written; `answer` is what was stored."""
+    sent for a grant as written; `answer` is what was stored. The grant's id is drawn
+    with the verification's read, before the subject's lock is granted: a grant that
+    waited on it may have a smaller id than one committed before it (milliseconds
+    apart), and a grant refused or left to the full path leaves a gap in the ids."""
 
     scope: str
     key: str

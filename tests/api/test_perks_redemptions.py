@@ -412,7 +412,8 @@ def test_grant_stores_the_terms_in_force_when_edited_meanwhile(app, client):
     assert stored == [r.json]
 
 
-def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(app, client):
+def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(
+        app, client, dispatched):
     """PostgreSQL: an edit of the perk holds its row; the grant's statement reads the
     old version, waits for the row, and takes its unit from the edited version once the
     edit commits. The grant then stores the edited terms, and the answer kept under the
@@ -431,6 +432,7 @@ def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(ap
     perk = make_perk(client, merchant, total_quota=5)
     v = verify(client, merchant, resident(client, id_number=valid_id(seq=435)), perk["id"])
     answers = []
+    dispatched.clear()
     with engine.connect() as editor:
         editor.execute(text("UPDATE perks SET title = '门票六折', version = version + 1 "
                             "WHERE id = :id"), {"id": perk["id"]})
@@ -447,12 +449,51 @@ def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(ap
         grant.join(10)
     (r,) = answers
     assert r.status_code == 201, r.json
+    assert dispatched == []  # the counter's fast path granted it, not Flask after it
     assert r.json["terms"]["title"] == "门票六折"
     assert r.json["terms"]["version"] == perk["version"] + 1
     again = redeem(client, merchant, v["id"], "edited-under-the-unit")
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json == r.json
     assert client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json == [r.json]
+
+
+def test_terms_edited_between_the_locked_read_and_the_grant_are_granted_and_kept(
+        app, client, dispatched):
+    """The perk edited after the grant's locked read and before its grant statement:
+    the grant writes nothing, reads the terms again and grants on them; the answer sent
+    and the one kept under the Idempotency-Key are those terms (on PostgreSQL the key's
+    answer is stored by the second attempt's statement)."""
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    v = verify(client, merchant, resident(client, id_number=valid_id(seq=436)), perk["id"])
+    dispatched.clear()
+    edits, undo = _edit_perk_at(app, "perk_version", "title = '门票五折'")
+    try:
+        r = redeem(client, merchant, v["id"], "edited-before-the-grant")
+    finally:
+        undo()
+    assert edits
+    assert r.status_code == 201, r.json
+    assert dispatched == []
+    assert r.json["terms"]["title"] == "门票五折"
+    assert r.json["terms"]["version"] == perk["version"] + 1
+    again = redeem(client, merchant, v["id"], "edited-before-the-grant")
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json == r.json
+    assert client.get("/v1/merchant/redemptions", headers=merchant["headers"]).json == [r.json]
+
+
+def test_a_key_sent_with_an_unknown_verification_leaves_no_claim(app, client, dispatched):
+    """Nothing to grant: the fast path's claim of the key is rolled back with the rest,
+    and Flask answers 404. A claim left behind would make the retry a 409
+    IDEMPOTENCY_IN_PROGRESS; the retry is the same 404 (an error is not kept)."""
+    merchant = approved_merchant(app, client)
+    dispatched.clear()
+    r = redeem(client, merchant, 987654, "no-such-verification")
+    assert r.status_code == 404 and r.json["error_code"] == "VERIFICATION_NOT_FOUND"
+    assert dispatched == [1]
+    again = redeem(client, merchant, 987654, "no-such-verification")
+    assert again.status_code == 404 and again.json["error_code"] == "VERIFICATION_NOT_FOUND"
 
 
 def test_the_grant_answered_is_the_grant_stored(app, client):

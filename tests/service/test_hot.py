@@ -72,7 +72,7 @@ def test_what_it_does_not_do_itself_goes_through_sqlalchemy(engine):
         assert connection.execute(select(KEYS.c.id).where(KEYS.c.key == "autobegun")).first()
 
 
-def test_the_counters_statements_run_on_the_cursor(app, client, engine):
+def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypatch):
     """On PostgreSQL each of the counter's statements, as a scan and a grant run them
     (a grant with an Idempotency-Key, which claims it and keeps its answer in the
     grant's own statements, and one without), is run directly: none falls back to
@@ -90,13 +90,20 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine):
     for statement in statements.values():
         statement._compiled.clear()
     merchant = approved_merchant(app, client)
-    perk = make_perk(client, merchant)
+    perk = make_perk(client, merchant, total_quota=5)
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=481)), perk["id"])
     assert redeem(client, merchant, scan["id"], "hot-1").status_code == 201
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=482)), perk["id"])
     r = client.post("/v1/merchant/redemptions", json={"verification_id": scan["id"]},
                     headers=merchant["headers"])
     assert r.status_code == 201
+    # The full path's own claim and answer (api/idempotency.py), with the fast path off.
+    statements |= {"claim": idempotency._CLAIM["postgresql"], "answer": idempotency._ANSWER}
+    for statement in (idempotency._CLAIM["postgresql"], idempotency._ANSWER):
+        statement._compiled.clear()
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", False)
+    scan = verify(client, merchant, resident(client, id_number=valid_id(seq=483)), perk["id"])
+    assert redeem(client, merchant, scan["id"], "hot-2").status_code == 201
     for name, statement in statements.items():
         compiled = list(statement._compiled.values())
         assert compiled and all(entry.direct for entry in compiled), name
