@@ -348,10 +348,19 @@ def _edit_perk_at(app, marker: str, changes: str) -> tuple[list, Callable[[], No
     return edits, undo
 
 
-def _edit_perk_just_before_quota(app, changes: str):
-    """Edit the perk right before the grant takes its quota unit (on PostgreSQL that
-    update is part of the grant's one statement)."""
-    return _edit_perk_at(app, "UPDATE perks SET used", changes)[1]
+BEFORE_QUOTA = "UPDATE perks SET used"  # on PostgreSQL part of the grant's one statement
+BEFORE_GRANT = "perk_version"  # the grant's statement (its standing read)
+
+
+def _redeem_during_edit(app, client, merchant: dict, verification_id: int, key: str,
+                        marker: str, changes: str):
+    """A grant, with the perk edited (`changes`) right before its statement that holds
+    `marker`: the edits made, and the answer."""
+    edits, undo = _edit_perk_at(app, marker, changes)
+    try:
+        return edits, redeem(client, merchant, verification_id, key)
+    finally:
+        undo()
 
 
 def test_grant_checks_terms_edited_before_its_quota_unit(app, client):
@@ -361,11 +370,8 @@ def test_grant_checks_terms_edited_before_its_quota_unit(app, client):
     first = verify(client, merchant, person, perk["id"])
     assert first["eligible"] and first["level"] == "A"
 
-    undo = _edit_perk_just_before_quota(app, "min_level = 'AAA'")
-    try:
-        r = redeem(client, merchant, first["id"], "edit-1")
-    finally:
-        undo()
+    _, r = _redeem_during_edit(app, client, merchant, first["id"], "edit-1", BEFORE_QUOTA,
+                               "min_level = 'AAA'")
     assert r.status_code == 403 and r.json["error_code"] == "NOT_ELIGIBLE"
     assert r.json["reasons"] == ["level_too_low"]
     r = client.get(f"/v1/merchant/perks/{perk['id']}", headers=merchant["headers"])
@@ -383,11 +389,8 @@ def test_terms_edited_while_the_subject_lock_was_awaited_are_read_again(app, cli
     perk = make_perk(client, merchant, total_quota=5)
     person = resident(client, id_number=valid_id(seq=434))
     v = verify(client, merchant, person, perk["id"])
-    edits, undo = _edit_perk_at(app, "perk_version", "active = false, used = total_quota")
-    try:
-        r = redeem(client, merchant, v["id"], "edited-while-waiting")
-    finally:
-        undo()
+    edits, r = _redeem_during_edit(app, client, merchant, v["id"], "edited-while-waiting",
+                                   BEFORE_GRANT, "active = false, used = total_quota")
     assert edits
     assert r.status_code == 403 and r.json["error_code"] == "NOT_ELIGIBLE", r.json
     assert r.json["reasons"] == ["perk_inactive"]
@@ -399,11 +402,8 @@ def test_grant_stores_the_terms_in_force_when_edited_meanwhile(app, client):
     perk = make_perk(client, merchant, total_quota=5)
     person = resident(client, id_number=valid_id(seq=432))
     v = verify(client, merchant, person, perk["id"])
-    undo = _edit_perk_just_before_quota(app, "title = '门票七折'")
-    try:
-        r = redeem(client, merchant, v["id"], "edit-2")
-    finally:
-        undo()
+    _, r = _redeem_during_edit(app, client, merchant, v["id"], "edit-2", BEFORE_QUOTA,
+                               "title = '门票七折'")
     assert r.status_code == 201, r.json
     assert r.json["terms"]["title"] == "门票七折"
     assert r.json["terms"]["version"] == perk["version"] + 1
@@ -468,11 +468,8 @@ def test_terms_edited_between_the_locked_read_and_the_grant_are_granted_and_kept
     perk = make_perk(client, merchant, total_quota=5)
     v = verify(client, merchant, resident(client, id_number=valid_id(seq=436)), perk["id"])
     dispatched.clear()
-    edits, undo = _edit_perk_at(app, "perk_version", "title = '门票五折'")
-    try:
-        r = redeem(client, merchant, v["id"], "edited-before-the-grant")
-    finally:
-        undo()
+    edits, r = _redeem_during_edit(app, client, merchant, v["id"], "edited-before-the-grant",
+                                   BEFORE_GRANT, "title = '门票五折'")
     assert edits
     assert r.status_code == 201, r.json
     assert dispatched == []
