@@ -14,21 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify, make_response, request
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import select
 
 from api import access
 from api.context import db_session
-from points.db import per_dialect, utcnow
 from points.errors import Conflict, Invalid
-from points.hot import HotStatement
+from points.idempotency_keys import claim, store
 from points.models import IdempotencyKey
-
-_KEYS = IdempotencyKey.__table__
-# Built once: the claim (INSERT … ON CONFLICT DO NOTHING) and the answer stored.
-_CLAIM = {name: HotStatement(statement) for name, statement in per_dialect(
-    lambda insert: insert(_KEYS).on_conflict_do_nothing(
-        index_elements=["scope", "key"]).returning(_KEYS.c.id)).items()}
-_ANSWER = HotStatement(update(_KEYS).where(_KEYS.c.id == bindparam("claimed")))
 
 
 def _replay(row: IdempotencyKey, request_hash: str):
@@ -57,20 +49,6 @@ def digest(path: str, body: Any) -> str:
     """What a replay must match: the path and the JSON body as parsed."""
     return hashlib.sha256(json.dumps([path, body], sort_keys=True,
                                      default=str).encode()).hexdigest()
-
-
-def claim(connection: Connection, scope: str, key: str, request_hash: str) -> int | None:
-    """Claim the key (its row's id), or None if a request with it came first: a
-    concurrent request with the key waits on the unique index until the first
-    commits, then inserts nothing."""
-    return _CLAIM[connection.dialect.name].scalar(connection, {
-        "scope": scope, "key": key, "request_hash": request_hash, "created_at": utcnow()})
-
-
-def store(connection: Connection, claimed: int, status_code: int, response: Any) -> None:
-    """Keep the answer sent with a claimed key, for its replays."""
-    _ANSWER.all(connection, {"claimed": claimed, "status_code": status_code,
-                             "response": response})
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:

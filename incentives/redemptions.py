@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 from incentives import perks
 from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
+from points import idempotency_keys
 from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.hot import HotStatement
-from points.models import IdempotencyKey, Subject
+from points.models import Subject
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
 REVERSAL_WINDOW = dt.timedelta(days=1)
@@ -89,21 +90,19 @@ _LOCKED_READ = (
            _VERIFICATIONS.c.merchant_id == bindparam("merchant"))
     .with_for_update(key_share=True, of=_SUBJECTS))
 _VERIFICATION_LOCKED = HotStatement(_LOCKED_READ)
-_KEYS = IdempotencyKey.__table__
 
 
 def _claiming_locked_read():
     """PostgreSQL, an answer to keep (`KeptAnswer`): the Idempotency-Key claimed first
-    (INSERT … ON CONFLICT DO NOTHING, as api/idempotency.py claims it: a concurrent
+    (`idempotency_keys.claim_statement`, as the full path claims it: a concurrent
     request with the key waits on the unique index), and only if it was claimed the
     locked read above, with the new redemption's id drawn. The claim is the read's
     one-time filter, so it is done before any row is locked, in the order the full
     path takes them (key, subject, perk)."""
-    claim = (postgresql.insert(_KEYS).values(
-        scope=bindparam("key_scope"), key=bindparam("key"),
-        request_hash=bindparam("key_request_hash"), created_at=bindparam("key_created_at"))
-        .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(_KEYS.c.id).cte("claim"))
+    claim = idempotency_keys.claim_statement(
+        postgresql.insert, scope=bindparam("key_scope"), key=bindparam("key"),
+        request_hash=bindparam("key_request_hash"),
+        created_at=bindparam("key_created_at")).cte("claim")
     claimed = select(claim.c.id).scalar_subquery()
     return _LOCKED_READ.add_columns(
         claimed.label("claimed"),
@@ -160,17 +159,16 @@ def _grant_in_one_statement(keep: bool = False):
             .cte("unit"))
     columns = [standing.c.held, standing.c.done, standing.c.perk_version,
                grant.c.id.label("grant_id"), *(c.label(f"unit_{c.key}") for c in unit.c)]
-    if keep:
-        kept = (update(_KEYS)
-                .where(_KEYS.c.id == bindparam("key_claimed"),
-                       exists(select(unit.c.id).where(
-                           unit.c.version == bindparam("version_read"))))
-                .values(status_code=bindparam("key_status_code"),
-                        response=bindparam("key_response", type_=_KEYS.c.response.type))
-                .returning(_KEYS.c.id).cte("kept"))
-        columns.append(kept.c.id.label("kept"))
     joined = standing.outerjoin(grant, true()).outerjoin(unit, true())
     if keep:
+        keys = idempotency_keys.KEYS
+        kept = (idempotency_keys.answer_statement(
+                    bindparam("key_claimed"), bindparam("key_status_code"),
+                    bindparam("key_response", type_=keys.c.response.type))
+                .where(exists(select(unit.c.id).where(
+                    unit.c.version == bindparam("version_read"))))
+                .returning(keys.c.id).cte("kept"))
+        columns.append(kept.c.id.label("kept"))
         joined = joined.outerjoin(kept, true())
     return select(*columns).select_from(joined)
 
@@ -325,8 +323,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     grant = SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
     if kept is not None and not outcome.kept:  # the terms changed: the answer stored now
         kept.answer = kept.render(grant)
-        connection.execute(update(_KEYS).where(_KEYS.c.id == kept.claimed).values(
-            status_code=kept.status_code, response=kept.answer))
+        idempotency_keys.store(connection, kept.claimed, kept.status_code, kept.answer)
     return grant
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import NoResultFound
 
 from api import idempotency
 from incentives import codes, redemptions
+from points import idempotency_keys
 from points.hot import HotStatement
 from points.models import AccessLogEntry, IdempotencyKey
 
@@ -98,8 +99,9 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
                     headers=merchant["headers"])
     assert r.status_code == 201
     # The full path's own claim and answer (api/idempotency.py), with the fast path off.
-    statements |= {"claim": idempotency._CLAIM["postgresql"], "answer": idempotency._ANSWER}
-    for statement in (idempotency._CLAIM["postgresql"], idempotency._ANSWER):
+    statements |= {"claim": idempotency_keys._CLAIM["postgresql"],
+                   "answer": idempotency_keys._ANSWER}
+    for statement in (idempotency_keys._CLAIM["postgresql"], idempotency_keys._ANSWER):
         statement._compiled.clear()
     monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", False)
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=483)), perk["id"])
