@@ -99,10 +99,7 @@ def _claiming_locked_read():
     locked read above, with the new redemption's id drawn. The claim is the read's
     one-time filter, so it is done before any row is locked, in the order the full
     path takes them (key, subject, perk)."""
-    claim = idempotency_keys.claim_statement(
-        postgresql.insert, scope=bindparam("key_scope"), key=bindparam("key"),
-        request_hash=bindparam("key_request_hash"),
-        created_at=bindparam("key_created_at")).cte("claim")
+    claim = idempotency_keys.claim_statement(postgresql.insert, "key_").cte("claim")
     claimed = select(claim.c.id).scalar_subquery()
     return _LOCKED_READ.add_columns(
         claimed.label("claimed"),
@@ -161,13 +158,10 @@ def _grant_in_one_statement(keep: bool = False):
                grant.c.id.label("grant_id"), *(c.label(f"unit_{c.key}") for c in unit.c)]
     joined = standing.outerjoin(grant, true()).outerjoin(unit, true())
     if keep:
-        keys = idempotency_keys.KEYS
-        kept = (idempotency_keys.answer_statement(
-                    bindparam("key_claimed"), bindparam("key_status_code"),
-                    bindparam("key_response", type_=keys.c.response.type))
+        kept = (idempotency_keys.answer_statement("key_")
                 .where(exists(select(unit.c.id).where(
                     unit.c.version == bindparam("version_read"))))
-                .returning(keys.c.id).cte("kept"))
+                .returning(idempotency_keys.KEYS.c.id).cte("kept"))
         columns.append(kept.c.id.label("kept"))
         joined = joined.outerjoin(kept, true())
     return select(*columns).select_from(joined)
@@ -266,7 +260,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         if connection.dialect.name != "postgresql":
             raise ValueError("an answer is kept by the grant's statements on PostgreSQL only")
         verification = _VERIFICATION_CLAIMED_LOCKED.first(connection, params | {
-            "key_scope": kept.scope, "key": kept.key, "key_request_hash": kept.request_hash,
+            "key_scope": kept.scope, "key_key": kept.key, "key_request_hash": kept.request_hash,
             "key_created_at": utcnow()})
         if verification is None:
             raise NotClaimed

@@ -17,26 +17,26 @@ from points.models import IdempotencyKey
 KEYS = IdempotencyKey.__table__
 
 
-def claim_statement(insert: Callable[[Any], Any], **values: Any):
+def claim_statement(insert: Callable[[Any], Any], prefix: str | None = None):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: the key's row, or no row if a
     request with the key came first (a concurrent one waits on the unique index until
-    the first commits). `values`: the columns' values as expressions, for a statement
-    that is part of another (a CTE); without them it takes its parameters by name."""
+    the first commits). Without `prefix` it takes its columns from the parameters
+    given; with one, from parameters `{prefix}scope`, `{prefix}key`,
+    `{prefix}request_hash` and `{prefix}created_at` (a part of another statement)."""
     statement = insert(KEYS)
-    if values:
-        statement = statement.values(**values)
+    if prefix is not None:
+        statement = statement.values(**{name: bindparam(prefix + name) for name in (
+            "scope", "key", "request_hash", "created_at")})
     return statement.on_conflict_do_nothing(index_elements=["scope", "key"]).returning(
         KEYS.c.id)
 
 
-def answer_statement(claimed=None, status_code=None, response=None):
-    """UPDATE of a claimed row with the answer sent (parameters `claimed`,
-    `status_code`, `response` unless given as expressions)."""
-    return (update(KEYS).where(KEYS.c.id == (bindparam("claimed") if claimed is None
-                                             else claimed))
-            .values(status_code=bindparam("status_code") if status_code is None else status_code,
-                    response=bindparam("response", type_=KEYS.c.response.type)
-                    if response is None else response))
+def answer_statement(prefix: str = ""):
+    """UPDATE of a claimed row with the answer sent: parameters `{prefix}claimed`,
+    `{prefix}status_code` and `{prefix}response`."""
+    return (update(KEYS).where(KEYS.c.id == bindparam(prefix + "claimed"))
+            .values(status_code=bindparam(prefix + "status_code"),
+                    response=bindparam(prefix + "response", type_=KEYS.c.response.type)))
 
 
 _CLAIM = {name: HotStatement(statement)
