@@ -471,23 +471,30 @@ def _fails_after_first_run(real, calls: list):
     return failing_once
 
 
+def _first_commit_fails(monkeypatch, error: Exception, *, committed: bool = False) -> list:
+    """The fast path's first COMMIT raises `error` (after committing, if `committed`);
+    the later ones commit. The list returned counts the failures."""
+    real, failed = counter_fastpath._commit, []
+
+    def failing(transaction):
+        if failed:
+            return real(transaction)
+        failed.append(1)
+        if committed:
+            real(transaction)
+        raise error
+
+    monkeypatch.setattr(counter_fastpath, "_commit", failing)
+    return failed
+
+
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
 def test_a_connection_lost_during_commit_is_503_and_not_run_again(
         app, client, dispatched, monkeypatch, counter, committed):
     merchant, perk = counter
     staff = merchant["headers"]
     verification = verify(client, merchant, _person(client), perk["id"])["id"]
-    real, lost = counter_fastpath._commit, []
-
-    def losing(transaction):
-        if lost:
-            return real(transaction)
-        lost.append(1)
-        if committed:
-            real(transaction)
-        raise _lost_connection()
-
-    monkeypatch.setattr(counter_fastpath, "_commit", losing)
+    lost = _first_commit_fails(monkeypatch, _lost_connection(), committed=committed)
     dispatched.clear()
     r = _redeem(client, staff, verification, _key("lost-1"))
     assert r.status_code == 503 and r.json["error_code"] == "DATABASE_UNAVAILABLE"
@@ -546,15 +553,8 @@ def test_a_commit_refused_without_losing_the_connection_is_run_again(
     rolled back and left to Flask, like any failure before it."""
     merchant, perk = counter
     verification = verify(client, merchant, _person(client), perk["id"])["id"]
-    real, refused = counter_fastpath._commit, []
-
-    def refusing(transaction):
-        if refused:
-            return real(transaction)
-        refused.append(1)
-        raise DBAPIError("COMMIT", None, Exception("serialization failure"))
-
-    monkeypatch.setattr(counter_fastpath, "_commit", refusing)
+    refused = _first_commit_fails(
+        monkeypatch, DBAPIError("COMMIT", None, Exception("serialization failure")))
     dispatched.clear()
     r = _redeem(client, merchant["headers"], verification, _key("refused-1"))
     assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.json
