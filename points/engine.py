@@ -30,6 +30,8 @@ STATUSES = ("active", "disputed", "repaired", "ended", "revoked", "expired")
 # labels; the cut-off of a repaired or ended record is in repaired_on / ended_on,
 # and an expired record is simply past its window end.
 REVOKED = "revoked"
+# Rules §4 and §5: only a negative record's window can end early (ended_on, a repair).
+ENDS_ONLY_NEGATIVE = "only a negative record can be ended early; a positive record counts its full window"
 
 
 class RecordInvalid(ValueError):
@@ -129,7 +131,9 @@ def _window(record: RecordFacts, resolved: ResolvedType) -> tuple[dt.date, dt.da
             raise _missing(record, "decided_on")
     months = resolved.window_months
     end = None if months is None else _window_end(start, months)
-    # A repair decision or the department's end date cuts the window short.
+    if resolved.kind != "negative":  # rules §4: a positive record's window is fixed
+        return start, end
+    # Rules §5: a repair decision or the department's end date cuts the window short.
     for cut in (record.ended_on, record.repaired_on):
         if cut is not None and (end is None or cut < end):
             end = cut
@@ -276,6 +280,9 @@ def check_record(record: RecordFacts, rule_set: RuleSet) -> list[DetailProblem]:
         start = getattr(record, start_field)
         if start is None:
             problems.append(DetailProblem("completeness", start_field, "is required"))
+    if resolved.kind != "negative" and record.ended_on is not None:
+        problems.append(DetailProblem("validity", "ended_on", ENDS_ONLY_NEGATIVE))
+    elif start_field is not None:
         for cut_field in ("ended_on", "repaired_on"):
             cut = getattr(record, cut_field)
             if start is not None and cut is not None and cut < start:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from points import engine, rule_store, scoring
 from points.crypto import DataCipher
-from points.db import dialect_insert, utcnow
+from points.db import SHANGHAI, dialect_insert, utcnow
 from points.identity import normalise_id_number
 from points.models import (
     CreditRecord,
@@ -36,8 +36,24 @@ from points.rulesets import RuleSet
 from points.workdays import add_working_days
 
 MAX_BATCH = 1000
+# Rules §8: an administrative penalty should reach the platform within 7 working days
+# of its decision; a later one is accepted and flagged late.
 TIMELINESS_WORKING_DAYS = 7
+TIMELY_TYPES = "admin.penalty."  # the record types that deadline is for
+
+
+def late(record_type: str, decided_on: dt.date | None, received_on: dt.date) -> bool:
+    """Did a record of this type, decided then, reach the platform late (rules §8)?"""
+    if not record_type.startswith(TIMELY_TYPES) or decided_on is None or decided_on > received_on:
+        return False
+    return received_on > add_working_days(decided_on, TIMELINESS_WORKING_DAYS)
 DATE_FIELDS = ("occurred_on", "decided_on", "ended_on")
+# 《征信业管理条例》 Art. 14: no health data is collected (rules §4: a blood donation is
+# the event only). Records of these types keep only the details their rule declares.
+HEALTH_RELATED_TYPES = frozenset({"donation.blood", "donation.stem_cell",
+                                  "worker.health_certificate"})
+HEALTH_DATA = "not collected: health data may not be stored (征信业管理条例 Art. 14)"
+
 RECORD_KEYS = {"source_ref", "subject", "type", *DATE_FIELDS, "details"}
 
 
@@ -153,10 +169,11 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
             field_name = problem.field if problem.field in {"type", *DATE_FIELDS} else (
                 problem.field if problem.field.startswith("details") else f"details.{problem.field}")
             checked.problem(problem.dimension, field_name, problem.message)
-        resolved = rule_set.resolved_types[checked.type]
-        if resolved.kind == "negative" and decided is not None and decided <= today:
-            due = add_working_days(decided, TIMELINESS_WORKING_DAYS)
-            checked.late = today > due
+        if checked.type in HEALTH_RELATED_TYPES:
+            declared = {rule.name for rule in rule_set.record_type(checked.type).required_details}
+            for key in sorted(set(details) - declared):
+                checked.problem("validity", f"details.{key}", HEALTH_DATA)
+        checked.late = late(checked.type, decided, today)
     return checked
 
 
@@ -351,7 +368,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         if result == "updated":
             touched.update({record.subject_id, subject_id})
         accepted.append({"source_ref": item.source_ref, "record_id": record.id, "result": result,
-                         "late": item.late, "index": item.index})
+                         "late": record.late, "index": item.index})
 
     if new_rows:
         # One INSERT … RETURNING for the whole batch (one statement and parameter on
@@ -379,7 +396,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                 if result == "updated":
                     touched.update({record.subject_id, subject_id})
                 accepted.append({"source_ref": item.source_ref, "record_id": record.id,
-                                 "result": result, "late": item.late, "index": item.index})
+                                 "result": result, "late": record.late, "index": item.index})
 
     rejected = [c for c in checked if c.problems]
     batch = IngestBatch(department_id=department.id, received=len(checked),
@@ -432,7 +449,9 @@ def _apply_correction(session: Session, record: CreditRecord, item: Checked, sub
     record.details = item.details
     record.content_hash = digest
     record.version += 1
-    record.late = item.late
+    # Late or not is about when the record first reached the platform, not the correction.
+    record.late = late(item.type, item.dates["decided_on"],
+                       record.received_at.astimezone(SHANGHAI).date())
     record.updated_at = now
     return "updated"
 

@@ -42,6 +42,9 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
     record = department_record(session, department, source_ref)
     if record.status == "revoked":
         raise Conflict("the record was revoked", "RECORD_REVOKED")
+    resolved = rule_store.active(session).resolved_types.get(record.type)
+    if resolved is None or resolved.kind != "negative":
+        raise Conflict(engine.ENDS_ONLY_NEGATIVE, "RECORD_NOT_ENDABLE")
     start = record.decided_on or record.occurred_on
     if start is not None and ended_on < start:
         raise Invalid("ended_on is before the record's start", errors={"json": {

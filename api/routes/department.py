@@ -133,7 +133,8 @@ def push_records(body):
 @blp.response(200, RecordStateSchema)
 @blp.errors(401, 404, 409, 422)
 def end_record(body, source_ref):
-    """End a record's counting on a date (e.g. the court removed a defaulter)."""
+    """End a negative record's counting on a date (e.g. the court removed a defaulter);
+    a positive record counts its whole window (409 RECORD_NOT_ENDABLE)."""
     return records.end_record(db_session(), redis_client(), _department(), source_ref,
                               body["ended_on"], today())
 

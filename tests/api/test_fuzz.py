@@ -149,9 +149,10 @@ class Callers:
                       record("fz-4", "worker.health_certificate", decided_on="2025-12-01",
                              details={"valid_until": "2099-12-31"}),
                       record("fz-5", "admin.penalty.minor", decided_on="2024-01-03"),
-                      record("fz-6", "honour.district", occurred_on="2025-01-03"))
+                      record("fz-6", "honour.district", occurred_on="2025-01-03"),
+                      record("fz-7", "admin.penalty.minor", decided_on="2025-06-02"))
         ids = {a["source_ref"]: a["record_id"] for a in pushed["accepted"]}
-        ok(200, "POST", "/v1/dept/records/fz-3/end", self.dept, {"ended_on": "2026-01-01"})
+        ok(200, "POST", "/v1/dept/records/fz-7/end", self.dept, {"ended_on": "2026-01-01"})
         ok(200, "POST", "/v1/dept/records/fz-6/revoke", self.dept, {"reason": "重复报送"})
         ok(200, "POST", "/v1/dept/records", self.dept, {"records": [
             {"source_ref": "fz-bad", "subject": person, "type": "no.such.type"}]})

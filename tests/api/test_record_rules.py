@@ -1,0 +1,163 @@
+"""Record handling held to the rule set's text (rules-changsha-2020.md), where the
+points formula is not involved: which records may end early (§4, §5), which must
+arrive on time (§8), and what may never be collected (§4, 征信业管理条例 Art. 14)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import time_machine
+from sqlalchemy import select
+
+from points.db import SHANGHAI
+from points.engine import RecordFacts, compute, window
+from points.models import CreditRecord
+from points.rulesets import default_rule_set
+from tests.helpers import admin_headers, department, push, resident, valid_id
+
+
+def _at(day: str):
+    return time_machine.travel(
+        dt.datetime.fromisoformat(day).replace(hour=10, tzinfo=SHANGHAI), tick=False)
+
+
+def _problems(body: dict) -> list[tuple[str, str]]:
+    return [(p["dimension"], p["field"]) for r in body["rejected"] for p in r["problems"]]
+
+
+# -- §4/§5: only a negative record's window ends early --------------------------------
+
+def test_a_positive_records_window_is_not_cut_by_an_end_date():
+    """A positive record stored with an end date (before ingestion refused them)
+    still counts for its whole window: occurred_on + valid_months."""
+    rules = default_rule_set()
+    blood = RecordFacts(id=1, type="donation.blood", occurred_on=dt.date(2026, 1, 1),
+                        ended_on=dt.date(2026, 2, 1))
+    assert window(blood, rules) == (dt.date(2026, 1, 1), dt.date(2028, 1, 1))
+    assert compute([blood], rules, dt.date(2026, 3, 1)).points == 1010
+    penalty = RecordFacts(id=2, type="admin.penalty.general", decided_on=dt.date(2026, 1, 1),
+                          ended_on=dt.date(2026, 2, 1))
+    assert window(penalty, rules) == (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
+
+
+def test_an_end_date_on_a_positive_record_is_refused(app, client):
+    dept = department(app, client)
+    number = valid_id(seq=611)
+    body = push(client, dept,
+                {"source_ref": "blood-1", "type": "donation.blood", "id_number": number,
+                 "occurred_on": "2026-01-01", "ended_on": "2026-02-01"},
+                {"source_ref": "pen-1", "type": "admin.penalty.minor", "id_number": number,
+                 "decided_on": "2026-11-02", "ended_on": "2026-11-20"},
+                expect_rejected=1)
+    assert body["rejected"][0]["source_ref"] == "blood-1"
+    assert _problems(body) == [("validity", "ended_on")]
+    assert [a["source_ref"] for a in body["accepted"]] == ["pen-1"]
+
+
+def test_a_department_cannot_end_a_positive_record(app, client, session):
+    dept = department(app, client)
+    number = valid_id(seq=612)
+    push(client, dept, {"source_ref": "honour-1", "type": "honour.city", "id_number": number,
+                        "occurred_on": "2026-01-01"},
+         {"source_ref": "pen-1", "type": "admin.penalty.general", "id_number": number,
+          "decided_on": "2026-06-01"})
+    person = resident(client, id_number=number)
+    before = client.get("/v1/me/points", headers=person["headers"]).json["points"]
+    assert before == 1000 + 20 - 30
+
+    r = client.post("/v1/dept/records/honour-1/end", headers=dept, json={"ended_on": "2026-02-01"})
+    assert r.status_code == 409 and r.json["error_code"] == "RECORD_NOT_ENDABLE", r.json
+    record = session.execute(select(CreditRecord).where(
+        CreditRecord.source_ref == "honour-1")).scalar_one()
+    assert record.ended_on is None and record.version == 1
+    assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == before
+
+    r = client.post("/v1/dept/records/pen-1/end", headers=dept, json={"ended_on": "2026-11-01"})
+    assert r.status_code == 200, r.json
+    assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == 1020
+
+
+# -- §8: the 7-working-day deadline is for administrative penalties -------------------
+
+def test_only_administrative_penalties_are_flagged_late(app, client, session):
+    dept = department(app, client)
+    number = valid_id(seq=613)
+    with _at("2026-10-13"):  # 7 working days after 2026-09-25 end on 2026-10-12 (National Day)
+        body = push(client, dept, *(
+            {"source_ref": ref, "type": type_, "id_number": number, "decided_on": "2026-09-25"}
+            for ref, type_ in (("court", "court.defaulter"), ("tax", "tax.major_violation"),
+                               ("breach", "commitment.breached"),
+                               ("penalty", "admin.penalty.general"))))
+    assert {a["source_ref"]: a["result"] for a in body["accepted"]} == dict.fromkeys(
+        ("court", "tax", "breach", "penalty"), "created")
+    late = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.late)).all())
+    assert late == {"court": False, "tax": False, "breach": False, "penalty": True}
+    report = client.get("/v1/admin/quality-report?from=2026-10-13&to=2026-10-13",
+                        headers=admin_headers(app, client)).json
+    row = next(r for r in report if r["received"])
+    assert (row["accepted"], row["late"]) == (4, 1)
+
+
+def test_a_penalty_on_the_last_working_day_is_on_time(app, client, session):
+    dept = department(app, client)
+    with _at("2026-10-12"):
+        push(client, dept, {"source_ref": "p", "type": "admin.penalty.minor",
+                            "id_number": valid_id(seq=614), "decided_on": "2026-09-25"})
+    assert session.execute(select(CreditRecord.late)).scalar_one() is False
+
+
+def test_a_correction_is_judged_by_when_the_record_first_arrived(app, client, session):
+    """An on-time penalty corrected months later stays on time, and the correction's
+    batch counts no late record; a late one corrected stays late."""
+    dept = department(app, client)
+    number = valid_id(seq=615)
+    with _at("2026-03-03"):
+        push(client, dept,
+             {"source_ref": "on-time", "type": "admin.penalty.general", "id_number": number,
+              "decided_on": "2026-03-02"},
+             {"source_ref": "late", "type": "admin.penalty.general", "id_number": number,
+              "decided_on": "2026-01-05"})
+    with _at("2026-06-01"):
+        body = push(client, dept,
+                    {"source_ref": "on-time", "type": "admin.penalty.general",
+                     "id_number": number, "decided_on": "2026-03-02",
+                     "details": {"document": "长市监罚〔2026〕12号"}},
+                    {"source_ref": "late", "type": "admin.penalty.general", "id_number": number,
+                     "decided_on": "2026-01-05", "details": {"document": "更正"}})
+    assert [a["result"] for a in body["accepted"]] == ["updated", "updated"]
+    late = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.late)).all())
+    assert late == {"on-time": False, "late": True}
+    report = client.get("/v1/admin/quality-report?from=2026-06-01&to=2026-06-01",
+                        headers=admin_headers(app, client)).json
+    row = next(r for r in report if r["received"])
+    assert (row["received"], row["late"]) == (2, 1)
+
+
+# -- §4 and 征信业管理条例 Art. 14: no health data ---------------------------------------
+
+def test_health_data_is_never_collected(app, client, session):
+    dept = department(app, client)
+    number = valid_id(seq=616)
+    body = push(client, dept,
+                {"source_ref": "blood-typed", "type": "donation.blood", "id_number": number,
+                 "occurred_on": "2026-05-01", "details": {"blood_type": "O", "rh": "+"}},
+                {"source_ref": "cert-diagnosis", "type": "worker.health_certificate",
+                 "id_number": number, "details": {"valid_until": "2027-05-01",
+                                                  "diagnosis": "乙肝携带"}},
+                {"source_ref": "stem", "type": "donation.stem_cell", "id_number": number,
+                 "occurred_on": "2026-05-01", "details": {"hla": "A*02"}},
+                {"source_ref": "blood", "type": "donation.blood", "id_number": number,
+                 "occurred_on": "2026-05-01"},
+                {"source_ref": "cert", "type": "worker.health_certificate", "id_number": number,
+                 "details": {"valid_until": "2027-05-01"}},
+                expect_rejected=3)
+    assert {r["source_ref"]: [p["field"] for p in r["problems"]] for r in body["rejected"]} == {
+        "blood-typed": ["details.blood_type", "details.rh"],
+        "cert-diagnosis": ["details.diagnosis"],
+        "stem": ["details.hla"]}
+    assert all(p["dimension"] == "validity" and "Art. 14" in p["message"]
+               for r in body["rejected"] for p in r["problems"])
+    stored = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.details)).all())
+    assert stored == {"blood": {}, "cert": {"valid_until": "2027-05-01"}}
+    # Nor is it kept in the quality issue returned to the department.
+    issues = client.get("/v1/dept/quality-issues?status=open", headers=dept).json
+    assert "乙肝" not in str(issues) and "A*02" not in str(issues)
