@@ -1,8 +1,15 @@
 """Chinese working days: official holidays and adjusted working days included.
 
-`chinese-calendar` knows each year once the State Council publishes it (usually in
-November of the year before). For a year it does not know yet, weekdays are the
-best estimate; the deadline is recomputed nowhere, so it stays as first given.
+`chinese-calendar` knows each year once the State Council publishes its holiday
+arrangement (usually late in the year before). For a year it does not know yet, the
+days off that 《全国年节及纪念日放假办法》 (as revised in 2024, in force since 2025)
+gives everyone are still certain — New Year's Day, the Spring Festival's eve and
+first three days, Qingming, 1–2 May, the Dragon Boat and Mid-Autumn festivals, 1–3
+October — since their dates follow from the solar and lunar calendars; only the
+swapped days (调休) are not. So such a year counts weekdays less those days: a
+deadline may come a day or two early against the arrangement published later, never
+across a holiday everyone has off. The deadline is recomputed nowhere: it stays as
+first given.
 """
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import datetime as dt
 import functools
 
 import chinese_calendar
+from lunar_python import Lunar
 
 
 @functools.lru_cache(maxsize=4096)
@@ -17,7 +25,32 @@ def is_working_day(day: dt.date) -> bool:
     try:
         return chinese_calendar.is_workday(day)
     except NotImplementedError:
-        return day.weekday() < 5
+        return day.weekday() < 5 and day not in statutory_days_off(day.year)
+
+
+def _lunar(year: int, month: int, day: int) -> dt.date:
+    solar = Lunar.fromYmd(year, month, day).getSolar()
+    return dt.date(solar.getYear(), solar.getMonth(), solar.getDay())
+
+
+@functools.lru_cache(maxsize=64)
+def statutory_days_off(year: int) -> frozenset[dt.date]:
+    """The public holidays of 《全国年节及纪念日放假办法》 (2024 revision) in `year`,
+    without the swapped days the yearly arrangement adds; empty outside the years the
+    solar-term calendar covers (1900–2100)."""
+    if not 1900 <= year <= 2100:
+        return frozenset()
+    try:
+        spring = _lunar(year, 1, 1)
+        qingming = next(day for day, _ in chinese_calendar.get_solar_terms(
+            dt.date(year, 4, 1), dt.date(year, 4, 10)))  # 清明 falls on 4–6 April
+        lunar_days = (_lunar(year, 5, 5), _lunar(year, 8, 15))
+    except (ValueError, IndexError, StopIteration, OverflowError):
+        return frozenset()
+    spring_festival = (spring + dt.timedelta(days=offset) for offset in range(-1, 3))
+    fixed = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
+    return frozenset((*spring_festival, qingming, *lunar_days,
+                      *(dt.date(year, month, day) for month, day in fixed)))
 
 
 @functools.lru_cache(maxsize=4096)

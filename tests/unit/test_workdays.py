@@ -16,3 +16,31 @@ def test_ordinary_week():
 
 def test_unknown_year_falls_back_to_weekdays():
     assert add_working_days(dt.date(2031, 3, 3), 5) == dt.date(2031, 3, 10)
+
+
+def test_a_year_the_calendar_does_not_know_keeps_the_statutory_holidays():
+    """chinese-calendar 1.11 has no 2027: New Year's Day and the Spring Festival
+    (eve and first three days, 5-8 Feb 2027) are still days off for everyone."""
+    assert not is_working_day(dt.date(2027, 1, 1))  # a Friday
+    assert add_working_days(dt.date(2026, 12, 28), 5) == dt.date(2027, 1, 5)
+    assert [is_working_day(dt.date(2027, 2, day)) for day in range(4, 10)] == [
+        True, False, False, False, False, True]
+    assert add_working_days(dt.date(2027, 2, 3), 3) == dt.date(2027, 2, 10)
+    assert not is_working_day(dt.date(2027, 10, 1)) and is_working_day(dt.date(2027, 10, 4))
+
+
+def test_the_statutory_holidays_agree_with_the_published_calendar():
+    """For the years chinese-calendar knows under the 2024 rules (2025 and 2026), every
+    day computed as a statutory holiday is one in the State Council's arrangement."""
+    import chinese_calendar
+
+    from points.workdays import statutory_days_off
+
+    for year in (2025, 2026):
+        days = statutory_days_off(year)
+        assert len(days) == 13
+        assert all(chinese_calendar.is_holiday(day) for day in days), sorted(days)
+        assert {name for day in days
+                for name in [chinese_calendar.get_holiday_detail(day)[1]]} == {
+            "New Year's Day", "Spring Festival", "Tomb-sweeping Day", "Labour Day",
+            "Dragon Boat Festival", "Mid-autumn Festival", "National Day"}
