@@ -22,6 +22,7 @@ from points import engine, privacy, rule_store, scoring
 from points.dates import add_months
 from points.db import utcnow
 from points.models import CreditRecord, Job, Score, Subject
+from points.models.workers import CreditCheck
 from points.rulesets import RuleSet
 
 log = logging.getLogger(__name__)
@@ -179,27 +180,45 @@ def purge_expired_records(session_factory: Callable[[], Session], today: dt.date
     """Delete negative records 5 years after their window ended (《征信业管理条例》 Art. 16).
 
     A window ends at the latest `decided_on + max_months`, so only records decided
-    more than 5 years ago can qualify; each is then checked with the engine."""
-    cutoff = add_months(today, -12 * RETENTION_YEARS)
+    about 5 years ago or earlier can qualify; each is then checked with the engine.
+    The copies the credit checks kept of what they saw go with them."""
+    # A few days' margin: month arithmetic clamps (a window ending 29 Feb 2024 is
+    # purged on 28 Feb 2029, when 5 years before is 28 Feb 2024).
+    cutoff = add_months(today, -12 * RETENTION_YEARS) + dt.timedelta(days=3)
     purged = 0
     with session_factory() as session, session.begin():
         rule_set: RuleSet = rule_store.active(session)
         negative = [code for code, r in rule_set.resolved_types.items() if r.kind == "negative"]
         candidates = session.execute(select(CreditRecord).where(
             CreditRecord.type.in_(negative), CreditRecord.decided_on <= cutoff)).scalars().all()
-        doomed = []
+        doomed: dict[int, int] = {}  # record id: subject id
         for record in candidates:
             _, end = engine.window(scoring.facts_of(record), rule_set)
             if record.status == "revoked":
                 end = end or record.decided_on
             if end is not None and add_months(end, 12 * RETENTION_YEARS) <= today:
-                doomed.append(record.id)
-        for start in range(0, len(doomed), 500):
-            session.execute(delete(CreditRecord).where(CreditRecord.id.in_(doomed[start:start + 500])))
+                doomed[record.id] = record.subject_id
+        ids = list(doomed)
+        for start in range(0, len(ids), 500):
+            session.execute(delete(CreditRecord).where(CreditRecord.id.in_(ids[start:start + 500])))
+        _forget_in_credit_checks(session, doomed)
         purged = len(doomed)
     if purged:
         log.info("retention: purged %d negative records", purged)
     return purged
+
+
+def _forget_in_credit_checks(session: Session, purged: dict[int, int]) -> None:
+    """Take purged records out of the credit checks that listed them (each check keeps
+    the negative records it saw, for the department's file of the matter)."""
+    subjects = sorted(set(purged.values()))
+    for start in range(0, len(subjects), 500):
+        checks = session.execute(select(CreditCheck).where(
+            CreditCheck.subject_id.in_(subjects[start:start + 500]))).scalars()
+        for check in checks:
+            kept = [r for r in check.negative_records or [] if r.get("record_id") not in purged]
+            if len(kept) != len(check.negative_records or []):
+                check.negative_records = kept
 
 
 def subject_ranges(session: Session, parts: int) -> list[tuple[int, int]]:

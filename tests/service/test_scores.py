@@ -122,3 +122,53 @@ def test_split_recompute_in_ranges(app, client, session):
     assert (job.status, job.done, job.total, job.changed) == ("done", 7, 7, 7)
     assert len(job.params["ranges"]) == 3
     assert session.query(Score).count() == 7
+
+
+def test_retention_takes_purged_records_out_of_the_credit_checks_that_saw_them(app, client,
+                                                                                session):
+    """A credit check keeps the negative records it saw; when one is purged, the copy
+    goes too (rules §7), while the records still kept stay listed."""
+    import time_machine
+
+    dept = department(app, client)
+    number = valid_id(seq=46)
+    push(client, dept,
+         {"source_ref": "old", "type": "admin.penalty.general", "id_number": number,
+          "decided_on": "2020-01-10"},
+         {"source_ref": "recent", "type": "admin.penalty.general", "id_number": number,
+          "decided_on": "2021-06-10"})
+    made = {}
+    for day in ("2020-06-20", "2021-06-20"):  # each check sees the one record counting then
+        moment = dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=dt.UTC)
+        with time_machine.travel(moment, tick=False):
+            r = client.post("/v1/dept/credit-checks", headers=dept, json={
+                "subject": {"id_number": number, "name": "张三"},
+                "purpose": "administrative_license", "matter_ref": f"XK-{day}"})
+        assert r.status_code == 201, r.json
+        made[day] = r.json
+    assert [[r["decided_on"] for r in check["negative_records"]] for check in made.values()] == [
+        ["2020-01-10"], ["2021-06-10"]]
+    with time_machine.travel(dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC), tick=False):
+        result = app.test_cli_runner().invoke(args=["points", "sweep"])
+    assert "purged_records 1" in result.output
+    for day, left in (("2020-06-20", []), ("2021-06-20", ["2021-06-10"])):
+        kept = client.get(f"/v1/dept/credit-checks/{made[day]['id']}", headers=dept)
+        assert kept.status_code == 200, kept.json
+        assert [r["decided_on"] for r in kept.json["negative_records"]] == left
+        assert kept.json["points"] == made[day]["points"]  # what the department was told
+
+
+def test_retention_of_a_window_ending_on_a_leap_day(app, client, session):
+    """A window that ended on 29 Feb 2024 is purged on 28 Feb 2029 (five years on,
+    clamped to the month's end), not a day later."""
+    import time_machine
+
+    dept = department(app, client)
+    push(client, dept, {"source_ref": "leap", "type": "admin.penalty.minor",
+                        "id_number": valid_id(seq=47), "decided_on": "2024-02-29",
+                        "ended_on": "2024-02-29"})
+    for day, left in ((27, ["leap"]), (28, [])):
+        with time_machine.travel(dt.datetime(2029, 2, day, 12, tzinfo=dt.UTC), tick=False):
+            app.test_cli_runner().invoke(args=["points", "sweep"])
+        session.expire_all()
+        assert [r.source_ref for r in session.query(CreditRecord)] == left, day
