@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from points import engine, rule_store, scoring
 from points.crypto import DataCipher
 from points.db import SHANGHAI, dialect_insert, utcnow
-from points.identity import normalise_id_number
+from points.identity import is_adult, normalise_id_number
 from points.models import (
     CreditRecord,
     Department,
@@ -52,6 +52,8 @@ DATE_FIELDS = ("occurred_on", "decided_on", "ended_on")
 # the event only). Records of these types keep only the details their rule declares.
 HEALTH_RELATED_TYPES = frozenset({"donation.blood", "donation.stem_cell",
                                   "worker.health_certificate"})
+# Rules §1: the subjects are natural persons aged 18 or more.
+UNDER_18 = "the person is under 18: personal credit records are kept for residents aged 18 or over"
 HEALTH_DATA = "not collected: health data may not be stored (征信业管理条例 Art. 14)"
 
 RECORD_KEYS = {"source_ref", "subject", "type", *DATE_FIELDS, "details"}
@@ -124,6 +126,9 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
             checked.id_number = normalise_id_number(id_number)
         except ValueError as exc:
             checked.problem("validity", "subject.id_number", str(exc))
+        else:
+            if not is_adult(checked.id_number, today):
+                checked.problem("validity", "subject.id_number", UNDER_18)
     if not name:
         checked.problem("completeness", "subject.name", "is required")
     elif not isinstance(name, str) or len(name) > 50:

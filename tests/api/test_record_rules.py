@@ -161,3 +161,24 @@ def test_health_data_is_never_collected(app, client, session):
     # Nor is it kept in the quality issue returned to the department.
     issues = client.get("/v1/dept/quality-issues?status=open", headers=dept).json
     assert "乙肝" not in str(issues) and "A*02" not in str(issues)
+
+
+# -- §1: subjects are persons aged 18 or more -----------------------------------------
+
+def test_no_record_is_kept_about_a_minor(app, client, session):
+    from points.models import QualityIssue, Subject
+
+    dept = department(app, client)
+    minor = valid_id(birth="20090105", seq=617)  # 18 on 5 January 2027
+    record = {"source_ref": "teen", "type": "admin.penalty.serious", "id_number": minor,
+              "decided_on": "2026-11-02"}
+    with _at("2026-11-30"):
+        body = push(client, dept, record, expect_rejected=1)
+    assert _problems(body) == [("validity", "subject.id_number")]
+    assert "under 18" in body["rejected"][0]["problems"][0]["message"]
+    assert session.execute(select(Subject)).scalars().all() == []
+    assert session.execute(select(CreditRecord)).scalars().all() == []
+    assert session.execute(select(QualityIssue.source_ref)).scalars().all() == ["teen"]
+    with _at("2027-01-05"):  # an adult from the birthday on
+        body = push(client, dept, record)
+    assert [a["result"] for a in body["accepted"]] == ["created"]
