@@ -114,7 +114,7 @@ def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
             extra += ROLE_CACHE_KEYS[role](claims["sub"])
     revoked, values = tokens.check(db_session, claims, extra)
     if revoked:
-        raise Unauthenticated("the access token has been revoked", "TOKEN_REVOKED")
+        raise Unauthenticated("the access token has been revoked")
     return claims, values
 
 

@@ -88,7 +88,7 @@ class TokenService:
         if cached is not None:
             now = time.time()
             if cached["exp"] + 5 <= now:
-                raise Unauthenticated("the access token has expired", "TOKEN_EXPIRED")
+                raise Unauthenticated("the access token has expired")
             if cached["nbf"] - 5 > now:
                 raise Unauthenticated("the access token is not valid yet")
             return cached
@@ -109,7 +109,7 @@ class TokenService:
                 options={"require": REQUIRED_CLAIMS}, leeway=5,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("the access token has expired", "TOKEN_EXPIRED") from exc
+            raise Unauthenticated("the access token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("the access token is not valid") from exc
 
@@ -215,9 +215,9 @@ class TokenService:
                                    RefreshToken.revoked_at.is_(None))
                             .values(revoked_at=now))
             raise Unauthenticated("refresh token reused; the session has been ended",
-                                  "REFRESH_TOKEN_REUSED", commit=True)
+                                  commit=True)
         if row.expires_at <= now:
-            raise Unauthenticated("the refresh token has expired", "TOKEN_EXPIRED")
+            raise Unauthenticated("the refresh token has expired")
         kind, _, ident = row.principal.partition(":")
         if kind == "admin":
             admin = session.get(AdminAccount, int(ident))

@@ -125,7 +125,7 @@ def admin_login(body):
             raise VerificationError
         password_hasher.verify(admin.password_hash, body["password"])
     except (VerificationError, InvalidHashError) as exc:
-        raise Unauthenticated("wrong username or password", "INVALID_CREDENTIALS") from exc
+        raise Unauthenticated("wrong username or password") from exc
     if password_hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = password_hasher.hash(body["password"])
     return _tokens().issue_pair(session, f"admin:{admin.id}", "admin").as_dict()

@@ -613,4 +613,4 @@ def test_a_disabled_admin_can_neither_call_nor_refresh(app, client):
     assert r.status_code == 401, r.json
     r = client.post("/v1/auth/admin/login", json={"username": "leaving",
                                                   "password": "leaving-pass"})
-    assert r.status_code == 401 and r.json["error_code"] == "INVALID_CREDENTIALS"
+    assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"

@@ -72,7 +72,8 @@ def test_a_revoked_token_is_refused_by_flask(client, dispatched):
     assert client.post("/v1/auth/logout", headers=person["headers"]).status_code == 204
     dispatched.clear()
     r = _points(client, person)
-    assert r.status_code == 401 and r.json["error_code"] == "TOKEN_REVOKED"
+    assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
+    assert r.json["message"] == "the access token has been revoked"
     assert dispatched == [1]
 
 
