@@ -99,8 +99,6 @@ def make(session: Session, user: User, *, kind: str, content: str, department_co
                             ("due_on", due_on)):
             if not value:
                 errors[name] = [f"is required for a {kind} commitment"]
-    if kind == "industry" and not matter:
-        errors["matter"] = ["name the trade or association (is required for industry)"]
     if due_on is not None and due_on < today:
         errors["due_on"] = ["must be today or later"]
     elif due_on is not None and due_on > today + LONGEST_TERM:

@@ -215,9 +215,10 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     Subjects are locked in id order (SELECT … FOR NO KEY UPDATE) so concurrent
     changes to one person's records are applied one after the other. NO KEY UPDATE,
     not UPDATE: the records just inserted hold KEY SHARE locks on their subjects
-    (foreign-key checks), and FOR UPDATE would deadlock two batches that share one. Only scores that moved
-    (points, level, restriction, rule set or the next date they can change) are
-    written, with a history row when the score itself moved; `fill_cache` also
+    (foreign-key checks), and FOR UPDATE would deadlock two batches that share one. Only scores whose cached
+    body is out of date (points, level, restriction, rule set, the next date they
+    can change, or — for a change of records — the explanation) are written, with a
+    new version, and a history row when the score itself moved; `fill_cache` also
     caches the unchanged ones (a read that found the cache empty). `keep_rule_set`
     keeps each subject on the rule set its score was computed with (a read refreshing
     a score while a new rule set is rolled out must not jump ahead of the job).
@@ -229,6 +230,12 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     return recompute_locked(session, cache, ids, as_of, cause=cause, reason=reason,
                             record_id=record_id, rule_set=rule_set,
                             keep_rule_set=keep_rule_set, fill_cache=fill_cache)
+
+
+# Causes that change a subject's records: the explanation (which records count, until
+# when, as what type) may change with the points unmoved, so the score's version moves
+# and the cached body is replaced.
+RECORDS_CHANGED = frozenset({"record", "repair", "objection"})
 
 
 def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int],
@@ -247,6 +254,7 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
                   select(Score.subject_id, Score.points, Score.level, Score.restricted,
                          Score.rule_set, Score.next_change_on, Score.version).where(where))}
     evaluate = engine.evaluate
+    records_changed = cause in RECORDS_CHANGED
     writes: list[tuple] = []
     history: list[tuple] = []
     to_cache: list[tuple[int, int, bytes]] = []
@@ -262,13 +270,15 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
         state = (score.points, score.level, score.restricted, score.rule_set)
         moved = previous is None or (previous.points, previous.level, previous.restricted,
                                      previous.rule_set) != state
-        version = (previous.version if previous is not None else 0) + (1 if moved else 0)
-        if moved or previous.next_change_on != change_on:
+        # The cached body (points, explanation, next change) is out of date.
+        stale = moved or records_changed or previous.next_change_on != change_on
+        version = (previous.version if previous is not None else 0) + (1 if stale else 0)
+        if stale:
             writes.append((subject_id, *state, change_on, version))
         if moved:
             results.changed.add(subject_id)
             history.append((subject_id, *state))
-        if moved or fill_cache:
+        if stale or fill_cache:
             to_cache.append((subject_id, version, cache_body(score, change_on)))
     _write(session, writes, history, as_of, utcnow(), reason, cause, record_id)
     if cache is not None and to_cache:
