@@ -6,6 +6,8 @@ import functools
 
 from stdnum.cn import ric
 
+from points.db import today
+
 ADULT_AGE = 18
 
 
@@ -33,7 +35,7 @@ def normalise_id_number(value: str) -> str:
         born = dt.date(year, month, day)
     except ValueError as exc:
         raise ValueError("the birth date is not a real date") from exc
-    if born > dt.date.today():
+    if born > today():  # Asia/Shanghai's date, whatever the server's zone
         raise ValueError("the birth date is in the future")
     if ric.calc_check_digit(number) != number[-1]:
         raise ValueError("the check digit is wrong")
