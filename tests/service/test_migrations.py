@@ -34,3 +34,45 @@ def test_foreign_keys_enforced(app, session):
     except IntegrityError:
         raised = True
     assert raised
+
+
+def test_health_data_kept_before_is_removed(app, client, session):
+    """Records stored before ingestion refused health data lose it on upgrade, in the
+    record and in its earlier versions; other details stay."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import select
+
+    from api.cli import alembic_config
+    from points.models import CreditRecord, RecordVersion
+    from tests.helpers import department, push, valid_id
+
+    dept = department(app, client)
+    number = valid_id(seq=51)
+    push(client, dept,
+         {"source_ref": "blood", "type": "donation.blood", "id_number": number,
+          "occurred_on": "2026-05-01"},
+         {"source_ref": "cert", "type": "worker.health_certificate", "id_number": number,
+          "details": {"valid_until": "2027-05-01"}},
+         {"source_ref": "penalty", "type": "admin.penalty.general", "id_number": number,
+          "decided_on": "2026-11-02", "details": {"document": "长市监罚〔2026〕1号"}})
+    rows = {r.source_ref: r for r in session.execute(select(CreditRecord)).scalars()}
+    rows["blood"].details = {"blood_type": "O", "rh": "+"}  # as an earlier version kept them
+    rows["cert"].details = {"valid_until": "2027-05-01", "diagnosis": "乙肝携带"}
+    session.add(RecordVersion(
+        record_id=rows["blood"].id, version=1, change="corrected", changed_by="test",
+        changed_at=dt.datetime.now(dt.UTC),
+        snapshot={"type": "donation.blood", "details": {"blood_type": "O"}, "version": 1}))
+    session.commit()
+
+    url = app.config["DATABASE_URL"]
+    command.downgrade(alembic_config(url), "2026_11_30_office")
+    command.upgrade(alembic_config(url), "head")
+
+    session.expire_all()
+    details = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.details)).all())
+    assert details == {"blood": {}, "cert": {"valid_until": "2027-05-01"},
+                       "penalty": {"document": "长市监罚〔2026〕1号"}}
+    snapshot = session.execute(select(RecordVersion.snapshot)).scalar_one()
+    assert snapshot == {"type": "donation.blood", "details": {}, "version": 1}
