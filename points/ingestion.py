@@ -355,6 +355,9 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     existing = _existing(session, department.id, [c.source_ref for c in good])
     new_rows, new_items = [], []
     touched: set[int] = set()
+    # Subjects whose explanation may change with their points unmoved: a correction,
+    # or a new record that counts today (a capped category, a 0-point one).
+    explained: set[int] = set()
     for item in good:
         subject_id = subject_of[item.id_hash]
         digest = content_hash(item, item.id_hash)
@@ -369,9 +372,11 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                 "updated_at": now,
             })
             continue
+        old_subject = record.subject_id
         result = _apply_correction(session, record, item, subject_id, digest, department, now)
         if result == "updated":
-            touched.update({record.subject_id, subject_id})
+            touched.update({old_subject, subject_id})
+            explained.update({old_subject, subject_id})
         accepted.append({"source_ref": item.source_ref, "record_id": record.id, "result": result,
                          "late": record.late, "index": item.index})
 
@@ -390,16 +395,20 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
             subject_id = subject_of[item.id_hash]
             if item.source_ref in inserted:
                 touched.add(subject_id)
+                if _counts(item, rule_set, today):
+                    explained.add(subject_id)
                 accepted.append({"source_ref": item.source_ref,
                                  "record_id": inserted[item.source_ref], "result": "created",
                                  "late": item.late, "index": item.index})
             else:
                 record = racers[item.source_ref]
                 digest = content_hash(item, item.id_hash)
+                old_subject = record.subject_id
                 result = _apply_correction(session, record, item, subject_id, digest,
                                            department, now)
                 if result == "updated":
-                    touched.update({record.subject_id, subject_id})
+                    touched.update({old_subject, subject_id})
+                    explained.update({old_subject, subject_id})
                 accepted.append({"source_ref": item.source_ref, "record_id": record.id,
                                  "result": result, "late": record.late, "index": item.index})
 
@@ -420,6 +429,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
             "created_at": now} for c in rejected])
     if touched:
         scoring.recompute_subjects(session, cache, touched, today, cause="record",
+                                   explanation_changed=explained,
                                    reason=f"records reported by {department.name}")
     accepted.sort(key=lambda a: a.pop("index"))
     return {
@@ -427,6 +437,15 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         "rejected": [{"source_ref": c.source_ref, "index": c.index, "problems": c.problems}
                      for c in rejected],
     }
+
+
+def _counts(item: Checked, rule_set: RuleSet, today: dt.date) -> bool:
+    """Does this new record count today (is it in the points' explanation)?"""
+    start, end = engine.window(engine.RecordFacts(
+        id=None, type=item.type, occurred_on=item.dates["occurred_on"],
+        decided_on=item.dates["decided_on"], ended_on=item.dates["ended_on"],
+        details=item.details), rule_set)
+    return start is not None and start <= today and (end is None or today < end)
 
 
 def _existing(session: Session, department_id: int, refs: list[str]) -> dict[str, CreditRecord]:

@@ -3,7 +3,7 @@ change, in the same transaction, and serve the current points to its resident.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import orjson
 import redis
@@ -209,7 +209,8 @@ def lock_subjects(session: Session, ids: list[int]) -> None:
 def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids: Iterable[int],
                        as_of: dt.date, *, cause: str, reason: str,
                        record_id: int | None = None, rule_set: RuleSet | None = None,
-                       keep_rule_set: bool = False, fill_cache: bool = False) -> Recomputed:
+                       keep_rule_set: bool = False, fill_cache: bool = False,
+                       explanation_changed: Collection[int] | None = None) -> Recomputed:
     """Recompute, store and (after commit) cache the scores of these subjects.
 
     Subjects are locked in id order (SELECT … FOR NO KEY UPDATE) so concurrent
@@ -229,19 +230,22 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     lock_subjects(session, ids)
     return recompute_locked(session, cache, ids, as_of, cause=cause, reason=reason,
                             record_id=record_id, rule_set=rule_set,
-                            keep_rule_set=keep_rule_set, fill_cache=fill_cache)
+                            keep_rule_set=keep_rule_set, fill_cache=fill_cache,
+                            explanation_changed=explanation_changed)
 
 
 # Causes that change a subject's records: the explanation (which records count, until
 # when, as what type) may change with the points unmoved, so the score's version moves
-# and the cached body is replaced.
+# and the cached body is replaced (unless the caller names the subjects it may
+# change for: `explanation_changed`).
 RECORDS_CHANGED = frozenset({"record", "repair", "objection"})
 
 
 def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int],
                      as_of: dt.date, *, cause: str, reason: str,
                      record_id: int | None = None, rule_set: RuleSet | None = None,
-                     keep_rule_set: bool = False, fill_cache: bool = False) -> Recomputed:
+                     keep_rule_set: bool = False, fill_cache: bool = False,
+                     explanation_changed: Collection[int] | None = None) -> Recomputed:
     """`recompute_subjects` for sorted, distinct ids the caller has locked already
     (the full recompute locks each chunk in the query that picks it)."""
     results = Recomputed()
@@ -254,7 +258,9 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
                   select(Score.subject_id, Score.points, Score.level, Score.restricted,
                          Score.rule_set, Score.next_change_on, Score.version).where(where))}
     evaluate = engine.evaluate
-    records_changed = cause in RECORDS_CHANGED
+    if explanation_changed is None:
+        explanation_changed = ids if cause in RECORDS_CHANGED else ()
+    explained = frozenset(explanation_changed)
     writes: list[tuple] = []
     history: list[tuple] = []
     to_cache: list[tuple[int, int, bytes]] = []
@@ -271,7 +277,7 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
         moved = previous is None or (previous.points, previous.level, previous.restricted,
                                      previous.rule_set) != state
         # The cached body (points, explanation, next change) is out of date.
-        stale = moved or records_changed or previous.next_change_on != change_on
+        stale = moved or subject_id in explained or previous.next_change_on != change_on
         version = (previous.version if previous is not None else 0) + (1 if stale else 0)
         if stale:
             writes.append((subject_id, *state, change_on, version))

@@ -182,3 +182,39 @@ def test_no_record_is_kept_about_a_minor(app, client, session):
     with _at("2027-01-05"):  # an adult from the birthday on
         body = push(client, dept, record)
     assert [a["result"] for a in body["accepted"]] == ["created"]
+
+
+def test_a_correction_to_another_person_restores_the_first_persons_points(app, client):
+    """A department corrects a record sent about the wrong person: both people's points
+    are recomputed at once, the first one's without the record."""
+    dept = department(app, client)
+    wrong, right = valid_id(seq=618), valid_id(seq=619)
+    record = {"source_ref": "mixup", "type": "admin.penalty.general",
+              "decided_on": "2026-11-02"}
+    push(client, dept, {**record, "id_number": wrong})
+    first = resident(client, id_number=wrong)
+    assert client.get("/v1/me/points", headers=first["headers"]).json["points"] == 970
+    body = push(client, dept, {**record, "id_number": right, "name": "李四"})
+    assert [a["result"] for a in body["accepted"]] == ["updated"]
+    assert client.get("/v1/me/points", headers=first["headers"]).json["points"] == 1000
+    second = resident(client, id_number=right, name="李四")
+    assert client.get("/v1/me/points", headers=second["headers"]).json["points"] == 970
+
+
+def test_a_capped_record_appears_in_the_explanation_at_once(app, client):
+    """A fourth blood donation adds nothing above the category's cap of 30, so the
+    points do not move; the explanation still lists it as soon as it is pushed."""
+    dept = department(app, client)
+    number = valid_id(seq=620)
+    person = resident(client, id_number=number)
+    for month in (1, 3, 5):
+        push(client, dept, {"source_ref": f"blood-{month}", "type": "donation.blood",
+                            "id_number": number, "occurred_on": f"2026-{month:02d}-10"})
+    before = client.get("/v1/me/points", headers=person["headers"]).json
+    assert before["points"] == 1030 and len(before["items"]) == 3
+    push(client, dept, {"source_ref": "blood-7", "type": "donation.blood",
+                        "id_number": number, "occurred_on": "2026-07-10"})
+    after = client.get("/v1/me/points", headers=person["headers"]).json
+    assert after["points"] == 1030
+    assert sorted(i["counted_from"] for i in after["items"]) == [
+        "2026-01-10", "2026-03-10", "2026-05-10", "2026-07-10"]
