@@ -69,11 +69,9 @@ def exclusion(session: Session, subject_id: int, today: dt.date) -> str | None:
     if engine.compute(facts, rule_set, today).restricted:
         return "a serious dishonesty record restricts you (联合惩戒)"
     for fact in facts:
-        if fact.type in BREACH_TYPES and fact.status != "revoked" \
-                and fact.type in rule_set.resolved_types:
-            start, end = engine.window(fact, rule_set)
-            if start is not None and start <= today and (end is None or today < end):
-                return "a breached commitment has not been repaired"
+        if fact.type in BREACH_TYPES and fact.type in rule_set.resolved_types \
+                and engine.counts_on(fact, rule_set, today):
+            return "a breached commitment has not been repaired"
     return None
 
 

@@ -31,7 +31,8 @@ STATUSES = ("active", "disputed", "repaired", "ended", "revoked", "expired")
 # and an expired record is simply past its window end.
 REVOKED = "revoked"
 # Rules §4 and §5: only a negative record's window can end early (ended_on, a repair).
-ENDS_ONLY_NEGATIVE = "only a negative record can be ended early; a positive record counts its full window"
+ENDS_ONLY_NEGATIVE = ("only a negative record can be ended early; a positive record counts its "
+                      "full window and an occupational one never counts")
 
 
 class RecordInvalid(ValueError):
@@ -149,6 +150,14 @@ def window(record: RecordFacts, rule_set: RuleSet) -> tuple[dt.date | None, dt.d
     if resolved.kind == "occupational":
         return None, None
     return _window(record, resolved)
+
+
+def counts_on(record: RecordFacts, rule_set: RuleSet, day: dt.date) -> bool:
+    """Does the record count on `day` (`start <= day < end`, and not revoked)?"""
+    if record.status == REVOKED:
+        return False
+    start, end = window(record, rule_set)
+    return start is not None and start <= day and (end is None or day < end)
 
 
 def repairable_from(record: RecordFacts, rule_set: RuleSet) -> dt.date | None:

@@ -415,7 +415,8 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     rejected = [c for c in checked if c.problems]
     batch = IngestBatch(department_id=department.id, received=len(checked),
                         accepted=len(accepted), rejected=len(rejected),
-                        late=sum(1 for a in accepted if a["late"] and a["result"] != "unchanged"),
+                        # a late record counts once, in the batch it first arrived in
+                        late=sum(1 for a in accepted if a["late"] and a["result"] == "created"),
                         received_at=now)
     session.add(batch)
     session.flush()
@@ -441,11 +442,10 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
 
 def _counts(item: Checked, rule_set: RuleSet, today: dt.date) -> bool:
     """Does this new record count today (is it in the points' explanation)?"""
-    start, end = engine.window(engine.RecordFacts(
+    return engine.counts_on(engine.RecordFacts(
         id=None, type=item.type, occurred_on=item.dates["occurred_on"],
         decided_on=item.dates["decided_on"], ended_on=item.dates["ended_on"],
-        details=item.details), rule_set)
-    return start is not None and start <= today and (end is None or today < end)
+        details=item.details), rule_set, today)
 
 
 def _existing(session: Session, department_id: int, refs: list[str]) -> dict[str, CreditRecord]:

@@ -84,13 +84,16 @@ def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, re
     return record
 
 
-def shown_status(record: CreditRecord, end: dt.date | None, today: dt.date) -> str:
-    """active, disputed, repaired, ended, revoked or expired, as the resident sees it."""
+def shown_status(record: CreditRecord, end: dt.date | None, today: dt.date,
+                 negative: bool = True) -> str:
+    """active, disputed, repaired, ended, revoked or expired, as the resident sees it.
+    Only a negative record ends early (an ended_on stored on another kind before
+    ingestion refused it does not count)."""
     if record.status in {"revoked", "repaired"}:
         return record.status
     if record.disputed:
         return "disputed"
-    if record.ended_on is not None and record.ended_on <= today:
+    if negative and record.ended_on is not None and record.ended_on <= today:
         return "ended"
     if end is not None and end <= today:
         return "expired"
@@ -113,7 +116,8 @@ def view(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, A
         "class": rt.record_class if rt else None,
         "points": (engine.record_points(facts, rule_set)
                    if resolved is not None and resolved.kind != "occupational" else 0),
-        "status": shown_status(record, end, today),
+        "status": shown_status(record, end, today,
+                               negative=resolved is not None and resolved.kind == "negative"),
         "disputed": record.disputed,
         "occurred_on": record.occurred_on,
         "decided_on": record.decided_on,

@@ -5,10 +5,12 @@ arrangement (usually late in the year before). For a year it does not know yet, 
 days off that 《全国年节及纪念日放假办法》 (as revised in 2024, in force since 2025)
 gives everyone are still certain — New Year's Day, the Spring Festival's eve and
 first three days, Qingming, 1–2 May, the Dragon Boat and Mid-Autumn festivals, 1–3
-October — since their dates follow from the solar and lunar calendars; only the
-swapped days (调休) are not. So such a year counts weekdays less those days: a
-deadline may come a day or two early against the arrangement published later, never
-across a holiday everyone has off. The deadline is recomputed nowhere: it stays as
+October — since their dates follow from the solar and lunar calendars, and so is the
+working day off that its Art. 6 gives in place of one falling on a weekend (补假;
+here also for two holidays on one day). Only the swapped days (调休) are not known. So
+such a year counts weekdays less those days: against the arrangement published
+later, a deadline may fall a few days early or late where days are swapped, never
+inside a holiday everyone has off. The deadline is recomputed nowhere: it stays as
 first given.
 """
 from __future__ import annotations
@@ -47,10 +49,20 @@ def statutory_days_off(year: int) -> frozenset[dt.date]:
         lunar_days = (_lunar(year, 5, 5), _lunar(year, 8, 15))
     except (ValueError, IndexError, StopIteration, OverflowError):
         return frozenset()
-    spring_festival = (spring + dt.timedelta(days=offset) for offset in range(-1, 3))
+    spring_festival = [spring + dt.timedelta(days=offset) for offset in range(-1, 3)]
     fixed = ((1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3))
-    return frozenset((*spring_festival, qingming, *lunar_days,
-                      *(dt.date(year, month, day) for month, day in fixed)))
+    holidays = sorted((*spring_festival, qingming, *lunar_days,
+                       *(dt.date(year, month, day) for month, day in fixed)))
+    days_off: set[dt.date] = set(holidays)
+    seen: set[dt.date] = set()
+    for day in holidays:
+        if day.weekday() >= 5 or day in seen:  # Art. 6: the next working day instead
+            substitute = day + dt.timedelta(days=1)
+            while substitute.weekday() >= 5 or substitute in days_off:
+                substitute += dt.timedelta(days=1)
+            days_off.add(substitute)
+        seen.add(day)
+    return frozenset(days_off)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -37,8 +37,12 @@ def _kept(details: dict | None, record_type: str) -> dict | None:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    rows = bind.execute(sa.select(records.c.id, records.c.type, records.c.details)
-                        .where(records.c.type.in_(list(KEPT)))).all()
+    # Only rows with details to look at: a donation with none (nearly all of them) is
+    # left alone in SQL; certificates all carry valid_until and are checked here.
+    has_details = sa.cast(records.c.details, sa.Text).not_in(["{}", "null"])
+    rows = bind.execute(sa.select(records.c.id, records.c.type, records.c.details).where(
+        records.c.type.in_(list(KEPT)),
+        sa.or_(records.c.type == "worker.health_certificate", has_details))).all()
     for record_id, record_type, details in rows:
         if (kept := _kept(details, record_type)) is not None:
             bind.execute(records.update().where(records.c.id == record_id)

@@ -54,26 +54,27 @@ def test_an_end_date_on_a_positive_record_is_refused(app, client):
 
 
 def test_a_department_cannot_end_a_positive_record(app, client, session):
-    dept = department(app, client)
-    number = valid_id(seq=612)
-    push(client, dept, {"source_ref": "honour-1", "type": "honour.city", "id_number": number,
-                        "occurred_on": "2026-01-01"},
-         {"source_ref": "pen-1", "type": "admin.penalty.general", "id_number": number,
-          "decided_on": "2026-06-01"})
-    person = resident(client, id_number=number)
-    before = client.get("/v1/me/points", headers=person["headers"]).json["points"]
-    assert before == 1000 + 20 - 30
+    with _at("2026-11-30"):
+        dept = department(app, client)
+        number = valid_id(seq=612)
+        push(client, dept, {"source_ref": "honour-1", "type": "honour.city", "id_number": number,
+                            "occurred_on": "2026-01-01"},
+             {"source_ref": "pen-1", "type": "admin.penalty.general", "id_number": number,
+              "decided_on": "2026-06-01"})
+        person = resident(client, id_number=number)
+        before = client.get("/v1/me/points", headers=person["headers"]).json["points"]
+        assert before == 1000 + 20 - 30
 
-    r = client.post("/v1/dept/records/honour-1/end", headers=dept, json={"ended_on": "2026-02-01"})
-    assert r.status_code == 409 and r.json["error_code"] == "RECORD_NOT_ENDABLE", r.json
-    record = session.execute(select(CreditRecord).where(
-        CreditRecord.source_ref == "honour-1")).scalar_one()
-    assert record.ended_on is None and record.version == 1
-    assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == before
+        r = client.post("/v1/dept/records/honour-1/end", headers=dept, json={"ended_on": "2026-02-01"})
+        assert r.status_code == 409 and r.json["error_code"] == "RECORD_NOT_ENDABLE", r.json
+        record = session.execute(select(CreditRecord).where(
+            CreditRecord.source_ref == "honour-1")).scalar_one()
+        assert record.ended_on is None and record.version == 1
+        assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == before
 
-    r = client.post("/v1/dept/records/pen-1/end", headers=dept, json={"ended_on": "2026-11-01"})
-    assert r.status_code == 200, r.json
-    assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == 1020
+        r = client.post("/v1/dept/records/pen-1/end", headers=dept, json={"ended_on": "2026-11-01"})
+        assert r.status_code == 200, r.json
+        assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == 1020
 
 
 # -- §8: the 7-working-day deadline is for administrative penalties -------------------
@@ -106,8 +107,9 @@ def test_a_penalty_on_the_last_working_day_is_on_time(app, client, session):
 
 
 def test_a_correction_is_judged_by_when_the_record_first_arrived(app, client, session):
-    """An on-time penalty corrected months later stays on time, and the correction's
-    batch counts no late record; a late one corrected stays late."""
+    """An on-time penalty corrected months later stays on time; a late one corrected
+    stays late. Either way the correction's batch counts no late arrival: a late
+    record counts once, in the quality report of the batch it first arrived in."""
     dept = department(app, client)
     number = valid_id(seq=615)
     with _at("2026-03-03"):
@@ -129,7 +131,7 @@ def test_a_correction_is_judged_by_when_the_record_first_arrived(app, client, se
     report = client.get("/v1/admin/quality-report?from=2026-06-01&to=2026-06-01",
                         headers=admin_headers(app, client)).json
     row = next(r for r in report if r["received"])
-    assert (row["received"], row["late"]) == (2, 1)
+    assert (row["received"], row["late"]) == (2, 0)
 
 
 # -- §4 and 征信业管理条例 Art. 14: no health data ---------------------------------------
@@ -187,34 +189,72 @@ def test_no_record_is_kept_about_a_minor(app, client, session):
 def test_a_correction_to_another_person_restores_the_first_persons_points(app, client):
     """A department corrects a record sent about the wrong person: both people's points
     are recomputed at once, the first one's without the record."""
-    dept = department(app, client)
-    wrong, right = valid_id(seq=618), valid_id(seq=619)
-    record = {"source_ref": "mixup", "type": "admin.penalty.general",
-              "decided_on": "2026-11-02"}
-    push(client, dept, {**record, "id_number": wrong})
-    first = resident(client, id_number=wrong)
-    assert client.get("/v1/me/points", headers=first["headers"]).json["points"] == 970
-    body = push(client, dept, {**record, "id_number": right, "name": "李四"})
-    assert [a["result"] for a in body["accepted"]] == ["updated"]
-    assert client.get("/v1/me/points", headers=first["headers"]).json["points"] == 1000
-    second = resident(client, id_number=right, name="李四")
-    assert client.get("/v1/me/points", headers=second["headers"]).json["points"] == 970
+    with _at("2026-11-30"):
+        dept = department(app, client)
+        wrong, right = valid_id(seq=618), valid_id(seq=619)
+        record = {"source_ref": "mixup", "type": "admin.penalty.general",
+                  "decided_on": "2026-11-02"}
+        push(client, dept, {**record, "id_number": wrong})
+        first = resident(client, id_number=wrong)
+        assert client.get("/v1/me/points", headers=first["headers"]).json["points"] == 970
+        body = push(client, dept, {**record, "id_number": right, "name": "李四"})
+        assert [a["result"] for a in body["accepted"]] == ["updated"]
+        assert client.get("/v1/me/points", headers=first["headers"]).json["points"] == 1000
+        second = resident(client, id_number=right, name="李四")
+        assert client.get("/v1/me/points", headers=second["headers"]).json["points"] == 970
 
 
 def test_a_capped_record_appears_in_the_explanation_at_once(app, client):
     """A fourth blood donation adds nothing above the category's cap of 30, so the
     points do not move; the explanation still lists it as soon as it is pushed."""
-    dept = department(app, client)
-    number = valid_id(seq=620)
-    person = resident(client, id_number=number)
-    for month in (1, 3, 5):
-        push(client, dept, {"source_ref": f"blood-{month}", "type": "donation.blood",
-                            "id_number": number, "occurred_on": f"2026-{month:02d}-10"})
-    before = client.get("/v1/me/points", headers=person["headers"]).json
-    assert before["points"] == 1030 and len(before["items"]) == 3
-    push(client, dept, {"source_ref": "blood-7", "type": "donation.blood",
-                        "id_number": number, "occurred_on": "2026-07-10"})
-    after = client.get("/v1/me/points", headers=person["headers"]).json
-    assert after["points"] == 1030
-    assert sorted(i["counted_from"] for i in after["items"]) == [
-        "2026-01-10", "2026-03-10", "2026-05-10", "2026-07-10"]
+    with _at("2026-11-30"):
+        dept = department(app, client)
+        number = valid_id(seq=620)
+        person = resident(client, id_number=number)
+        for month in (1, 3, 5):
+            push(client, dept, {"source_ref": f"blood-{month}", "type": "donation.blood",
+                                "id_number": number, "occurred_on": f"2026-{month:02d}-10"})
+        before = client.get("/v1/me/points", headers=person["headers"]).json
+        assert before["points"] == 1030 and len(before["items"]) == 3
+        push(client, dept, {"source_ref": "blood-7", "type": "donation.blood",
+                            "id_number": number, "occurred_on": "2026-07-10"})
+        after = client.get("/v1/me/points", headers=person["headers"]).json
+        assert after["points"] == 1030
+        assert sorted(i["counted_from"] for i in after["items"]) == [
+            "2026-01-10", "2026-03-10", "2026-05-10", "2026-07-10"]
+
+
+def test_a_correction_that_leaves_the_points_unmoved_updates_the_explanation(app, client):
+    """Same date, same points, another type: only the explanation changes, and the
+    resident sees it at once."""
+    with _at("2026-11-30"):
+        dept = department(app, client)
+        number = valid_id(seq=621)
+        person = resident(client, id_number=number)
+        record = {"source_ref": "r", "id_number": number, "decided_on": "2026-11-02"}
+        push(client, dept, {**record, "type": "admin.penalty.general"})
+        before = client.get("/v1/me/points", headers=person["headers"]).json
+        assert [(i["type"], i["points"]) for i in before["items"]] == [
+            ("admin.penalty.general", -30)]
+        body = push(client, dept, {**record, "type": "occupation.discipline"})
+        assert [a["result"] for a in body["accepted"]] == ["updated"]
+        after = client.get("/v1/me/points", headers=person["headers"]).json
+        assert after["points"] == before["points"] == 970
+        assert [(i["type"], i["points"]) for i in after["items"]] == [
+            ("occupation.discipline", -30)]
+
+
+def test_an_end_date_stored_on_a_positive_record_before_is_not_shown_as_ended(
+        app, client, session):
+    with _at("2026-11-30"):
+        dept = department(app, client)
+        number = valid_id(seq=622)
+        push(client, dept, {"source_ref": "b", "type": "donation.blood", "id_number": number,
+                            "occurred_on": "2026-01-01"})
+        stored = session.execute(select(CreditRecord)).scalar_one()
+        stored.ended_on = dt.date(2026, 2, 1)  # as ingestion accepted it before
+        session.commit()
+        person = resident(client, id_number=number)
+        [shown] = client.get("/v1/me/records", headers=person["headers"]).json
+        assert (shown["status"], shown["counting"], shown["counted_until"]) == (
+            "active", True, "2028-01-01")

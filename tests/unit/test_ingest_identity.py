@@ -76,12 +76,20 @@ def test_a_refusal_is_not_remembered():
         assert normalise_id_number(number) == number
 
 
-def test_a_birth_date_is_judged_by_the_date_in_shanghai():
+def test_a_birth_date_is_judged_by_the_date_in_shanghai(monkeypatch):
     """At 04:00 on 1 December in Shanghai (20:00 UTC the day before), someone born on
     1 December is born today, not in the future, on a server keeping UTC."""
-    number = valid_id(birth="20261201", seq=9)
-    with time_machine.travel(dt.datetime(2026, 11, 30, 20, tzinfo=dt.UTC), tick=False):
-        assert normalise_id_number(number) == number
-    with time_machine.travel(dt.datetime(2026, 11, 30, 15, tzinfo=dt.UTC), tick=False), \
-            pytest.raises(ValueError, match="future"):
-        normalise_id_number(valid_id(birth="20261201", seq=10))
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")  # the server's own zone, which must not matter
+    time.tzset()
+    try:
+        number = valid_id(birth="20261201", seq=9)
+        with time_machine.travel(dt.datetime(2026, 11, 30, 20, tzinfo=dt.UTC), tick=False):
+            assert normalise_id_number(number) == number
+        with time_machine.travel(dt.datetime(2026, 11, 30, 15, tzinfo=dt.UTC), tick=False), \
+                pytest.raises(ValueError, match="future"):
+            normalise_id_number(valid_id(birth="20261201", seq=10))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
