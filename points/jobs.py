@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from points import engine, privacy, rule_store, scoring
 from points.dates import add_months
 from points.db import utcnow
-from points.models import CreditRecord, Job, Score, Subject
+from points.models import CreditRecord, Job, RecordVersion, Score, Subject
 from points.models.workers import CreditCheck
 from points.rulesets import RuleSet
 
@@ -191,27 +191,35 @@ def purge_expired_records(session_factory: Callable[[], Session], today: dt.date
         negative = [code for code, r in rule_set.resolved_types.items() if r.kind == "negative"]
         candidates = session.execute(select(CreditRecord).where(
             CreditRecord.type.in_(negative), CreditRecord.decided_on <= cutoff)).scalars().all()
-        doomed: dict[int, int] = {}  # record id: subject id
+        doomed: dict[int, set[int]] = {}  # record id: the subjects it was about
         for record in candidates:
             _, end = engine.window(scoring.facts_of(record), rule_set)
             if record.status == "revoked":
                 end = end or record.decided_on
             if end is not None and add_months(end, 12 * RETENTION_YEARS) <= today:
-                doomed[record.id] = record.subject_id
+                doomed[record.id] = {record.subject_id}
         ids = list(doomed)
         for start in range(0, len(ids), 500):
-            session.execute(delete(CreditRecord).where(CreditRecord.id.in_(ids[start:start + 500])))
+            # A correction may have moved a record from one person to another: a check
+            # of the first person listed it too (its versions, deleted with it, say who).
+            for record_id, snapshot in session.execute(
+                    select(RecordVersion.record_id, RecordVersion.snapshot)
+                    .where(RecordVersion.record_id.in_(ids[start:start + 500]))):
+                if isinstance(snapshot, dict) and snapshot.get("subject_id") is not None:
+                    doomed[record_id].add(snapshot["subject_id"])
         _forget_in_credit_checks(session, doomed)
+        for start in range(0, len(ids), 500):
+            session.execute(delete(CreditRecord).where(CreditRecord.id.in_(ids[start:start + 500])))
         purged = len(doomed)
     if purged:
         log.info("retention: purged %d negative records", purged)
     return purged
 
 
-def _forget_in_credit_checks(session: Session, purged: dict[int, int]) -> None:
+def _forget_in_credit_checks(session: Session, purged: dict[int, set[int]]) -> None:
     """Take purged records out of the credit checks that listed them (each check keeps
     the negative records it saw, for the department's file of the matter)."""
-    subjects = sorted(set(purged.values()))
+    subjects = sorted(set().union(*purged.values()))
     for start in range(0, len(subjects), 500):
         checks = session.execute(select(CreditCheck).where(
             CreditCheck.subject_id.in_(subjects[start:start + 500]))).scalars()

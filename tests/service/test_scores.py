@@ -172,3 +172,29 @@ def test_retention_of_a_window_ending_on_a_leap_day(app, client, session):
             app.test_cli_runner().invoke(args=["points", "sweep"])
         session.expire_all()
         assert [r.source_ref for r in session.query(CreditRecord)] == left, day
+
+
+def test_retention_finds_the_copies_of_a_record_corrected_to_another_person(app, client,
+                                                                             session):
+    """A check of the person a record was first sent about listed it; the department
+    then corrected it to another person. The purge takes it out of that check too."""
+    import time_machine
+
+    dept = department(app, client)
+    first, second = valid_id(seq=48), valid_id(seq=49)
+    record = {"source_ref": "moved", "type": "admin.penalty.general",
+              "decided_on": "2020-01-10"}
+    push(client, dept, {**record, "id_number": first})
+    with time_machine.travel(dt.datetime(2020, 6, 20, 12, tzinfo=dt.UTC), tick=False):
+        made = client.post("/v1/dept/credit-checks", headers=dept, json={
+            "subject": {"id_number": first, "name": "张三"},
+            "purpose": "administrative_license", "matter_ref": "XK-2020-9"})
+    assert made.status_code == 201, made.json
+    assert [r["decided_on"] for r in made.json["negative_records"]] == ["2020-01-10"]
+    assert push(client, dept, {**record, "id_number": second, "name": "李四"})[
+        "accepted"][0]["result"] == "updated"
+    with time_machine.travel(dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC), tick=False):
+        result = app.test_cli_runner().invoke(args=["points", "sweep"])
+    assert "purged_records 1" in result.output
+    kept = client.get(f"/v1/dept/credit-checks/{made.json['id']}", headers=dept).json
+    assert kept["negative_records"] == []
