@@ -123,3 +123,13 @@ def dispatched(app, monkeypatch):
 
     monkeypatch.setattr(app, "full_dispatch_request", counting)
     return calls
+
+
+@pytest.fixture
+def wechat_login(app, httpserver):
+    """The app's WeChat login client (jscode2session) pointed at a local stub server."""
+    client = app.extensions["credit"].extras["wechat"]
+    saved = client.base_url
+    client.base_url = httpserver.url_for("").rstrip("/")
+    yield httpserver
+    client.base_url = saved

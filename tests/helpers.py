@@ -93,3 +93,17 @@ def push(client, dept_headers: dict, *records: dict, expect_rejected: int = 0) -
     assert r.status_code == 200, r.json
     assert len(r.json["rejected"]) == expect_rejected, r.json["rejected"]
     return r.json
+
+
+def run_jobs(app, queue: str = "recompute") -> None:
+    """Background jobs: with a real Redis they wait for a worker process (`flask
+    worker`), played here by a burst worker until the queue is empty; the in-process
+    stand-in ran them when they were queued."""
+    if app.config["REDIS_URL"].startswith("memory://"):
+        return
+    import rq
+
+    state = app.extensions["credit"]
+    with app.app_context():
+        rq.SimpleWorker([rq.Queue(queue, connection=state.redis)],
+                        connection=state.redis).work(burst=True)

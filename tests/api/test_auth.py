@@ -14,24 +14,14 @@ from tests.helpers import auth, dev_login, resident
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
-@pytest.fixture
-def wechat(app, httpserver):
-    """Point the app's WeChat client at a local stub server."""
-    client = app.extensions["credit"].extras["wechat"]
-    saved = client.base_url
-    client.base_url = httpserver.url_for("").rstrip("/")
-    yield httpserver
-    client.base_url = saved
-
-
 def stub_login(httpserver, answer, status=200):
     httpserver.expect_request("/sns/jscode2session").respond_with_json(answer, status=status)
 
 
-def test_wechat_login_same_openid_same_user(client, wechat, caplog):
+def test_wechat_login_same_openid_same_user(client, wechat_login, caplog):
     answer = {"openid": "o-abc", "session_key": "SESSIONKEY-SECRET"}
-    stub_login(wechat, answer)
-    stub_login(wechat, answer)
+    stub_login(wechat_login, answer)
+    stub_login(wechat_login, answer)
     first = client.post("/v1/auth/wechat/login", json={"code": "c1"})
     second = client.post("/v1/auth/wechat/login", json={"code": "c2"})
     assert first.status_code == 200, first.json
@@ -40,29 +30,29 @@ def test_wechat_login_same_openid_same_user(client, wechat, caplog):
     for r in (first, second):
         assert "SESSIONKEY" not in r.get_data(as_text=True)
     assert "SESSIONKEY" not in caplog.text
-    request, _ = wechat.log[0]
+    request, _ = wechat_login.log[0]
     assert request.args["js_code"] == "c1" and request.args["grant_type"] == "authorization_code"
 
 
 @pytest.mark.parametrize("errcode", [40029, 40163, 40226])
-def test_wechat_bad_code(client, wechat, errcode):
-    stub_login(wechat, {"errcode": errcode, "errmsg": "invalid code"})
+def test_wechat_bad_code(client, wechat_login, errcode):
+    stub_login(wechat_login, {"errcode": errcode, "errmsg": "invalid code"})
     r = client.post("/v1/auth/wechat/login", json={"code": "bad"})
     assert r.status_code == 401 and r.json["error_code"] == "WECHAT_LOGIN_FAILED"
 
 
 @pytest.mark.parametrize("errcode", [-1, 45011])
-def test_wechat_busy(client, wechat, errcode):
-    stub_login(wechat, {"errcode": errcode, "errmsg": "busy"})
+def test_wechat_busy(client, wechat_login, errcode):
+    stub_login(wechat_login, {"errcode": errcode, "errmsg": "busy"})
     r = client.post("/v1/auth/wechat/login", json={"code": "c"})
     assert r.status_code == 503 and r.json["error_code"] == "WECHAT_UNAVAILABLE"
     assert int(r.headers["Retry-After"]) > 0
 
 
-def test_wechat_timeout(client, wechat, app):
+def test_wechat_timeout(client, wechat_login, app):
     import time
 
-    wechat.expect_request("/sns/jscode2session").respond_with_handler(
+    wechat_login.expect_request("/sns/jscode2session").respond_with_handler(
         lambda req: (time.sleep(0.5), Response(json.dumps({"openid": "late"})))[1])
     wc = app.extensions["credit"].extras["wechat"]
     saved, wc.timeout = wc.timeout, 0.1

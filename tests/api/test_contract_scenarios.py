@@ -21,7 +21,7 @@ import pytest
 import time_machine
 from stdnum.cn import uscc as gb32100
 
-from tests.helpers import admin_headers, auth, department, dev_login, push, valid_id
+from tests.helpers import admin_headers, auth, department, dev_login, push, run_jobs, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TODAY = dt.date(2026, 6, 15)
@@ -150,19 +150,6 @@ def pushed(client, dept: dict, *records: dict) -> dict[str, int]:
     """Push records that must all be accepted; returns source_ref -> record_id."""
     body = push(client, dept, *records)
     return {a["source_ref"]: a["record_id"] for a in body["accepted"]}
-
-
-def run_jobs(app):
-    """Background jobs: with a real Redis they wait for a worker process (`flask worker`),
-    played here by a burst worker; the in-process stand-in runs them when queued."""
-    if app.config["REDIS_URL"].startswith("memory://"):
-        return
-    import rq
-
-    state = app.extensions["credit"]
-    with app.app_context():
-        rq.SimpleWorker([rq.Queue("recompute", connection=state.redis)],
-                        connection=state.redis).work(burst=True)
 
 
 def merchant(app, client, name: str = "岳麓山景区", sector: str = "tourism") -> dict:
@@ -333,18 +320,8 @@ def test_health_names_the_failing_part(app, client, monkeypatch):
 
 # --------------------------------------------------------------------------- auth
 
-@pytest.fixture
-def wechat(app, httpserver):
-    """The app's WeChat client pointed at a local jscode2session stub."""
-    wc = app.extensions["credit"].extras["wechat"]
-    saved = wc.base_url
-    wc.base_url = httpserver.url_for("").rstrip("/")
-    yield httpserver
-    wc.base_url = saved
-
-
-def test_wechat_login_refresh_rotation_and_logout(client, wechat):
-    wechat.expect_request("/sns/jscode2session").respond_with_json(
+def test_wechat_login_refresh_rotation_and_logout(client, wechat_login):
+    wechat_login.expect_request("/sns/jscode2session").respond_with_json(
         {"openid": "o-contract-1", "session_key": "SK-NEVER-LEAVES"})
     r = client.post("/v1/auth/wechat/login", json={"code": "js-code-1"})
     assert r.status_code == 200, r.get_json()
@@ -356,11 +333,11 @@ def test_wechat_login_refresh_rotation_and_logout(client, wechat):
     headers = auth(body["access_token"])
 
     # A WeChat error is 401 WECHAT_LOGIN_FAILED; WeChat busy is 503 WECHAT_UNAVAILABLE.
-    wechat.expect_oneshot_request("/sns/jscode2session").respond_with_json(
+    wechat_login.expect_oneshot_request("/sns/jscode2session").respond_with_json(
         {"errcode": 40029, "errmsg": "invalid code"})
     expect_error(client.post("/v1/auth/wechat/login", json={"code": "bad"}), 401,
                  "WECHAT_LOGIN_FAILED")
-    wechat.expect_oneshot_request("/sns/jscode2session").respond_with_json(
+    wechat_login.expect_oneshot_request("/sns/jscode2session").respond_with_json(
         {"errcode": -1, "errmsg": "system busy"})
     expect_error(client.post("/v1/auth/wechat/login", json={"code": "busy"}), 503,
                  "WECHAT_UNAVAILABLE")

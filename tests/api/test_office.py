@@ -3,21 +3,8 @@ from __future__ import annotations
 
 import tomllib
 
-import rq
-
 from points.rulesets import default_rule_set
-from tests.helpers import admin_headers, department, push, resident, valid_id
-
-
-def run_jobs(app):
-    """With a real Redis, jobs wait in the queue: run a worker until it is empty.
-    (With the in-process stand-in they already ran when they were queued.)"""
-    if app.config["REDIS_URL"].startswith("memory://"):
-        return
-    state = app.extensions["credit"]
-    with app.app_context():
-        rq.SimpleWorker([rq.Queue("recompute", connection=state.redis)],
-                        connection=state.redis).work(burst=True)
+from tests.helpers import admin_headers, department, push, resident, run_jobs, valid_id
 
 
 def toml_of(rules: dict) -> str:

@@ -9,7 +9,7 @@ import redis as redis_lib
 
 from points import score_cache
 from points.models import CreditRecord, Score
-from tests.helpers import department, push, resident, valid_id
+from tests.helpers import department, push, resident, run_jobs, valid_id
 
 
 def test_cache_follows_every_commit(app, client, session):
@@ -101,8 +101,6 @@ def test_retention_purges_negative_records_five_years_after_their_window(app, cl
 def test_split_recompute_in_ranges(app, client, session):
     """`points recompute --all --jobs N`: subject ranges that workers take; the job row
     adds up the parts and is done when the last lands."""
-    import rq
-
     from points.models import Job
 
     dept = department(app, client)
@@ -112,11 +110,7 @@ def test_split_recompute_in_ranges(app, client, session):
     session.commit()
     result = app.test_cli_runner().invoke(args=["points", "recompute", "--all", "--jobs", "3"])
     assert "parts queued" in result.output, result.output
-    if not app.config["REDIS_URL"].startswith("memory://"):
-        state = app.extensions["credit"]
-        with app.app_context():
-            rq.SimpleWorker([rq.Queue("recompute", connection=state.redis)],
-                            connection=state.redis).work(burst=True)
+    run_jobs(app)
     job = session.query(Job).one()
     session.refresh(job)
     assert (job.status, job.done, job.total, job.changed) == ("done", 7, 7, 7)
