@@ -40,13 +40,6 @@ MAX_BATCH = 1000
 # of its decision; a later one is accepted and flagged late.
 TIMELINESS_WORKING_DAYS = 7
 TIMELY_TYPES = "admin.penalty."  # the record types that deadline is for
-
-
-def late(record_type: str, decided_on: dt.date | None, received_on: dt.date) -> bool:
-    """Did a record of this type, decided then, reach the platform late (rules §8)?"""
-    if not record_type.startswith(TIMELY_TYPES) or decided_on is None or decided_on > received_on:
-        return False
-    return received_on > add_working_days(decided_on, TIMELINESS_WORKING_DAYS)
 DATE_FIELDS = ("occurred_on", "decided_on", "ended_on")
 # 《征信业管理条例》 Art. 14: no health data is collected (rules §4: a blood donation is
 # the event only). Records of these types keep only the details their rule declares.
@@ -57,6 +50,13 @@ UNDER_18 = "the person is under 18: personal credit records are kept for residen
 HEALTH_DATA = "not collected: health data may not be stored (征信业管理条例 Art. 14)"
 
 RECORD_KEYS = {"source_ref", "subject", "type", *DATE_FIELDS, "details"}
+
+
+def late(record_type: str, decided_on: dt.date | None, received_on: dt.date) -> bool:
+    """Did a record of this type, decided then, reach the platform late (rules §8)?"""
+    if not record_type.startswith(TIMELY_TYPES) or decided_on is None or decided_on > received_on:
+        return False
+    return received_on > add_working_days(decided_on, TIMELINESS_WORKING_DAYS)
 
 
 @dataclass
@@ -358,6 +358,18 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     # Subjects whose explanation may change with their points unmoved: a correction,
     # or a new record that counts today (a capped category, a 0-point one).
     explained: set[int] = set()
+
+    def correct(record: CreditRecord, item: Checked, subject_id: int, digest: str) -> None:
+        """A resend of a stored record: unchanged, or a correction (both the person it
+        was about and the one it is about now are recomputed)."""
+        old_subject = record.subject_id
+        result = _apply_correction(session, record, item, subject_id, digest, department, now)
+        if result == "updated":
+            touched.update({old_subject, subject_id})
+            explained.update({old_subject, subject_id})
+        accepted.append({"source_ref": item.source_ref, "record_id": record.id, "result": result,
+                         "late": record.late, "index": item.index})
+
     for item in good:
         subject_id = subject_of[item.id_hash]
         digest = content_hash(item, item.id_hash)
@@ -372,13 +384,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                 "updated_at": now,
             })
             continue
-        old_subject = record.subject_id
-        result = _apply_correction(session, record, item, subject_id, digest, department, now)
-        if result == "updated":
-            touched.update({old_subject, subject_id})
-            explained.update({old_subject, subject_id})
-        accepted.append({"source_ref": item.source_ref, "record_id": record.id, "result": result,
-                         "late": record.late, "index": item.index})
+        correct(record, item, subject_id, digest)
 
     if new_rows:
         # One INSERT … RETURNING for the whole batch (one statement and parameter on
@@ -401,16 +407,8 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                                  "record_id": inserted[item.source_ref], "result": "created",
                                  "late": item.late, "index": item.index})
             else:
-                record = racers[item.source_ref]
-                digest = content_hash(item, item.id_hash)
-                old_subject = record.subject_id
-                result = _apply_correction(session, record, item, subject_id, digest,
-                                           department, now)
-                if result == "updated":
-                    touched.update({old_subject, subject_id})
-                    explained.update({old_subject, subject_id})
-                accepted.append({"source_ref": item.source_ref, "record_id": record.id,
-                                 "result": result, "late": record.late, "index": item.index})
+                correct(racers[item.source_ref], item, subject_id,
+                        content_hash(item, item.id_hash))
 
     rejected = [c for c in checked if c.problems]
     batch = IngestBatch(department_id=department.id, received=len(checked),
