@@ -20,6 +20,17 @@ def _at(day: str):
         dt.datetime.fromisoformat(day).replace(hour=10, tzinfo=SHANGHAI), tick=False)
 
 
+def _late_flags(session) -> dict[str, bool]:
+    return dict(session.execute(select(CreditRecord.source_ref, CreditRecord.late)).all())
+
+
+def _quality_row(app, client, day: str) -> dict:
+    """The quality report's row, for that day, of the department that pushed."""
+    report = client.get(f"/v1/admin/quality-report?from={day}&to={day}",
+                        headers=admin_headers(app, client)).json
+    return next(r for r in report if r["received"])
+
+
 def _problems(body: dict) -> list[tuple[str, str]]:
     return [(p["dimension"], p["field"]) for r in body["rejected"] for p in r["problems"]]
 
@@ -90,11 +101,9 @@ def test_only_administrative_penalties_are_flagged_late(app, client, session):
                                ("penalty", "admin.penalty.general"))))
     assert {a["source_ref"]: a["result"] for a in body["accepted"]} == dict.fromkeys(
         ("court", "tax", "breach", "penalty"), "created")
-    late = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.late)).all())
+    late = _late_flags(session)
     assert late == {"court": False, "tax": False, "breach": False, "penalty": True}
-    report = client.get("/v1/admin/quality-report?from=2026-10-13&to=2026-10-13",
-                        headers=admin_headers(app, client)).json
-    row = next(r for r in report if r["received"])
+    row = _quality_row(app, client, "2026-10-13")
     assert (row["accepted"], row["late"]) == (4, 1)
 
 
@@ -126,11 +135,9 @@ def test_a_correction_is_judged_by_when_the_record_first_arrived(app, client, se
                     {"source_ref": "late", "type": "admin.penalty.general", "id_number": number,
                      "decided_on": "2026-01-05", "details": {"document": "更正"}})
     assert [a["result"] for a in body["accepted"]] == ["updated", "updated"]
-    late = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.late)).all())
+    late = _late_flags(session)
     assert late == {"on-time": False, "late": True}
-    report = client.get("/v1/admin/quality-report?from=2026-06-01&to=2026-06-01",
-                        headers=admin_headers(app, client)).json
-    row = next(r for r in report if r["received"])
+    row = _quality_row(app, client, "2026-06-01")
     assert (row["received"], row["late"]) == (2, 0)
 
 
