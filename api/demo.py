@@ -1,9 +1,19 @@
 """`seed-demo`: demo data and credentials to try every flow without WeChat."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+
 import click
+import jwt
 from flask import Flask
 from sqlalchemy import select
+
+from api.config import INSTANCE_DIR
+from points.crypto import hash_token
 
 DEMO_ADMIN = ("admin", "admin-demo-2026")
 DEMO_DEPARTMENTS = [
@@ -30,6 +40,46 @@ DEMO_RESIDENTS = [
 ]
 
 
+def demo_api_key(secret_key: str, code: str) -> str:
+    """The demo department's API key: derived from the instance's own secret, so that
+    `make run` prints the same key after every restart (development only)."""
+    digest = hmac.new(secret_key.encode(), b"demo-department:" + code.encode(), hashlib.sha256)
+    return "dk_demo_" + digest.hexdigest()[:40]
+
+
+def _kept_pairs(path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _still_valid(access_token: str, secret_key: str, margin: int = 60) -> bool:
+    try:
+        claims = jwt.decode(access_token, secret_key, algorithms=["HS256"],
+                            options={"verify_aud": False})
+    except jwt.PyJWTError:
+        return False
+    return claims.get("exp", 0) > time.time() + margin
+
+
+def _refresh_unspent(session, refresh_token: str) -> bool:
+    from points.models import RefreshToken
+
+    row = session.execute(select(RefreshToken).where(
+        RefreshToken.token_hash == hash_token(refresh_token))).scalar_one_or_none()
+    return row is not None and row.spent_at is None and row.revoked_at is None
+
+
+def _keep_pairs(path, kept: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(kept))
+        path.chmod(0o600)
+    except OSError:
+        pass  # only a convenience: the next run issues new tokens
+
+
 def register_demo_cli(app: Flask) -> None:
     @app.cli.command("seed-demo")
     def seed_demo():
@@ -54,14 +104,21 @@ def register_demo_cli(app: Flask) -> None:
                                          password_hash=password_hasher.hash(DEMO_ADMIN[1])))
             lines.append(f"admin login: POST /v1/auth/admin/login "
                          f'{{"username": "{DEMO_ADMIN[0]}", "password": "{DEMO_ADMIN[1]}"}}')
+            secret = app.config["SECRET_KEY"]
             for code, name, types in DEMO_DEPARTMENTS:
+                key = demo_api_key(secret, code)
                 exists = session.execute(select(Department).where(Department.code == code)).scalar()
                 if exists is None:
-                    _, key = departments.create_department(session, code, name, types or all_types,
-                                                           set(all_types))
-                else:
-                    _, key = departments.rotate_key(session, code)
+                    departments.create_department(session, code, name, types or all_types,
+                                                  set(all_types), key=key)
+                elif exists.api_key_hash != hash_token(key):
+                    departments.rotate_key(session, code, key=key)
                 lines.append(f"department {code} ({name}): X-API-Key: {key}")
+            # Kept in instance/ by `make run` (development); tests name their own file.
+            kept_path = app.config.get("DEMO_TOKENS_PATH") or (
+                INSTANCE_DIR / "demo-tokens.json" if app.config["APP_ENV"] == "development"
+                else None)
+            kept = _kept_pairs(Path(kept_path)) if kept_path else {}
             owner = None
             for openid, name, id_number in DEMO_RESIDENTS:
                 user, _ = accounts.user_for_openid(session, "dev:" + openid)
@@ -72,9 +129,16 @@ def register_demo_cli(app: Flask) -> None:
                         accounts.set_consent(session, user, scope, True,
                                              app.config["CONSENT_POLICY_VERSION"])
                 owner = owner or user
-                pair = tokens.issue_pair(session, f"user:{user.id}", "resident")
+                pair = kept.get(openid)
+                if not (pair and pair.get("user_id") == user.id
+                        and _still_valid(pair["access_token"], secret)
+                        and _refresh_unspent(session, pair["refresh_token"])):
+                    issued = tokens.issue_pair(session, f"user:{user.id}", "resident")
+                    pair = {"user_id": user.id, "access_token": issued.access_token,
+                            "refresh_token": issued.refresh_token}
+                    kept[openid] = pair
                 lines.append(f"resident {name} (openid dev:{openid}): Authorization: Bearer "
-                             f"{pair.access_token}\n    refresh_token: {pair.refresh_token}"
+                             f"{pair['access_token']}\n    refresh_token: {pair['refresh_token']}"
                              f"\n    or sign in again: POST /v1/auth/dev/login "
                              f'{{"openid": "{openid}"}}')
             market = session.execute(select(Department).where(Department.code == "market")).scalar()
@@ -82,6 +146,13 @@ def register_demo_cli(app: Flask) -> None:
             from incentives.demo import seed_incentives
 
             lines += seed_incentives(session, owner, today())
+        if kept_path:
+            _keep_pairs(Path(kept_path), kept)
+        ttl = app.config["ACCESS_TOKEN_TTL"]
         click.echo("Demo data ready. Credentials (development only):")
         for line in lines:
             click.echo("  " + line)
+        click.echo(f"Access tokens live {ttl // 60} minutes and are printed again by every "
+                   "`make run` while they last; after that, POST /v1/auth/refresh with the "
+                   "refresh token, or POST /v1/auth/dev/login with the openid, gives a new pair. "
+                   "The department keys stay the same across restarts.")

@@ -36,13 +36,16 @@ def _state(department: Department) -> dict:
 
 
 def create_department(session: Session, code: str, name: str, record_types: Iterable[str],
-                      known_types: set[str], actor: str = "system") -> tuple[Department, str]:
+                      known_types: set[str], actor: str = "system",
+                      key: str | None = None) -> tuple[Department, str]:
+    """A new department and its API key (a new random one unless `key` is given: the
+    demo data's keys are derived so that they stay the same across restarts)."""
     if not CODE_RE.match(code):
         raise Invalid("bad department code", errors={"json": {"code": [
             "2-40 characters: lower-case letters, digits, '_' or '-', starting with a letter"]}})
     if session.execute(select(Department.id).where(Department.code == code)).first():
         raise Conflict(f"department {code!r} exists already", "DEPARTMENT_EXISTS")
-    key = new_api_key()
+    key = key or new_api_key()
     department = Department(code=code, name=name, record_types=_check_types(record_types, known_types),
                             api_key_hash=hash_token(key), key_rotated_at=utcnow(), enabled=True,
                             created_at=utcnow())
@@ -60,10 +63,11 @@ def get_department(session: Session, code: str) -> Department:
     return department
 
 
-def rotate_key(session: Session, code: str, actor: str = "system") -> tuple[Department, str]:
-    """A new key; the old one stops working at once."""
+def rotate_key(session: Session, code: str, actor: str = "system",
+               key: str | None = None) -> tuple[Department, str]:
+    """A new key (`key`, or a random one); the old one stops working at once."""
     department = get_department(session, code)
-    key = new_api_key()
+    key = key or new_api_key()
     department.api_key_hash = hash_token(key)
     department.key_rotated_at = utcnow()
     audit(session, actor, "department.key_rotated", "department", code)

@@ -24,3 +24,34 @@ def test_seed_demo_is_repeatable_and_prints_credentials(app, client, session):
     assert body["points"] == 1032 and body["level"] == "AA"
     perks = client.get("/v1/perks", headers={"Authorization": f"Bearer {token}"}).json
     assert len(perks) == 3 and all(p["eligible"] for p in perks)
+
+
+def _printed(output: str, marker: str) -> list[str]:
+    return [line.split(marker)[1].split()[0] for line in output.splitlines() if marker in line]
+
+
+def test_seed_demo_prints_the_same_keys_and_tokens_after_a_restart(app, client, tmp_path):
+    app.config["DEMO_TOKENS_PATH"] = str(tmp_path / "demo-tokens.json")
+    try:
+        runner = app.test_cli_runner()
+        first = runner.invoke(args=["seed-demo"]).output
+        second = runner.invoke(args=["seed-demo"]).output
+        keys = _printed(first, "X-API-Key: ")
+        assert len(keys) == 2 and keys == _printed(second, "X-API-Key: ")
+        tokens = _printed(first, "Bearer ")
+        assert len(tokens) == 2 and tokens == _printed(second, "Bearer ")
+        assert "Access tokens live 15 minutes" in second
+        # The key printed twice still works, and so does the token.
+        answer = client.get("/v1/dept/quality-issues", headers={"X-API-Key": keys[0]})
+        assert answer.status_code == 200
+        me = client.get("/v1/me", headers={"Authorization": f"Bearer {tokens[0]}"})
+        assert me.status_code == 200
+        # Once the printed refresh token is spent, the next run prints a new pair.
+        refresh = _printed(first, "refresh_token: ")[0]
+        assert client.post("/v1/auth/refresh", json={"refresh_token": refresh}).status_code == 200
+        third = runner.invoke(args=["seed-demo"]).output
+        assert _printed(third, "Bearer ")[0] != tokens[0]
+        assert _printed(third, "Bearer ")[1] == tokens[1]
+        assert _printed(third, "X-API-Key: ") == keys
+    finally:
+        app.config.pop("DEMO_TOKENS_PATH", None)
