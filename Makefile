@@ -5,15 +5,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test install lint migrate seed clean
+.PHONY: run test install lint migrate seed clean lock outdated
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Installs are reproducible: the exact versions of requirements/dev.lock (production
+# installs requirements/prod.lock), then the project itself without resolving again.
+$(STAMP): $(BIN)/python pyproject.toml requirements/dev.lock
+	$(BIN)/pip install --quiet -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -32,6 +35,16 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# After changing a dependency in pyproject.toml: pin the tested versions again.
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --quiet -o requirements/prod.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o requirements/dev.lock
+
+# Which locked versions have newer releases (nothing is upgraded).
+outdated: install
+	$(BIN)/pip list --outdated
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -11,7 +11,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import fakeredis
 import redis
 from flask import g, has_app_context, has_request_context
 from sqlalchemy import create_engine, event
@@ -20,9 +19,21 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-# One in-process Redis stand-in per process, shared by every client made from it,
-# so the app, the CLI and RQ's synchronous queue see the same data.
-_FAKE_SERVER = fakeredis.FakeServer()
+_FAKE_SERVER = None
+_FAKE_SERVER_LOCK = threading.Lock()
+
+
+def _fake_redis() -> redis.Redis:
+    """The in-process Redis stand-in (development and tests only: fakeredis is in the
+    `dev` extra, not installed in production). One server per process, shared by every
+    client made from it, so the app, the CLI and RQ's synchronous queue see the same data."""
+    global _FAKE_SERVER
+    import fakeredis
+
+    with _FAKE_SERVER_LOCK:
+        if _FAKE_SERVER is None:
+            _FAKE_SERVER = fakeredis.FakeServer()
+    return fakeredis.FakeRedis(server=_FAKE_SERVER)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -83,7 +94,7 @@ def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS
 
 def make_redis(url: str) -> redis.Redis:
     if url.startswith("memory://"):
-        return fakeredis.FakeRedis(server=_FAKE_SERVER)
+        return _fake_redis()
     return redis.Redis.from_url(
         url, socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=15,
     )
