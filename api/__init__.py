@@ -127,7 +127,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     }}})
     from api.routes import register_blueprints
 
-    register_blueprints(api)
+    register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
 
     from incentives import merchants
     from points import privacy, reports

@@ -87,7 +87,7 @@ def count_outside_flask(limiter: Limiter, limit_value: str, endpoint: str, key: 
 # endpoint → (setting, whose bucket)
 LIMITS = {
     "auth.wechat_login": ("RATELIMIT_LOGIN", get_remote_address),
-    "auth.dev_login": ("RATELIMIT_LOGIN", get_remote_address),
+    "dev.dev_login": ("RATELIMIT_LOGIN", get_remote_address),
     "auth.admin_login": ("RATELIMIT_LOGIN", get_remote_address),
     "merchant.create_verification_token": ("RATELIMIT_CODES", _resident_key),
     "workers.create_share": ("RATELIMIT_CODES", _resident_key),

@@ -117,13 +117,33 @@ class Blueprint(flask_smorest.Blueprint):
 
     def route(self, rule, *, parameters=None, tags=None, **options):
         decorator = super().route(rule, parameters=parameters, tags=tags, **options)
-        if not WRITE_METHODS & {m.upper() for m in options.get("methods", ("GET",))}:
-            return decorator
+        writes = WRITE_METHODS & {m.upper() for m in options.get("methods", ("GET",))}
+        path = (self.url_prefix or "") + rule
 
-        def with_write_errors(func):
-            return decorator(self.errors(*WRITE_ERRORS, descriptions=WRITE_ERRORS)(func))
+        def documented(func):
+            func = self.doc(operationId=f"{self.name}_{func.__name__}",
+                            security=security_of(path, func))(func)
+            if writes:
+                func = self.errors(*WRITE_ERRORS, descriptions=WRITE_ERRORS)(func)
+            return decorator(func)
 
-        return with_write_errors
+        return documented
+
+
+# The security schemes `create_app` declares, as each kind of caller uses them.
+BEARER = [{"bearer": []}]
+API_KEY = [{"apiKey": []}]
+
+
+def security_of(path: str, view) -> list[dict[str, list]]:
+    """What an operation's caller sends, by the same rule `api.access` enforces:
+    nothing for a `@public` view, the department's API key under /v1/dept, else a
+    bearer token. (The route decorator sees `@public` because it is applied above it.)"""
+    from api.access import required_role
+
+    if getattr(view, "_public", False):
+        return []
+    return API_KEY if required_role(path) == "department" else BEARER
 
 
 NUL_MESSAGE = "must not contain NUL characters"

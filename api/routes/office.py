@@ -196,7 +196,9 @@ class AssessmentRowSchema(Schema):
 
 
 @blp.route("/assessment")
-@blp.doc(responses={"200": {"content": {
+@blp.doc(responses={"200": {
+    "description": "one row per department; CSV with ?format=csv or Accept: text/csv",
+    "content": {
     "application/json": {"schema": {"type": "array",
                                     "items": {"$ref": "#/components/schemas/AssessmentRow"}}},
     "text/csv": {"schema": {"type": "string"}}}}})
