@@ -76,4 +76,5 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         store(connection, claimed, response.status_code, response.get_json())
         return response
 
+    wrapper._idempotent = True  # type: ignore[attr-defined]  # documented by api.smorest
     return wrapper

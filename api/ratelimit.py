@@ -7,13 +7,11 @@ handler in api/smorest.py keeps the header and adds the code).
 from __future__ import annotations
 
 import hashlib
-import time
 
 from flask import Flask, current_app, request
 from flask_limiter import HeaderNames, Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
-from werkzeug.http import http_date
 
 from points.errors import DomainError
 
@@ -76,12 +74,10 @@ def count_outside_flask(limiter: Limiter, limit_value: str, endpoint: str, key: 
     window_reset, remaining = limiter.limiter.get_window_stats(items[0], *args)
     reset_at = int(window_reset + 1)
     names = limiter._header_mapping
+    # The fast path answers only successes, which carry no Retry-After (see below).
     return [(names[HeaderNames.LIMIT], str(items[0].amount)),
             (names[HeaderNames.REMAINING], str(remaining)),
-            (names[HeaderNames.RESET], str(reset_at)),
-            (names[HeaderNames.RETRY_AFTER],
-             http_date(reset_at) if limiter._retry_after == "http-date"
-             else str(int(reset_at - time.time())))]
+            (names[HeaderNames.RESET], str(reset_at))]
 
 
 # endpoint → (setting, whose bucket)
@@ -128,6 +124,14 @@ def init_rate_limits(app: Flask) -> Limiter:
     return limiter
 
 
+def _retry_after_only_when_refused(response):
+    """Flask-Limiter sends Retry-After on every answer of a limited route; it means
+    "wait before retrying", so only a refusal (429) keeps it."""
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def _only_for_limited_routes(app: Flask) -> None:
     """Run the limiter's after-request (X-RateLimit-* headers) and teardown hooks only
     on the routes that have a limit: elsewhere they have nothing to do."""
@@ -141,7 +145,8 @@ def _only_for_limited_routes(app: Flask) -> None:
             (getattr(hook, "args", None) or (None,))[0], Limiter)
 
     def after(hook):
-        return lambda response: hook(response) if request.endpoint in limited else response
+        return lambda response: (_retry_after_only_when_refused(hook(response))
+                                 if request.endpoint in limited else response)
 
     def teardown(hook):
         return lambda exc=None: hook(exc) if request.endpoint in limited else None

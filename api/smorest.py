@@ -123,11 +123,49 @@ class Blueprint(flask_smorest.Blueprint):
         def documented(func):
             func = self.doc(operationId=f"{self.name}_{func.__name__}",
                             security=security_of(path, func))(func)
+            if getattr(func, "_idempotent", False):
+                func = self.doc(parameters=[IDEMPOTENCY_KEY_HEADER])(func)
+            if f"{self.name}.{func.__name__}" in rate_limited_endpoints():
+                func = self.alt_response(429, schema=ErrorSchema, description=RATE_LIMITED,
+                                         headers=RETRY_AFTER_HEADER)(func)
             if writes:
                 func = self.errors(*WRITE_ERRORS, descriptions=WRITE_ERRORS)(func)
             return decorator(func)
 
         return documented
+
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        """X-Pagination as it is sent: a JSON text (flask-smorest documents an object)."""
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+
+
+PAGINATION_HEADER = {
+    "description": 'JSON text: {"total", "total_pages", "first_page", "last_page", "page", '
+                   '"previous_page", "next_page"} (the page numbers only where they exist)',
+    "schema": {"type": "string"},
+    "example": '{"total": 42, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 1, '
+               '"next_page": 2}',
+}
+IDEMPOTENCY_KEY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any text up to 128 characters that names this attempt: a retry with the "
+                   "same key and body replays the first answer (header Idempotent-Replayed: "
+                   "true); the same key with another body is refused (422 "
+                   "IDEMPOTENCY_KEY_REUSED); while the first is still running, 409 "
+                   "IDEMPOTENCY_IN_PROGRESS.",
+    "schema": {"type": "string", "maxLength": 128},
+}
+RATE_LIMITED = ("RATE_LIMITED: over this route's rate limit; retry after the seconds in "
+                "Retry-After")
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before retrying",
+                                      "schema": {"type": "integer"}}}
+
+
+def rate_limited_endpoints() -> set[str]:
+    from api.ratelimit import LIMITS
+
+    return set(LIMITS)
 
 
 # The security schemes `create_app` declares, as each kind of caller uses them.

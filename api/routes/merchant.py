@@ -548,8 +548,7 @@ def verify_code(body):
 @idempotent
 @blp.response(201, RedemptionSchema)
 @blp.errors(401, 403, 404, 409, 410, 422)
-@blp.doc(parameters=[MERCHANT_HEADER, {"name": "Idempotency-Key", "in": "header",
-                                       "required": False, "schema": {"type": "string"}}])
+@blp.doc(parameters=[MERCHANT_HEADER])
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
     return redemptions.redeem(db_session(), _seat().merchant, access.current().id,

@@ -78,3 +78,39 @@ def test_production_has_no_development_sign_in(settings):
 def test_development_documents_the_development_sign_in(client):
     spec = client.get("/openapi.json").json
     assert spec["paths"]["/v1/auth/dev/login"]["post"]["security"] == []
+
+
+def test_idempotency_keys_and_rate_limits_are_documented_where_honoured(app, client):
+    from api.ratelimit import LIMITS
+
+    spec = client.get("/openapi.json").json
+    by_endpoint = {}
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods & {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+            path = rule.rule.replace("<int:", "{").replace("<string:", "{").replace(
+                "<", "{").replace(">", "}")
+            if path in spec["paths"] and method.lower() in spec["paths"][path]:
+                by_endpoint[rule.endpoint] = spec["paths"][path][method.lower()]
+    honoured = [e for e, view in app.view_functions.items() if getattr(view, "_idempotent", 0)]
+    assert len(honoured) >= 8
+    for endpoint in honoured:
+        names = [p["name"] for p in by_endpoint[endpoint].get("parameters", [])]
+        assert names.count("Idempotency-Key") == 1, endpoint
+    for endpoint in LIMITS:
+        if endpoint in by_endpoint:
+            limited = by_endpoint[endpoint]["responses"]["429"]
+            assert "Retry-After" in limited["headers"], endpoint
+    assert "429" not in by_endpoint["points.my_points"]["responses"]
+
+
+def test_x_pagination_is_documented_as_the_json_text_it_is(client):
+    import json
+
+    from tests.helpers import resident
+
+    spec = client.get("/openapi.json").json
+    header = spec["paths"]["/v1/me/records"]["get"]["responses"]["200"]["headers"]["X-Pagination"]
+    assert header["schema"] == {"type": "string"}
+    sent = client.get("/v1/me/records", headers=resident(client)["headers"])
+    assert sent.status_code == 200
+    assert json.loads(sent.headers["X-Pagination"])["total"] == 0

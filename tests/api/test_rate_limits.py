@@ -33,6 +33,7 @@ def test_login_per_client_ip(client, limits):
         # the limiter's headers on a limited route; none on an unlimited one
         assert (r.headers["X-RateLimit-Limit"], r.headers["X-RateLimit-Remaining"]) == (
             "2", str(1 - i))
+        assert "Retry-After" not in r.headers  # only a refusal asks the client to wait
     me = client.get("/v1/me", headers={"Authorization": f"Bearer {r.json['access_token']}"})
     assert me.status_code == 200 and "X-RateLimit-Limit" not in me.headers
     assert_limited(client.post("/v1/auth/dev/login", json={"openid": "a3"}))
