@@ -165,6 +165,8 @@ def test_bindings_made_before_face_verification_are_unverified(app, client, face
     me = client.get("/v1/me", headers=headers).json
     assert me["identity_bound"] is True and me["identity_verified"] is False
     assert me["identity"]["verified_at"] is None
+    login = dev_login(client, "legacy")["user"]
+    assert login["identity_bound"] is True and login["identity_verified"] is False
     dispatched.clear()
     for path in CREDIT_READS:
         r = client.get(path, headers=headers)
