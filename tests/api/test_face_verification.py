@@ -236,3 +236,21 @@ def test_stand_in_cannot_be_enabled_in_production(monkeypatch):
         load_config({"FACE_VERIFIER": "stand-in"})
     with pytest.raises(RuntimeError):
         StandInVerifier("production")
+
+
+def test_the_sweep_erases_name_and_number_of_unused_verifications(app, client, session):
+    from points import jobs
+    from points.db import today
+
+    headers = auth(dev_login(client, "fv-sweep")["access_token"])
+    start(client, headers, valid_id(seq=213))
+    state = app.extensions["credit"]
+    assert jobs.sweep(state.db.new_session, state.redis, today())[
+        "erased_face_verifications"] == 0  # not expired yet
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3601), tick=False):
+        assert jobs.sweep(state.db.new_session, state.redis, today())[
+            "erased_face_verifications"] == 1
+    session.expire_all()
+    row = session.execute(select(FaceVerification)).scalar_one()
+    assert row.name_enc is None and row.id_number_enc is None
+    assert row.out_seq_no and row.cert_hash and row.verify_id  # what the audit needs stays
