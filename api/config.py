@@ -104,7 +104,8 @@ def load_config(overrides: dict | None = None) -> dict:
     }
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES"):
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES",
+                 "RATELIMIT_FACE"):
         if env.get(name):
             try:
                 parse_many(env[name])
