@@ -1,5 +1,6 @@
-"""Resident accounts: sign-in by WeChat openid, real-name binding, consents, and
-the access log of who looked at a person's credit."""
+"""Resident accounts: sign-in by WeChat openid, the bound identity as the resident
+sees it (binding itself is `points.face`: face verification first), consents, and the
+access log of who looked at a person's credit."""
 from __future__ import annotations
 
 import datetime as dt

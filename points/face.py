@@ -36,7 +36,7 @@ from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone
 from points.models import FaceVerification, Subject, User
-from points.subjects import get_or_create_subject
+from points.subjects import find_subject, get_or_create_subject
 from points.wechat import VERIFY_ID_DEFAULT_TTL, VERIFY_OK, FaceVerifier, VerifyId, cert_hash
 
 # Called with (session, user) when an account loses its credit file to a verified
@@ -68,6 +68,7 @@ def start(session: Session, cipher: DataCipher, verifier: FaceVerifier, user: Us
           name: str, id_number: str) -> FaceVerification:
     """Ask WeChat for a verify_id for this account as the person named (step 1)."""
     name, number = accounts.checked_identity(name, id_number)
+    _not_bound_elsewhere(session, cipher, user, number)
     out_seq_no = secrets.token_hex(16)  # 32 of [0-9a-f]: WeChat allows 5-32 of [A-Za-z0-9_-]
     try:
         answer = verifier.get_verify_id(user.openid or "", out_seq_no, name, number)
@@ -112,6 +113,7 @@ def complete(session: Session, cipher: DataCipher, verifier: FaceVerifier, user:
                        "FACE_VERIFICATION_NOT_FOUND")
     name = cipher.decrypt(verification.name_enc)
     number = cipher.decrypt(verification.id_number_enc)
+    _not_bound_elsewhere(session, cipher, user, number)
     # The hash sent is the one recomputed from what was kept, compared with the one
     # stored when WeChat was first asked: a changed row cannot bind another person.
     digest = cert_hash(name, number)
@@ -135,6 +137,17 @@ def complete(session: Session, cipher: DataCipher, verifier: FaceVerifier, user:
         raise Invalid("the face verification did not confirm the person",
                       "FACE_VERIFICATION_FAILED", commit=True, verify_ret=verify_ret)
     return bind_verified(session, cipher, user, name, number, phone, verification, today)
+
+
+def _not_bound_elsewhere(session: Session, cipher: DataCipher, user: User, number: str) -> None:
+    """409 before WeChat is asked, when the account is verified-bound to another number
+    (`bind_verified` checks again under the subject's lock)."""
+    if user.subject_id is None:
+        return
+    held = find_subject(session, cipher, number)
+    if held is None or held.id != user.subject_id:
+        raise Conflict("this account is already bound to another ID number",
+                       "IDENTITY_ALREADY_BOUND")
 
 
 def _check_phone(phone: str) -> None:

@@ -254,3 +254,15 @@ def test_the_sweep_erases_name_and_number_of_unused_verifications(app, client, s
     row = session.execute(select(FaceVerification)).scalar_one()
     assert row.name_enc is None and row.id_number_enc is None
     assert row.out_seq_no and row.cert_hash and row.verify_id  # what the audit needs stays
+
+
+def test_an_account_bound_to_one_number_cannot_verify_another(client, face_wechat):
+    mine, other = valid_id(seq=214), valid_id(seq=215)
+    headers = signed_in(client, face_wechat, "fv-bound", mine)
+    finish(client, headers, start(client, headers, mine)["verify_id"])
+    r = client.post("/v1/me/identity/verifications", headers=headers,
+                    json={"name": NAME, "id_number": other})
+    assert r.status_code == 409 and r.json["error_code"] == "IDENTITY_ALREADY_BOUND"
+    assert face_wechat.calls.count("getverifyid") == 1  # WeChat was not asked
+    # Verifying again as the same person is fine (e.g. to bind a new phone number).
+    finish(client, headers, start(client, headers, mine)["verify_id"], phone="13900002222")
