@@ -169,7 +169,7 @@ def bind_verified(session: Session, cipher: DataCipher, user: User, name: str, n
                        "IDENTITY_ALREADY_BOUND")
     earlier = session.execute(select(User).where(
         or_(User.subject_id == subject.id, User.unverified_subject_id == subject.id),
-        User.id != user.id).with_for_update()).scalars().all()
+        User.id != user.id).with_for_update(of=User)).scalars().all()
     for holder in earlier:
         _move_away(session, holder, user, subject, verification, today)
     session.flush()  # the unique subject_id is free before this account takes it
