@@ -87,9 +87,9 @@ def run_check(session: Session, cipher: DataCipher, cache: redis.Redis,
     else:
         held = reference_name(cipher, subject)
         if held is not None and not same_name(held, name):
-            raise Invalid("the name does not match the name held for this ID number",
+            raise Invalid("the name does not match the name bound to this ID number",
                           "NAME_MISMATCH", errors={"json": {"subject": {"name": [
-                              "does not match the name held for this ID number"]}}})
+                              "does not match the name bound to this ID number"]}}})
         score = scoring.current_points(session, cache, subject.id, today)
         points, level, restricted, code = (score["points"], score["level"], score["restricted"],
                                            score["rule_set"])

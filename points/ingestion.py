@@ -360,7 +360,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         subject_id = subject_of[item.id_hash]
         if subject_id in known and not same_name(known[subject_id], item.name):
             item.problem("accuracy", "subject.name",
-                         "does not match the name held for this ID number")
+                         "does not match the name bound to this ID number")
     good = [c for c in checked if not c.problems]
 
     now = utcnow()
