@@ -84,6 +84,18 @@ class PlainString(UnicodeConverter):
         return value
 
 
+def face_verifier(config: dict, state: AppState):
+    """WeChat's face verification, or the development stand-in (never in production:
+    `load_config` refuses it, and the stand-in refuses to be made there)."""
+    from points.face import StandInVerifier
+    from points.wechat import AccessTokenHolder, WeChatFaceVerifier
+
+    if config["FACE_VERIFIER"] == "stand-in":
+        return StandInVerifier(config["APP_ENV"])
+    client = state.extras["wechat"]
+    return WeChatFaceVerifier(client, AccessTokenHolder(client, state.redis))
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     config = load_config(overrides)
     app = CreditApp(__name__, instance_path=None)
@@ -120,6 +132,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     state.extras["tokens"] = TokenService(config, state.redis)
     state.extras["wechat"] = WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
                                           config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
+    state.extras["face"] = face_verifier(config, state)
 
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
@@ -129,10 +142,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
 
-    from incentives import merchants
-    from points import privacy, reports
+    from incentives import codes, merchants
+    from points import face, privacy, reports
 
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
+    face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     from api import gate
 
     gate.install_invalidation()

@@ -93,6 +93,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         "DEV_LOGIN_ENABLED": app_env != "production",
+        # Face verification (人脸核身): WeChat's, or outside production a stand-in that
+        # passes every verification, so the service can be tried without WeChat.
+        "FACE_VERIFIER": env.get("FACE_VERIFIER") or (
+            "wechat" if app_env == "production" else "stand-in"),
         "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), False),
         # The cached points read answered before Flask (api/fastpath.py); off: always Flask.
         "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
@@ -100,7 +104,8 @@ def load_config(overrides: dict | None = None) -> dict:
     }
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.
-    for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES"):
+    for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES",
+                 "RATELIMIT_FACE"):
         if env.get(name):
             try:
                 parse_many(env[name])
@@ -109,4 +114,9 @@ def load_config(overrides: dict | None = None) -> dict:
             config[name] = env[name]
     if overrides:
         config.update(overrides)
+    if config["FACE_VERIFIER"] not in {"wechat", "stand-in"}:
+        raise ConfigError("FACE_VERIFIER must be wechat or stand-in")
+    if config["FACE_VERIFIER"] != "wechat" and app_env == "production":
+        raise ConfigError("FACE_VERIFIER must be wechat in production: the stand-in "
+                          "passes every face verification")
     return config

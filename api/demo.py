@@ -86,7 +86,7 @@ def register_demo_cli(app: Flask) -> None:
         """Demo departments, residents and records; prints credentials and tokens."""
         from api.context import state
         from api.routes.auth import password_hasher
-        from points import accounts, departments, ingestion
+        from points import accounts, departments, face, ingestion
         from points.db import today
         from points.models import AdminAccount, Department
         from points.rulesets import default_rule_set
@@ -123,7 +123,8 @@ def register_demo_cli(app: Flask) -> None:
             for openid, name, id_number in DEMO_RESIDENTS:
                 user, _ = accounts.user_for_openid(session, "dev:" + openid)
                 if user.subject_id is None:
-                    accounts.bind_identity(session, st.cipher, user, name, id_number, None, today())
+                    face.bind_in_development(session, st.cipher, st.extras["face"], user, name,
+                                             id_number, None, today())
                 for scope in accounts.CONSENT_SCOPES:
                     if not accounts.has_consent(session, user.id, scope):
                         accounts.set_consent(session, user, scope, True,

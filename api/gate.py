@@ -29,6 +29,9 @@ from points.models import User
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 3600
+# The entry's shape. Entries cached before face verification named the subject of an
+# unverified binding; made under another format, they are never used (a miss).
+FORMAT = 2
 
 # KEYS: what the token check reads (denylist, cut-off, then this gate's entry and
 # version); ARGV[1]: the score key prefix. Returns those values and, last, the cached
@@ -82,7 +85,9 @@ def compute(session: Session, cipher: DataCipher, user: User, version: int) -> d
         except ValueError:  # born on 29 February
             adult_from = dt.date(born.year + ADULT_AGE, 3, 1)
     return {
+        "format": FORMAT,
         "version": version,
+        # Only a face-verified binding sets it (users.unverified_subject_id sees nothing).
         "subject_id": user.subject_id,
         "credit_points": accounts.has_consent(session, user.id, "credit_points"),
         "adult_from": adult_from.isoformat() if adult_from else None,
@@ -94,7 +99,9 @@ def usable(raw: bytes | None, version: bytes | None) -> dict | None:
     if raw is None:
         return None
     entry = json.loads(raw)
-    return entry if entry.get("version") == int(version or 0) else None
+    if entry.get("format") != FORMAT or entry.get("version") != int(version or 0):
+        return None
+    return entry
 
 
 def refusal(account: dict, today: dt.date, require_consent: bool = True) -> DomainError | None:

@@ -20,6 +20,7 @@ DEFAULTS = {
     "RATELIMIT_CODES": "20/minute;200/day",  # per resident: one-time codes and report shares
     "RATELIMIT_VERIFY": "120/minute",       # per merchant staff member
     "RATELIMIT_BATCHES": "120/minute",      # per department key
+    "RATELIMIT_FACE": "5/minute;20/day",     # per resident: face verifications started
 }
 
 
@@ -87,6 +88,8 @@ LIMITS = {
     "auth.admin_login": ("RATELIMIT_LOGIN", get_remote_address),
     "merchant.create_verification_token": ("RATELIMIT_CODES", _resident_key),
     "workers.create_share": ("RATELIMIT_CODES", _resident_key),
+    # Each getVerifyId is a call WeChat counts (and bills): a few a day are plenty.
+    "resident.start_verification": ("RATELIMIT_FACE", _resident_key),
     "merchant.verify_code": ("RATELIMIT_VERIFY", _resident_key),
     "department.push_records": ("RATELIMIT_BATCHES", _department_key),
 }

@@ -46,7 +46,7 @@ def wrk(url: str, token: str | None, seconds: int, connections: int = 32) -> tup
 
 def resident_token() -> str:
     code = (
-        "from api import create_app\nfrom points import accounts, departments, ingestion\n"
+        "from api import create_app\nfrom points import accounts, departments, face, ingestion\n"
         "from points.db import today\n"
         "app = create_app()\n"
         "with app.app_context():\n"
@@ -56,7 +56,7 @@ def resident_token() -> str:
         "        d, _ = departments.create_department(s, 'bench', 'bench', "
         "['donation.blood'], {'donation.blood'})\n"
         "        u, _ = accounts.user_for_openid(s, 'bench-reader')\n"
-        "        accounts.bind_identity(s, st.cipher, u, '张三', '430104199001011230', None, "
+        "        face.bind_in_development(s, st.cipher, st.extras['face'], u, '张三', '430104199001011230', None, "
         "today())\n"
         "        accounts.set_consent(s, u, 'credit_points', True, '2026-01')\n"
         "        ingestion.ingest(s, st.cipher, st.redis, d, [{'source_ref': 'b1', 'subject': "

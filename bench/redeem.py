@@ -113,7 +113,7 @@ def seed() -> tuple[str, list[str]]:
     """The merchant owner's access token and a pile of unspent codes."""
     from api import create_app
     from incentives.models import Merchant, MerchantStaff, Perk, VerificationToken
-    from points import accounts
+    from points import accounts, face
     from points.crypto import hash_token
     from points.db import today, utcnow
 
@@ -141,7 +141,7 @@ def seed() -> tuple[str, list[str]]:
         holders = []
         for i in range(RESIDENTS):
             user, _ = accounts.user_for_openid(session, f"bench-{i}")
-            accounts.bind_identity(session, state.cipher, user, "张三",
+            face.bind_in_development(session, state.cipher, state.extras["face"], user, "张三",
                                    valid_id(i), None, today())
             accounts.set_consent(session, user, "merchant_share", True, "2026-01")
             holders.append((user.id, user.subject_id))

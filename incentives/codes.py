@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import redis
 import segno
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from incentives import perks
@@ -66,6 +66,13 @@ def issue(session: Session, cipher: DataCipher, user: User, today: dt.date) -> I
     session.add(row)
     session.flush()
     return IssuedToken(token, row.expires_at, qr_svg(token))
+
+
+def drop_unused(session: Session, user: User) -> None:
+    """The account's unused codes stop working (its credit file went to another
+    account): a merchant must not learn the person's level from them."""
+    session.execute(delete(VerificationToken).where(VerificationToken.user_id == user.id,
+                                                    VerificationToken.used_at.is_(None)))
 
 
 _TOKENS = VerificationToken.__table__

@@ -1,5 +1,6 @@
-"""Resident accounts: sign-in by WeChat openid, real-name binding, consents, and
-the access log of who looked at a person's credit."""
+"""Resident accounts: sign-in by WeChat openid, the bound identity as the resident
+sees it (binding itself is `points.face`: face verification first), consents, and the
+access log of who looked at a person's credit."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +12,9 @@ from sqlalchemy.orm import Session
 
 from points.crypto import DataCipher
 from points.db import dialect_insert, utcnow
-from points.errors import Conflict, Invalid
+from points.errors import Invalid
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
 from points.models import AccessLogEntry, Consent, User
-from points.subjects import get_or_create_subject
 
 CONSENT_SCOPES = ("credit_points", "merchant_share")
 # Called with (session, user_id) whenever an account's identity or consents change,
@@ -25,6 +25,8 @@ ACCOUNT_CHANGED: list = []
 def account_changed(session: Session, user_id: int) -> None:
     for hook in ACCOUNT_CHANGED:
         hook(session, user_id)
+
+
 PHONE_RE = re.compile(r"^1\d{10}$")
 
 
@@ -45,13 +47,15 @@ class IdentityView:
     id_number_masked: str
     phone_masked: str | None
     eligible: bool
+    verified_at: dt.datetime | None = None
 
 
-def bind_identity(session: Session, cipher: DataCipher, user: User, name: str, id_number: str,
-                  phone: str | None, today: dt.date) -> IdentityView:
+def checked_identity(name: str | None, id_number: str | None,
+                     phone: str | None = None) -> tuple[str, str]:
+    """(name, canonical ID number) as a person gave them, or 422 naming each problem."""
     errors: dict[str, list[str]] = {}
     try:
-        number = normalise_id_number(id_number)
+        number = normalise_id_number(id_number or "")
     except ValueError as exc:
         errors["id_number"] = [str(exc)]
         number = ""
@@ -62,35 +66,21 @@ def bind_identity(session: Session, cipher: DataCipher, user: User, name: str, i
         errors["phone"] = ["a mainland mobile number has 11 digits starting with 1"]
     if errors:
         raise Invalid("the identity is not valid", errors={"json": errors})
-
-    subject = get_or_create_subject(session, cipher, number, name)
-    if user.subject_id is not None and user.subject_id != subject.id:
-        raise Conflict("this account is already bound to another ID number",
-                       "IDENTITY_ALREADY_BOUND")
-    holder = session.execute(
-        select(User.id).where(User.subject_id == subject.id, User.id != user.id)
-    ).scalar_one_or_none()
-    if holder is not None:
-        raise Conflict("this ID number is bound to another account", "IDENTITY_TAKEN")
-    user.subject = subject
-    user.name_enc = cipher.encrypt(name)
-    user.phone_enc = cipher.encrypt(phone) if phone else None
-    user.identity_bound_at = user.identity_bound_at or utcnow()
-    subject.name_enc = user.name_enc
-    account_changed(session, user.id)
-    session.flush()  # the unique subject_id catches a concurrent binding here (409)
-    return IdentityView(mask_name(name), mask_id_number(number),
-                        mask_phone(phone) if phone else None, is_adult(number, today))
+    return name, number
 
 
 def identity_of(cipher: DataCipher, user: User, today: dt.date) -> IdentityView | None:
-    if user.subject is None or user.name_enc is None:
+    """The account's binding, masked: the verified one, or one made before face
+    verification (`verified_at` None), which shows no credit data."""
+    subject = user.subject or user.unverified_subject
+    if subject is None or user.name_enc is None:
         return None
-    number = cipher.decrypt(user.subject.id_number_enc)
+    number = cipher.decrypt(subject.id_number_enc)
     name = cipher.decrypt(user.name_enc)
     phone = cipher.decrypt(user.phone_enc) if user.phone_enc else None
     return IdentityView(mask_name(name), mask_id_number(number),
-                        mask_phone(phone) if phone else None, is_adult(number, today))
+                        mask_phone(phone) if phone else None, is_adult(number, today),
+                        user.identity_verified_at if user.subject is not None else None)
 
 
 def is_eligible(cipher: DataCipher, user: User, today: dt.date) -> bool:

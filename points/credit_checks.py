@@ -6,10 +6,11 @@ Decisions:
   answered with the base score and no records; no subject is created for a mere
   check. The check itself is kept (so its feedback can be given), but there is no
   access log to write: nobody's credit was read.
-- The name must match the name bound to the ID number when the person has bound
-  their identity; otherwise 422 NAME_MISMATCH (the request is wrong, not in
-  conflict with the server's state). Unbound subjects are checked by ID number only,
-  as ingestion does.
+- The name must match the name held for the ID number: the one face verification
+  confirmed, else the one departments reported (never one a resident typed),
+  compared after normalisation (`points.identity.same_name`); otherwise 422
+  NAME_MISMATCH (the request is wrong, not in conflict with the server's state).
+  A subject with no name held is checked by ID number only, as ingestion does.
 - A check needs no consent from the person: it is an administrative act with its
   own legal basis, and it is always written to the person's access log.
 - Departments see the occupational file (licences, discipline, commendations) of a
@@ -32,10 +33,10 @@ from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
-from points.identity import mask_id_number, mask_name, normalise_id_number
-from points.models import Department, User
+from points.identity import mask_id_number, mask_name, normalise_id_number, same_name
+from points.models import Department
 from points.models.workers import CreditCheck
-from points.subjects import find_subject
+from points.subjects import find_subject, reference_name
 from points.workdays import add_working_days
 from points.worker_profiles import profile_of_subject, status_of
 from points.workers import LICENSE
@@ -52,12 +53,6 @@ OCCUPATIONAL_TYPES = ("occupation.discipline", "occupation.commendation")
 
 def feedback_due_on(checked_on: dt.date) -> dt.date:
     return add_working_days(checked_on, FEEDBACK_WORKING_DAYS)
-
-
-def _bound_name(session: Session, cipher: DataCipher, subject_id: int) -> str | None:
-    name_enc = session.execute(select(User.name_enc).where(
-        User.subject_id == subject_id, User.name_enc.is_not(None))).scalar_one_or_none()
-    return cipher.decrypt(name_enc) if name_enc else None
 
 
 def _negative_records(session: Session, subject_id: int, today: dt.date) -> list[dict[str, Any]]:
@@ -90,8 +85,8 @@ def run_check(session: Session, cipher: DataCipher, cache: redis.Redis,
             False, rule_set.code
         negatives: list[dict[str, Any]] = []
     else:
-        bound = _bound_name(session, cipher, subject.id)
-        if bound is not None and bound != name:
+        held = reference_name(cipher, subject)
+        if held is not None and not same_name(held, name):
             raise Invalid("the name does not match the name bound to this ID number",
                           "NAME_MISMATCH", errors={"json": {"subject": {"name": [
                               "does not match the name bound to this ID number"]}}})

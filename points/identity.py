@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
+import unicodedata
 
 from stdnum.cn import ric
 
 from points.db import today
 
 ADULT_AGE = 18
+# The separator of minority names (维吾尔族, 藏族 …: 阿依古丽·买买提) is written with
+# many look-alike characters; after NFKC they are all one. The full stop is among them
+# because many systems cannot type a middle dot and use "." instead.
+NAME_DOTS = "\u00b7\u0387\u16eb\u2022\u2027\u2219\u22c5\u2e31\u30fb\uff65\u318d.\u3002\uff0e"
+_DOTS = re.compile(f"[{re.escape(NAME_DOTS)}]")
 
 
 @functools.lru_cache(maxsize=16384)
@@ -80,3 +87,20 @@ def mask_name(name: str) -> str:
 
 def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "*" * len(phone)
+
+
+@functools.lru_cache(maxsize=16384)
+def normalise_name(name: str) -> str:
+    """A name as it is compared: NFKC (fullwidth letters, compatibility forms), every
+    space and invisible formatting character removed, every variant of the middle dot
+    made "·", and case folded (names in Latin letters). Display names are not changed;
+    this is only ever used to decide whether two names are the same person's."""
+    text = unicodedata.normalize("NFKC", name or "")
+    text = "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
+    return _DOTS.sub("\u00b7", text).casefold()
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    """Whether two names are the same name: the one comparison used wherever a name
+    given by someone is checked against the name the system holds."""
+    return a is not None and b is not None and normalise_name(a) == normalise_name(b)

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from sqlalchemy import JSON, ColumnElement, any_, cast, column, func, literal, select
+from sqlalchemy import JSON, ColumnElement, any_, cast, column, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from points import engine, rule_store, scoring
 from points.crypto import DataCipher
 from points.db import SHANGHAI, dialect_insert, utcnow
-from points.identity import is_adult, normalise_id_number
+from points.identity import is_adult, normalise_id_number, same_name
 from points.models import (
     CreditRecord,
     Department,
@@ -30,7 +30,6 @@ from points.models import (
     QualityIssue,
     RecordVersion,
     Subject,
-    User,
 )
 from points.rulesets import RuleSet
 from points.workdays import add_working_days
@@ -315,13 +314,27 @@ def _subjects_by_hash(session: Session, cipher: DataCipher,
     return found
 
 
-def _bound_names(session: Session, cipher: DataCipher, subject_ids: list[int]) -> dict[int, str]:
+def _reference_names(session: Session, cipher: DataCipher, people: dict[str, tuple[str, str]],
+                     subject_of: dict[str, int]) -> dict[int, str]:
+    """{subject_id: the name records are compared with}: the name face verification
+    confirmed, else the name departments reported (never one a resident typed). A
+    subject with neither (its name was cleared) takes this batch's name as reported."""
     names: dict[int, str] = {}
-    for chunk in _chunks(session, subject_ids):
-        for subject_id, name_enc in session.connection().execute(
-                select(User.subject_id, User.name_enc).where(_among(session, User.subject_id, chunk),
-                                                             User.name_enc.is_not(None))):
-            names[subject_id] = cipher.decrypt(name_enc)
+    unnamed: list[int] = []
+    for chunk in _chunks(session, sorted(set(subject_of.values()))):
+        for subject_id, verified, reported in session.connection().execute(
+                select(Subject.id, Subject.verified_name_enc, Subject.name_enc)
+                .where(_among(session, Subject.id, chunk))):
+            if verified or reported:
+                names[subject_id] = cipher.decrypt(verified or reported)
+            else:
+                unnamed.append(subject_id)
+    if unnamed:
+        reported_by = {subject_of[h]: name for h, (_, name) in people.items()}
+        for subject_id in unnamed:
+            session.connection().execute(
+                update(Subject).where(Subject.id == subject_id, Subject.name_enc.is_(None))
+                .values(name_enc=cipher.encrypt(reported_by[subject_id])))
     return names
 
 
@@ -342,10 +355,10 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         item.id_hash = cipher.lookup_hash(item.id_number)
         people[item.id_hash] = (item.id_number, item.name)
     subject_of = _subjects_by_hash(session, cipher, people) if people else {}
-    bound = _bound_names(session, cipher, sorted(set(subject_of.values())))
+    known = _reference_names(session, cipher, people, subject_of) if people else {}
     for item in good:
         subject_id = subject_of[item.id_hash]
-        if subject_id in bound and bound[subject_id] != item.name:
+        if subject_id in known and not same_name(known[subject_id], item.name):
             item.problem("accuracy", "subject.name",
                          "does not match the name bound to this ID number")
     good = [c for c in checked if not c.problems]

@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from points import engine, privacy, rule_store, scoring
+from points import engine, face, privacy, rule_store, scoring
 from points.dates import add_months
 from points.db import utcnow
 from points.models import CreditRecord, Job, RecordVersion, Score, Subject
@@ -172,8 +172,9 @@ def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
     purged = purge_expired_records(session_factory, today)
     with session_factory() as session, session.begin():
         purged_log = privacy.purge_access_log(session, today, access_log_retention_days)
+        erased = face.erase_unused(session)
     return {"recomputed": recomputed, "changed": changed, "purged_records": purged,
-            "purged_access_log": purged_log}
+            "purged_access_log": purged_log, "erased_face_verifications": erased}
 
 
 def purge_expired_records(session_factory: Callable[[], Session], today: dt.date) -> int:

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from points import engine, rule_store, score_cache, scoring
 from points.crypto import DataCipher
-from points.models import Score, Subject, User
+from points.models import FaceVerification, Score, Subject, User
 
 # Every encrypted column: (model, primary key, column names).
 ENCRYPTED_COLUMNS = [
-    (Subject, Subject.id, ("id_number_enc", "name_enc")),
+    (Subject, Subject.id, ("id_number_enc", "name_enc", "verified_name_enc")),
     (User, User.id, ("name_enc", "phone_enc")),
+    (FaceVerification, FaceVerification.id, ("name_enc", "id_number_enc")),
 ]
 
 

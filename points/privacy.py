@@ -25,7 +25,9 @@ def close_account(session: Session, user: User) -> None:
     user.name_enc = None
     user.phone_enc = None
     user.subject_id = None
+    user.unverified_subject_id = None
     user.identity_bound_at = None
+    user.identity_verified_at = None
     user.closed_at = utcnow()
     from points.accounts import account_changed
 

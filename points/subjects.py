@@ -15,6 +15,13 @@ def find_subject(session: Session, cipher: DataCipher, id_number: str) -> Subjec
     ).scalar_one_or_none()
 
 
+def reference_name(cipher: DataCipher, subject: Subject) -> str | None:
+    """The name a department's data about this person is compared with: the name face
+    verification confirmed, else the name departments reported. Never a typed name."""
+    name_enc = subject.verified_name_enc or subject.name_enc
+    return cipher.decrypt(name_enc) if name_enc else None
+
+
 def get_or_create_subject(session: Session, cipher: DataCipher, id_number: str,
                           name: str | None = None) -> Subject:
     """The subject of this ID number, created if no one has reported it yet.

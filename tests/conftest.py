@@ -133,3 +133,23 @@ def wechat_login(app, httpserver):
     client.base_url = httpserver.url_for("").rstrip("/")
     yield httpserver
     client.base_url = saved
+
+
+@pytest.fixture
+def face_wechat(app, httpserver):
+    """Face verification through WeChat's APIs, answered by a local stub
+    (tests/face_stub.py) instead of the development stand-in; sign people in with
+    `dev_login(client, openid)` and tell the stub whose face each account has
+    (`stub.person("dev:" + openid, number, name)`)."""
+    from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+    from tests.face_stub import FaceStub
+
+    state = app.extensions["credit"]
+    config = app.config
+    client = WeChatClient(httpserver.url_for("").rstrip("/"), config["WECHAT_APPID"],
+                          config["WECHAT_SECRET"], timeout=2.0)
+    saved = state.extras["face"]
+    state.extras["face"] = WeChatFaceVerifier(client, AccessTokenHolder(client, state.redis))
+    stub = FaceStub(httpserver)
+    yield stub
+    state.extras["face"] = saved

@@ -27,6 +27,25 @@ def dev_login(client, openid: str | None = None) -> dict:
     return response.json
 
 
+def bind(client, headers: dict, name: str, id_number: str, phone: str | None = None,
+         status: int = 200):
+    """Real-name binding as the mini-program does it: start a face verification, then
+    bind with its verify_id (the test app's verifier is the development stand-in, which
+    passes every verification; `face_wechat` in conftest puts WeChat's stub instead).
+    Returns the binding's response."""
+    r = client.post("/v1/me/identity/verifications", headers=headers,
+                    json={"name": name, "id_number": id_number})
+    if r.status_code != 201:
+        assert r.status_code == status, r.json
+        return r
+    body = {"verify_id": r.json["verify_id"]}
+    if phone is not None:
+        body["phone"] = phone
+    r = client.put("/v1/me/identity", headers=headers, json=body)
+    assert r.status_code == status, r.json
+    return r
+
+
 def resident(client, *, id_number: str | None = None, name: str = "张三",
              consents: tuple[str, ...] = ("credit_points", "merchant_share"),
              openid: str | None = None) -> dict:
@@ -36,9 +55,7 @@ def resident(client, *, id_number: str | None = None, name: str = "张三",
     tokens = dev_login(client, openid)
     headers = auth(tokens["access_token"])
     if id_number is not False:
-        r = client.put("/v1/me/identity", headers=headers,
-                       json={"name": name, "id_number": id_number or valid_id(seq=next(_openids) % 999)})
-        assert r.status_code == 200, r.json
+        bind(client, headers, name, id_number or valid_id(seq=next(_openids) % 999))
     for scope in consents:
         r = client.put(f"/v1/me/consents/{scope}", headers=headers,
                        json={"granted": True, "policy_version": "2026-01"})

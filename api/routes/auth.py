@@ -42,6 +42,9 @@ class DevLoginSchema(Schema):
 class UserSummarySchema(Schema):
     id = ma.fields.Integer(required=True)
     identity_bound = ma.fields.Boolean(required=True)
+    identity_verified = ma.fields.Boolean(metadata={
+        "description": "bound by face verification; false with identity_bound: bound "
+                       "before face verification, no credit data until the person verifies"})
 
 
 class TokenSchema(Schema):
@@ -61,8 +64,10 @@ def _resident_login(openid: str) -> dict:
     # A closed account has its openid erased, so the same WeChat user gets a new account.
     user, _ = user_for_openid(session, openid)
     pair = _tokens().issue_pair(session, f"user:{user.id}", "resident")
-    return {**pair.as_dict(), "user": {"id": user.id,
-                                       "identity_bound": user.subject_id is not None}}
+    verified = user.subject_id is not None  # only a face-verified binding sets it
+    return {**pair.as_dict(), "user": {
+        "id": user.id, "identity_bound": verified or user.unverified_subject_id is not None,
+        "identity_verified": verified}}
 
 
 @blp.route("/wechat/login", methods=["POST"])

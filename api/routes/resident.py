@@ -5,20 +5,47 @@ import marshmallow as ma
 from sqlalchemy import select
 
 from api import access
-from api.context import cipher, db_session
+from api.context import cipher, db_session, state
 from api.smorest import Blueprint, Schema, paginate_select
-from points import accounts
+from points import accounts, face
 from points.db import today
 from points.models import AccessLogEntry
 
 blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The signed-in resident")
 
 
-class IdentityInSchema(Schema):
+class VerificationInSchema(Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
     id_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+
+
+class VerificationOutSchema(Schema):
+    verify_id = ma.fields.String(required=True, metadata={
+        "description": "for wx.requestFacialVerify({verifyId}), then PUT /v1/me/identity"})
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "seconds"})
+
+
+class IdentityInSchema(Schema):
+    """`{"verify_id"}` after a face verification; `{"name", "id_number"}` binds directly
+    only in development (elsewhere 422 FACE_VERIFICATION_REQUIRED)."""
+
+    verify_id = ma.fields.String(validate=ma.validate.Length(min=1, max=256))
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=50))
+    id_number = ma.fields.String(validate=ma.validate.Length(min=1, max=32))
     phone = ma.fields.String(load_default=None, allow_none=True,
                              validate=ma.validate.Length(max=20))
+
+    @ma.validates_schema
+    def _one_way(self, data, **kwargs):
+        if "verify_id" in data:
+            if "name" in data or "id_number" in data:
+                raise ma.ValidationError("give verify_id alone (with phone, optionally)",
+                                         "verify_id")
+            return
+        missing = {f: ["required without verify_id"] for f in ("name", "id_number")
+                   if f not in data}
+        if missing:
+            raise ma.ValidationError(missing)
 
 
 class IdentityOutSchema(Schema):
@@ -26,11 +53,15 @@ class IdentityOutSchema(Schema):
     id_number_masked = ma.fields.String(required=True)
     phone_masked = ma.fields.String(allow_none=True)
     eligible = ma.fields.Boolean(required=True)
+    verified_at = ma.fields.DateTime(allow_none=True, metadata={
+        "description": "when face verification bound it; null: bound before face "
+                       "verification, no credit data until the person verifies"})
 
 
 class MeSchema(Schema):
     id = ma.fields.Integer(required=True)
     identity_bound = ma.fields.Boolean(required=True)
+    identity_verified = ma.fields.Boolean(required=True)
     identity = ma.fields.Nested(IdentityOutSchema, allow_none=True)
 
 
@@ -60,6 +91,11 @@ class AccessLogSchema(Schema):
     at = ma.fields.DateTime(required=True)
 
 
+def verifier():
+    """The face verifier: WeChat's, or the development stand-in (api/__init__.py)."""
+    return state().extras["face"]
+
+
 def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
     return None if view is None else view.__dict__
 
@@ -71,8 +107,8 @@ def me():
     """My account."""
     user = access.current().user
     view = accounts.identity_of(cipher(), user, today())
-    return {"id": user.id, "identity_bound": user.subject_id is not None,
-            "identity": _identity_dict(view)}
+    return {"id": user.id, "identity_bound": view is not None,
+            "identity_verified": user.subject_id is not None, "identity": _identity_dict(view)}
 
 
 @blp.route("", methods=["DELETE"])
@@ -80,7 +116,6 @@ def me():
 @blp.errors(401, 403)
 def close_account():
     """Close my account: erase account data and end every session; credit records stay."""
-    from api.context import state
     from points import privacy
 
     session = db_session()
@@ -89,14 +124,31 @@ def close_account():
     privacy.close_account(session, user)
 
 
+@blp.route("/identity/verifications", methods=["POST"])
+@blp.arguments(VerificationInSchema)
+@blp.response(201, VerificationOutSchema)
+@blp.errors(401, 403, 422, 503)
+def start_verification(body):
+    """Start a face verification (人脸核身) as the person of this name and ID number."""
+    verification = face.start(db_session(), cipher(), verifier(), access.current().user,
+                              body["name"], body["id_number"])
+    expires_in = int((verification.expires_at - verification.started_at).total_seconds())
+    return {"verify_id": verification.verify_id, "expires_in": expires_in}
+
+
 @blp.route("/identity", methods=["PUT"])
 @blp.arguments(IdentityInSchema)
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors(401, 403, 404, 409, 422, 503)
 def bind_identity(body):
-    """Bind my real name and ID number (answers only masked values)."""
-    view = accounts.bind_identity(db_session(), cipher(), access.current().user, body["name"],
-                                  body["id_number"], body.get("phone"), today())
+    """Bind my identity once face verification confirmed me (answers only masked values)."""
+    user = access.current().user
+    if "verify_id" in body:
+        view = face.complete(db_session(), cipher(), verifier(), user, body["verify_id"],
+                             body.get("phone"), today())
+    else:
+        view = face.bind_in_development(db_session(), cipher(), verifier(), user, body["name"],
+                                        body["id_number"], body.get("phone"), today())
     return view.__dict__
 
 

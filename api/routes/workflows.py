@@ -3,7 +3,7 @@ departments' decisions (`/v1/dept/…`) and the public list of commitments."""
 from __future__ import annotations
 
 import marshmallow as ma
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api import access
 from api.access import public
@@ -200,7 +200,10 @@ def _masked_names(subject_ids) -> dict[int, str]:
     ids = sorted(set(subject_ids))
     if not ids:
         return {}
-    rows = db_session().execute(select(Subject.id, Subject.name_enc).where(Subject.id.in_(ids)))
+    # The verified name, else the reported one (points.subjects.reference_name).
+    rows = db_session().execute(select(
+        Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
+    ).where(Subject.id.in_(ids)))
     return {sid: mask_name(cipher().decrypt(enc)) if enc else "*" for sid, enc in rows}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, BigId, UTCDateTime, utcnow
@@ -18,18 +18,53 @@ class User(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # The openid is kept (nullable after account deletion) to send subscription messages.
     openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The credit file the account sees: set only by a face-verified binding.
     subject_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("subjects.id"), unique=True, index=True
+    )
+    # A binding made before face verification existed: the subject it named, which
+    # gives no access to credit data until the person verifies (then it is cleared).
+    unverified_subject_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("subjects.id"), index=True
     )
     name_enc: Mapped[str | None] = mapped_column(Text)
     phone_enc: Mapped[str | None] = mapped_column(Text)
     identity_bound_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    identity_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Tokens issued before this instant are refused (account closed, all sessions ended).
     tokens_valid_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    subject = relationship("Subject", lazy="joined")
+    subject = relationship("Subject", lazy="joined", foreign_keys=[subject_id])
+    unverified_subject = relationship("Subject", foreign_keys=[unverified_subject_id])
+
+
+class FaceVerification(Base):
+    """One face verification (人脸核身) an account started through WeChat.
+
+    No face data ever reaches us: WeChat compares the face with the authority's
+    photo of the ID number and tells us only `verify_ret`. Kept: our out_seq_no,
+    WeChat's verify_id, the cert_hash we sent, the result and the times. The name
+    and ID number (encrypted) are needed only until the binding; they are erased
+    when it is made, and a sweep erases those of verifications never used."""
+
+    __tablename__ = "face_verifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    out_seq_no: Mapped[str] = mapped_column(String(32), unique=True)
+    verify_id: Mapped[str] = mapped_column(String(256), unique=True)
+    cert_hash: Mapped[str] = mapped_column(String(64))
+    name_enc: Mapped[str | None] = mapped_column(Text)
+    id_number_enc: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verify_ret: Mapped[int | None] = mapped_column(Integer)
+    bound_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    subject_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subjects.id"))
 
 
 class AdminAccount(Base):
@@ -99,4 +134,5 @@ class AccessLogEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["AccessLogEntry", "AdminAccount", "Consent", "RefreshToken", "RevokedToken", "User"]
+__all__ = ["AccessLogEntry", "AdminAccount", "Consent", "FaceVerification", "RefreshToken",
+           "RevokedToken", "User"]

@@ -20,7 +20,12 @@ class Subject(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     id_hash: Mapped[str] = mapped_column(String(64), unique=True)
     id_number_enc: Mapped[str] = mapped_column(Text)
+    # The name departments reported (the first one, or the first after it was cleared).
     name_enc: Mapped[str | None] = mapped_column(Text)
+    # The name WeChat's face verification confirmed with the ID number. Records and
+    # credit checks are compared with it, else with the reported name; never with a
+    # name a resident typed.
+    verified_name_enc: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

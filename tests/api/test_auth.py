@@ -26,7 +26,8 @@ def test_wechat_login_same_openid_same_user(client, wechat_login, caplog):
     second = client.post("/v1/auth/wechat/login", json={"code": "c2"})
     assert first.status_code == 200, first.json
     assert first.json["user"] == second.json["user"] == {"id": first.json["user"]["id"],
-                                                         "identity_bound": False}
+                                                         "identity_bound": False,
+                                                         "identity_verified": False}
     for r in (first, second):
         assert "SESSIONKEY" not in r.get_data(as_text=True)
     assert "SESSIONKEY" not in caplog.text

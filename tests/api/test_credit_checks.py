@@ -109,7 +109,7 @@ def test_unknown_person_gets_the_base_score_and_nothing_is_created(app, client, 
     assert r.status_code == 200
 
 
-def test_name_must_match_the_bound_name(app, client):
+def test_name_must_match_the_verified_or_reported_name(app, client):
     bound, unbound = valid_id(seq=44), valid_id(seq=45)
     dept = department(app, client, "market")
     resident(client, id_number=bound, name="张三")
@@ -120,8 +120,12 @@ def test_name_must_match_the_bound_name(app, client):
     assert r.status_code == 422 and r.json["error_code"] == "NAME_MISMATCH"
     assert "name" in r.json["errors"]["json"]["subject"]
     check(client, dept, bound, name="张三")
-    # Before binding there is no authoritative name: the ID number decides.
-    check(client, dept, unbound, name="李小四")
+    check(client, dept, bound, name="张　三")  # compared after normalisation
+    # Before a verified binding, the name departments reported is the one held.
+    r = client.post(CHECK, headers=dept, json={"subject": {"id_number": unbound, "name": "李小四"},
+                                               "purpose": "inspection", "matter_ref": "J-2"})
+    assert r.status_code == 422 and r.json["error_code"] == "NAME_MISMATCH"
+    check(client, dept, unbound, name="李 四")
 
 
 def test_restricted_person_cannot_be_fast_tracked(app, client):

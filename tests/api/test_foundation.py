@@ -1,7 +1,7 @@
 """Foundation: errors, OpenAPI, health, identity, consents, access control."""
 from __future__ import annotations
 
-from tests.helpers import auth, dev_login, resident, valid_id
+from tests.helpers import auth, bind, dev_login, resident, valid_id
 
 
 def test_health(client):
@@ -61,10 +61,7 @@ def test_identity_binding_masks_and_encrypts(client, app, session):
 
     tokens = dev_login(client)
     number = valid_id(birth="19900101", seq=123)
-    r = client.put("/v1/me/identity", json={"name": "张三", "id_number": number,
-                                            "phone": "13812345678"},
-                   headers=auth(tokens["access_token"]))
-    assert r.status_code == 200, r.json
+    r = bind(client, auth(tokens["access_token"]), "张三", number, phone="13812345678")
     assert r.json["name_masked"] == "张*"
     assert r.json["id_number_masked"] == number[:4] + "*" * 10 + number[-4:]
     assert r.json["phone_masked"] == "138****5678"
@@ -72,11 +69,12 @@ def test_identity_binding_masks_and_encrypts(client, app, session):
     assert number not in r.get_data(as_text=True)
     # The raw database holds the number only encrypted.
     with app.extensions["credit"].db.engine.connect() as conn:
-        for table in ("subjects", "users"):
+        for table in ("subjects", "users", "face_verifications", "audit_log"):
             for row in conn.execute(text(f"SELECT * FROM {table}")):
                 assert all(number not in str(v) and "13812345678" not in str(v) for v in row)
     me = client.get("/v1/me", headers=auth(tokens["access_token"])).json
     assert me["identity_bound"] is True and me["identity"]["name_masked"] == "张*"
+    assert me["identity_verified"] is True and me["identity"]["verified_at"]
 
 
 def test_invalid_id_numbers_refused(client):
@@ -85,8 +83,8 @@ def test_invalid_id_numbers_refused(client):
     bad_check = good[:-1] + ("0" if good[-1] != "0" else "1")
     for number, reason in [(bad_check, "check digit"), (valid_id(birth="19901301"), "date"),
                            ("1234", "18 characters")]:
-        r = client.put("/v1/me/identity", json={"name": "张三", "id_number": number},
-                       headers=headers)
+        r = client.post("/v1/me/identity/verifications",
+                        json={"name": "张三", "id_number": number}, headers=headers)
         assert r.status_code == 422, number
         assert reason in r.json["errors"]["json"]["id_number"][0]
 
@@ -94,24 +92,23 @@ def test_invalid_id_numbers_refused(client):
 def test_retired_region_code_is_accepted(client):
     # 439999 is not in any region table, but the number is otherwise valid.
     headers = auth(dev_login(client)["access_token"])
-    r = client.put("/v1/me/identity", json={"name": "王五", "id_number": valid_id(region="439999")},
-                   headers=headers)
-    assert r.status_code == 200, r.json
+    bind(client, headers, "王五", valid_id(region="439999"))
 
 
 def test_minor_is_not_eligible(client):
     headers = auth(dev_login(client)["access_token"])
-    r = client.put("/v1/me/identity", json={"name": "小明", "id_number": valid_id(birth="20150101")},
-                   headers=headers)
-    assert r.status_code == 200 and r.json["eligible"] is False
+    r = bind(client, headers, "小明", valid_id(birth="20150101"))
+    assert r.json["eligible"] is False
 
 
-def test_identity_taken(client):
+def test_verified_binding_takes_a_number_bound_elsewhere(client):
+    """No IDENTITY_TAKEN for a verified binding: the earlier account loses the number
+    (tests/api/test_identity_move.py follows the move in full)."""
     number = valid_id(seq=555)
-    resident(client, id_number=number)
+    earlier = resident(client, id_number=number)
     headers = auth(dev_login(client)["access_token"])
-    r = client.put("/v1/me/identity", json={"name": "张三", "id_number": number}, headers=headers)
-    assert r.status_code == 409 and r.json["error_code"] == "IDENTITY_TAKEN"
+    bind(client, headers, "张三", number)
+    assert client.get("/v1/me", headers=earlier["headers"]).json["identity_bound"] is False
 
 
 def test_consents_keep_history(client):
@@ -133,8 +130,7 @@ def test_points_need_identity_then_consent(client):
     headers = auth(dev_login(client)["access_token"])
     r = client.get("/v1/me/points", headers=headers)
     assert r.status_code == 409 and r.json["error_code"] == "IDENTITY_REQUIRED"
-    client.put("/v1/me/identity", json={"name": "张三", "id_number": valid_id(seq=77)},
-               headers=headers)
+    bind(client, headers, "张三", valid_id(seq=77))
     r = client.get("/v1/me/points", headers=headers)
     assert r.status_code == 403 and r.json["error_code"] == "CONSENT_REQUIRED"
 

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import text
 
 from points.models import AccessLogEntry, User
-from tests.helpers import auth, department, dev_login, push, resident, valid_id
+from tests.helpers import auth, bind, department, dev_login, push, resident, valid_id
 
 
 def test_closing_the_account_then_binding_again(app, client, session):
@@ -31,8 +31,7 @@ def test_closing_the_account_then_binding_again(app, client, session):
     again = dev_login(client, "closing")
     assert again["user"]["identity_bound"] is False and again["user"]["id"] != closed.id
     headers = auth(again["access_token"])
-    r = client.put("/v1/me/identity", headers=headers, json={"name": "张三", "id_number": number})
-    assert r.status_code == 200
+    bind(client, headers, "张三", number)
     client.put("/v1/me/consents/credit_points", headers=headers,
                json={"granted": True, "policy_version": "2026-01"})
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1010

@@ -10,7 +10,8 @@ from tests.helpers import department, resident, valid_id
 def limits(app):
     limiter = app.extensions["credit"].extras["limiter"]
     saved = {k: app.config[k] for k in ("RATELIMIT_LOGIN", "RATELIMIT_CODES",
-                                        "RATELIMIT_BATCHES", "RATELIMIT_VERIFY")}
+                                        "RATELIMIT_BATCHES", "RATELIMIT_VERIFY",
+                                        "RATELIMIT_FACE")}
     limiter.reset()
     limiter.enabled = True
     yield app.config
@@ -65,6 +66,18 @@ def test_share_creation_per_resident(client, limits):
                                json={"ttl_minutes": 5}))
     assert client.post("/v1/me/report-shares", headers=two["headers"],
                        json={"ttl_minutes": 5}).status_code == 201
+
+
+def test_face_verifications_per_resident(client, limits):
+    """Each getVerifyId is a call WeChat counts: a resident starts only a few."""
+    limits["RATELIMIT_FACE"] = "1/minute"
+    one, two = resident(client, id_number=False), resident(client, id_number=False)
+    body = {"name": "张三", "id_number": valid_id(seq=601)}
+    for person in (one, two):
+        r = client.post("/v1/me/identity/verifications", headers=person["headers"], json=body)
+        assert r.status_code == 201, r.json
+    assert_limited(client.post("/v1/me/identity/verifications", headers=one["headers"],
+                               json=body))
 
 
 def test_limits_are_set_from_the_environment(monkeypatch):

@@ -7,7 +7,7 @@ import itertools
 
 import time_machine
 
-from tests.helpers import auth, department, dev_login, push, valid_id
+from tests.helpers import auth, bind, department, dev_login, push, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 _people = itertools.count(1)
@@ -25,8 +25,7 @@ def person(client, name: str = "张三", seq: int | None = None) -> dict:
     number = valid_id(seq=seq if seq is not None else 100 + next(_people) % 800)
     tokens = dev_login(client, openid)
     headers = auth(tokens["access_token"])
-    r = client.put("/v1/me/identity", headers=headers, json={"name": name, "id_number": number})
-    assert r.status_code == 200, r.json
+    bind(client, headers, name, number)
     r = client.put("/v1/me/consents/credit_points", headers=headers,
                    json={"granted": True, "policy_version": "2026-01"})
     assert r.status_code == 200, r.json

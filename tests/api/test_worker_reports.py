@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from pypdf import PdfReader
 
-from tests.helpers import auth, department, dev_login, push, resident, valid_id
+from tests.helpers import auth, bind, department, dev_login, push, resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TODAY = "2026-06-15"
@@ -56,8 +56,7 @@ def make_worker(app, client, number: str, **certificates) -> dict:
         push(client, dept, *records)
     openid = f"worker-{number}"
     headers = sign_in(client, openid)
-    r = client.put("/v1/me/identity", headers=headers, json={"name": NAME, "id_number": number})
-    assert r.status_code == 200, r.json
+    bind(client, headers, NAME, number)
     r = client.put("/v1/me/worker-profile", headers=headers, json={"occupation": "housekeeping"})
     assert r.status_code == 200, r.json
     return {"headers": headers, "openid": openid, "dept": dept, "number": number}

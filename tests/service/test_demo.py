@@ -55,3 +55,23 @@ def test_seed_demo_prints_the_same_keys_and_tokens_after_a_restart(app, client, 
         assert _printed(third, "X-API-Key: ") == keys
     finally:
         app.config.pop("DEMO_TOKENS_PATH", None)
+
+
+def test_a_newcomer_binds_on_the_demo_without_wechat(app, client, session):
+    """`make run` uses the face-verification stand-in: a newcomer signs in with the dev
+    login and binds (both ways the mini-program may), the demo residents stay verified."""
+    from tests.helpers import auth, dev_login, valid_id
+
+    assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+    assert session.query(User).filter(User.identity_verified_at.is_not(None)).count() == 2
+    headers = auth(dev_login(client, "newcomer")["access_token"])
+    r = client.post("/v1/me/identity/verifications", headers=headers,
+                    json={"name": "周九", "id_number": valid_id(seq=501)})
+    assert r.status_code == 201, r.json
+    r = client.put("/v1/me/identity", headers=headers, json={"verify_id": r.json["verify_id"]})
+    assert r.status_code == 200 and r.json["verified_at"]
+    other = auth(dev_login(client, "newcomer-2")["access_token"])
+    r = client.put("/v1/me/identity", headers=other,
+                   json={"name": "吴十", "id_number": valid_id(seq=502)})
+    assert r.status_code == 200 and r.json["verified_at"]
+    assert client.get("/v1/me", headers=other).json["identity_verified"] is True

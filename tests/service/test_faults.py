@@ -15,7 +15,7 @@ import pytest
 
 from api import seat_cache
 from tests.api.test_merchants import approved_merchant
-from tests.helpers import auth, department, push, valid_id
+from tests.helpers import auth, bind, department, push, valid_id
 
 
 def free_port() -> int:
@@ -70,7 +70,7 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
     push(client, dept, {"type": "donation.blood", "id_number": number, "occurred_on": "2026-06-01"})
     tokens = client.post("/v1/auth/dev/login", json={"openid": "fault"}).json
     headers = auth(tokens["access_token"])
-    client.put("/v1/me/identity", headers=headers, json={"name": "张三", "id_number": number})
+    bind(client, headers, "张三", number)
     client.put("/v1/me/consents/credit_points", headers=headers,
                json={"granted": True, "policy_version": "2026-01"})
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1010

@@ -9,7 +9,7 @@ from points import score_cache
 from points.crypto import DataCipher
 from points.models import Score, Subject
 from points.subjects import find_subject
-from tests.helpers import department, push, resident, valid_id
+from tests.helpers import bind, department, push, resident, valid_id
 
 
 def test_points_verify_reports_stored_and_cached_differences(app, client, session):
@@ -73,8 +73,7 @@ def test_logs_never_carry_personal_data_or_secrets(app, client, httpserver, monk
         number, phone = valid_id(seq=83), "13900001111"
         login = client.post("/v1/auth/wechat/login", json={"code": "c-logs"}).json
         headers = {"Authorization": f"Bearer {login['access_token']}"}
-        client.put("/v1/me/identity", headers=headers,
-                   json={"name": "钱七", "id_number": number, "phone": phone})
+        bind(client, headers, "钱七", number, phone=phone)
         dept = department(app, client)
         push(client, dept, {"type": "admin.penalty.general", "id_number": number, "name": "钱七",
                             "decided_on": "2026-11-20"})
