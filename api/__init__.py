@@ -8,6 +8,7 @@ from flask.sessions import SessionInterface
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
+from api.bodies import StrictJSONProvider, StrictRequest
 from api.config import load_config
 from api.context import AppState
 from api.extensions import Database, make_redis
@@ -23,7 +24,11 @@ NON_JSON_BODIES = {"office.upload_rule_set"}
 class CreditApp(Flask):
     """Flask, remembering `ensure_sync` per function: Flask would otherwise inspect
     every hook and view for a coroutine on every request (a noticeable share of the
-    cached points read). The hooks and views are a fixed set, hence the bound."""
+    cached points read). The hooks and views are a fixed set, hence the bound.
+    Request bodies are read strictly (api/bodies.py)."""
+
+    json_provider_class = StrictJSONProvider
+    request_class = StrictRequest
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -57,7 +62,8 @@ SECURITY_HEADERS_API = (*SECURITY_HEADERS, ("Content-Security-Policy",
 
 
 class BoundedInt(IntegerConverter):
-    """Ids in paths are database keys: one too large for a BIGINT is simply not found.
+    """Ids in paths are database keys: one too large for a BIGINT, or written in other
+    digits than ASCII's, is simply not found.
 
     Answered with NotFound rather than a failed match: when a path has rules for
     several methods (GET and PATCH of a perk), werkzeug answers a failed match on
@@ -68,6 +74,8 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
     def to_python(self, value: str) -> int:
+        if not value.isascii():  # `\d` also matches other scripts' digits, such as ٣
+            raise NotFound()
         try:
             return super().to_python(value)
         except ValidationError:
@@ -178,11 +186,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _remove_session(exc):
         db.remove()
 
+    from api.bodies import BodyReader
     from api.counter_fastpath import MerchantCounter
     from api.fastpath import CachedPointsRead
 
-    app.wsgi_app = MerchantCounter(
-        app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API)
+    app.wsgi_app = BodyReader(MerchantCounter(
+        app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
+        lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
 
     from api.cli import register_cli
 

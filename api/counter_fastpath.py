@@ -40,7 +40,6 @@ is unknown, and the answer is the 503 the full path gives for it.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -54,6 +53,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.http import parse_options_header
 
 from api import access, gate, idempotency, ratelimit, seat_cache
+from api.bodies import BodyRefused, load_json
 from api.extensions import thread_local_command
 from api.fastpath import Defer, no_database
 from api.routes import merchant as routes
@@ -250,10 +250,11 @@ def _json_body(environ: dict, max_length: int) -> bytes | None:
 
 
 def _parsed(raw: bytes) -> Any:
-    """The body as webargs parses it for the view: strict UTF-8, then JSON."""
+    """The body as the view's parser reads it (`api.bodies.load_json`); one it refuses
+    is Flask's to answer (400)."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except Exception:  # noqa: BLE001 - not UTF-8, not JSON, nested too deep: Flask answers
+        return load_json(raw)
+    except BodyRefused:
         raise Defer from None
 
 

@@ -8,7 +8,12 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
+from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+
+from api.bodies import BodyRefused, load_json
 
 # The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
 MAX_DB_ID = 2**63 - 1
@@ -78,19 +83,41 @@ class Api(flask_smorest.Api):
 
 # Answers the app gives before a view runs, documented on every route they apply to.
 BODY_ERRORS = {
-    400: "MALFORMED_JSON: the body is not valid JSON",
+    400: "MALFORMED_JSON: the body is not valid JSON, or holds a lone UTF-16 surrogate, "
+         "nesting over 64 levels or an integer over 4300 digits",
     413: "PAYLOAD_TOO_LARGE: the body is over the size limit",
 }
-WRITE_ERRORS = {415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json"}
+WRITE_ERRORS = {
+    400: BODY_ERRORS[400] + "; MALFORMED_BODY: a chunked body that cannot be read",
+    415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json",
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class Parser(FlaskParser):
+    """webargs' parser reading JSON bodies with `api.bodies.load_json` (strict: no lone
+    surrogates, no absurd nesting or digit counts), refused as 400 MALFORMED_JSON."""
+
+    def load_json(self, req, schema):
+        if not req.is_json:
+            return core.missing
+        raw = req.get_data(cache=True)
+        if not raw:
+            return core.missing
+        try:
+            return load_json(raw)
+        except BodyRefused as refused:
+            abort(400, message=refused.reason, messages={"json": {"_schema": [refused.reason]}})
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with `errors(*statuses)` to document error answers.
 
-    Also documents what the app answers for every route of a kind: 415 for a
-    non-JSON body on any write (`create_app`'s JSON-only check), 400 for malformed
+    Also documents what the app answers for every route of a kind: 400 for a body
+    that cannot be read and 415 for a non-JSON body on any write (`create_app`'s JSON-only check), 400 for malformed
     JSON and 413 for a body over MAX_CONTENT_LENGTH wherever a JSON body is read."""
+
+    ARGUMENTS_PARSER = Parser()
 
     def errors(self, *statuses: int, descriptions: dict[int, str] | None = None):
         """Document the error answers a route may give, each with the error body."""

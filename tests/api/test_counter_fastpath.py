@@ -684,3 +684,37 @@ def test_a_failure_after_commit_never_runs_the_grant_again(app, client, dispatch
     r = _redeem(client, merchant["headers"], scan["id"], _key("after-commit"))
     assert r.status_code == 201 and failures == [1] and dispatched == []
     assert _tally(app)["grants"] == before["grants"] + 1
+
+
+def test_hostile_bodies_are_refused_by_flask_and_spend_nothing(app, client, dispatched,
+                                                               counter):
+    """A lone surrogate, nesting 900 levels deep, an integer over 4,300 digits, a malformed
+    chunked body: the fast path reads the body as Flask does (api/bodies.py) and leaves it
+    to Flask, which answers 400 with an error_code; the code stays unspent."""
+    merchant, perk = counter
+    staff = merchant["headers"]
+    token = code_for(client, _person(client))
+    before = _tally(app)
+    start = f'{{"token": "{token}'
+    for raw in (f'{start}\\ud800", "perk_id": {perk["id"]}}}',
+                f'{start}", "perk_id": {perk["id"]}, "x": {"[" * 900 + "]" * 900}}}',
+                f'{start}", "perk_id": {"1" * 4301}}}'):
+        with pytest.raises(counter_fastpath.Defer):
+            counter_fastpath._parsed(raw.encode())
+        dispatched.clear()
+        r = client.post(VERIFY, data=raw, headers={**staff, "Content-Type": "application/json"})
+        assert (r.status_code, r.json["error_code"]) == (400, "MALFORMED_JSON"), r.json
+        assert dispatched == [1]
+    from io import BytesIO
+
+    from werkzeug.serving import DechunkedInput
+
+    dispatched.clear()
+    r = client.post(REDEEM, headers={**staff, "Content-Type": "application/json",
+                                     "Transfer-Encoding": "chunked"},
+                    environ_overrides={"wsgi.input": DechunkedInput(BytesIO(b"zz\r\n{}\r\n")),
+                                       "wsgi.input_terminated": True})
+    assert (r.status_code, r.json["error_code"]) == (400, "MALFORMED_BODY")
+    assert dispatched == []  # refused before either path
+    assert _tally(app) == before
+    assert _verify(client, staff, token, perk["id"]).status_code == 201
