@@ -104,9 +104,8 @@ def refresh(body):
 @blp.response(204)
 @blp.errors(401)
 def logout():
-    """End this session: the access token stops working at once."""
-    principal = access.current()
-    _tokens().revoke_access(db_session(), principal.claims)
+    """End this session: its access and refresh tokens stop working at once."""
+    _tokens().logout(db_session(), access.current().claims)
 
 
 @blp.route("/admin/login", methods=["POST"])

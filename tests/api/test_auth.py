@@ -171,6 +171,57 @@ def test_logout_revokes_access_token(client):
     assert r.json["message"] == "the access token has been revoked"
 
 
+def test_logout_ends_the_refresh_token_and_the_sessions_other_access_tokens(client):
+    first = dev_login(client)
+    second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}).json
+    other = dev_login(client, "another-person")  # another session is not touched
+    assert client.post("/v1/auth/logout", headers=auth(second["access_token"])).status_code == 204
+    r = client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
+    # The access token issued before the refresh belongs to the same session.
+    assert client.get("/v1/me", headers=auth(first["access_token"])).status_code == 401
+    assert client.get("/v1/me", headers=auth(other["access_token"])).status_code == 200
+    assert client.post("/v1/auth/refresh",
+                       json={"refresh_token": other["refresh_token"]}).status_code == 200
+
+
+def _redis_down(app, monkeypatch) -> None:
+    import redis as redis_lib
+
+    real = app.extensions["credit"].redis
+
+    class Down:
+        def mget(self, *a, **k):
+            raise redis_lib.exceptions.ConnectionError("down")
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(app.extensions["credit"].extras["tokens"], "redis", Down())
+
+
+@pytest.mark.parametrize("redis_state", ["kept", "lost", "down"])
+def test_reuse_stops_the_familys_access_tokens_at_once(client, app, monkeypatch, redis_state):
+    """Reusing a spent refresh token ends its family: every access token of the family
+    is refused from then on — from Redis's flag, from the database when Redis lost
+    the flag, and when Redis is down."""
+    first = dev_login(client)
+    second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}).json
+    other = dev_login(client, "bystander")
+    for tokens in (first, second, other):
+        assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 200
+    r = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401
+    if redis_state == "lost":
+        app.extensions["credit"].redis.flushdb()
+    elif redis_state == "down":
+        _redis_down(app, monkeypatch)
+    for tokens in (first, second):
+        r = client.get("/v1/me", headers=auth(tokens["access_token"]))
+        assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
+    assert client.get("/v1/me", headers=auth(other["access_token"])).status_code == 200
+
+
 def test_logout_survives_redis_loss(client, app):
     """The denylist's durable copy is in the database."""
     tokens = dev_login(client)
