@@ -97,6 +97,10 @@ def load_config(overrides: dict | None = None) -> dict:
         # The cached points read answered before Flask (api/fastpath.py); off: always Flask.
         "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
         "COUNTER_FAST_PATH": _bool(env.get("COUNTER_FAST_PATH"), True),
+        # An admin username is locked for ADMIN_LOCKOUT_MINUTES after this many failed
+        # sign-ins within that time (429 ACCOUNT_LOCKED).
+        "ADMIN_LOCKOUT_ATTEMPTS": int(env.get("ADMIN_LOCKOUT_ATTEMPTS", "5")),
+        "ADMIN_LOCKOUT_MINUTES": int(env.get("ADMIN_LOCKOUT_MINUTES", "15")),
     }
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.

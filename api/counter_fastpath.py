@@ -171,7 +171,7 @@ class MerchantCounter:
 
         def work(session: _ConnectionOnly) -> bytes:
             connection = session.connection()
-            scope = f"{principal.label}:{REDEEM_ENDPOINT}"
+            scope = idempotency.scope_of(principal.label, REDEEM_ENDPOINT, seat.merchant.id)
             if key and connection.dialect.name == "postgresql":
                 # The key claimed and the answer stored by the grant's own statements.
                 kept = redemptions.KeptAnswer(

@@ -45,6 +45,13 @@ def key_problem(key: str) -> Invalid | None:
     return None
 
 
+def scope_of(label: str, endpoint: str, merchant_id: int | None = None) -> str:
+    """Whose keys a key is among: the caller, the merchant a staff member acts for
+    (X-Merchant-Id: a clerk of two merchants may use one key at each), the route."""
+    who = label if merchant_id is None else f"{label}@m{merchant_id}"
+    return f"{who}:{endpoint}"
+
+
 def digest(path: str, body: Any) -> str:
     """What a replay must match: the path and the JSON body as parsed."""
     return hashlib.sha256(json.dumps([path, body], sort_keys=True,
@@ -63,7 +70,10 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         problem = key_problem(key)
         if problem is not None:
             raise problem
-        scope = f"{access.current().label}:{request.endpoint}"
+        principal = access.current()
+        seat = principal.extras.get("seat")  # merchant routes: the seat acted in
+        scope = scope_of(principal.label, request.endpoint,
+                         seat.merchant.id if seat is not None else None)
         request_hash = digest(request.path, request.get_json(silent=True))
         session = db_session()
         connection = session.connection()

@@ -271,6 +271,67 @@ def test_admin_login_wrong_password(client, admin_headers):
     assert r.status_code == 401
 
 
+def test_an_unknown_admin_username_costs_a_password_verification(client, admin_headers,
+                                                                 monkeypatch):
+    """Unknown username or wrong password: each verifies one argon2 hash, so the time
+    taken does not tell which usernames exist."""
+    from api.routes import auth as auth_routes
+
+    verified = []
+    real = auth_routes.password_hasher
+
+    class Counting:
+        def verify(self, stored, password):
+            verified.append(stored)
+            return real.verify(stored, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(auth_routes, "password_hasher", Counting())
+    for username in ("office", "ghost"):
+        verified.clear()
+        r = client.post("/v1/auth/admin/login", json={"username": username, "password": "nope"})
+        assert r.status_code == 401 and r.json["message"] == "wrong username or password"
+        assert len(verified) == 1 and verified[0].startswith("$argon2")
+
+
+def _admin_login(client, username: str, password: str):
+    return client.post("/v1/auth/admin/login", json={"username": username, "password": password})
+
+
+@pytest.mark.parametrize("username", ["office", "ghost"])
+def test_repeated_admin_sign_in_failures_lock_the_username(app, client, admin_headers,
+                                                           monkeypatch, username):
+    """ADMIN_LOCKOUT_ATTEMPTS failures lock the username (known or not, so a lock tells
+    nothing) for ADMIN_LOCKOUT_MINUTES: 429 ACCOUNT_LOCKED with Retry-After, even with
+    the right password; other usernames are not touched; afterwards it signs in."""
+    monkeypatch.setitem(app.config, "ADMIN_LOCKOUT_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "ADMIN_LOCKOUT_MINUTES", 15)
+    for _ in range(2):
+        assert _admin_login(client, username, "wrong").status_code == 401
+    r = _admin_login(client, username, "wrong")
+    assert r.status_code == 429 and r.json["error_code"] == "ACCOUNT_LOCKED"
+    assert 890 <= int(r.headers["Retry-After"]) <= 900
+    r = _admin_login(client, username, "s3cret-pass")
+    assert r.status_code == 429 and r.json["error_code"] == "ACCOUNT_LOCKED"
+    if username == "ghost":
+        assert _admin_login(client, "office", "s3cret-pass").status_code == 200
+        return
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)):
+        assert _admin_login(client, username, "s3cret-pass").status_code == 200
+
+
+def test_a_successful_admin_sign_in_forgets_earlier_failures(app, client, admin_headers,
+                                                             monkeypatch):
+    monkeypatch.setitem(app.config, "ADMIN_LOCKOUT_ATTEMPTS", 3)
+    for _ in range(2):
+        assert _admin_login(client, "office", "wrong").status_code == 401
+    assert _admin_login(client, "office", "s3cret-pass").status_code == 200
+    for _ in range(2):
+        assert _admin_login(client, "office", "wrong").status_code == 401
+
+
 def test_roles_deny_by_default(client, admin_headers):
     person = resident(client)
     for path in ("/v1/admin/departments", "/v1/dept/quality-issues"):

@@ -718,3 +718,28 @@ def test_hostile_bodies_are_refused_by_flask_and_spend_nothing(app, client, disp
     assert dispatched == []  # refused before either path
     assert _tally(app) == before
     assert _verify(client, staff, token, perk["id"]).status_code == 201
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_idempotency_key_is_the_staff_members_at_each_merchant(app, client, dispatched,
+                                                                  monkeypatch, counter, fast):
+    """A clerk of two merchants using one key at each: two grants, neither a replay of
+    the other (the scope holds X-Merchant-Id), on the fast path and on Flask's."""
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", fast)
+    merchant, first_perk = counter
+    owner = {"headers": merchant["headers"], "openid": merchant["openid"]}
+    second = approved_merchant(app, client, name="乙家政", sector="housekeeping", owner=owner)
+    as_first = {**owner["headers"], "X-Merchant-Id": str(merchant["id"])}
+    as_second = {**owner["headers"], "X-Merchant-Id": str(second["id"])}
+    second_perk = make_perk(client, {"headers": as_second})
+    at_first = _verify(client, as_first, code_for(client, _person(client)), first_perk["id"])
+    at_second = _verify(client, as_second, code_for(client, _person(client)), second_perk["id"])
+    one = _redeem(client, as_first, at_first.json["id"], _key("shared-key"))
+    dispatched.clear()
+    two = _redeem(client, as_second, at_second.json["id"], _key("shared-key"))
+    assert one.status_code == two.status_code == 201, two.json
+    assert "Idempotent-Replayed" not in two.headers
+    assert two.json["perk_id"] == second_perk["id"] != one.json["perk_id"]
+    assert dispatched == ([] if fast else [1])
+    again = _redeem(client, as_first, at_first.json["id"], _key("shared-key"))
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == one.json
