@@ -6,6 +6,7 @@ import logging
 from flask import Flask, request
 from flask.sessions import SessionInterface
 from werkzeug.exceptions import NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
 from api.bodies import StrictJSONProvider, StrictRequest
@@ -90,6 +91,27 @@ class PlainString(UnicodeConverter):
         if "\x00" in value:
             raise NotFound()
         return value
+
+
+class TrustedProxies:
+    """werkzeug's ProxyFix for `TRUSTED_PROXIES` proxies (0: none, the peer is the
+    client): the client's address (REMOTE_ADDR, which the per-IP rate limits count) is
+    the one the outermost trusted proxy saw, never more of X-Forwarded-For than the
+    trusted proxies added (a client can write anything before that)."""
+
+    def __init__(self, wsgi_app, config) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = config
+        self._fixes: dict[int, ProxyFix] = {}
+
+    def __call__(self, environ, start_response):
+        proxies = self.config["TRUSTED_PROXIES"]
+        if not proxies:
+            return self.wsgi_app(environ, start_response)
+        fix = self._fixes.get(proxies)
+        if fix is None:
+            fix = self._fixes[proxies] = ProxyFix(self.wsgi_app, x_for=proxies, x_proto=proxies)
+        return fix(environ, start_response)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -193,6 +215,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
         lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
 
     from api.cli import register_cli
 
