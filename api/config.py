@@ -150,6 +150,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # the client's address is the one the outermost trusted proxy saw. 0: none, the
         # peer's address is the client's (a forged header is ignored).
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        # How long an Idempotency-Key and the answer kept for it live (then deleted by
+        # `points sweep`; the same key later is a new request).
+        "IDEMPOTENCY_KEY_TTL_HOURS": int(env.get("IDEMPOTENCY_KEY_TTL_HOURS", "24")),
     }
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.

@@ -59,7 +59,7 @@ from api.fastpath import Defer, no_database
 from api.routes import merchant as routes
 from api.uow import _CommitInterrupted
 from incentives import codes, merchants, redemptions
-from points.db import today
+from points.db import today, utcnow
 from points.errors import DomainError
 
 VERIFY = "/v1/merchant/verifications"
@@ -175,21 +175,22 @@ class MerchantCounter:
             if key and connection.dialect.name == "postgresql":
                 # The key claimed and the answer stored by the grant's own statements.
                 kept = redemptions.KeptAnswer(
-                    scope, key, idempotency.digest(REDEEM, parsed), 201, self.redeem_out.dump)
+                    scope, key, idempotency.digest(REDEEM, parsed), 201, self.redeem_out.dump,
+                    utcnow() - idempotency.ttl(), idempotency.seal)
                 redemptions.redeem(session, seat.merchant, principal.id,
                                    body["verification_id"], today(), kept=kept)
                 return self._encoded(kept.answer)
             claimed = None
             if key:
                 claimed = idempotency.claim(connection, scope, key,
-                                            idempotency.digest(REDEEM, parsed))
+                                            idempotency.digest(REDEEM, parsed), idempotency.ttl())
                 if claimed is None:
                     raise Defer  # used before: Flask replays or refuses it
             answer = self.redeem_out.dump(redemptions.redeem(
                 session, seat.merchant, principal.id, body["verification_id"], today()))
             encoded = self._encoded(answer)
             if claimed is not None:
-                idempotency.store(connection, claimed, 201, answer)
+                idempotency.store(connection, claimed, 201, idempotency.seal(answer))
             return encoded
 
         return _in_transaction(self.state.db.engine, work), []

@@ -97,9 +97,10 @@ def _login_keys(username: str) -> tuple[str, str]:
 
 
 def admin_locked_for(client: redis.Redis, username: str) -> int:
-    """Seconds this username stays locked (0: not locked)."""
-    ttl = client.ttl(_login_keys(username)[1])
-    return max(int(ttl), 0) if ttl is not None else 0
+    """Seconds this username stays locked (0: not locked). The lock holds the time it
+    ends (its Redis expiry only clears it away)."""
+    until = client.get(_login_keys(username)[1])
+    return max(int(float(until) - time.time()), 0) if until is not None else 0
 
 
 def admin_login_failed(client: redis.Redis, username: str, attempts: int,
@@ -112,7 +113,7 @@ def admin_login_failed(client: redis.Redis, username: str, attempts: int,
     if count < attempts:
         return 0
     pipe = client.pipeline()
-    pipe.set(lock, 1, ex=lock_seconds)
+    pipe.set(lock, int(time.time()) + lock_seconds, ex=lock_seconds)
     pipe.delete(failures)
     pipe.execute()
     return lock_seconds

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from api import access, seat_cache
 from api.context import cipher, db_session, redis_client
-from api.idempotency import idempotent
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from incentives import codes, merchants, perks, redemptions
 from incentives.models import (
@@ -545,11 +545,10 @@ def verify_code(body):
 
 @blp.route("/merchant/redemptions", methods=["POST"])
 @blp.arguments(PerkRedeemInSchema)
+@blp.doc(parameters=[MERCHANT_HEADER, IDEMPOTENCY_HEADER])
 @idempotent
 @blp.response(201, RedemptionSchema)
 @blp.errors(401, 403, 404, 409, 410, 422)
-@blp.doc(parameters=[MERCHANT_HEADER, {"name": "Idempotency-Key", "in": "header",
-                                       "required": False, "schema": {"type": "string"}}])
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
     return redemptions.redeem(db_session(), _seat().merchant, access.current().id,
