@@ -121,9 +121,10 @@ def logout():
 @public
 @blp.arguments(AdminLoginSchema)
 @blp.response(200, TokenSchema)
-@blp.errors(401, 422, 429, descriptions={
+@blp.errors(401, 422, 429, 503, descriptions={
     429: "ACCOUNT_LOCKED: too many failed sign-ins with this username; Retry-After says "
-         "for how long (or RATE_LIMITED: too many sign-ins from this address)"})
+         "for how long (or RATE_LIMITED: too many sign-ins from this address)",
+    503: "CACHE_UNAVAILABLE: failed sign-ins cannot be counted (Redis down)"})
 def admin_login(body):
     """Sign in as a credit-office admin; repeated failures lock the username for a while."""
     config, client = current_app.config, state().redis
