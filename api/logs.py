@@ -19,7 +19,8 @@ _SECRETS = [
     (re.compile(r"\b1\d{10}\b"), "[phone]"),
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"), "[jwt]"),
     (re.compile(r"\b(rt|dk|vt|rs)_[\w-]{16,}"), "[secret]"),
-    (re.compile(r"(session_key|api_key|password|secret)([\"':= ]+)[^\s\"',]+", re.IGNORECASE),
+    (re.compile(r"(session_key|api_key|password|secret|openid|touser|access_token)"
+                r"([\"':= ]+)[^\s\"',&]+", re.IGNORECASE),
      r"\1\2[redacted]"),
     # A database error's parameters and the values PostgreSQL quotes back in its DETAIL
     # ("Key (openid)=(…) already exists"), should a driver or engine not hide them.

@@ -53,6 +53,9 @@ def test_sql_parameters_never_reach_the_logs(app, client, caplog):
      "contains (1, dev:wx-openid-7f3a9c21, null)."), OPENID),
     (("[SQL: SELECT 1 WHERE openid = %(o)s]\n[parameters: {'o': 'dev:wx-openid-7f3a9c21'}]\n"
      "(Background on this error at: https://sqlalche.me/e/20/f405)"), OPENID),
+    ('outbox message 7: sending failed: {"touser": "wx-openid-7f3a9c21", "data": {}}', OPENID),
+    (("Max retries exceeded with url: /cgi-bin/message/subscribe/send?access_token=AT-93kd8s"
+     "&x=1"), "AT-93kd8s"),
 ])
 def test_values_a_database_quotes_back_are_masked_in_the_logs(message, secret):
     record = logging.LogRecord("api.errors", logging.ERROR, __file__, 1, message, None, None)
