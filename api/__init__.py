@@ -6,8 +6,10 @@ import logging
 from flask import Flask, request
 from flask.sessions import SessionInterface
 from werkzeug.exceptions import NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
+from api.bodies import StrictJSONProvider, StrictRequest
 from api.config import load_config
 from api.context import AppState
 from api.extensions import Database, make_redis
@@ -23,7 +25,11 @@ NON_JSON_BODIES = {"office.upload_rule_set"}
 class CreditApp(Flask):
     """Flask, remembering `ensure_sync` per function: Flask would otherwise inspect
     every hook and view for a coroutine on every request (a noticeable share of the
-    cached points read). The hooks and views are a fixed set, hence the bound."""
+    cached points read). The hooks and views are a fixed set, hence the bound.
+    Request bodies are read strictly (api/bodies.py)."""
+
+    json_provider_class = StrictJSONProvider
+    request_class = StrictRequest
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -57,7 +63,8 @@ SECURITY_HEADERS_API = (*SECURITY_HEADERS, ("Content-Security-Policy",
 
 
 class BoundedInt(IntegerConverter):
-    """Ids in paths are database keys: one too large for a BIGINT is simply not found.
+    """Ids in paths are database keys: one too large for a BIGINT, or written in other
+    digits than ASCII's, is simply not found.
 
     Answered with NotFound rather than a failed match: when a path has rules for
     several methods (GET and PATCH of a perk), werkzeug answers a failed match on
@@ -68,6 +75,8 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
     def to_python(self, value: str) -> int:
+        if not value.isascii():  # `\d` also matches other scripts' digits, such as ٣
+            raise NotFound()
         try:
             return super().to_python(value)
         except ValidationError:
@@ -94,6 +103,27 @@ def face_verifier(config: dict, state: AppState):
         return StandInVerifier(config["APP_ENV"])
     client = state.extras["wechat"]
     return WeChatFaceVerifier(client, AccessTokenHolder(client, state.redis))
+
+
+class TrustedProxies:
+    """werkzeug's ProxyFix for `TRUSTED_PROXIES` proxies (0: none, the peer is the
+    client): the client's address (REMOTE_ADDR, which the per-IP rate limits count) is
+    the one the outermost trusted proxy saw, never more of X-Forwarded-For than the
+    trusted proxies added (a client can write anything before that)."""
+
+    def __init__(self, wsgi_app, config) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = config
+        self._fixes: dict[int, ProxyFix] = {}
+
+    def __call__(self, environ, start_response):
+        proxies = self.config["TRUSTED_PROXIES"]
+        if not proxies:
+            return self.wsgi_app(environ, start_response)
+        fix = self._fixes.get(proxies)
+        if fix is None:
+            fix = self._fixes[proxies] = ProxyFix(self.wsgi_app, x_for=proxies, x_proto=proxies)
+        return fix(environ, start_response)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -192,11 +222,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _remove_session(exc):
         db.remove()
 
+    from api.bodies import BodyReader
     from api.counter_fastpath import MerchantCounter
     from api.fastpath import CachedPointsRead
 
-    app.wsgi_app = MerchantCounter(
-        app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API)
+    app.wsgi_app = BodyReader(MerchantCounter(
+        app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
+        lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
 
     from api.cli import register_cli
 

@@ -21,6 +21,46 @@ REQUIRED_IN_PRODUCTION = (
 )
 
 
+# Values seen in examples, tests and development set-ups: never a production secret.
+KNOWN_WEAK_SECRETS = {
+    "secret", "changeme", "change-me", "changethis", "dev", "development", "test", "testing",
+    "password", "dev-secret", "secret-key", "test-data-key", "data-key",
+    "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+}
+MIN_SECRET_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 12
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why a secret is too weak to be a real one (None: it will do)."""
+    if value.strip().lower() in KNOWN_WEAK_SECRETS or value in _dev_secret_values():
+        return "it is a development or example value"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"it is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+        return "it has too few distinct characters to be random"
+    return None
+
+
+def _dev_secret_values() -> set[str]:
+    """The secrets `make run` made for this checkout, if any (instance/dev-secrets.json)."""
+    path = INSTANCE_DIR / "dev-secrets.json"
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return set()
+    return {v for v in values.values() if isinstance(v, str)}
+
+
+def _production_secrets(env: dict) -> list[tuple[str, str]]:
+    """(setting, value) of every secret key given: DATA_KEY may list several."""
+    found = [("SECRET_KEY", env["SECRET_KEY"])]
+    found += [("DATA_KEY", key) for key in env["DATA_KEY"].split(",") if key]
+    if env.get("DATA_HASH_KEY"):
+        found.append(("DATA_HASH_KEY", env["DATA_HASH_KEY"]))
+    return found
+
+
 class ConfigError(SystemExit):
     """Stops start-up with one clear line (SystemExit prints it and exits 1)."""
 
@@ -62,6 +102,11 @@ def load_config(overrides: dict | None = None) -> dict:
                 raise ConfigError(f"{name} is not set; it is required when APP_ENV=production")
         if env["REDIS_URL"].startswith("memory://"):
             raise ConfigError("REDIS_URL=memory:// is for development only; give a real Redis")
+        for name, value in _production_secrets(env):
+            why = secret_weakness(value)
+            if why:
+                raise ConfigError(f"{name} is too weak to be real ({why}); use at least "
+                                  f"{MIN_SECRET_LENGTH} random characters")
         defaults: dict[str, str] = {}
     else:
         defaults = _dev_secrets() if not (env.get("SECRET_KEY") and env.get("DATA_KEY")) else {}
@@ -101,6 +146,17 @@ def load_config(overrides: dict | None = None) -> dict:
         # The cached points read answered before Flask (api/fastpath.py); off: always Flask.
         "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
         "COUNTER_FAST_PATH": _bool(env.get("COUNTER_FAST_PATH"), True),
+        # An admin username is locked for ADMIN_LOCKOUT_MINUTES after this many failed
+        # sign-ins within that time (429 ACCOUNT_LOCKED).
+        "ADMIN_LOCKOUT_ATTEMPTS": int(env.get("ADMIN_LOCKOUT_ATTEMPTS", "5")),
+        "ADMIN_LOCKOUT_MINUTES": int(env.get("ADMIN_LOCKOUT_MINUTES", "15")),
+        # How many proxies in front of the app set X-Forwarded-For (werkzeug's ProxyFix):
+        # the client's address is the one the outermost trusted proxy saw. 0: none, the
+        # peer's address is the client's (a forged header is ignored).
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        # How long an Idempotency-Key and the answer kept for it live (then deleted by
+        # `points sweep`; the same key later is a new request).
+        "IDEMPOTENCY_KEY_TTL_HOURS": int(env.get("IDEMPOTENCY_KEY_TTL_HOURS", "24")),
     }
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.

@@ -40,7 +40,6 @@ is unknown, and the answer is the 503 the full path gives for it.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -54,12 +53,13 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.http import parse_options_header
 
 from api import access, gate, idempotency, ratelimit, seat_cache
+from api.bodies import BodyRefused, load_json
 from api.extensions import thread_local_command
 from api.fastpath import Defer, no_database
 from api.routes import merchant as routes
 from api.uow import _CommitInterrupted
 from incentives import codes, merchants, redemptions
-from points.db import today
+from points.db import today, utcnow
 from points.errors import DomainError
 
 VERIFY = "/v1/merchant/verifications"
@@ -171,25 +171,26 @@ class MerchantCounter:
 
         def work(session: _ConnectionOnly) -> bytes:
             connection = session.connection()
-            scope = f"{principal.label}:{REDEEM_ENDPOINT}"
+            scope = idempotency.scope_of(principal.label, REDEEM_ENDPOINT, seat.merchant.id)
             if key and connection.dialect.name == "postgresql":
                 # The key claimed and the answer stored by the grant's own statements.
                 kept = redemptions.KeptAnswer(
-                    scope, key, idempotency.digest(REDEEM, parsed), 201, self.redeem_out.dump)
+                    scope, key, idempotency.digest(REDEEM, parsed), 201, self.redeem_out.dump,
+                    utcnow() - idempotency.ttl(), idempotency.seal)
                 redemptions.redeem(session, seat.merchant, principal.id,
                                    body["verification_id"], today(), kept=kept)
                 return self._encoded(kept.answer)
             claimed = None
             if key:
                 claimed = idempotency.claim(connection, scope, key,
-                                            idempotency.digest(REDEEM, parsed))
+                                            idempotency.digest(REDEEM, parsed), idempotency.ttl())
                 if claimed is None:
                     raise Defer  # used before: Flask replays or refuses it
             answer = self.redeem_out.dump(redemptions.redeem(
                 session, seat.merchant, principal.id, body["verification_id"], today()))
             encoded = self._encoded(answer)
             if claimed is not None:
-                idempotency.store(connection, claimed, 201, answer)
+                idempotency.store(connection, claimed, 201, idempotency.seal(answer))
             return encoded
 
         return _in_transaction(self.state.db.engine, work), []
@@ -250,10 +251,11 @@ def _json_body(environ: dict, max_length: int) -> bytes | None:
 
 
 def _parsed(raw: bytes) -> Any:
-    """The body as webargs parses it for the view: strict UTF-8, then JSON."""
+    """The body as the view's parser reads it (`api.bodies.load_json`); one it refuses
+    is Flask's to answer (400)."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except Exception:  # noqa: BLE001 - not UTF-8, not JSON, nested too deep: Flask answers
+        return load_json(raw)
+    except BodyRefused:
         raise Defer from None
 
 

@@ -22,6 +22,7 @@ KIND_STATUS = {
     "unauthenticated": 401,
     "gone": 410,
     "invalid": 422,
+    "too_many": 429,
     "unavailable": 503,
 }
 
@@ -53,7 +54,7 @@ def register_error_handlers(app: Flask) -> None:
         status = KIND_STATUS[error.kind]
         headers = {}
         extra = dict(error.extra)
-        if isinstance(error, domain.Unavailable) and error.retry_after:
+        if isinstance(error, domain.Unavailable | domain.TooManyAttempts) and error.retry_after:
             headers["Retry-After"] = str(error.retry_after)
         if isinstance(error, domain.Invalid) and error.errors is not None:
             extra["errors"] = error.errors

@@ -37,6 +37,10 @@ def _fake_redis() -> redis.Redis:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine for `url`. Its statements' parameters (openids, names, ID-number
+    hashes) are never written into an error's text or a log line (`hide_parameters`):
+    a failing statement's traceback would otherwise carry them into the logs."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         options: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if url in {"sqlite://", "sqlite:///:memory:"}:

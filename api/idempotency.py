@@ -1,26 +1,58 @@
 """`Idempotency-Key`: the same key and body replays the first answer; the same key
 with another body is refused (422 IDEMPOTENCY_KEY_REUSED).
 
-The key row is inserted (INSERT … ON CONFLICT DO NOTHING) before the work is done,
-in the same transaction, so a concurrent retry with the same key waits on the
-unique index and then replays the committed answer instead of doing the work
-twice."""
+The key row is inserted (INSERT … ON CONFLICT …) before the work is done, in the
+same transaction, so a concurrent retry with the same key waits on the unique index
+and then replays the committed answer instead of doing the work twice.
+
+A key is kept for IDEMPOTENCY_KEY_TTL_HOURS (24 h by default; published in the
+header's OpenAPI description): later, the same key is a new request. What is kept
+holds no personal data in plain text: the request's hash is an HMAC under the app's
+lookup-hash key (a body naming an ID number cannot be guessed back from it), and the
+answer is stored encrypted with DATA_KEY (`seal`), read back only for a replay."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import jsonify, make_response, request
+from flask import current_app, jsonify, make_response, request
 from sqlalchemy import select
 
 from api import access
-from api.context import db_session
+from api.context import db_session, state
 from points.errors import Conflict, Invalid
 from points.idempotency_keys import claim, store
 from points.models import IdempotencyKey
+
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": 128},
+    "description": "Retry safely: the same key and body within the key's window "
+                   "(IDEMPOTENCY_KEY_TTL_HOURS, 24 hours by default) replay the first "
+                   "answer (header Idempotent-Replayed: true); the same key with another "
+                   "body is 422 IDEMPOTENCY_KEY_REUSED. After the window the key is "
+                   "forgotten (what was kept of the answer is deleted) and counts as new.",
+}
+
+
+def ttl() -> dt.timedelta:
+    """How long a key is kept (IDEMPOTENCY_KEY_TTL_HOURS)."""
+    return dt.timedelta(hours=current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"])
+
+
+def seal(answer: Any) -> dict:
+    """The answer as stored: encrypted (it may name a person)."""
+    return {"sealed": state().cipher.encrypt(json.dumps(answer, separators=(",", ":"),
+                                                        ensure_ascii=False))}
+
+
+def unseal(stored: Any) -> Any:
+    if isinstance(stored, dict) and set(stored) == {"sealed"}:
+        return json.loads(state().cipher.decrypt(stored["sealed"]))
+    return stored  # kept before answers were sealed
 
 
 def _replay(row: IdempotencyKey, request_hash: str):
@@ -30,7 +62,7 @@ def _replay(row: IdempotencyKey, request_hash: str):
     if row.status_code is None:
         raise Conflict("the first request with this key is still running; retry shortly",
                        "IDEMPOTENCY_IN_PROGRESS")
-    response = jsonify(row.response)
+    response = jsonify(unseal(row.response))
     response.status_code = row.status_code
     response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -45,15 +77,24 @@ def key_problem(key: str) -> Invalid | None:
     return None
 
 
+def scope_of(label: str, endpoint: str, merchant_id: int | None = None) -> str:
+    """Whose keys a key is among: the caller, the merchant a staff member acts for
+    (X-Merchant-Id: a clerk of two merchants may use one key at each), the route."""
+    who = label if merchant_id is None else f"{label}@m{merchant_id}"
+    return f"{who}:{endpoint}"
+
+
 def digest(path: str, body: Any) -> str:
-    """What a replay must match: the path and the JSON body as parsed."""
-    return hashlib.sha256(json.dumps([path, body], sort_keys=True,
-                                     default=str).encode()).hexdigest()
+    """What a replay must match: the path and the JSON body as parsed, hashed with the
+    app's lookup-hash key (HMAC-SHA256)."""
+    return state().cipher.lookup_hash("idempotency:" + json.dumps(
+        [path, body], sort_keys=True, default=str))
 
 
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Honour Idempotency-Key on a view. Put it above `@blp.response` so what is
-    stored is the answer exactly as it was sent."""
+    """Honour Idempotency-Key on a view. Put it above `@blp.response` so what is stored
+    is the answer exactly as it was sent. The view is marked, and `api.smorest`'s route
+    documents the header (IDEMPOTENCY_HEADER) beside the view's own parameters."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any):
@@ -63,17 +104,20 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         problem = key_problem(key)
         if problem is not None:
             raise problem
-        scope = f"{access.current().label}:{request.endpoint}"
+        principal = access.current()
+        seat = principal.extras.get("seat")  # merchant routes: the seat acted in
+        scope = scope_of(principal.label, request.endpoint,
+                         seat.merchant.id if seat is not None else None)
         request_hash = digest(request.path, request.get_json(silent=True))
         session = db_session()
         connection = session.connection()
-        claimed = claim(connection, scope, key, request_hash)
+        claimed = claim(connection, scope, key, request_hash, ttl())
         if claimed is None:
             existing = session.execute(select(IdempotencyKey).where(
                 IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one()
             return _replay(existing, request_hash)
         response = make_response(view(*args, **kwargs))
-        store(connection, claimed, response.status_code, response.get_json())
+        store(connection, claimed, response.status_code, seal(response.get_json()))
         return response
 
     wrapper._idempotent = True  # type: ignore[attr-defined]  # documented by api.smorest

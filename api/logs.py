@@ -19,8 +19,15 @@ _SECRETS = [
     (re.compile(r"\b1\d{10}\b"), "[phone]"),
     (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"), "[jwt]"),
     (re.compile(r"\b(rt|dk|vt|rs)_[\w-]{16,}"), "[secret]"),
-    (re.compile(r"(session_key|api_key|password|secret)([\"':= ]+)[^\s\"',]+", re.IGNORECASE),
+    (re.compile(r"(session_key|api_key|password|secret|openid|touser|access_token)"
+                r"([\"':= ]+)[^\s\"',&]+", re.IGNORECASE),
      r"\1\2[redacted]"),
+    # A database error's parameters and the values PostgreSQL quotes back in its DETAIL
+    # ("Key (openid)=(…) already exists"), should a driver or engine not hide them.
+    (re.compile(r"\[parameters: .*?\](?=\n|$|\s*\()", re.DOTALL), "[parameters: hidden]"),
+    (re.compile(r"(Key \([^)]*\))=\(.*?\)(?= already| is not| conflicts|\n|$)"),
+     r"\1=([hidden])"),
+    (re.compile(r"(DETAIL:\s+Failing row contains )\(.*?\)(?=\.?\n|\.?$)"), r"\1([hidden])"),
 ]
 
 

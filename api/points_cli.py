@@ -50,7 +50,10 @@ def register_points_cli(app: Flask) -> None:
 
     @points_group.command("sweep")
     def sweep():
-        """Recompute subjects whose windows opened or closed; purge expired records."""
+        """Recompute subjects whose windows opened or closed; purge expired records and
+        Idempotency-Key rows."""
+        import datetime as dt
+
         from flask import current_app
 
         from api.context import state
@@ -60,7 +63,8 @@ def register_points_cli(app: Flask) -> None:
 
         st = state()
         result = jobs.sweep(st.db.new_session, st.redis, today(),
-                            current_app.config["ACCESS_LOG_RETENTION_DAYS"])
+                            current_app.config["ACCESS_LOG_RETENTION_DAYS"],
+                            dt.timedelta(hours=current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"]))
         with st.db.new_session() as session:
             stuck = rule_admin.queued_jobs(session)
         if stuck:

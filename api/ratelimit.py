@@ -7,7 +7,9 @@ handler in api/smorest.py keeps the header and adds the code).
 from __future__ import annotations
 
 import hashlib
+import time
 
+import redis
 from flask import Flask, current_app, request
 from flask_limiter import HeaderNames, Limiter
 from flask_limiter.util import get_remote_address
@@ -79,6 +81,44 @@ def count_outside_flask(limiter: Limiter, limit_value: str, endpoint: str, key: 
     return [(names[HeaderNames.LIMIT], str(items[0].amount)),
             (names[HeaderNames.REMAINING], str(remaining)),
             (names[HeaderNames.RESET], str(reset_at))]
+
+
+# -- admin sign-in lockout -------------------------------------------------------------
+# Counted per username (hashed), whether or not the account exists, so a lock tells
+# nothing about which usernames are real. Redis holds the counters; with Redis down a
+# sign-in answers 503, as the limits above do.
+
+
+def _login_keys(username: str) -> tuple[str, str]:
+    digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+    return f"adminfail:{digest}", f"adminlock:{digest}"
+
+
+def admin_locked_for(client: redis.Redis, username: str) -> int:
+    """Seconds this username stays locked (0: not locked). The lock holds the time it
+    ends (its Redis expiry only clears it away)."""
+    until = client.get(_login_keys(username)[1])
+    return max(int(float(until) - time.time()), 0) if until is not None else 0
+
+
+def admin_login_failed(client: redis.Redis, username: str, attempts: int,
+                       lock_seconds: int) -> int:
+    """Count a failed sign-in; the seconds locked if this failure reached the limit."""
+    failures, lock = _login_keys(username)
+    count = client.incr(failures)
+    if count == 1:  # failures counted within one lock period from the first
+        client.expire(failures, lock_seconds)
+    if count < attempts:
+        return 0
+    pipe = client.pipeline()
+    pipe.set(lock, int(time.time()) + lock_seconds, ex=lock_seconds)
+    pipe.delete(failures)
+    pipe.execute()
+    return lock_seconds
+
+
+def admin_login_succeeded(client: redis.Redis, username: str) -> None:
+    client.delete(_login_keys(username)[0])
 
 
 # endpoint → (setting, whose bucket)

@@ -5,6 +5,11 @@ and a `kid` header naming the signing key so the key can rotate while tokens
 signed with the previous one are still accepted for a grace period. Refresh
 tokens are opaque, stored hashed, and rotated on every use; presenting a spent
 one revokes the whole family (it was stolen or replayed).
+
+An access token names its refresh family (`fam`): when the family ends (logout, or
+a spent refresh token presented again) every access token of it stops working at
+once. Whether a family has ended is cached in Redis (`fam:<family>`, 1 or 0) and
+read in the same round trip as the denylist; the refresh-token rows are the truth.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from typing import Any
 
 import jwt
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from points.crypto import hash_token
@@ -65,7 +70,8 @@ class TokenService:
         self._verified: dict[str, dict[str, Any]] = {}
 
     # -- access tokens -------------------------------------------------------
-    def issue_access(self, principal: str, role: str, now: dt.datetime | None = None) -> str:
+    def issue_access(self, principal: str, role: str, now: dt.datetime | None = None,
+                     family: str | None = None) -> str:
         now = now or utcnow()
         claims = {
             "iss": self.issuer,
@@ -77,6 +83,8 @@ class TokenService:
             "nbf": int(now.timestamp()),
             "exp": int(now.timestamp()) + self.access_ttl,
         }
+        if family is not None:
+            claims["fam"] = family
         return jwt.encode(claims, self.current_key, algorithm="HS256",
                           headers={"kid": key_id(self.current_key)})
 
@@ -124,6 +132,24 @@ class TokenService:
         on_commit(session, lambda: self._safe_redis(self.redis.set, f"deny:{claims['jti']}", 1,
                                                     ex=ttl))
 
+    def end_family(self, session: Session, family: str, now: dt.datetime | None = None) -> None:
+        """The session ends: its refresh tokens are revoked, and once that is committed
+        its access tokens stop working (the cached `fam:` flag, set whatever a
+        concurrent check cached before)."""
+        session.execute(update(RefreshToken)
+                        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+                        .values(revoked_at=now or utcnow()))
+        from points.db import on_commit
+
+        on_commit(session, lambda: self._safe_redis(self.redis.set, f"fam:{family}", 1,
+                                                    ex=self.access_ttl + 60))
+
+    def logout(self, session: Session, claims: dict[str, Any]) -> None:
+        """This access token on the denylist, and its session (refresh family) ended."""
+        self.revoke_access(session, claims)
+        if claims.get("fam"):
+            self.end_family(session, claims["fam"])
+
     def cut_user_tokens(self, session: Session, user: User) -> None:
         """Every token of this user issued before now stops working."""
         now = utcnow()
@@ -147,17 +173,32 @@ class TokenService:
         The denylist entry of this token and the account's cut-off time (tokens
         issued before it are dead) come from Redis; a missing cut-off is read from
         the database once and cached (SET NX, so it never overwrites a newer cut-off
-        written by an account closure). With Redis down, the database answers."""
+        written by an account closure). The token's refresh family is checked the same
+        way (`fam:`, after `extra_keys`: its value is not among those returned). With
+        Redis down, the database answers."""
         principal = claims["sub"]
+        family = claims.get("fam")
         keys = [f"deny:{claims['jti']}", f"cut:{principal}", *extra_keys]
+        if family:
+            keys.append(f"fam:{family}")
         try:
             denied, cut, *extra = (fetch or self.redis.mget)(keys)
         except redis.exceptions.RedisError:
             log.warning("redis unavailable; checking the denylist in the database")
             if session_of().get(RevokedToken, claims["jti"]) is not None:
                 return True, None
+            if family and self._family_ended_in_db(session_of(), family):
+                return True, None
             cut_at = self._user_cut_in_db(session_of(), principal)
             return cut_at is not None and claims["iat"] <= cut_at, None
+        if family:
+            ended = extra.pop(len(extra_keys))  # after the extra keys' values
+            if ended is None:
+                ended = int(self._family_ended_in_db(session_of(), family))
+                self._safe_redis(self.redis.set, f"fam:{family}", ended, nx=True,
+                                 ex=self.access_ttl + 60)
+            if int(ended):
+                return True, extra
         if denied is not None:
             return True, extra
         if cut is None:
@@ -167,6 +208,11 @@ class TokenService:
         else:
             cut_at = int(cut) or None
         return cut_at is not None and claims["iat"] <= cut_at, extra
+
+    @staticmethod
+    def _family_ended_in_db(session: Session, family: str) -> bool:
+        return session.execute(select(exists().where(
+            RefreshToken.family == family, RefreshToken.revoked_at.is_not(None)))).scalar_one()
 
     @staticmethod
     def _user_cut_in_db(session: Session, principal: str) -> int | None:
@@ -190,14 +236,16 @@ class TokenService:
                    family: str | None = None) -> TokenPair:
         refresh = "rt_" + secrets.token_urlsafe(32)
         now = utcnow()
+        family = family or uuid.uuid4().hex
         session.add(RefreshToken(
             token_hash=hash_token(refresh),
-            family=family or uuid.uuid4().hex,
+            family=family,
             principal=principal,
             issued_at=now,
             expires_at=now + dt.timedelta(seconds=self.refresh_ttl),
         ))
-        return TokenPair(self.issue_access(principal, role, now), refresh, self.access_ttl)
+        return TokenPair(self.issue_access(principal, role, now, family), refresh,
+                         self.access_ttl)
 
     def refresh(self, session: Session, refresh_token: str) -> TokenPair:
         row = session.execute(
@@ -208,12 +256,9 @@ class TokenService:
         if row is None:
             raise Unauthenticated("unknown refresh token")
         if row.spent_at is not None or row.revoked_at is not None:
-            # Reuse of a spent token: end the whole family, and keep that change
-            # even though the request fails.
-            session.execute(update(RefreshToken)
-                            .where(RefreshToken.family == row.family,
-                                   RefreshToken.revoked_at.is_(None))
-                            .values(revoked_at=now))
+            # Reuse of a spent token: end the whole family (its access tokens too),
+            # and keep that change even though the request fails.
+            self.end_family(session, row.family, now)
             raise Unauthenticated("refresh token reused; the session has been ended",
                                   commit=True)
         if row.expires_at <= now:

@@ -8,7 +8,12 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
+from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
+
+from api.bodies import BodyRefused, load_json
 
 # The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
 MAX_DB_ID = 2**63 - 1
@@ -78,19 +83,41 @@ class Api(flask_smorest.Api):
 
 # Answers the app gives before a view runs, documented on every route they apply to.
 BODY_ERRORS = {
-    400: "MALFORMED_JSON: the body is not valid JSON",
+    400: "MALFORMED_JSON: the body is not valid JSON, or holds a lone UTF-16 surrogate, "
+         "nesting over 64 levels or an integer over 4300 digits",
     413: "PAYLOAD_TOO_LARGE: the body is over the size limit",
 }
-WRITE_ERRORS = {415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json"}
+WRITE_ERRORS = {
+    400: BODY_ERRORS[400] + "; MALFORMED_BODY: a chunked body that cannot be read",
+    415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json",
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class Parser(FlaskParser):
+    """webargs' parser reading JSON bodies with `api.bodies.load_json` (strict: no lone
+    surrogates, no absurd nesting or digit counts), refused as 400 MALFORMED_JSON."""
+
+    def load_json(self, req, schema):
+        if not req.is_json:
+            return core.missing
+        raw = req.get_data(cache=True)
+        if not raw:
+            return core.missing
+        try:
+            return load_json(raw)
+        except BodyRefused as refused:
+            abort(400, message=refused.reason, messages={"json": {"_schema": [refused.reason]}})
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with `errors(*statuses)` to document error answers.
 
-    Also documents what the app answers for every route of a kind: 415 for a
-    non-JSON body on any write (`create_app`'s JSON-only check), 400 for malformed
+    Also documents what the app answers for every route of a kind: 400 for a body
+    that cannot be read and 415 for a non-JSON body on any write (`create_app`'s JSON-only check), 400 for malformed
     JSON and 413 for a body over MAX_CONTENT_LENGTH wherever a JSON body is read."""
+
+    ARGUMENTS_PARSER = Parser()
 
     def errors(self, *statuses: int, descriptions: dict[int, str] | None = None):
         """Document the error answers a route may give, each with the error body."""
@@ -124,7 +151,11 @@ class Blueprint(flask_smorest.Blueprint):
             func = self.doc(operationId=f"{self.name}_{func.__name__}",
                             security=security_of(path, func))(func)
             if getattr(func, "_idempotent", False):
-                func = self.doc(parameters=[IDEMPOTENCY_KEY_HEADER])(func)
+                from api.idempotency import IDEMPOTENCY_HEADER
+
+                # doc() replaces a list: keep the view's own parameters beside the header.
+                own = getattr(func, "_apidoc", {}).get("manual_doc", {}).get("parameters", [])
+                func = self.doc(parameters=[*own, IDEMPOTENCY_HEADER])(func)
             if f"{self.name}.{func.__name__}" in rate_limited_endpoints():
                 func = self.alt_response(429, schema=ErrorSchema, description=RATE_LIMITED,
                                          headers=RETRY_AFTER_HEADER)(func)
@@ -146,15 +177,6 @@ PAGINATION_HEADER = {
     "schema": {"type": "string"},
     "example": '{"total": 42, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 1, '
                '"next_page": 2}',
-}
-IDEMPOTENCY_KEY_HEADER = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
-    "description": "Any text up to 128 characters that names this attempt: a retry with the "
-                   "same key and body replays the first answer (header Idempotent-Replayed: "
-                   "true); the same key with another body is refused (422 "
-                   "IDEMPOTENCY_KEY_REUSED); while the first is still running, 409 "
-                   "IDEMPOTENCY_IN_PROGRESS.",
-    "schema": {"type": "string", "maxLength": 128},
 }
 RATE_LIMITED = ("RATE_LIMITED: over this route's rate limit; retry after the seconds in "
                 "Retry-After")

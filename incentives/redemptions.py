@@ -186,6 +186,8 @@ class KeptAnswer:
     request_hash: str
     status_code: int
     render: Callable[[SimpleNamespace], Any]
+    expired_before: dt.datetime  # a row of the key claimed before this is taken over
+    seal: Callable[[Any], Any] = lambda answer: answer  # what is stored of the answer
     claimed: int | None = field(default=None, init=False)  # the key's row
     grant_id: int | None = field(default=None, init=False)  # drawn before the grant
     answer: Any = field(default=None, init=False)
@@ -223,7 +225,7 @@ def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, vers
             kept.answer = kept.render(SimpleNamespace(
                 **fields, reversed_at=None, reverse_reason=None))
             params |= {"key_claimed": kept.claimed, "key_status_code": kept.status_code,
-                       "key_response": kept.answer}
+                       "key_response": kept.seal(kept.answer)}
         row = (_GRANT_AT_ONCE if kept is None else _GRANT_AND_KEEP).one(connection, params)
         return SimpleNamespace(held=row.held, done=row.done, perk_version=row.perk_version,
                                grant_id=row.grant_id,
@@ -261,7 +263,7 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
             raise ValueError("an answer is kept by the grant's statements on PostgreSQL only")
         verification = _VERIFICATION_CLAIMED_LOCKED.first(connection, params | {
             "key_scope": kept.scope, "key_key": kept.key, "key_request_hash": kept.request_hash,
-            "key_created_at": utcnow()})
+            "key_created_at": utcnow(), "key_expired_before": kept.expired_before})
         if verification is None:
             raise NotClaimed
         kept.claimed, kept.grant_id = verification.claimed, verification.new_id
@@ -317,7 +319,8 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
     grant = SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
     if kept is not None and not outcome.kept:  # the terms changed: the answer stored now
         kept.answer = kept.render(grant)
-        idempotency_keys.store(connection, kept.claimed, kept.status_code, kept.answer)
+        idempotency_keys.store(connection, kept.claimed, kept.status_code,
+                               kept.seal(kept.answer))
     return grant
 
 

@@ -60,6 +60,18 @@ class Invalid(DomainError):
         self.errors = errors
 
 
+class TooManyAttempts(DomainError):
+    """Refused for a while after repeated failures (429, with Retry-After)."""
+
+    kind = "too_many"
+    default_code = "RATE_LIMITED"
+
+    def __init__(self, message: str, error_code: str | None = None,
+                 retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(message, error_code, **extra)
+        self.retry_after = retry_after
+
+
 class Unavailable(DomainError):
     """A dependency (WeChat, Redis, the database) cannot answer now (503)."""
 

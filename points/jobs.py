@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from points import engine, face, privacy, rule_store, scoring
+from points import engine, face, idempotency_keys, privacy, rule_store, scoring
 from points.dates import add_months
 from points.db import utcnow
 from points.models import CreditRecord, Job, RecordVersion, Score, Subject
@@ -149,9 +149,10 @@ def _one_by_one(session, cache, ids, as_of, cause, reason, rule_set, progress):
 
 
 def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
-          today: dt.date, access_log_retention_days: int = 5 * 365) -> dict[str, int]:
+          today: dt.date, access_log_retention_days: int = 5 * 365,
+          idempotency_ttl: dt.timedelta = dt.timedelta(hours=24)) -> dict[str, int]:
     """Recompute the subjects whose window boundaries have passed, and purge what
-    the retention periods allow."""
+    the retention periods allow (Idempotency-Key rows past their window among it)."""
     stmt = select(Subject.id).join(Score, Score.subject_id == Subject.id).where(
         Score.next_change_on.is_not(None), Score.next_change_on <= today)
     recomputed = changed = 0
@@ -173,8 +174,11 @@ def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
     with session_factory() as session, session.begin():
         purged_log = privacy.purge_access_log(session, today, access_log_retention_days)
         erased = face.erase_unused(session)
+    with session_factory() as session, session.begin():
+        purged_keys = idempotency_keys.purge_expired(session, idempotency_ttl)
     return {"recomputed": recomputed, "changed": changed, "purged_records": purged,
-            "purged_access_log": purged_log, "erased_face_verifications": erased}
+            "purged_access_log": purged_log, "erased_face_verifications": erased,
+            "purged_idempotency_keys": purged_keys}
 
 
 def purge_expired_records(session_factory: Callable[[], Session], today: dt.date) -> int:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
+from points import idempotency_keys
 from points.db import utcnow
 from points.models import AccessLogEntry, Consent, User
+from points.models.workflows import Commitment
 
 # Other modules add what they hold about an account (report shares, staff seats …).
 ACCOUNT_ERASERS: list[Callable[[Session, User], None]] = []
@@ -21,6 +23,14 @@ def close_account(session: Session, user: User) -> None:
     for erase in ACCOUNT_ERASERS:
         erase(session, user)
     session.execute(delete(Consent).where(Consent.user_id == user.id))
+    # The person's public commitments leave the public list (they stay with the credit
+    # subject, unpublished), and the answers kept for the account's retried writes go.
+    mine = Commitment.user_id == user.id
+    if user.subject_id is not None:
+        mine = or_(mine, Commitment.subject_id == user.subject_id)
+    session.execute(update(Commitment).where(mine, Commitment.public.is_(True))
+                    .values(public=False))
+    idempotency_keys.erase_account(session, user.id)
     user.openid = None
     user.name_enc = None
     user.phone_enc = None

@@ -77,7 +77,7 @@ def revoke_share(session: Session, user: User, token_or_id: str) -> ReportShare:
     """Revoke by the token itself or by the share's id (as listed): a worker who no
     longer has the token can still end the share."""
     stmt = select(ReportShare).where(ReportShare.user_id == user.id)
-    if token_or_id.isdigit() and len(token_or_id) < 19:
+    if token_or_id.isascii() and token_or_id.isdigit() and len(token_or_id) < 19:
         stmt = stmt.where(ReportShare.id == int(token_or_id))
     else:
         stmt = stmt.where(ReportShare.token_hash == hash_token(token_or_id))

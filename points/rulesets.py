@@ -416,6 +416,8 @@ def parse_rule_set(source: str | Mapping[str, Any]) -> RuleSet:
             data: Any = tomllib.loads(source)
         except tomllib.TOMLDecodeError as exc:
             raise RuleSetInvalid([f"rule set: not valid TOML: {exc}"]) from exc
+        except RecursionError:  # tomllib parses nested arrays and tables recursively
+            raise RuleSetInvalid(["rule set: not valid TOML: nested too deeply"]) from None
     else:
         data = source
     check = _Checker()

@@ -1,19 +1,22 @@
 """Sign-in for residents (WeChat), credit-office admins, and token refresh/logout."""
 from __future__ import annotations
 
+import functools
+import secrets
+
 import marshmallow as ma
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app
 from sqlalchemy import select
 
-from api import access
+from api import access, ratelimit
 from api.access import public
 from api.context import db_session, state
 from api.smorest import Blueprint, Schema
 from api.uow import once
 from points.accounts import user_for_openid
-from points.errors import Unauthenticated
+from points.errors import TooManyAttempts, Unauthenticated
 from points.models import AdminAccount
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Authentication")
@@ -53,6 +56,12 @@ class TokenSchema(Schema):
     expires_in = ma.fields.Integer(required=True)
     token_type = ma.fields.String()
     user = ma.fields.Nested(UserSummarySchema)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the username is unknown (made once)."""
+    return password_hasher.hash(secrets.token_urlsafe(16))
 
 
 def _tokens():
@@ -115,28 +124,45 @@ def refresh(body):
 @blp.response(204)
 @blp.errors(401)
 def logout():
-    """End this session: the access token stops working at once."""
-    principal = access.current()
-    _tokens().revoke_access(db_session(), principal.claims)
+    """End this session: its access and refresh tokens stop working at once."""
+    _tokens().logout(db_session(), access.current().claims)
 
 
 @blp.route("/admin/login", methods=["POST"])
 @public
 @blp.arguments(AdminLoginSchema)
 @blp.response(200, TokenSchema)
-@blp.errors(401, 422)
+@blp.errors(401, 422, 429, 503, descriptions={
+    429: "ACCOUNT_LOCKED: too many failed sign-ins with this username; Retry-After says "
+         "for how long (or RATE_LIMITED: too many sign-ins from this address)",
+    503: "CACHE_UNAVAILABLE: failed sign-ins cannot be counted (Redis down)"})
 def admin_login(body):
-    """Sign in as a credit-office admin."""
+    """Sign in as a credit-office admin; repeated failures lock the username for a while."""
+    config, client = current_app.config, state().redis
+    username = body["username"]
+    locked = ratelimit.admin_locked_for(client, username)
+    if locked:
+        raise TooManyAttempts("too many failed sign-ins; try again later", "ACCOUNT_LOCKED",
+                              retry_after=locked)
     session = db_session()
     admin = session.execute(
-        select(AdminAccount).where(AdminAccount.username == body["username"])
+        select(AdminAccount).where(AdminAccount.username == username)
     ).scalar_one_or_none()
     try:
         if admin is None or not admin.active:
+            # The same work as for a real account, so the time taken tells nothing.
+            password_hasher.verify(_dummy_hash(), body["password"])
             raise VerificationError
         password_hasher.verify(admin.password_hash, body["password"])
     except (VerificationError, InvalidHashError) as exc:
+        locked = ratelimit.admin_login_failed(client, username,
+                                              config["ADMIN_LOCKOUT_ATTEMPTS"],
+                                              config["ADMIN_LOCKOUT_MINUTES"] * 60)
+        if locked:
+            raise TooManyAttempts("too many failed sign-ins; try again later",
+                                  "ACCOUNT_LOCKED", retry_after=locked) from exc
         raise Unauthenticated("wrong username or password") from exc
+    ratelimit.admin_login_succeeded(client, username)
     if password_hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = password_hasher.hash(body["password"])
     return _tokens().issue_pair(session, f"admin:{admin.id}", "admin").as_dict()

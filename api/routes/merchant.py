@@ -545,10 +545,10 @@ def verify_code(body):
 
 @blp.route("/merchant/redemptions", methods=["POST"])
 @blp.arguments(PerkRedeemInSchema)
+@blp.doc(parameters=[MERCHANT_HEADER])
 @idempotent
 @blp.response(201, RedemptionSchema)
 @blp.errors(401, 403, 404, 409, 410, 422)
-@blp.doc(parameters=[MERCHANT_HEADER])
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
     return redemptions.redeem(db_session(), _seat().merchant, access.current().id,

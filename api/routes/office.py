@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import access
 from api.context import db_session
-from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
+from api.smorest import BODY_ERRORS, PERIOD_DATES, Blueprint, Schema, paginate_select
 from points import quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
@@ -106,11 +106,11 @@ def list_rule_sets(pagination_parameters):
     "application/json": {"schema": {"type": "object", "description":
                                     "either {\"content\": \"<TOML>\"} or the parsed rule set"}}}})
 @blp.response(201, RuleSetVersionSchema)
-@blp.errors(401, 403, 409, 413, 415, 422)
+@blp.errors(400, 401, 403, 409, 413, 415, 422, descriptions=BODY_ERRORS)
 def upload_rule_set():
     """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule."""
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = request.get_json()  # unreadable: 400 MALFORMED_JSON (api/bodies.py)
         if not isinstance(body, dict):
             raise Invalid("send a JSON object", errors={"json": {"_schema": ["not an object"]}})
         source = body["content"] if isinstance(body.get("content"), str) else body

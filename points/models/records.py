@@ -154,10 +154,12 @@ class ScoreHistory(Base):
 
 
 class IdempotencyKey(Base):
-    """Replays the first answer to a retried write (Idempotency-Key header)."""
+    """Replays the first answer to a retried write (Idempotency-Key header), for
+    IDEMPOTENCY_KEY_TTL_HOURS; the answer is stored encrypted (api/idempotency.py)."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key"),)
+    __table_args__ = (UniqueConstraint("scope", "key"),
+                      Index("ix_idempotency_keys_created_at", "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scope: Mapped[str] = mapped_column(String(80))

@@ -172,6 +172,57 @@ def test_logout_revokes_access_token(client):
     assert r.json["message"] == "the access token has been revoked"
 
 
+def test_logout_ends_the_refresh_token_and_the_sessions_other_access_tokens(client):
+    first = dev_login(client)
+    second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}).json
+    other = dev_login(client, "another-person")  # another session is not touched
+    assert client.post("/v1/auth/logout", headers=auth(second["access_token"])).status_code == 204
+    r = client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
+    # The access token issued before the refresh belongs to the same session.
+    assert client.get("/v1/me", headers=auth(first["access_token"])).status_code == 401
+    assert client.get("/v1/me", headers=auth(other["access_token"])).status_code == 200
+    assert client.post("/v1/auth/refresh",
+                       json={"refresh_token": other["refresh_token"]}).status_code == 200
+
+
+def _redis_down(app, monkeypatch) -> None:
+    import redis as redis_lib
+
+    real = app.extensions["credit"].redis
+
+    class Down:
+        def mget(self, *a, **k):
+            raise redis_lib.exceptions.ConnectionError("down")
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(app.extensions["credit"].extras["tokens"], "redis", Down())
+
+
+@pytest.mark.parametrize("redis_state", ["kept", "lost", "down"])
+def test_reuse_stops_the_familys_access_tokens_at_once(client, app, monkeypatch, redis_state):
+    """Reusing a spent refresh token ends its family: every access token of the family
+    is refused from then on — from Redis's flag, from the database when Redis lost
+    the flag, and when Redis is down."""
+    first = dev_login(client)
+    second = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}).json
+    other = dev_login(client, "bystander")
+    for tokens in (first, second, other):
+        assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 200
+    r = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401
+    if redis_state == "lost":
+        app.extensions["credit"].redis.flushdb()
+    elif redis_state == "down":
+        _redis_down(app, monkeypatch)
+    for tokens in (first, second):
+        r = client.get("/v1/me", headers=auth(tokens["access_token"]))
+        assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
+    assert client.get("/v1/me", headers=auth(other["access_token"])).status_code == 200
+
+
 def test_logout_survives_redis_loss(client, app):
     """The denylist's durable copy is in the database."""
     tokens = dev_login(client)
@@ -219,6 +270,67 @@ def test_admin_login_wrong_password(client, admin_headers):
     assert r.json["message"] == "wrong username or password"
     r = client.post("/v1/auth/admin/login", json={"username": "ghost", "password": "nope"})
     assert r.status_code == 401
+
+
+def test_an_unknown_admin_username_costs_a_password_verification(client, admin_headers,
+                                                                 monkeypatch):
+    """Unknown username or wrong password: each verifies one argon2 hash, so the time
+    taken does not tell which usernames exist."""
+    from api.routes import auth as auth_routes
+
+    verified = []
+    real = auth_routes.password_hasher
+
+    class Counting:
+        def verify(self, stored, password):
+            verified.append(stored)
+            return real.verify(stored, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(auth_routes, "password_hasher", Counting())
+    for username in ("office", "ghost"):
+        verified.clear()
+        r = client.post("/v1/auth/admin/login", json={"username": username, "password": "nope"})
+        assert r.status_code == 401 and r.json["message"] == "wrong username or password"
+        assert len(verified) == 1 and verified[0].startswith("$argon2")
+
+
+def _admin_login(client, username: str, password: str):
+    return client.post("/v1/auth/admin/login", json={"username": username, "password": password})
+
+
+@pytest.mark.parametrize("username", ["office", "ghost"])
+def test_repeated_admin_sign_in_failures_lock_the_username(app, client, admin_headers,
+                                                           monkeypatch, username):
+    """ADMIN_LOCKOUT_ATTEMPTS failures lock the username (known or not, so a lock tells
+    nothing) for ADMIN_LOCKOUT_MINUTES: 429 ACCOUNT_LOCKED with Retry-After, even with
+    the right password; other usernames are not touched; afterwards it signs in."""
+    monkeypatch.setitem(app.config, "ADMIN_LOCKOUT_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "ADMIN_LOCKOUT_MINUTES", 15)
+    for _ in range(2):
+        assert _admin_login(client, username, "wrong").status_code == 401
+    r = _admin_login(client, username, "wrong")
+    assert r.status_code == 429 and r.json["error_code"] == "ACCOUNT_LOCKED"
+    assert 890 <= int(r.headers["Retry-After"]) <= 900
+    r = _admin_login(client, username, "s3cret-pass")
+    assert r.status_code == 429 and r.json["error_code"] == "ACCOUNT_LOCKED"
+    if username == "ghost":
+        assert _admin_login(client, "office", "s3cret-pass").status_code == 200
+        return
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)):
+        assert _admin_login(client, username, "s3cret-pass").status_code == 200
+
+
+def test_a_successful_admin_sign_in_forgets_earlier_failures(app, client, admin_headers,
+                                                             monkeypatch):
+    monkeypatch.setitem(app.config, "ADMIN_LOCKOUT_ATTEMPTS", 3)
+    for _ in range(2):
+        assert _admin_login(client, "office", "wrong").status_code == 401
+    assert _admin_login(client, "office", "s3cret-pass").status_code == 200
+    for _ in range(2):
+        assert _admin_login(client, "office", "wrong").status_code == 401
 
 
 def test_roles_deny_by_default(client, admin_headers):

@@ -356,21 +356,30 @@ def test_wechat_login_refresh_rotation_and_logout(client, wechat_login):
     expect_error(client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}),
                  401)
     expect_error(client.post("/v1/auth/refresh", json={"refresh_token": "garbage"}), 401)
+    # v1.1: the family's access tokens stopped working at once too.
+    for token in (body["access_token"], second["access_token"]):
+        expect_error(client.get("/v1/me/consents", headers=auth(token)), 401)
 
     # The same WeChat user signs in again after real-name binding: same account, bound.
-    bind(client, {"headers": headers}, valid_id(seq=333))
     r = client.post("/v1/auth/wechat/login", json={"code": "js-code-2"})
+    headers = auth(r.get_json()["access_token"])
+    bind(client, {"headers": headers}, valid_id(seq=333))
+    r = client.post("/v1/auth/wechat/login", json={"code": "js-code-3"})
     assert r.status_code == 200
     assert r.get_json()["user"] == {**r.get_json()["user"], "id": body["user"]["id"],
                                     "identity_bound": True}
+    later = r.get_json()
 
-    # Logout: 204 and the access token stops working at once.
+    # Logout: 204 and the access token stops working at once; v1.1: so does the
+    # session's refresh token; another session of the account is not touched.
     r = client.get("/v1/me/consents", headers=headers)
     assert r.status_code == 200
     r = client.post("/v1/auth/logout", headers=headers)
     assert r.status_code == 204
     # (its error_code is checked in test_every_bad_credential_is_unauthenticated)
     expect_error(client.get("/v1/me/consents", headers=headers), 401)
+    assert client.get("/v1/me/consents",
+                      headers=auth(later["access_token"])).status_code == 200
 
     # Admin login: wrong password is 401, right one gives tokens.
     expect_error(client.post("/v1/auth/admin/login",

@@ -685,3 +685,62 @@ def test_a_failure_after_commit_never_runs_the_grant_again(app, client, dispatch
     r = _redeem(client, merchant["headers"], scan["id"], _key("after-commit"))
     assert r.status_code == 201 and failures == [1] and dispatched == []
     assert _tally(app)["grants"] == before["grants"] + 1
+
+
+def test_hostile_bodies_are_refused_by_flask_and_spend_nothing(app, client, dispatched,
+                                                               counter):
+    """A lone surrogate, nesting 900 levels deep, an integer over 4,300 digits, a malformed
+    chunked body: the fast path reads the body as Flask does (api/bodies.py) and leaves it
+    to Flask, which answers 400 with an error_code; the code stays unspent."""
+    merchant, perk = counter
+    staff = merchant["headers"]
+    token = code_for(client, _person(client))
+    before = _tally(app)
+    start = f'{{"token": "{token}'
+    for raw in (f'{start}\\ud800", "perk_id": {perk["id"]}}}',
+                f'{start}", "perk_id": {perk["id"]}, "x": {"[" * 900 + "]" * 900}}}',
+                f'{start}", "perk_id": {"1" * 4301}}}'):
+        with pytest.raises(counter_fastpath.Defer):
+            counter_fastpath._parsed(raw.encode())
+        dispatched.clear()
+        r = client.post(VERIFY, data=raw, headers={**staff, "Content-Type": "application/json"})
+        assert (r.status_code, r.json["error_code"]) == (400, "MALFORMED_JSON"), r.json
+        assert dispatched == [1]
+    from io import BytesIO
+
+    from werkzeug.serving import DechunkedInput
+
+    dispatched.clear()
+    r = client.post(REDEEM, headers={**staff, "Content-Type": "application/json",
+                                     "Transfer-Encoding": "chunked"},
+                    environ_overrides={"wsgi.input": DechunkedInput(BytesIO(b"zz\r\n{}\r\n")),
+                                       "wsgi.input_terminated": True})
+    assert (r.status_code, r.json["error_code"]) == (400, "MALFORMED_BODY")
+    assert dispatched == []  # refused before either path
+    assert _tally(app) == before
+    assert _verify(client, staff, token, perk["id"]).status_code == 201
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_idempotency_key_is_the_staff_members_at_each_merchant(app, client, dispatched,
+                                                                  monkeypatch, counter, fast):
+    """A clerk of two merchants using one key at each: two grants, neither a replay of
+    the other (the scope holds X-Merchant-Id), on the fast path and on Flask's."""
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", fast)
+    merchant, first_perk = counter
+    owner = {"headers": merchant["headers"], "openid": merchant["openid"]}
+    second = approved_merchant(app, client, name="乙家政", sector="housekeeping", owner=owner)
+    as_first = {**owner["headers"], "X-Merchant-Id": str(merchant["id"])}
+    as_second = {**owner["headers"], "X-Merchant-Id": str(second["id"])}
+    second_perk = make_perk(client, {"headers": as_second})
+    at_first = _verify(client, as_first, code_for(client, _person(client)), first_perk["id"])
+    at_second = _verify(client, as_second, code_for(client, _person(client)), second_perk["id"])
+    one = _redeem(client, as_first, at_first.json["id"], _key("shared-key"))
+    dispatched.clear()
+    two = _redeem(client, as_second, at_second.json["id"], _key("shared-key"))
+    assert one.status_code == two.status_code == 201, two.json
+    assert "Idempotent-Replayed" not in two.headers
+    assert two.json["perk_id"] == second_perk["id"] != one.json["perk_id"]
+    assert dispatched == ([] if fast else [1])
+    again = _redeem(client, as_first, at_first.json["id"], _key("shared-key"))
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == one.json

@@ -77,6 +77,37 @@ def test_a_revoked_token_is_refused_by_flask(client, dispatched):
     assert dispatched == [1]
 
 
+def test_a_session_ended_by_refresh_reuse_is_refused_by_flask(client, dispatched):
+    """The family's access tokens stop at once on the cached read too (the `fam:` flag
+    is read in the same Redis round trip), also a token of the family issued later."""
+    person, body = _cached_resident(client, 614)
+    refreshed = client.post("/v1/auth/refresh",
+                            json={"refresh_token": person["refresh_token"]}).json
+    later = {"headers": {"Authorization": f"Bearer {refreshed['access_token']}"}}
+    for holder in (person, later):
+        _points(client, holder)
+        dispatched.clear()
+        assert _points(client, holder).json == body and dispatched == []  # the fast path
+    r = client.post("/v1/auth/refresh", json={"refresh_token": person["refresh_token"]})
+    assert r.status_code == 401
+    for holder in (person, later):
+        dispatched.clear()
+        r = _points(client, holder)
+        assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
+        assert dispatched == [1]
+
+
+def test_a_session_ended_by_logout_is_refused_by_flask(client, dispatched):
+    person, _ = _cached_resident(client, 615)
+    refreshed = client.post("/v1/auth/refresh",
+                            json={"refresh_token": person["refresh_token"]}).json
+    later = {"headers": {"Authorization": f"Bearer {refreshed['access_token']}"}}
+    assert client.post("/v1/auth/logout", headers=later["headers"]).status_code == 204
+    dispatched.clear()
+    r = _points(client, person)  # the session's earlier access token
+    assert r.status_code == 401 and dispatched == [1]
+
+
 def test_headers_the_fast_path_does_not_echo_go_to_flask(app, client, dispatched, monkeypatch):
     person, _ = _cached_resident(client, 614)
     dispatched.clear()

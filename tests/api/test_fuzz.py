@@ -276,7 +276,11 @@ class Callers:
                              headers=self.admin)
 
     def headers_for(self, case) -> dict[str, str]:
-        path, method = case.operation.path, case.method.upper()
+        return self.headers_for_operation(case.method.upper(), case.operation.path,
+                                          case.headers)
+
+    def headers_for_operation(self, method: str, path: str,
+                              generated: dict | None = None) -> dict[str, str]:
         if (method, path) in SPENDS_CALLER:
             return self._fresh_resident()
         if path.startswith("/v1/admin/"):
@@ -287,7 +291,7 @@ class Callers:
             self._keep_merchant_approved()
             # Our merchant instead of a generated id (someone else's: 403 every time);
             # a malformed generated one is kept (422).
-            generated = {k.lower(): v for k, v in (case.headers or {}).items()}
+            generated = {k.lower(): v for k, v in (generated or {}).items()}
             wanted = str(generated.get("x-merchant-id", self.merchant_id))
             return {**self.owner, "X-Merchant-Id": (
                 str(self.merchant_id) if wanted.isascii() and wanted.isdigit() else wanted)}
@@ -412,3 +416,166 @@ def test_a_rejected_overlong_source_ref_is_reported_back(callers):
          "type": "admin.penalty.minor", "decided_on": "2025-01-01"}]})
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.json["rejected"][0]["problems"][0]["field"] == "source_ref"
+
+
+# ------------------------------------------------------------------ hostile inputs, everywhere
+# Issue 18: inputs no client sends, each answered 4xx with an error_code by every
+# operation — the body is read once, strictly (api/bodies.py), before any view or
+# fast path uses it.
+
+DEEP_JSON = '{"a": ' + "[" * 1500 + "]" * 1500 + "}"
+MIDDLE_DEEP_JSON = '{"a": ' + "[" * 900 + "]" * 900 + "}"  # parses, then is refused
+LONG_INT_JSON = '{"a": ' + "9" * 4301 + "}"
+
+
+def _operations(app) -> list[tuple[str, str, dict]]:
+    spec = app.test_client().get("/openapi.json").json
+    return [(method.upper(), path, operation) for path, item in sorted(spec["paths"].items())
+            for method, operation in sorted(item.items())
+            if method in {"get", "post", "put", "patch", "delete"}]
+
+
+def _request_properties(app, operation: dict) -> list[str] | None:
+    """The JSON body's top-level fields, or None if the operation takes no JSON body."""
+    content = (operation.get("requestBody") or {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    schema = content["application/json"].get("schema", {})
+    if "$ref" in schema:
+        spec = app.test_client().get("/openapi.json").json
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return sorted(schema.get("properties", {})) or ["a"]
+
+
+def _surrogate_body(fields: list[str]) -> str:
+    """Every field a lone surrogate, written as JSON writes it ("\\ud800")."""
+    return "{" + ", ".join(f'"{name}": "x\\ud800"' for name in fields) + "}"
+
+
+def _malformed_chunked() -> dict:
+    from io import BytesIO
+
+    from werkzeug.serving import DechunkedInput
+
+    return {"wsgi.input": DechunkedInput(BytesIO(b"zz\r\n{}\r\n0\r\n\r\n")),
+            "wsgi.input_terminated": True}
+
+
+@pytest.fixture(scope="module")
+def operations(app):
+    return _operations(app)
+
+
+def _refused(r, status: int | None = None, error_code: str | None = None) -> None:
+    text = r.get_data(as_text=True)
+    assert 400 <= r.status_code < 500, text
+    assert r.json["error_code"], text
+    if status is not None:
+        assert r.status_code == status, text
+    if error_code is not None:
+        assert r.json["error_code"] == error_code, text
+
+
+def _url(path: str, value: str = "1") -> str:
+    import re
+
+    return re.sub(r"\{[^}]+\}", value, path)
+
+
+@pytest.mark.parametrize("kind", ["surrogate", "deep", "middle-deep", "long-int"])
+def test_every_json_body_refuses_hostile_json(callers, operations, kind):
+    """A lone surrogate in any field, nesting 900 or 1,500 levels deep, an integer over
+    4,300 digits: 400 MALFORMED_JSON wherever a JSON body is read, never a 5xx."""
+    seen = 0
+    for method, path, operation in operations:
+        if method == "GET" or method == "DELETE":
+            continue
+        fields = _request_properties(callers.app, operation)
+        body = {"surrogate": _surrogate_body(fields or ["a"]), "deep": DEEP_JSON,
+                "middle-deep": MIDDLE_DEEP_JSON, "long-int": LONG_INT_JSON}[kind]
+        r = callers.client.open(_url(path), method=method, data=body,
+                                content_type="application/json",
+                                headers=callers.headers_for_operation(method, path))
+        assert r.status_code < 500, (method, path, r.get_data(as_text=True))
+        if fields is not None:
+            seen += 1
+            _refused(r, 400, "MALFORMED_JSON")
+    assert seen >= 30  # the operations that read a JSON body
+
+
+def test_the_unauthenticated_bodies_refuse_lone_surrogates(callers):
+    for url, field in (("/v1/auth/refresh", "refresh_token"), ("/v1/auth/wechat/login", "code"),
+                       ("/v1/auth/admin/login", "username"), ("/v1/auth/dev/login", "openid")):
+        r = callers.client.post(url, data=_surrogate_body([field, "password"]),
+                                content_type="application/json")
+        _refused(r, 400, "MALFORMED_JSON")
+
+
+def test_every_operation_refuses_a_malformed_chunked_body(callers, operations):
+    """A write answers 400 MALFORMED_BODY; a read or a deletion never reads a body."""
+    for method, path, _ in operations:
+        r = callers.client.open(_url(path), method=method, content_type="application/json",
+                                headers={**callers.headers_for_operation(method, path),
+                                         "Transfer-Encoding": "chunked"},
+                                environ_overrides=_malformed_chunked())
+        if method in {"POST", "PUT", "PATCH"}:
+            _refused(r, 400, "MALFORMED_BODY")
+        else:
+            assert r.status_code < 500, (method, path, r.get_data(as_text=True))
+
+
+def test_a_well_formed_chunked_body_is_read(callers):
+    from io import BytesIO
+
+    from werkzeug.serving import DechunkedInput
+
+    body = b'{"openid": "fuzz-chunked"}'
+    stream = DechunkedInput(BytesIO(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)))
+    r = callers.client.post("/v1/auth/dev/login", content_type="application/json",
+                            headers={"Transfer-Encoding": "chunked"},
+                            environ_overrides={"wsgi.input": stream,
+                                               "wsgi.input_terminated": True})
+    assert r.status_code == 200, r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("digit", ["\u00b3", "\u0663", "\u0663\u0663"])  # ³, ٣, ٣٣
+def test_every_path_parameter_refuses_other_digits(callers, operations, digit):
+    """Ids written in other scripts' digits name nothing: 4xx (404), never a 5xx and
+    never the object with that number in ASCII digits."""
+    seen = 0
+    for method, path, _ in operations:
+        if "{" not in path:
+            continue
+        seen += 1
+        r = callers.client.open(_url(path, digit), method=method, json={},
+                                headers=callers.headers_for_operation(method, path))
+        _refused(r)
+    assert seen >= 25  # the operations with path parameters
+
+
+def test_unicode_digits_do_not_reach_an_existing_id(callers):
+    mine = callers.client.get("/v1/me/commitments", headers=callers.resident).json[0]["id"]
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(mine))
+    r = callers.client.post(f"/v1/me/commitments/{arabic}/withdraw", headers=callers.resident)
+    _refused(r, 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("source", [
+    "a = " + "[" * 1200 + "]" * 1200,
+    "a = " + "{b = " * 1200 + "1" + "}" * 1200,
+    "a = " + "9" * 4301,
+], ids=["deep-array", "deep-inline-table", "long-int"])
+def test_the_rule_set_upload_refuses_hostile_toml(callers, source):
+    for request in ({"data": source, "content_type": "application/toml"},
+                    {"json": {"content": source}}):
+        r = callers.client.post("/v1/admin/rule-sets", headers=callers.admin, **request)
+        _refused(r, 422, "RULE_SET_INVALID")
+
+
+def test_a_surrogate_pair_is_text_and_accepted(callers):
+    """Escaped pairs (an emoji as JSON escapes it) are whole characters, not refused."""
+    r = callers.client.post("/v1/me/commitments", headers=callers.resident,
+                            data='{"kind": "voluntary", "content": "守信 \\ud83d\\ude00"}',
+                            content_type="application/json")
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.json["content"] == "守信 \U0001f600"

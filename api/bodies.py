@@ -1,0 +1,172 @@
+"""Request bodies read once, strictly, for every path: Flask's views (through the
+arguments parser and `request.get_json`) and the fast paths in front of Flask.
+
+What no real client sends, and what would otherwise fail deep inside (a database
+driver that cannot encode a lone surrogate, a recursion limit hit while validating,
+Python's limit on converting long digit strings), is refused here with 400 and an
+`error_code`:
+
+- a body that is not UTF-8 or not JSON: `MALFORMED_JSON`;
+- a string (value or key) holding a lone UTF-16 surrogate (`"\\ud800"`): not a
+  Unicode scalar value, so no text can be stored or compared: `MALFORMED_JSON`;
+- nesting deeper than `MAX_JSON_DEPTH` (no body of this API is deeper than a
+  handful of levels): `MALFORMED_JSON`;
+- an integer of more than 4,300 digits (Python's own conversion limit): `MALFORMED_JSON`.
+
+`BodyReader` (WSGI, outermost) reads a chunked body of a write whole before anything
+else sees it (a body on a GET or DELETE is dropped unread): a malformed one (a bad chunk header, a connection cut mid-chunk) is answered
+400 `MALFORMED_BODY`, one over `MAX_CONTENT_LENGTH` 413, and the rest of the app
+sees an ordinary body with a Content-Length.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Request
+from flask.json.provider import DefaultJSONProvider
+
+MAX_JSON_DEPTH = 64
+# A JSON escape of a UTF-16 surrogate (\ud800–\udfff): only where one occurs can a
+# decoded string hold a lone surrogate (raw surrogates are not valid UTF-8).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+log = logging.getLogger(__name__)
+BODY_METHODS = {"POST", "PUT", "PATCH"}  # the methods whose routes read a body
+
+
+class BodyRefused(json.JSONDecodeError):
+    """A JSON body refused before any view sees it; `reason` says why. A
+    JSONDecodeError (a ValueError), so Flask's `get_json` treats it as malformed JSON."""
+
+    def __init__(self, reason: str, doc: str = "-") -> None:
+        super().__init__(reason, doc or "-", 0)
+        self.reason = reason
+
+
+def load_json(raw: bytes | str) -> Any:
+    """The parsed body, or BodyRefused saying what is wrong with it."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BodyRefused("the body is not valid UTF-8") from None
+        escaped = _SURROGATE_ESCAPE.search(raw) is not None
+    else:
+        text = raw
+        escaped = "\\u" in text or _LONE_SURROGATE.search(text) is not None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise BodyRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep",
+                          text) from None
+    except json.JSONDecodeError as error:
+        raise BodyRefused(f"the body is not valid JSON ({error.msg} at line {error.lineno} "
+                          f"column {error.colno})", text) from None
+    except ValueError:  # an integer over Python's 4,300-digit conversion limit
+        raise BodyRefused("a number in the body is too long (at most 4300 digits)",
+                          text) from None
+    # Cheap tests first: a deep walk is needed only if the text could be that deep.
+    if escaped or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        _check(data, escaped)
+    return data
+
+
+def _check(data: Any, surrogates: bool) -> None:
+    """Depth and lone surrogates, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_JSON_DEPTH:
+                raise BodyRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+            for key, item in value.items():
+                if surrogates and _LONE_SURROGATE.search(key):
+                    raise BodyRefused("a key holds a lone UTF-16 surrogate (not Unicode text)")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_JSON_DEPTH:
+                raise BodyRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+            stack.extend((item, depth + 1) for item in value)
+        elif surrogates and isinstance(value, str) and _LONE_SURROGATE.search(value):
+            raise BodyRefused("a text holds a lone UTF-16 surrogate (not Unicode text)")
+
+
+class StrictRequest(Request):
+    """A JSON body `get_json` cannot read is answered as the arguments parser answers
+    it (api/smorest.py): 400 MALFORMED_JSON naming the problem."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:
+            return super().on_json_loading_failed(e)  # not JSON at all: 415 as Flask says
+        from flask_smorest import abort
+
+        reason = e.reason if isinstance(e, BodyRefused) else "the body is not valid JSON"
+        abort(400, message=reason, messages={"json": {"_schema": [reason]}})
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, reading with `load_json` (`request.get_json` everywhere)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return load_json(s)
+
+
+# -- chunked bodies ------------------------------------------------------------------
+
+
+def _chunked(environ: dict) -> bool:
+    return (environ.get("CONTENT_LENGTH") in (None, "")
+            and ("chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+                 or bool(environ.get("wsgi.input_terminated"))))
+
+
+class BodyReader:
+    """WSGI middleware reading a body without a Content-Length (chunked) in full."""
+
+    def __init__(self, wsgi_app: Callable, max_length: Callable[[], int | None],
+                 headers: Iterable[tuple[str, str]]) -> None:
+        self.wsgi_app = wsgi_app
+        self.max_length = max_length
+        self.headers = [("Content-Type", "application/json"), *headers]
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if _chunked(environ) and environ.get("REQUEST_METHOD") not in BODY_METHODS:
+            # No route reads a body here: it is not read at all (the server drops it).
+            environ["wsgi.input"] = io.BytesIO()
+            environ["CONTENT_LENGTH"] = "0"
+            environ["wsgi.input_terminated"] = False
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        elif _chunked(environ):
+            limit = self.max_length()
+            try:
+                body = environ["wsgi.input"].read(-1 if limit is None else limit + 1)
+            except Exception as error:  # noqa: BLE001 - whatever the server's reader raises
+                log.info("malformed chunked body: %s", type(error).__name__)
+                return self._refuse(start_response, 400, "MALFORMED_BODY",
+                                    "the request body is malformed (chunked encoding)")
+            if limit is not None and len(body) > limit:
+                return self._refuse(start_response, 413, "PAYLOAD_TOO_LARGE",
+                                    "the request body is over the size limit")
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ["wsgi.input_terminated"] = False
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.wsgi_app(environ, start_response)
+
+    def _refuse(self, start_response: Callable, status: int, error_code: str,
+                message: str) -> Iterable[bytes]:
+        from http import HTTPStatus
+
+        phrase = HTTPStatus(status).phrase
+        body = json.dumps({"code": status, "status": phrase, "error_code": error_code,
+                           "message": message}).encode()
+        start_response(f"{status} {phrase.upper()}", [
+            *self.headers, ("Content-Length", str(len(body))),
+            ("X-Request-Id", os.urandom(16).hex()), ("Connection", "close")])
+        return [body]
