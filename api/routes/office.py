@@ -192,7 +192,12 @@ class AssessmentRowSchema(Schema):
     objections_overdue = ma.fields.Integer()
     credit_checks = ma.fields.Integer()
     credit_checks_with_feedback = ma.fields.Integer()
-    credit_checks_missing_feedback = ma.fields.Integer()
+    credit_checks_feedback_overdue = ma.fields.Integer(metadata={
+        "description": "credit checks still without feedback 10 working days after them"})
+    credit_checks_missing_feedback = ma.fields.Integer(metadata={
+        "deprecated": True,
+        "description": "deprecated: the old name of credit_checks_feedback_overdue (the same "
+                       "count), kept for one release"})
 
 
 @blp.route("/assessment")
