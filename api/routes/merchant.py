@@ -606,7 +606,7 @@ def list_active_perks(query, pagination_parameters):
     if not page:
         return []
     standing = perks.standing_of(session, redis_client(), cipher(), access.current().user,
-                                 day)
+                                 day, [perk.id for perk in page])
     return [perks.with_eligibility(perk, standing, day) for perk in page]
 
 
