@@ -11,7 +11,7 @@ from points.models.accounts import (
     User,
 )
 from points.models.credit import Department, Subject
-from points.models.office import AuditEntry, Job
+from points.models.office import AuditEntry, HolidayArrangement, Job
 from points.models.records import (
     CreditRecord,
     IdempotencyKey,
@@ -31,6 +31,7 @@ __all__ = [
     "Consent",
     "CreditRecord",
     "Department",
+    "HolidayArrangement",
     "IdempotencyKey",
     "IngestBatch",
     "Job",
