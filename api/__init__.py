@@ -130,7 +130,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_blueprints(api)
 
     from incentives import merchants
-    from points import privacy, reports
+    from points import calendar, privacy, reports, workdays
+
+    # Working days follow the office's holiday arrangements stored in this database.
+    workdays.configure(calendar.source_for(db.engine))
 
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
     from api import gate

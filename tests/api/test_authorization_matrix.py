@@ -319,6 +319,10 @@ MATRIX: dict[tuple[str, str], Case] = {
                                                     admin_only(200)),
     ("GET", "/v1/admin/quality-report"): Case("/v1/admin/quality-report", admin_only(200)),
     ("GET", "/v1/admin/assessment"): Case("/v1/admin/assessment", admin_only(200)),
+    ("GET", "/v1/admin/calendar/<int:year>"): Case("/v1/admin/calendar/2027", admin_only(200)),
+    ("PUT", "/v1/admin/calendar/<int:year>"): Case(
+        "/v1/admin/calendar/2027", admin_only(200),
+        {"holidays": ["2027-01-01", "2027-02-05", "2027-02-08"], "workdays": ["2027-02-20"]}),
     ("GET", "/v1/admin/audit"): Case("/v1/admin/audit", admin_only(200)),
     ("GET", "/v1/admin/merchants"): Case("/v1/admin/merchants", admin_only(200)),
     ("GET", "/v1/admin/merchants/<int:merchant_id>"): Case(
