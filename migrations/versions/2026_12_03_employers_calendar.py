@@ -7,7 +7,7 @@
 - holiday_arrangements: the State Council's arrangement for a year, as the office
   entered it (PUT /v1/admin/calendar/{year}).
 
-Revision ID: 2026_12_03_employers_and_calendar
+Revision ID: 2026_12_03_employers_calendar
 Revises: 2026_11_30_no_health_data
 """
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 
 import points.db
 
-revision = "2026_12_03_employers_and_calendar"
+revision = "2026_12_03_employers_calendar"
 down_revision = "2026_11_30_no_health_data"
 branch_labels = None
 depends_on = None
