@@ -173,7 +173,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
 
     from incentives import codes, merchants
-    from points import face, privacy, reports
+    from points import calendar, face, privacy, reports, workdays
+
+    # Working days follow the office's holiday arrangements stored in this database.
+    workdays.configure(calendar.source_for(db.engine))
 
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]

@@ -18,12 +18,23 @@ from types import SimpleNamespace
 
 import redis
 import segno
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    ScalarSelect,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from incentives import perks
 from incentives.merchants import MerchantRef
-from incentives.models import Perk, Verification, VerificationToken
+from incentives.models import Perk, Redemption, Verification, VerificationToken
 from points import accounts, scoring
 from points.crypto import DataCipher, hash_token
 from points.db import utcnow
@@ -96,12 +107,25 @@ _USED_AT = select(_TOKENS.c.used_at).where(_TOKENS.c.token_hash == bindparam("di
 
 # What a verification needs of the perk: its terms for the holder, and its version.
 _PERK = tuple(_PERKS.c[name] for name in (
-    "id", "version", "min_level", "active", "valid_from", "valid_until", "used", "total_quota"))
+    "id", "version", "min_level", "active", "valid_from", "valid_until", "used", "total_quota",
+    "per_resident_limit"))
+_REDEMPTIONS = Redemption.__table__
+
+
+def _held(subject_id) -> ScalarSelect:
+    """The holder's grants of the perk read (0 when there is no perk): a count in the
+    read statement itself, no round trip of its own, over the index (perk_id,
+    subject_id, status), where it touches at most per_resident_limit entries."""
+    return (select(func.count()).select_from(_REDEMPTIONS)
+            .where(_REDEMPTIONS.c.perk_id == _PERKS.c.id,
+                   _REDEMPTIONS.c.subject_id == subject_id,
+                   _REDEMPTIONS.c.status == "granted")
+            .scalar_subquery().label("held"))
 # The perk (if it is this merchant's), the holder and the holder's latest consent.
 _HOLDER = (User.closed_at, User.name_enc,
            accounts.latest_granted(User.id, "merchant_share").label("consents"))
 _PERK_AND_HOLDER = (
-    select(*_PERK, *_HOLDER).select_from(_PERKS).outerjoin(User, User.id == bindparam("user"))
+    select(*_PERK, _held(bindparam("subject")), *_HOLDER).select_from(_PERKS).outerjoin(User, User.id == bindparam("user"))
     .where(_PERKS.c.id == bindparam("perk"), _PERKS.c.merchant_id == bindparam("merchant")))
 _SPENT = _SPEND.cte("spent")
 # PostgreSQL: the code spent, then the perk (outer-joined: a perk not found still
@@ -109,7 +133,7 @@ _SPENT = _SPEND.cte("spent")
 _SPEND_AND_READ = HotStatement(select(
     _SPENT.c.id.label("token_id"), _SPENT.c.user_id, _SPENT.c.subject_id,
     func.nextval(func.pg_get_serial_sequence(_VERIFICATIONS.name, "id")).label("new_id"),
-    *_PERK, *_HOLDER,
+    *_PERK, _held(_SPENT.c.subject_id), *_HOLDER,
 ).select_from(
     _SPENT.outerjoin(_PERKS, and_(_PERKS.c.id == bindparam("perk"),
                                   _PERKS.c.merchant_id == bindparam("merchant")))
@@ -127,7 +151,8 @@ def _spend_and_read(connection: Connection, digest: str, merchant_id: int, perk_
                     ) -> Row | None:
     """Spend a code exactly once and read what the answer needs: None if the code is
     not spendable, else its token_id, user_id and subject_id, the perk's columns (all
-    None if the perk is not this merchant's), the holder's closed_at, name_enc and
+    None if the perk is not this merchant's), the holder's grants of the perk (`held`),
+    the holder's closed_at, name_enc and
     consents, and (PostgreSQL) the new verification's id."""
     now = utcnow()
     if connection.dialect.name == "postgresql":
@@ -138,7 +163,8 @@ def _spend_and_read(connection: Connection, digest: str, merchant_id: int, perk_
     if code is None:
         return None
     read = connection.execute(_PERK_AND_HOLDER, {"user": code.user_id, "perk": perk_id,
-                                                 "merchant": merchant_id}).first()
+                                                 "merchant": merchant_id,
+                                                 "subject": code.subject_id}).first()
     values = dict.fromkeys(_PERK_AND_HOLDER.selected_columns.keys()) | (
         dict(read._mapping) if read else {})
     return SimpleNamespace(token_id=code.id, user_id=code.user_id,
@@ -184,6 +210,9 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
         raise _unspendable(session, digest)
     if row.id is None:  # the request's transaction rolls back: the code stays unspent
         raise NotFound("no such perk", "PERK_NOT_FOUND")
+    if row.user_id == staff_user_id:  # rolled back too: the code stays unspent
+        raise Conflict("staff cannot verify their own code; another member of staff may",
+                       "OWN_CODE")
     level: str | None = None
     restricted = False
     name = ""
@@ -192,7 +221,9 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
     if row.consents and row.closed_at is None:
         score = scoring.current_points(session, cache, row.subject_id, today)
         level, restricted = score["level"], score["restricted"]
-        reasons = perks.subject_reasons(level, restricted, row)
+        reasons = perks.subject_reasons(level, restricted, row, held=row.held)
+        if restricted:  # a merchant never learns that a person is restricted
+            level = perks.RESTRICTED_SHOWN_LEVEL
         name = cipher.decrypt(row.name_enc) if row.name_enc else ""
     else:
         reasons = [perks.CONSENT_WITHDRAWN]

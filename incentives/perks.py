@@ -1,8 +1,8 @@
 """Perks: what merchants offer, who may have them, and their ETags.
 
-Eligibility is "level at or above the perk's minimum", never for a restricted
-subject (联合惩戒), only while the perk is active, within its dates and has
-quota left. The reasons are stable codes the mini-program can explain.
+Eligibility means a grant would succeed today: "level at or above the perk's
+minimum", never for a restricted subject (联合惩戒), only while the perk is active,
+within its dates, has quota left and the resident is under its per-resident limit. The reasons are stable codes the mini-program can explain.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import hashlib
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from incentives.models import Merchant, Perk
+from incentives.models import Merchant, Perk, Redemption
 from points import accounts, scoring
 from points.crypto import DataCipher
 from points.db import utcnow
@@ -34,6 +34,13 @@ PERK_INACTIVE = "perk_inactive"
 PERK_NOT_STARTED = "perk_not_started"
 PERK_ENDED = "perk_ended"
 QUOTA_EXHAUSTED = "quota_exhausted"
+LIMIT_REACHED = "limit_reached"  # the resident has had it per_resident_limit times
+# What a merchant is told of a restricted resident (联合惩戒): only that they may not have
+# the perk, with the lowest level; never that they are restricted.
+NOT_ELIGIBLE = "not_eligible"
+RESTRICTED_SHOWN_LEVEL = "D"
+# Refusals a grant decides again under its locks (a reversal may give a unit back).
+DECIDED_AT_GRANT = (QUOTA_EXHAUSTED, LIMIT_REACHED)
 # Only in the resident's own list: why they could not show a code yet.
 IDENTITY_REQUIRED = "identity_required"
 CONSENT_REQUIRED = "consent_required"
@@ -60,12 +67,20 @@ def perk_reasons(perk: Perk, today: dt.date, *, quota: bool = True) -> list[str]
     return reasons
 
 
-def subject_reasons(level: str, restricted: bool, perk: Perk) -> list[str]:
+def subject_reasons(level: str, restricted: bool, perk: Perk, *, held: int | None = None,
+                    to_merchant: bool = True) -> list[str]:
+    """Why this person may not have the perk: their level, a restriction (told to a
+    merchant as `not_eligible` alone, told to the resident as `restricted`), and, with
+    `held` (their grants of the perk), the per-resident limit."""
+    if restricted and to_merchant:
+        return [NOT_ELIGIBLE]
     reasons = []
     if not level_at_or_above(level, perk.min_level):
         reasons.append(LEVEL_TOO_LOW)
     if restricted:
         reasons.append(RESTRICTED)
+    if held is not None and held >= perk.per_resident_limit:
+        reasons.append(LIMIT_REACHED)
     return reasons
 
 
@@ -148,9 +163,21 @@ def visible(session: Session, today: dt.date, sector: str | None,
     return stmt.order_by(Perk.id)
 
 
+def held_counts(session: Session, subject_id: int, perk_ids: list[int]) -> dict[int, int]:
+    """{perk_id: the subject's grants of it} for these perks (one query)."""
+    if not perk_ids:
+        return {}
+    return dict(session.execute(
+        select(Redemption.perk_id, func.count())
+        .where(Redemption.subject_id == subject_id, Redemption.perk_id.in_(perk_ids),
+               Redemption.status == "granted")
+        .group_by(Redemption.perk_id)).all())
+
+
 def standing_of(session: Session, cache: redis.Redis, cipher: DataCipher, user: User,
-                today: dt.date) -> dict[str, Any]:
-    """What the resident's own perk list needs to know about them."""
+                today: dt.date, perk_ids: list[int] | None = None) -> dict[str, Any]:
+    """What the resident's own perk list needs to know about them (with `perk_ids`,
+    their grants of those perks, for the per-resident limit)."""
     if user.subject_id is None:
         return {"blocker": IDENTITY_REQUIRED}
     if not accounts.is_eligible(cipher, user, today):
@@ -160,12 +187,16 @@ def standing_of(session: Session, cache: redis.Redis, cipher: DataCipher, user: 
     else:
         blocker = None
     score = scoring.current_points(session, cache, user.subject_id, today)
-    return {"blocker": blocker, "level": score["level"], "restricted": score["restricted"]}
+    return {"blocker": blocker, "level": score["level"], "restricted": score["restricted"],
+            "held": held_counts(session, user.subject_id, perk_ids or [])}
 
 
 def with_eligibility(perk: Perk, standing: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    """The perk for the resident's own list: `eligible` means a grant would succeed
+    today (level, no restriction, the perk's dates and quota, the per-resident limit)."""
     reasons = [standing["blocker"]] if standing.get("blocker") else []
     if "level" in standing:
-        reasons += subject_reasons(standing["level"], standing["restricted"], perk)
+        reasons += subject_reasons(standing["level"], standing["restricted"], perk,
+                                   held=standing["held"].get(perk.id, 0), to_merchant=False)
     reasons += perk_reasons(perk, today)
     return {"perk": perk, "eligible": not reasons, "reasons": reasons}

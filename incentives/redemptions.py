@@ -275,9 +275,12 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
             raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
         raise Gone("the verification is older than 10 minutes; scan a new code",
                    "VERIFICATION_EXPIRED")
-    # Quota is decided below by the database, even if it looked gone when verified
-    # (a reversal may have given a unit back).
-    blocking = [r for r in verification.reasons if r != perks.QUOTA_EXHAUSTED]
+    if verification.user_id == staff_user_id:
+        raise Conflict("staff cannot redeem their own code; another member of staff may",
+                       "OWN_CODE")
+    # Quota and the per-resident limit are decided below by the database, even if they
+    # looked reached when verified (a reversal may have given a unit back).
+    blocking = [r for r in verification.reasons if r not in perks.DECIDED_AT_GRANT]
     if blocking:
         raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
 

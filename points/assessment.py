@@ -22,7 +22,10 @@ COLUMNS = [
     "acceptance_rate", "late_share", "open_quality_issues",
     "repairs_decided", "repairs_decided_on_time", "repairs_overdue",
     "objections_decided", "objections_decided_on_time", "objections_overdue",
-    "credit_checks", "credit_checks_with_feedback", "credit_checks_missing_feedback",
+    "credit_checks", "credit_checks_with_feedback", "credit_checks_feedback_overdue",
+    # The old name of credit_checks_feedback_overdue, kept for one release (deprecated):
+    # "missing feedback" means "none yet" in the departments' own list.
+    "credit_checks_missing_feedback",
 ]
 
 
@@ -59,8 +62,8 @@ def assessment(session: Session, start: dt.date | None, end: dt.date | None,
                func.sum(case((CreditCheck.feedback_at.is_not(None), 1), else_=0)))
         .where(CreditCheck.checked_on >= start, CreditCheck.checked_on <= end)
         .group_by(CreditCheck.department_id))}
-    # Same rule as the departments' own list: no feedback 10 working days on.
-    missing = dict(session.execute(
+    # Same rule as the departments' own list (?overdue=true): no feedback 10 working days on.
+    overdue = dict(session.execute(
         select(CreditCheck.department_id, func.count())
         .where(CreditCheck.feedback_at.is_(None),
                CreditCheck.checked_on <= last_day_overdue_if_checked(today),
@@ -82,7 +85,8 @@ def assessment(session: Session, start: dt.date | None, end: dt.date | None,
             "objections_decided": o["decided"], "objections_decided_on_time": o["on_time"],
             "objections_overdue": o["overdue"],
             "credit_checks": total_checks, "credit_checks_with_feedback": with_feedback,
-            "credit_checks_missing_feedback": int(missing.get(department.id, 0)),
+            "credit_checks_feedback_overdue": int(overdue.get(department.id, 0)),
+            "credit_checks_missing_feedback": int(overdue.get(department.id, 0)),
         })
     return rows
 

@@ -219,6 +219,14 @@ def record_outcome(session: Session, cipher: DataCipher, cache: redis.Redis | No
     if commitment.status != "active":
         raise Conflict(f"the commitment is {commitment.status} already", "COMMITMENT_CLOSED",
                        current_status=commitment.status)
+    if (outcome == "breached" and commitment.kind == "missing_materials"
+            and commitment.due_on is not None and today <= commitment.due_on):
+        # 容缺受理: the materials may still come until the end of due_on; a breach is the
+        # finding that they did not. (A false statement under approval_substitute may be
+        # found at any time, so that kind has no such wait.)
+        raise Conflict(f"the materials are due on {commitment.due_on.isoformat()}: a breach "
+                       "can be found only after that day", "COMMITMENT_NOT_DUE",
+                       due_on=commitment.due_on.isoformat())
     record_type = (FULFILLED_TYPE if outcome == "fulfilled"
                    else BREACH_TYPES[1] if serious else BREACH_TYPES[0])
     subject = session.get(Subject, commitment.subject_id)

@@ -49,6 +49,11 @@ UNDER_18 = "the person is under 18: personal credit records are kept for residen
 HEALTH_DATA = "not collected: health data may not be stored (征信业管理条例 Art. 14)"
 
 RECORD_KEYS = {"source_ref", "subject", "type", *DATE_FIELDS, "details"}
+# The fields a record may omit. A correction that omits one keeps what is stored (an
+# end set through POST …/end among them); only an explicit null clears it.
+OPTIONAL_FIELDS = (*DATE_FIELDS, "details")
+REVOKED = ("the record was revoked and is not corrected: a revoked record stays revoked; "
+           "report the fact again under a new source_ref")
 
 
 def late(record_type: str, decided_on: dt.date | None, received_on: dt.date) -> bool:
@@ -72,6 +77,7 @@ class Checked:
     details: dict[str, Any] = field(default_factory=dict)
     late: bool = False
     id_hash: str | None = None  # the subject's lookup hash, computed once per record
+    kept: tuple[str, ...] = ()  # optional fields omitted and taken from the stored record
 
     def problem(self, dimension: str, field_name: str, message: str) -> None:
         self.problems.append({"dimension": dimension, "field": field_name, "message": message})
@@ -95,9 +101,11 @@ def _parse_date(checked: Checked, raw: dict, name: str) -> dt.date | None:
 
 
 def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
-              today: dt.date) -> Checked:
+              today: dt.date, stored: CreditRecord | None = None) -> Checked:
     """Completeness, validity, accuracy (except the name check, which needs the
-    database) and timeliness of one record, each problem naming its field."""
+    database) and timeliness of one record, each problem naming its field. A resend
+    of the `stored` record keeps the stored value of every optional field it omits,
+    and is checked as it will be stored."""
     if not isinstance(raw, dict):
         checked = Checked(index, None)
         checked.problem("validity", "record", "must be an object")
@@ -146,9 +154,12 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
     else:
         checked.type = record_type
 
+    if stored is not None:
+        checked.kept = tuple(name_ for name_ in OPTIONAL_FIELDS if name_ not in raw)
     for name_ in DATE_FIELDS:
-        checked.dates[name_] = _parse_date(checked, raw, name_)
-    details = raw.get("details", {})
+        checked.dates[name_] = (getattr(stored, name_) if name_ in checked.kept
+                                else _parse_date(checked, raw, name_))
+    details = stored.details if "details" in checked.kept else raw.get("details", {})
     if details is None:
         details = {}
     if not isinstance(details, dict):
@@ -341,7 +352,14 @@ def _reference_names(session: Session, cipher: DataCipher, people: dict[str, tup
 def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
            department: Department, records: list[Any], today: dt.date) -> dict[str, list]:
     rule_set = rule_store.active(session)
-    checked = [check_one(i, raw, department, rule_set, today) for i, raw in enumerate(records)]
+    # The records stored under these source_refs (locked): a resend is checked as the
+    # correction it makes, with the fields it omits kept.
+    existing = _existing(session, department.id, sorted({
+        raw["source_ref"] for raw in records if isinstance(raw, dict)
+        and isinstance(raw.get("source_ref"), str) and 0 < len(raw["source_ref"]) <= 100}))
+    checked = [check_one(i, raw, department, rule_set, today,
+                         existing.get(raw.get("source_ref")) if isinstance(raw, dict) else None)
+               for i, raw in enumerate(records)]
     seen: set[str] = set()
     for item in checked:
         if item.source_ref and not item.problems:
@@ -365,7 +383,6 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
 
     now = utcnow()
     accepted: list[dict[str, Any]] = []
-    existing = _existing(session, department.id, [c.source_ref for c in good])
     new_rows, new_items = [], []
     touched: set[int] = set()
     # Subjects whose explanation may change with their points unmoved: a correction,
@@ -376,6 +393,9 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         """A resend of a stored record: unchanged, or a correction (both the person it
         was about and the one it is about now are recomputed)."""
         old_subject = record.subject_id
+        if record.status == "revoked" and not _same(record, item, subject_id):
+            item.problem("validity", "source_ref", REVOKED)
+            return
         result = _apply_correction(session, record, item, subject_id, digest, department, now)
         if result == "updated":
             touched.update({old_subject, subject_id})
@@ -431,6 +451,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                         received_at=now)
     session.add(batch)
     session.flush()
+    _close_fixed_issues(session, department.id, [a["source_ref"] for a in accepted], batch.id, now)
     if rejected:
         session.execute(dialect_insert(session, QualityIssue), [{
             # An over-long source_ref is itself the problem reported; keep its start.
@@ -451,6 +472,19 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     }
 
 
+def _close_fixed_issues(session: Session, department_id: int, refs: list[str], batch_id: int,
+                        now: dt.datetime) -> None:
+    """A record accepted now fixes the open quality issues its earlier rejected sends
+    left (the department corrected it at the source): they are resolved."""
+    for chunk in _chunks(session, refs):
+        session.connection().execute(
+            update(QualityIssue)
+            .where(QualityIssue.department_id == department_id, QualityIssue.status == "open",
+                   _among(session, QualityIssue.source_ref, chunk))
+            .values(status="resolved", resolved_at=now,
+                    resolution_note=f"corrected by a resend accepted in batch {batch_id}"))
+
+
 def _counts(item: Checked, rule_set: RuleSet, today: dt.date) -> bool:
     """Does this new record count today (is it in the points' explanation)?"""
     return engine.counts_on(engine.RecordFacts(
@@ -469,9 +503,19 @@ def _existing(session: Session, department_id: int, refs: list[str]) -> dict[str
     return found
 
 
+def _same(record: CreditRecord, item: Checked, subject_id: int) -> bool:
+    """Does the resend (its omitted fields kept) say what the record holds now? Compared
+    with the record itself, not its stored digest: an end set through POST …/end is in
+    the record, not in the digest of what was sent."""
+    return (record.subject_id == subject_id and record.type == item.type
+            and all(getattr(record, name) == item.dates[name] for name in DATE_FIELDS)
+            and _CONTENT_ENCODER.encode(record.details or {})
+            == _CONTENT_ENCODER.encode(item.details))
+
+
 def _apply_correction(session: Session, record: CreditRecord, item: Checked, subject_id: int,
                       digest: str, department: Department, now: dt.datetime) -> str:
-    if record.content_hash == digest:
+    if _same(record, item, subject_id):
         return "unchanged"
     session.add(RecordVersion(record_id=record.id, version=record.version, change="corrected",
                               snapshot=snapshot(record), changed_by=f"department:{department.code}",

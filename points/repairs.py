@@ -23,6 +23,7 @@ from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
 from points.models import CreditRecord, Department, User
 from points.models.workflows import Commitment, RepairApplication
+from points.rulesets import RuleSet
 from points.workdays import add_working_days
 
 DECISION_WORKING_DAYS = 5
@@ -47,22 +48,11 @@ def apply(session: Session, user: User, record_id: int, statement: str, commitme
           evidence: list[dict[str, str]], today: dt.date) -> RepairApplication:
     record = lock_own_record(session, user, record_id)
     rule_set = rule_store.active(session)
-    shown = records.view(record, rule_set, today)
     if record.status == "revoked":
         raise Conflict("the record was revoked; it no longer counts", "RECORD_REVOKED")
     if record.status == "repaired":
         raise Conflict("the record is repaired already", "ALREADY_REPAIRED")
-    if not shown["repairable"]:
-        raise Conflict("this record cannot be repaired in the app (only its issuing "
-                       "authority can end it)" if shown["kind"] == "negative"
-                       else "only negative records can be repaired", "NOT_REPAIRABLE")
-    until = shown["counted_until"]
-    if until is not None and until <= today:
-        raise Conflict("the record no longer counts; there is nothing to repair",
-                       "NOT_REPAIRABLE")
-    if shown["repairable_from"] is not None and today < shown["repairable_from"]:
-        raise Conflict(f"repair may be applied for from {shown['repairable_from'].isoformat()}",
-                       "NOT_YET_REPAIRABLE", repairable_from=shown["repairable_from"])
+    shown = repairable_now(record, rule_set, today)
     _refuse_if_pending(session, record.id)
 
     department = session.get(Department, record.department_id)
@@ -89,6 +79,26 @@ def apply(session: Session, user: User, record_id: int, statement: str, commitme
         raise Conflict("an application for this record is being decided",
                        "REPAIR_PENDING") from exc
     return application
+
+
+def repairable_now(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, Any]:
+    """The record as shown, if the rules allow its repair today: a repairable negative
+    type, still counting, on or after its repairable_from (rules §6). Checked when the
+    resident applies and again when the department approves, since a correction may
+    have moved the record's type or dates in between."""
+    shown = records.view(record, rule_set, today)
+    if not shown["repairable"]:
+        raise Conflict("this record cannot be repaired in the app (only its issuing "
+                       "authority can end it)" if shown["kind"] == "negative"
+                       else "only negative records can be repaired", "NOT_REPAIRABLE")
+    until = shown["counted_until"]
+    if until is not None and until <= today:
+        raise Conflict("the record no longer counts; there is nothing to repair",
+                       "NOT_REPAIRABLE")
+    if shown["repairable_from"] is not None and today < shown["repairable_from"]:
+        raise Conflict(f"repair may be applied for from {shown['repairable_from'].isoformat()}",
+                       "NOT_YET_REPAIRABLE", repairable_from=shown["repairable_from"])
+    return shown
 
 
 def _refuse_if_pending(session: Session, record_id: int) -> None:
@@ -146,6 +156,9 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
         if record.status != "active":
             raise Conflict(f"the record is {record.status}; refuse the application instead",
                            "RECORD_REVOKED" if record.status == "revoked" else "ALREADY_REPAIRED")
+        # A correction since the application may have moved the record's dates or type:
+        # an approval the rules no longer allow is refused (NOT_YET_REPAIRABLE …).
+        repairable_now(record, rule_store.active(session), today)
         records.keep_version(session, record, "repaired", by)
         record.status = "repaired"
         record.repaired_on = today

@@ -26,7 +26,7 @@ from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.identity import mask_id_number, mask_name
 from points.models import AccessLogEntry, User
 from points.models.workers import ReportReview, ReportShare
-from points.worker_profiles import profile_of, status_of
+from points.worker_profiles import employer_of, profile_of, status_of
 
 MAX_TTL_MINUTES = 24 * 60
 VIEWER_KIND = "report_viewer"
@@ -50,7 +50,11 @@ def qr_svg(url: str) -> str:
 
 
 def create_share(session: Session, user: User, ttl_minutes: int, base_url: str) -> NewShare:
-    """A new share of the worker's report; the token is shown only this once."""
+    """A new share of the worker's report; the token is shown only this once. Only a
+    worker (someone who declared an occupation) has a report to share."""
+    if profile_of(session, user.id) is None:
+        raise Conflict("only a worker's credit report can be shared: declare your occupation "
+                       "first (PUT /v1/me/worker-profile)", "NOT_A_WORKER")
     token = secrets.token_urlsafe(32)
     now = utcnow()
     share = ReportShare(user_id=user.id, subject_id=user.subject_id, token_hash=hash_token(token),
@@ -141,6 +145,7 @@ def build_report(session: Session, cache: redis.Redis, cipher: DataCipher, share
         "name_masked": mask_name(name),
         "id_number_masked": mask_id_number(cipher.decrypt(subject.id_number_enc)),
         "occupation": profile.occupation if profile else None,
+        "employer": employer_of(session, profile),
         "safety_code": status["safety_code"],
         "identity": status["identity"],
         "background": status["background"],

@@ -5,15 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, column, select, table
 from sqlalchemy.orm import Session
 
 from points import scoring
+from points.audit import audit
 from points.db import utcnow
 from points.errors import Invalid, NotFound
 from points.models import User
 from points.models.workers import OCCUPATIONS, WorkerProfile
 from points.workers import worker_status
+
+# incentives' merchants table, read by name only (points never imports incentives).
+_MERCHANTS = table("merchants", column("id"), column("name"))
 
 
 def profile_of(session: Session, user_id: int, *, lock: bool = False) -> WorkerProfile | None:
@@ -61,6 +65,12 @@ def save_profile(session: Session, user: User, occupation: str,
         session.add(profile)
     profile.subject_id = user.subject_id
     profile.occupation = occupation
+    if profile.merchant_id != merchant_id or (merchant_id is not None
+                                              and profile.employer_status is None):
+        # A newly named employer is pending until its staff confirm it; naming the same
+        # one again changes nothing of their decision.
+        profile.employer_status = "pending" if merchant_id is not None else None
+        profile.employer_decided_at = profile.employer_decided_by = None
     profile.merchant_id = merchant_id
     profile.updated_at = now
     session.flush()
@@ -81,10 +91,59 @@ def profile_view(session: Session, user_id: int, today: dt.date) -> dict[str, An
     return body_of(profile, status_of(session, profile.subject_id, today), today)
 
 
+def confirmed_employer(profile: WorkerProfile | None) -> int | None:
+    """The merchant the worker works for, once its staff confirmed it (else None)."""
+    if profile is None or profile.employer_status != "confirmed":
+        return None
+    return profile.merchant_id
+
+
+def employer_of(session: Session, profile: WorkerProfile | None) -> dict[str, Any] | None:
+    """{"merchant_id", "name"} of the confirmed employer, for the report (else None)."""
+    merchant_id = confirmed_employer(profile)
+    if merchant_id is None:
+        return None
+    name = session.execute(select(_MERCHANTS.c.name).where(
+        _MERCHANTS.c.id == merchant_id)).scalar_one_or_none()
+    return None if name is None else {"merchant_id": merchant_id, "name": name}
+
+
+def of_merchant(merchant_id: int, status: str | None) -> Select:
+    """The worker profiles naming this merchant as employer (with status), oldest first."""
+    stmt = select(WorkerProfile).where(WorkerProfile.merchant_id == merchant_id)
+    if status is not None:
+        stmt = stmt.where(WorkerProfile.employer_status == status)
+    return stmt.order_by(WorkerProfile.id)
+
+
+def decide_employment(session: Session, merchant_id: int, user_id: int, confirm: bool,
+                      staff_user_id: int) -> WorkerProfile:
+    """The merchant's staff confirm (or reject) that the worker works for them. Either
+    decision may be changed later (a worker who left is rejected); the same one again
+    is a no-op, so a retry is harmless."""
+    profile = session.execute(select(WorkerProfile).where(
+        WorkerProfile.user_id == user_id, WorkerProfile.merchant_id == merchant_id)
+        .with_for_update()).scalar_one_or_none()
+    if profile is None:
+        raise NotFound("no worker names this merchant as employer", "WORKER_NOT_FOUND")
+    status = "confirmed" if confirm else "rejected"
+    if profile.employer_status != status:
+        before = profile.employer_status
+        profile.employer_status = status
+        profile.employer_decided_at = utcnow()
+        profile.employer_decided_by = staff_user_id
+        audit(session, f"user:{staff_user_id}", f"worker.employer_{status}", "worker_profile",
+              profile.id, before={"employer_status": before},
+              after={"employer_status": status, "merchant_id": merchant_id})
+    session.flush()
+    return profile
+
+
 def body_of(profile: WorkerProfile, status: dict[str, Any], today: dt.date) -> dict[str, Any]:
     return {
         "occupation": profile.occupation,
         "merchant_id": profile.merchant_id,
+        "employer_status": profile.employer_status,
         "safety_code": status["safety_code"],
         "as_of": today,
         "status": status,

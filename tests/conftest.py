@@ -87,6 +87,9 @@ def _clean(app) -> None:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
     state.redis.flushdb()
+    from points import workdays
+
+    workdays.invalidate()  # the office's arrangements went with the tables
 
 
 @pytest.fixture

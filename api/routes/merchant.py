@@ -28,10 +28,12 @@ from incentives.models import (
     MerchantStaff,
     Perk,
 )
+from points import worker_profiles
 from points.db import today
 from points.errors import Invalid, NotFound
-from points.identity import mask_name
-from points.models import User
+from points.identity import mask_id_number, mask_name
+from points.models import Subject, User
+from points.models.workers import EMPLOYER_STATUSES, WorkerProfile
 
 blp = Blueprint("merchant", __name__, url_prefix="/v1", description="Merchants, perks, codes and redemptions")
 
@@ -153,6 +155,23 @@ class MerchantStaffSchema(Schema):
     role = ma.fields.String(required=True)
     display_name = ma.fields.String(allow_none=True)
     added_at = ma.fields.DateTime()
+
+
+class MerchantWorkerQuerySchema(Schema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(EMPLOYER_STATUSES))
+
+
+class MerchantWorkerSchema(Schema):
+    user_id = ma.fields.Integer(required=True)
+    occupation = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, metadata={
+        "description": "pending until the merchant confirms or rejects"})
+    display_name = ma.fields.String(allow_none=True)
+    id_number_masked = ma.fields.String(allow_none=True)
+    safety_code = ma.fields.String(allow_none=True, metadata={
+        "description": "today's safety code, for a confirmed worker only"})
+    named_at = ma.fields.DateTime(metadata={"description": "when the worker named the merchant"})
+    decided_at = ma.fields.DateTime(allow_none=True)
 
 
 class BenefitValue(ma.fields.Field):
@@ -530,6 +549,64 @@ def patch_perk(body, perk_id):
     return perk, 200, _etag(perk)
 
 
+# -- merchant staff: workers who name the merchant as employer ----------------------
+
+def _worker_body(profile: WorkerProfile) -> dict:
+    """A worker as their employer sees them: masked name and ID number (as on the report),
+    the safety code only once the employment is confirmed."""
+    session = db_session()
+    user = session.get(User, profile.user_id)
+    subject = session.get(Subject, profile.subject_id)
+    name = cipher().decrypt(user.name_enc) if user is not None and user.name_enc else None
+    confirmed = profile.employer_status == "confirmed"
+    return {
+        "user_id": profile.user_id, "occupation": profile.occupation,
+        "status": profile.employer_status,
+        "display_name": mask_name(name) if name else None,
+        "id_number_masked": (mask_id_number(cipher().decrypt(subject.id_number_enc))
+                             if subject is not None else None),
+        "safety_code": (worker_profiles.status_of(session, profile.subject_id, today())[
+            "safety_code"] if confirmed else None),
+        "named_at": profile.updated_at, "decided_at": profile.employer_decided_at,
+    }
+
+
+@blp.route("/merchant/workers")
+@blp.arguments(MerchantWorkerQuerySchema, location="query")
+@blp.response(200, MerchantWorkerSchema(many=True))
+@blp.paginate()
+@blp.errors(401, 403, 422)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def list_workers(query, pagination_parameters):
+    """Workers who name this merchant as employer (?status=pending to confirm them)."""
+    stmt = worker_profiles.of_merchant(_merchant_id(), query["status"])
+    return [_worker_body(p) for p in paginate_select(db_session(), stmt, pagination_parameters)]
+
+
+def _decide_worker(user_id: int, confirm: bool) -> dict:
+    profile = worker_profiles.decide_employment(db_session(), _merchant_id(), _id(user_id),
+                                                confirm, access.current().id)
+    return _worker_body(profile)
+
+
+@blp.route("/merchant/workers/<int:user_id>/confirm", methods=["POST"])
+@blp.response(200, MerchantWorkerSchema)
+@blp.errors(401, 403, 404)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def confirm_worker(user_id):
+    """Confirm that the worker works for this merchant: shown on their report from now."""
+    return _decide_worker(user_id, True)
+
+
+@blp.route("/merchant/workers/<int:user_id>/reject", methods=["POST"])
+@blp.response(200, MerchantWorkerSchema)
+@blp.errors(401, 403, 404)
+@blp.doc(parameters=[MERCHANT_HEADER])
+def reject_worker(user_id):
+    """Say the worker does not (or no longer) work for this merchant."""
+    return _decide_worker(user_id, False)
+
+
 # -- merchant staff: verifications, redemptions, stats -------------------------------
 
 @blp.route("/merchant/verifications", methods=["POST"])
@@ -605,7 +682,7 @@ def list_active_perks(query, pagination_parameters):
     if not page:
         return []
     standing = perks.standing_of(session, redis_client(), cipher(), access.current().user,
-                                 day)
+                                 day, [perk.id for perk in page])
     return [perks.with_eligibility(perk, standing, day) for perk in page]
 
 

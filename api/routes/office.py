@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api import access
 from api.context import db_session
 from api.smorest import BODY_ERRORS, PERIOD_DATES, Blueprint, Schema, paginate_select
-from points import quality, rule_admin
+from points import calendar, quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
 from points.models import AuditEntry, Job, RuleSetVersion
@@ -192,7 +192,12 @@ class AssessmentRowSchema(Schema):
     objections_overdue = ma.fields.Integer()
     credit_checks = ma.fields.Integer()
     credit_checks_with_feedback = ma.fields.Integer()
-    credit_checks_missing_feedback = ma.fields.Integer()
+    credit_checks_feedback_overdue = ma.fields.Integer(metadata={
+        "description": "credit checks still without feedback 10 working days after them"})
+    credit_checks_missing_feedback = ma.fields.Integer(metadata={
+        "deprecated": True,
+        "description": "deprecated: the old name of credit_checks_feedback_overdue (the same "
+                       "count), kept for one release"})
 
 
 @blp.route("/assessment")
@@ -217,3 +222,61 @@ def department_assessment(query):
         return Response(assessment.to_csv(rows), mimetype="text/csv", headers={
             "Content-Disposition": "attachment; filename=assessment.csv"})
     return rows
+
+
+# -- the year's holiday arrangement --------------------------------------------------
+
+class CalendarInSchema(Schema):
+    holidays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
+        max=366), metadata={"description": "the days off, weekends inside a holiday included"})
+    workdays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
+        max=366), metadata={"description": "the Saturdays and Sundays made working days"})
+
+
+class CalendarDaySchema(Schema):
+    date = ma.fields.Date(required=True)
+    working = ma.fields.Boolean(required=True)
+    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"})
+
+
+class CalendarEntrySchema(Schema):
+    holidays = ma.fields.List(ma.fields.Date())
+    workdays = ma.fields.List(ma.fields.Date())
+    entered_by = ma.fields.String(allow_none=True)
+    entered_at = ma.fields.DateTime()
+
+
+class DeadlinesMovedSchema(Schema):
+    repairs = ma.fields.Integer()
+    objections = ma.fields.Integer()
+
+
+class CalendarSchema(Schema):
+    year = ma.fields.Integer(required=True)
+    source = ma.fields.String(required=True, metadata={
+        "description": "office (entered here), package (chinese-calendar) or computed"})
+    days_off = ma.fields.List(ma.fields.Date(), metadata={
+        "description": "Monday to Friday days that are not working days"})
+    workdays = ma.fields.List(ma.fields.Date(), metadata={
+        "description": "Saturdays and Sundays that are working days"})
+    entered = ma.fields.Nested(CalendarEntrySchema, allow_none=True)
+    days = ma.fields.List(ma.fields.Nested(CalendarDaySchema))
+    deadlines_moved = ma.fields.Nested(DeadlinesMovedSchema, metadata={
+        "description": "after a PUT: open deadlines recomputed with the arrangement"})
+
+
+@blp.route("/calendar/<int:year>", methods=["PUT"])
+@blp.arguments(CalendarInSchema)
+@blp.response(200, CalendarSchema)
+@blp.errors(401, 403, 422)
+def put_calendar(body, year):
+    """Enter the State Council's holiday arrangement for a year; open deadlines follow it."""
+    return calendar.enter(db_session(), year, body["holidays"], body["workdays"], _actor())
+
+
+@blp.route("/calendar/<int:year>", methods=["GET"])
+@blp.response(200, CalendarSchema)
+@blp.errors(401, 403, 422)
+def get_calendar(year):
+    """The working days of a year as deadlines count them, and the source of each day."""
+    return calendar.view(db_session(), year)

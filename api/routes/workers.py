@@ -78,6 +78,8 @@ class WorkerStatusSchema(Schema):
 class WorkerProfileSchema(Schema):
     occupation = ma.fields.String(required=True)
     merchant_id = ma.fields.Integer(allow_none=True)
+    employer_status = ma.fields.String(allow_none=True, metadata={
+        "description": "pending, confirmed or rejected by the merchant named (null: none)"})
     safety_code = ma.fields.String(required=True,
                                    metadata={"description": "green, yellow or red, today"})
     as_of = ma.fields.Date(required=True)
@@ -133,10 +135,17 @@ class ReportReviewSummarySchema(Schema):
     average = ma.fields.Float(allow_none=True)
 
 
+class ReportEmployerSchema(Schema):
+    merchant_id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+
+
 class CreditReportSchema(WorkerStatusSchema):
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
     occupation = ma.fields.String(allow_none=True)
+    employer = ma.fields.Nested(ReportEmployerSchema, allow_none=True, metadata={
+        "description": "the employer, once it confirmed the worker"})
     level = ma.fields.String(required=True)
     negative_records = ma.fields.List(ma.fields.Nested(ReportNegativeRecordSchema), required=True)
     reviews = ma.fields.Nested(ReportReviewSummarySchema, required=True)

@@ -10,7 +10,7 @@ Revises: 2026_11_30_no_health_data
 from alembic import op
 
 revision = "2026_12_03_idempotency_expiry"
-down_revision = "2026_11_30_no_health_data"
+down_revision = "2026_12_03_face_verification"
 branch_labels = None
 depends_on = None
 

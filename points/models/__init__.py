@@ -12,7 +12,7 @@ from points.models.accounts import (
     User,
 )
 from points.models.credit import Department, Subject
-from points.models.office import AuditEntry, Job
+from points.models.office import AuditEntry, HolidayArrangement, Job
 from points.models.records import (
     CreditRecord,
     IdempotencyKey,
@@ -33,6 +33,7 @@ __all__ = [
     "CreditRecord",
     "Department",
     "FaceVerification",
+    "HolidayArrangement",
     "IdempotencyKey",
     "IngestBatch",
     "Job",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -45,3 +45,18 @@ class AuditEntry(Base):
     after: Mapped[dict | None] = mapped_column(JSONType)
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HolidayArrangement(Base):
+    """The State Council's holiday arrangement for one year, as the office entered it:
+    the days off and the swapped working days (调休). Once entered it decides working
+    days in that year instead of chinese-calendar's data or the computed fallback."""
+
+    __tablename__ = "holiday_arrangements"
+    __table_args__ = (CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),)
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holidays: Mapped[list] = mapped_column(JSONType)  # ISO dates, sorted
+    workdays: Mapped[list] = mapped_column(JSONType)  # ISO dates, sorted
+    entered_by: Mapped[str | None] = mapped_column(String(64))
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

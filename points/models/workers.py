@@ -31,11 +31,20 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+EMPLOYER_STATUSES = ("pending", "confirmed", "rejected")
+
+
 class WorkerProfile(Base):
-    """The occupation a resident declares (and the housekeeping company they work for)."""
+    """The occupation a resident declares (and the housekeeping company they work for:
+    `pending` until that merchant's staff confirm or reject it)."""
 
     __tablename__ = "worker_profiles"
-    __table_args__ = (CheckConstraint(_one_of("occupation", OCCUPATIONS), name="occupation"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("occupation", OCCUPATIONS), name="occupation"),
+        CheckConstraint("employer_status IS NULL OR "
+                        + _one_of("employer_status", EMPLOYER_STATUSES), name="employer_status"),
+        Index("ix_worker_profiles_merchant", "merchant_id", "employer_status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
@@ -45,6 +54,11 @@ class WorkerProfile(Base):
     # incentives' merchants.id; the foreign key is added once that table exists.
     merchant_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("merchants.id", ondelete="SET NULL"))
+    employer_status: Mapped[str | None] = mapped_column(String(10))
+    employer_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The merchant's staff member who confirmed or rejected (users.id).
+    employer_decided_by: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -124,4 +138,4 @@ class CreditCheck(Base):
     feedback_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-__all__ = ["CreditCheck", "ReportReview", "ReportShare", "WorkerProfile"]
+__all__ = ["EMPLOYER_STATUSES", "CreditCheck", "ReportReview", "ReportShare", "WorkerProfile"]

@@ -59,7 +59,9 @@ def test_assessment_counts_decisions_on_time_overdue_and_check_feedback(app, cli
             1, 1, 0)
         assert (row["objections_decided"], row["objections_overdue"]) == (0, 1)
         assert (row["credit_checks"], row["credit_checks_with_feedback"],
-                row["credit_checks_missing_feedback"]) == (2, 1, 1)
+                row["credit_checks_feedback_overdue"]) == (2, 1, 1)
+        # the old name, kept one release with the same count
+        assert row["credit_checks_missing_feedback"] == 1
         assert row["records_accepted"] >= 2
         r = client.get("/v1/admin/assessment?from=2026-09-01&to=2026-10-20&format=csv",
                        headers=admin)
@@ -67,6 +69,7 @@ def test_assessment_counts_decisions_on_time_overdue_and_check_feedback(app, cli
         parsed = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
         market = next(p for p in parsed if p["department"] == "market")
         assert market["objections_overdue"] == "1" and market["name"] == "雨花区市场监督管理局"
+        assert market["credit_checks_feedback_overdue"] == "1"
         earlier = client.get("/v1/admin/assessment?from=2026-01-01&to=2026-01-31",
                              headers=admin).json
         assert next(r for r in earlier if r["department"] == "market")["credit_checks"] == 0
@@ -100,3 +103,12 @@ def test_export_contains_every_kind_of_data(app, client):
     assert body["points_history"] and body["commitments"] and body["objections"]
     assert body["report_shares"] and "token_hash" not in body["report_shares"][0]
     assert body["access_log"][0]["purpose"] == "inspection"
+
+
+def test_the_old_name_of_feedback_overdue_is_deprecated_in_the_openapi(client):
+    """`missing_feedback` means "none yet" in the departments' list; the assessment's
+    overdue count is `credit_checks_feedback_overdue`, its old name deprecated."""
+    properties = client.get("/openapi.json").json["components"]["schemas"]["AssessmentRow"][
+        "properties"]
+    assert properties["credit_checks_missing_feedback"].get("deprecated") is True
+    assert not properties["credit_checks_feedback_overdue"].get("deprecated")

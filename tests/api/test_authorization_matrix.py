@@ -257,6 +257,12 @@ MATRIX: dict[tuple[str, str], Case] = {
         "/v1/merchant/redemptions/{redemption_id}/reverse", merchant_only(200, 404),
         {"reason": "顾客退订"}),
     ("GET", "/v1/merchant/stats"): Case("/v1/merchant/stats", merchant_only(200, 200)),
+    # A worker names merchant A as employer: only A's staff decide (B's: not found).
+    ("GET", "/v1/merchant/workers"): Case("/v1/merchant/workers", merchant_only(200, 200)),
+    ("POST", "/v1/merchant/workers/<int:user_id>/confirm"): Case(
+        "/v1/merchant/workers/{worker_user_id}/confirm", merchant_only(200, 404)),
+    ("POST", "/v1/merchant/workers/<int:user_id>/reject"): Case(
+        "/v1/merchant/workers/{worker_user_id}/reject", merchant_only(200, 404)),
 
     # -- departments (/v1/dept…) ---------------------------------------------------------
     # Department B may push, but its records are refused one by one (200, all rejected).
@@ -316,6 +322,10 @@ MATRIX: dict[tuple[str, str], Case] = {
                                                     admin_only(200)),
     ("GET", "/v1/admin/quality-report"): Case("/v1/admin/quality-report", admin_only(200)),
     ("GET", "/v1/admin/assessment"): Case("/v1/admin/assessment", admin_only(200)),
+    ("GET", "/v1/admin/calendar/<int:year>"): Case("/v1/admin/calendar/2027", admin_only(200)),
+    ("PUT", "/v1/admin/calendar/<int:year>"): Case(
+        "/v1/admin/calendar/2027", admin_only(200),
+        {"holidays": ["2027-01-01", "2027-02-05", "2027-02-08"], "workdays": ["2027-02-20"]}),
     ("GET", "/v1/admin/audit"): Case("/v1/admin/audit", admin_only(200)),
     ("GET", "/v1/admin/merchants"): Case("/v1/admin/merchants", admin_only(200)),
     ("GET", "/v1/admin/merchants/<int:merchant_id>"): Case(
@@ -457,6 +467,11 @@ def _build(app, client) -> World:
     approve(ids["merchant_to_reinstate"])
     _ok(client.post(f"/v1/admin/merchants/{ids['merchant_to_reinstate']}/suspend",
                     headers=admin, json={"reason": "整改"}))
+    # A worker (none of the callers, whose own profiles the matrix rewrites) names A.
+    worker = resident(client, id_number=valid_id(seq=815), name="周阿姨", openid="matrix-worker")
+    _ok(client.put("/v1/me/worker-profile", headers=worker["headers"],
+                   json={"occupation": "housekeeping", "merchant_id": ids["merchant_a"]}))
+    ids["worker_user_id"] = worker["user"]["id"]
     invitation = _ok(client.post("/v1/merchant/invitations", headers=h[STAFF]), 201)["code"]
     clerk = dev_login(client, "matrix-clerk")
     _ok(client.post(f"/v1/merchants/invitations/{invitation}/accept",

@@ -65,6 +65,7 @@ def test_commitment_validation(app, client):
         assert r.status_code == 422 and "department" in r.json["errors"]["json"]
         r = commit(client, zhang, kind="repair")
         assert r.status_code == 422 and "kind" in r.json["errors"]["json"]
+        assert "POST /v1/me/repairs" in str(r.json["errors"]["json"]["kind"])
         r = commit(client, zhang, kind="promise")
         assert r.status_code == 422
         # The contract asks department, matter and due_on of the fast-track kinds only.
@@ -205,3 +206,45 @@ def test_openapi_documents_the_workflow_routes(client):
                          ("/v1/commitments/public", "get")]:
         assert paths[path][method]["summary"], path
     assert "409" in paths["/v1/me/repairs"]["post"]["responses"]
+
+
+def test_missing_materials_cannot_be_breached_before_they_are_due(app, client):
+    """容缺受理: the materials may come until the end of due_on, so no breach before
+    (409 COMMITMENT_NOT_DUE, nothing written); a false statement under 告知承诺
+    (approval_substitute) can be found at once."""
+    from points.models import CreditRecord
+
+    with time_machine.travel(at("2026-09-30"), tick=False) as clock:
+        market = department(app, client, "market")
+        zhang = person(client)
+        materials = fast_track(client, zhang, due_on="2026-10-20").json
+        substitute = commit(client, zhang, kind="approval_substitute", department="market",
+                            matter="户外广告设置", due_on="2026-12-30").json
+        for day in ("2026-09-30", "2026-10-20"):
+            clock.move_to(at(day))
+            r = client.post(f"/v1/dept/commitments/{materials['id']}/outcome", headers=market,
+                            json={"outcome": "breached"})
+            assert r.status_code == 409, r.json
+            assert (r.json["error_code"], r.json["due_on"]) == ("COMMITMENT_NOT_DUE",
+                                                                "2026-10-20")
+        s = app.extensions["credit"].db.new_session()
+        assert s.execute(select(CreditRecord)).first() is None
+        s.close()
+        clock.move_to(at("2026-10-08"))
+        r = client.post(f"/v1/dept/commitments/{substitute['id']}/outcome", headers=market,
+                        json={"outcome": "breached"})
+        assert r.status_code == 200 and r.json["status"] == "breached", r.json
+        clock.move_to(at("2026-10-21"))
+        r = client.post(f"/v1/dept/commitments/{materials['id']}/outcome", headers=market,
+                        json={"outcome": "breached"})
+        assert r.status_code == 200 and r.json["status"] == "breached", r.json
+
+
+def test_missing_materials_may_be_fulfilled_before_they_are_due(app, client):
+    with time_machine.travel(at("2026-09-30"), tick=False):
+        market = department(app, client, "market")
+        zhang = person(client)
+        materials = fast_track(client, zhang, due_on="2026-10-20").json
+        r = client.post(f"/v1/dept/commitments/{materials['id']}/outcome", headers=market,
+                        json={"outcome": "fulfilled"})
+        assert r.status_code == 200 and r.json["status"] == "fulfilled", r.json

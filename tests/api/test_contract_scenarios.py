@@ -641,7 +641,15 @@ def test_commitments_public_outcomes_and_fast_track_exclusion(app, client):
         assert missing_materials["id"] in [c["id"] for c in r.get_json()]
         expect_error(client.post(f"/v1/dept/commitments/{missing_materials['id']}/outcome",
                                  headers=dept, json={"outcome": "maybe", "serious": False}), 422)
-        r = client.post(f"/v1/dept/commitments/{missing_materials['id']}/outcome", headers=dept,
+        # Missing materials may still come until their due date: no breach before it.
+        expect_error(client.post(f"/v1/dept/commitments/{missing_materials['id']}/outcome",
+                                 headers=dept, json={"outcome": "breached", "serious": False}),
+                     409, "COMMITMENT_NOT_DUE")
+        # A false statement under 告知承诺 is a breach found at once.
+        r = client.post("/v1/me/commitments", headers=person["headers"],
+                        json={**fast, "kind": "approval_substitute"})
+        assert r.status_code == 201, r.get_json()
+        r = client.post(f"/v1/dept/commitments/{r.get_json()['id']}/outcome", headers=dept,
                         json={"outcome": "breached", "serious": False})
         assert r.status_code in (200, 201), r.get_json()
         body = points(client, person)
@@ -671,7 +679,8 @@ def test_commitments_public_outcomes_and_fast_track_exclusion(app, client):
 
         # A serious breach writes commitment.breached_serious (−50, class serious).
         third = citizen(client)
-        r = client.post("/v1/me/commitments", headers=third["headers"], json=fast)
+        r = client.post("/v1/me/commitments", headers=third["headers"],
+                        json={**fast, "kind": "approval_substitute"})
         r = client.post(f"/v1/dept/commitments/{r.get_json()['id']}/outcome", headers=dept,
                         json={"outcome": "breached", "serious": True})
         assert r.status_code in (200, 201)

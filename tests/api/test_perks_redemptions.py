@@ -82,9 +82,9 @@ def test_code_verify_redeem_replay_limit_quota(app, client):
     r = redeem(client, merchant, v["id"], "key-2")
     assert r.status_code == 409 and r.json["error_code"] == "ALREADY_REDEEMED"
 
-    # Per-resident limit (1): a fresh code verifies, but the grant is refused.
+    # Per-resident limit (1): a fresh code verifies as not eligible, and the grant is refused.
     again = verify(client, merchant, alice, perk["id"])
-    assert again["eligible"] is True
+    assert (again["eligible"], again["reasons"]) == (False, ["limit_reached"])
     r = redeem(client, merchant, again["id"], "key-3")
     assert r.status_code == 409 and r.json["error_code"] == "LIMIT_REACHED"
 
@@ -106,12 +106,13 @@ def test_code_verify_redeem_replay_limit_quota(app, client):
     assert client.get("/v1/merchant/perks", headers=merchant["headers"]).json[0]["used"] == 2
 
     stats = client.get("/v1/merchant/stats", headers=merchant["headers"]).json
-    assert (stats["verifications"], stats["grants"], stats["refusals"]) == (5, 2, 1)
-    assert stats["refusals_by_reason"] == {"quota_exhausted": 1}
+    assert (stats["verifications"], stats["grants"], stats["refusals"]) == (5, 2, 2)
+    assert stats["refusals_by_reason"] == {"limit_reached": 1, "quota_exhausted": 1}
     assert stats["by_day"][-1]["date"] == today().isoformat()
     assert stats["by_day"][-1]["verifications"] == 5
     listed = client.get("/v1/perks", headers=alice["headers"]).json
-    assert listed[0]["eligible"] is False and listed[0]["reasons"] == ["quota_exhausted"]
+    assert listed[0]["eligible"] is False
+    assert listed[0]["reasons"] == ["limit_reached", "quota_exhausted"]
 
 
 def test_used_expired_and_unknown_codes(app, client):
@@ -172,7 +173,7 @@ def test_ineligible_level_restriction_and_consent(app, client):
     push(client, dept, {"type": "court.defaulter", "id_number": defaulter_id, "decided_on": on})
     defaulter = resident(client, id_number=defaulter_id)
     v = verify(client, merchant, defaulter, open_perk["id"])
-    assert v["eligible"] is False and v["reasons"] == ["restricted"]
+    assert (v["eligible"], v["level"], v["reasons"]) == (False, "D", ["not_eligible"])
     assert redeem(client, merchant, v["id"], "def-1").json["error_code"] == "NOT_ELIGIBLE"
 
     # Consent withdrawn after the code was made: not eligible, and nothing is disclosed.

@@ -292,3 +292,32 @@ def test_two_applications_at_once_make_one(app, client):
         t.join()
     assert sorted(answers, key=lambda a: a[0]) == [(201, None), (409, "REPAIR_PENDING")]
     assert len(client.get("/v1/me/repairs", headers=zhang["headers"]).json) == 1
+
+
+def test_an_approval_the_rules_no_longer_allow_after_a_correction_is_refused(app, client):
+    """Applied for in time, then the department corrected the decision date: the
+    repair is not allowed yet (rules §6), so approving it answers 409
+    NOT_YET_REPAIRABLE and changes nothing; refusing it still works."""
+    with time_machine.travel(at("2026-09-10"), tick=False):
+        market = department(app, client, "market")
+        zhang = person(client)
+        penalty = {"source_ref": "pen-corrected", "type": "admin.penalty.general",
+                   "id_number": zhang["id_number"], "name": zhang["name"]}
+        record_id = push(client, market, {**penalty, "decided_on": "2026-06-01"})[
+            "accepted"][0]["record_id"]
+        repair = apply(client, zhang, record_id)
+        assert repair.status_code == 201, repair.json
+
+        body = push(client, market, {**penalty, "decided_on": "2026-08-01"})
+        assert body["accepted"][0]["result"] == "updated"
+        decision = f"/v1/dept/repairs/{repair.json['id']}/decision"
+        r = client.post(decision, headers=market, json={"approve": True, "note": "同意"})
+        assert r.status_code == 409, r.json
+        assert (r.json["error_code"], r.json["repairable_from"]) == ("NOT_YET_REPAIRABLE",
+                                                                     "2026-11-01")
+        assert my_record(client, zhang, record_id)["status"] == "active"
+        assert points(client, zhang) == 970
+
+        r = client.post(decision, headers=market,
+                        json={"approve": False, "note": "处罚决定日期已更正，未到修复期"})
+        assert r.status_code == 200 and r.json["status"] == "rejected", r.json

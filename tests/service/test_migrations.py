@@ -76,3 +76,32 @@ def test_health_data_kept_before_is_removed(app, client, session):
                        "penalty": {"document": "长市监罚〔2026〕1号"}}
     snapshot = session.execute(select(RecordVersion.snapshot)).scalar_one()
     assert snapshot == {"type": "donation.blood", "details": {}, "version": 1}
+
+
+def test_profiles_that_named_an_employer_before_are_pending_after_the_upgrade(app, client,
+                                                                              session):
+    """Nobody confirmed an employer named before employers confirmed their workers:
+    after the upgrade such a profile is pending (off the report until confirmed)."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from api.cli import alembic_config
+    from points.models.workers import WorkerProfile
+    from tests.api.test_merchants import approved_merchant
+    from tests.helpers import resident, valid_id
+
+    company = approved_merchant(app, client, name="好管家家政", sector="housekeeping")
+    named, alone = (resident(client, id_number=valid_id(birth="19900202", seq=seq))
+                    for seq in (61, 62))
+    for person, merchant_id in ((named, company["id"]), (alone, None)):
+        r = client.put("/v1/me/worker-profile", headers=person["headers"],
+                       json={"occupation": "housekeeping", "merchant_id": merchant_id})
+        assert r.status_code == 200, r.json
+
+    url = app.config["DATABASE_URL"]
+    command.downgrade(alembic_config(url), "2026_11_30_no_health_data")
+    command.upgrade(alembic_config(url), "head")
+
+    rows = session.execute(select(WorkerProfile.merchant_id, WorkerProfile.employer_status)
+                           .order_by(WorkerProfile.id)).all()
+    assert [tuple(r) for r in rows] == [(company["id"], "pending"), (None, None)]
