@@ -8,7 +8,7 @@
   entered it (PUT /v1/admin/calendar/{year}).
 
 Revision ID: 2026_12_03_employers_calendar
-Revises: 2026_11_30_no_health_data
+Revises: 2026_12_03_idempotency_expiry
 """
 import sqlalchemy as sa
 from alembic import op

@@ -5,7 +5,7 @@ as a new request; the writes behind the header refuse a second effect themselves
 grant per verification, one record per source_ref).
 
 Revision ID: 2026_12_03_idempotency_expiry
-Revises: 2026_11_30_no_health_data
+Revises: 2026_12_03_face_verification
 """
 from alembic import op
 
