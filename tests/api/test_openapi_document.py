@@ -58,12 +58,15 @@ def test_every_operation_declares_the_credentials_access_asks_for(app, client):
 
 
 def test_production_has_no_development_sign_in(settings):
+    import secrets
+
     from api import create_app
 
     production = create_app({
         **settings, "APP_ENV": "production", "REDIS_URL": "redis://127.0.0.1:9/0",  # never reached
         "DATABASE_URL": settings["DATABASE_URL"], "WECHAT_APPID": "wx0123456789abcdef",
-        "WECHAT_SECRET": "s" * 32, "DATA_KEY": "k" * 44})
+        "WECHAT_SECRET": secrets.token_hex(16), "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATA_KEY": secrets.token_urlsafe(48)})
     try:
         client = production.test_client()
         spec = client.get("/openapi.json").json
