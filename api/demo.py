@@ -34,9 +34,12 @@ DEMO_RECORDS = [
     {"source_ref": "demo-4", "subject": {"id_number": "430111198506153217", "name": "李四"},
      "type": "admin.penalty.general", "decided_on": "2026-09-01"},
 ]
+# 张三 also owns the demo merchants; 王五 (no records: 1000 points, A) is a customer whose
+# code 张三 can scan at the counter (staff cannot scan their own code: OWN_CODE).
 DEMO_RESIDENTS = [
     ("demo-resident-1", "张三", "430104199001011230"),
     ("demo-resident-2", "李四", "430111198506153217"),
+    ("demo-resident-3", "王五", "430103199207154580"),
 ]
 
 
