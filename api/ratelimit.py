@@ -169,8 +169,9 @@ def init_rate_limits(app: Flask) -> Limiter:
 
 def _retry_after_only_when_refused(response):
     """Flask-Limiter sends Retry-After on every answer of a limited route; it means
-    "wait before retrying", so only a refusal (429) keeps it."""
-    if response.status_code != 429:
+    "wait before retrying", so a success does not carry it (a 429, or a 503 whose
+    dependency is busy, keeps its own)."""
+    if response.status_code < 400:
         response.headers.pop("Retry-After", None)
     return response
 
