@@ -13,11 +13,12 @@ def register_blueprints(api: Api) -> None:
         office,
         points_views,
         public,
+        report_page,
         resident,
         workers,
         workflows,
     )
 
     for module in (public, auth, resident, points_views, department, admin, office, workflows,
-                   merchant, workers):
+                   merchant, workers, report_page):
         api.register_blueprint(module.blp)

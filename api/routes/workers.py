@@ -126,6 +126,8 @@ class ReportNegativeRecordSchema(Schema):
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
+    statement = ma.fields.Raw(allow_none=True, metadata={
+        "description": "the worker's statement (说明) on this record, if any"})
 
 
 class ReportReviewSummarySchema(Schema):
@@ -138,10 +140,13 @@ class CreditReportSchema(WorkerStatusSchema):
     id_number_masked = ma.fields.String(required=True)
     occupation = ma.fields.String(allow_none=True)
     level = ma.fields.String(required=True)
+    level_title = ma.fields.String(allow_none=True, metadata={"description": "e.g. 信用良好"})
     negative_records = ma.fields.List(ma.fields.Nested(ReportNegativeRecordSchema), required=True)
     reviews = ma.fields.Nested(ReportReviewSummarySchema, required=True)
     as_of = ma.fields.Date(required=True)
     expires_at = ma.fields.DateTime(required=True)
+    report_no = ma.fields.String(required=True, metadata={
+        "description": "the number printed on the report (the share it came from)"})
 
 
 class ReportReviewInSchema(Schema):
