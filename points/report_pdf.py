@@ -58,7 +58,8 @@ def _register_font() -> None:
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName=FONT, fontSize=10, leading=15, wordWrap="CJK")
+    base = ParagraphStyle("body", fontName=FONT, bulletFontName=FONT, fontSize=10, leading=15,
+                          wordWrap="CJK")
     return {
         "title": ParagraphStyle("title", parent=base, fontSize=20, leading=26),
         "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=9, leading=13,
@@ -67,7 +68,7 @@ def _styles() -> dict[str, ParagraphStyle]:
                                   spaceBefore=8, spaceAfter=3,
                                   textColor=colors.HexColor("#0b3d91")),
         "body": base,
-        "item": ParagraphStyle("item", parent=base, leftIndent=10, bulletIndent=0),
+        "item": ParagraphStyle("item", parent=base, leftIndent=12, bulletIndent=2),
         "note": ParagraphStyle("note", parent=base, fontSize=8.5, leading=12,
                                textColor=colors.HexColor("#57606a")),
         "code": ParagraphStyle("code", parent=base, fontSize=16, leading=22),
@@ -165,7 +166,7 @@ def _records(report: dict[str, Any], s: dict[str, ParagraphStyle]) -> list:
     if not report["negative_records"]:
         return [*flow, _p(txt.NONE, s["item"])]
     for record in report["negative_records"]:
-        flow.append(_p("• " + txt.record_line(record), s["item"]))
+        flow.append(Paragraph(escape(txt.record_line(record)), s["item"], bulletText="•"))
         statement = txt.statement_text(record)
         if statement:
             flow.append(_p(f"本人说明：{statement}", ParagraphStyle(

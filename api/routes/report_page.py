@@ -5,7 +5,8 @@ Chinese, rendered on the server (no script), readable on a 360 px wide screen.
 No sign-in: the link is the worker's authorisation. Each view goes through the
 same domain function as `GET /v1/reports/{token}`, so it is logged in the
 worker's access log. An unknown token gets a Chinese 404 page, an expired or
-revoked one a Chinese 410 page.
+revoked one a Chinese 410 page. WeChat's check file for opening these links
+in the mini-program is served here too (docs/worker-report.md).
 """
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ def _page(template: str, status: int, **context) -> Response:
                   description="The link expired or was revoked (a page in Chinese)")
 def view(token):
     """The worker's credit report as a web page (no sign-in; each view is logged)."""
+    check_file = current_app.config.get("WECHAT_QRCODE_CHECK_FILE")
+    if check_file and token == check_file:
+        # WeChat checks that we own the rule "/r/" by this file in that folder;
+        # a token (URL-safe base64) never has a dot, so it is never this name.
+        return Response(current_app.config["WECHAT_QRCODE_CHECK_CONTENT"], mimetype="text/plain")
     try:
         if request.method == "HEAD":
             # Asking whether the link works (a link checker, a chat app's preview)

@@ -249,3 +249,27 @@ def test_pdf_embeds_its_font_and_explains_the_report(app, client, with_statement
     assert f"报告编号{report_no}" in flat
     assert f"核验网址：{created['url']}" in flat
     assert worker["number"] not in flat and "李大妈" not in flat
+
+
+# ------------------------------------------------------------------ WeChat's check file
+
+def test_wechat_check_file_is_served_under_the_rule(app, client, monkeypatch):
+    """WeChat verifies the rule "{PUBLIC_BASE_URL}/r/" by fetching its check file from
+    that folder; any other name there is still a report token."""
+    monkeypatch.setitem(app.config, "WECHAT_QRCODE_CHECK_FILE", "MLz5rjPqa3.txt")
+    monkeypatch.setitem(app.config, "WECHAT_QRCODE_CHECK_CONTENT",
+                        "46abf487e24b3c588d9fcada6b86f5ca")
+    r = client.get("/r/MLz5rjPqa3.txt")
+    assert r.status_code == 200 and r.mimetype == "text/plain"
+    assert r.get_data(as_text=True) == "46abf487e24b3c588d9fcada6b86f5ca"
+    assert client.get("/r/Other.txt").status_code == 404
+
+
+def test_wechat_check_file_name_is_checked_at_start():
+    from api.config import ConfigError, load_config
+
+    assert load_config({"WECHAT_QRCODE_CHECK_FILE": "MLz5rjPqa3.txt"})[
+        "WECHAT_QRCODE_CHECK_FILE"] == "MLz5rjPqa3.txt"
+    for bad in ("../secret.txt", "check.html", "a b.txt"):
+        with pytest.raises(ConfigError):
+            load_config({"WECHAT_QRCODE_CHECK_FILE": bad})
