@@ -273,3 +273,11 @@ def test_wechat_check_file_name_is_checked_at_start():
     for bad in ("../secret.txt", "check.html", "a b.txt"):
         with pytest.raises(ConfigError):
             load_config({"WECHAT_QRCODE_CHECK_FILE": bad})
+
+
+def test_report_json_carries_the_statement_text(app, client, with_statements):
+    with at():
+        worker = report_worker(app, client, seq=47)
+        token = share(client, worker)["token"]
+        report = client.get(f"/v1/reports/{token}", headers=sign_in(client, "family")).json
+    assert [r["statement"] for r in report["negative_records"]] == [STATEMENT]
