@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -137,6 +138,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "CONSENT_POLICY_VERSION": env.get("CONSENT_POLICY_VERSION", "2026-01"),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        # WeChat's check file for the rule "{PUBLIC_BASE_URL}/r/" (扫普通链接二维码打开小程序),
+        # served at /r/<name> (docs/worker-report.md).
+        "WECHAT_QRCODE_CHECK_FILE": env.get("WECHAT_QRCODE_CHECK_FILE") or None,
+        "WECHAT_QRCODE_CHECK_CONTENT": env.get("WECHAT_QRCODE_CHECK_CONTENT", ""),
         "DEV_LOGIN_ENABLED": app_env != "production",
         # Face verification (人脸核身): WeChat's, or outside production a stand-in that
         # passes every verification, so the service can be tried without WeChat.
@@ -158,6 +163,10 @@ def load_config(overrides: dict | None = None) -> dict:
         # `points sweep`; the same key later is a new request).
         "IDEMPOTENCY_KEY_TTL_HOURS": int(env.get("IDEMPOTENCY_KEY_TTL_HOURS", "24")),
     }
+    check_file = config["WECHAT_QRCODE_CHECK_FILE"]
+    if check_file and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}\.txt", check_file):
+        raise ConfigError("WECHAT_QRCODE_CHECK_FILE must be the name of WeChat's check file, "
+                          f"like MLz5rjPqa3.txt, not {check_file!r}")
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.
     for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES",

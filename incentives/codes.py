@@ -10,14 +10,12 @@ resident's access log says who asked.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import redis
-import segno
 from sqlalchemy import (
     Connection,
     Row,
@@ -42,6 +40,7 @@ from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.hot import HotStatement
 from points.identity import is_adult, mask_name
 from points.models import AccessLogEntry, Subject, User
+from points.qr import qr_svg
 
 TOKEN_TTL = dt.timedelta(seconds=120)
 
@@ -51,12 +50,6 @@ class IssuedToken:
     token: str
     expires_at: dt.datetime
     qr_svg: str
-
-
-def qr_svg(text: str) -> str:
-    buffer = io.BytesIO()
-    segno.make(text, error="m").save(buffer, kind="svg", scale=4, border=2, xmldecl=False)
-    return buffer.getvalue().decode()
 
 
 def issue(session: Session, cipher: DataCipher, user: User, today: dt.date) -> IssuedToken:

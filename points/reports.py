@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-import segno
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from points import accounts, records, scoring
+from points import accounts, records, rule_store, scoring
 from points.crypto import DataCipher, hash_token
-from points.db import dialect_insert, utcnow
+from points.db import SHANGHAI, dialect_insert, utcnow
 from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.identity import mask_id_number, mask_name
 from points.models import AccessLogEntry, User
 from points.models.workers import ReportReview, ReportShare
+from points.qr import qr_svg
 from points.worker_profiles import employer_of, profile_of, status_of
 
 MAX_TTL_MINUTES = 24 * 60
@@ -42,11 +42,16 @@ class NewShare:
 
 
 def report_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/v1/reports/{token}"
+    """The link a family opens: the web page `GET /r/{token}` (which WeChat can also
+    open in the mini-program, docs/worker-report.md)."""
+    return f"{base_url.rstrip('/')}/r/{token}"
 
 
-def qr_svg(url: str) -> str:
-    return segno.make(url, error="m").svg_inline(scale=4)
+def report_number(share: ReportShare) -> str:
+    """The number printed on the report: the day the link was made and the share's
+    id, so the credit office finds the share (and its access log) from a printout."""
+    created = share.created_at.astimezone(SHANGHAI)
+    return f"CSXY-{created:%Y%m%d}-{share.id:08d}"
 
 
 def create_share(session: Session, user: User, ttl_minutes: int, base_url: str) -> NewShare:
@@ -63,7 +68,7 @@ def create_share(session: Session, user: User, ttl_minutes: int, base_url: str) 
     session.add(share)
     session.flush()
     url = report_url(base_url, token)
-    return NewShare(share, token, url, qr_svg(url))
+    return NewShare(share, token, url, qr_svg(url, title="长沙市个人信用报告"))
 
 
 def share_state(share: ReportShare, now: dt.datetime) -> str:
@@ -111,13 +116,16 @@ def _reference(share: ReportShare) -> str:
 
 
 def view_report(session: Session, cache: redis.Redis, cipher: DataCipher, token: str,
-                viewer_id: int, today: dt.date) -> dict[str, Any]:
+                viewer_id: int | None, today: dt.date) -> dict[str, Any]:
     """The report behind a token, logged in the worker's access log (the worker
-    looking at their own report is not someone else reading their credit)."""
+    looking at their own report is not someone else reading their credit).
+    `viewer_id` is None for whoever opens the web page: the link is the
+    authorisation, so the log says a holder of this link read the report."""
     share = open_share(session, token)
-    if viewer_id != share.user_id:
+    if viewer_id is None or viewer_id != share.user_id:
         accounts.record_access(session, share.subject_id, VIEWER_KIND, VIEW_PURPOSE,
-                               actor_id=str(viewer_id), reference=_reference(share))
+                               actor_id=None if viewer_id is None else str(viewer_id),
+                               reference=_reference(share))
         session.execute(update(ReportShare).where(ReportShare.id == share.id).values(
             views=ReportShare.views + 1, last_viewed_at=utcnow()))
     return build_report(session, cache, cipher, share, today)
@@ -137,10 +145,14 @@ def build_report(session: Session, cache: redis.Redis, cipher: DataCipher, share
     name = cipher.decrypt(worker.name_enc) if worker.name_enc else ""
     status = status_of(session, share.subject_id, today)
     profile = profile_of(session, worker.id)
+    # The worker's statement (说明) goes with each record, when there is one.
     negatives = [{"type": r["type"], "title": r["title"], "class": r["class"],
-                  "decided_on": r["decided_on"], "counted_until": r["counted_until"]}
+                  "decided_on": r["decided_on"], "counted_until": r["counted_until"],
+                  "statement": r.get("statement")}
                  for r in records.subject_records(session, share.subject_id, today)
                  if r["kind"] == "negative" and r["counting"]]
+    scale = rule_store.active(session).public_view()
+    level = scoring.current_points(session, cache, share.subject_id, today)["level"]
     return {
         "name_masked": mask_name(name),
         "id_number_masked": mask_id_number(cipher.decrypt(subject.id_number_enc)),
@@ -154,11 +166,16 @@ def build_report(session: Session, cache: redis.Redis, cipher: DataCipher, share
         "training": status["training"],
         "skill_certificates": status["skill_certificates"],
         "licenses": status["licenses"],
-        "level": scoring.current_points(session, cache, share.subject_id, today)["level"],
+        "level": level,
+        "level_title": next((lv["title"] for lv in scale["levels"] if lv["name"] == level),
+                            None),
+        # What the page and the PDF explain the level with (not part of the JSON).
+        "level_scale": {"base": scale["base"], "levels": scale["levels"]},
         "negative_records": negatives,
         "reviews": review_summary(session, share.subject_id),
         "as_of": today,
         "expires_at": share.expires_at,
+        "report_no": report_number(share),
     }
 
 

@@ -13,13 +13,14 @@ def register_blueprints(api: Api, *, dev_login: bool) -> None:
         office,
         points_views,
         public,
+        report_page,
         resident,
         workers,
         workflows,
     )
 
     for module in (public, auth, resident, points_views, department, admin, office, workflows,
-                   merchant, workers):
+                   merchant, workers, report_page):
         api.register_blueprint(module.blp)
     if dev_login:
         api.register_blueprint(auth.dev_blp)

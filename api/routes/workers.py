@@ -15,7 +15,7 @@ from api import access
 from api.context import cipher, db_session, redis_client
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
-from points import credit_checks, report_pdf, reports, worker_profiles
+from points import credit_checks, report_pdf, report_text, reports, worker_profiles
 from points.db import today, utcnow
 from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, OCCUPATIONS, CreditCheck
 
@@ -128,6 +128,8 @@ class ReportNegativeRecordSchema(Schema):
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
+    statement = ma.fields.Function(report_text.statement_text, allow_none=True, metadata={
+        "type": "string", "description": "the worker's statement (说明) on this record, if any"})
 
 
 class ReportReviewSummarySchema(Schema):
@@ -147,10 +149,13 @@ class CreditReportSchema(WorkerStatusSchema):
     employer = ma.fields.Nested(ReportEmployerSchema, allow_none=True, metadata={
         "description": "the employer, once it confirmed the worker"})
     level = ma.fields.String(required=True)
+    level_title = ma.fields.String(allow_none=True, metadata={"description": "e.g. 信用良好"})
     negative_records = ma.fields.List(ma.fields.Nested(ReportNegativeRecordSchema), required=True)
     reviews = ma.fields.Nested(ReportReviewSummarySchema, required=True)
     as_of = ma.fields.Date(required=True)
     expires_at = ma.fields.DateTime(required=True)
+    report_no = ma.fields.String(required=True, metadata={
+        "description": "the number printed on the report (the share it came from)"})
 
 
 class ReportReviewInSchema(Schema):

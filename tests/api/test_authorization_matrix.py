@@ -225,6 +225,8 @@ MATRIX: dict[tuple[str, str], Case] = {
                                                  signed_in(200)),
     ("GET", "/v1/reports/<string:token>.pdf"): Case("/v1/reports/{share_to_view}.pdf",
                                                     signed_in(200)),
+    # The web page of the same link: no sign-in at all (the link is the authorisation).
+    ("GET", "/r/<string:token>"): Case("/r/{share_to_view}", everyone(200)),
     # Viewers who opened the report review it once; the worker cannot review themself.
     ("POST", "/v1/reports/<string:token>/reviews"): Case(
         "/v1/reports/{share_to_view}/reviews", {**signed_in(201), RES: 403},

@@ -166,7 +166,8 @@ def test_share_view_review_revoke(app, client):
               "id_number": worker["number"], "name": NAME,
               "details": {"complainant": "李大妈", "summary": "打碎花瓶"}})
         created = share(client, worker, ttl=120)
-        assert created["url"] == f"http://127.0.0.1:8000/v1/reports/{created['token']}"
+        # The link is the web page a family opens; the QR code encodes that link.
+        assert created["url"] == f"http://127.0.0.1:8000/r/{created['token']}"
         assert created["qr_svg"].startswith("<svg")
         assert len(created["token"]) >= 40
 
@@ -189,7 +190,11 @@ def test_share_view_review_revoke(app, client):
     assert report["skill_certificates"][0]["grade"] == "四级"
     assert report["negative_records"] == [{
         "type": "housekeeping.verified_complaint", "title": "家政服务有效投诉",
-        "class": "minor", "decided_on": "2026-06-10", "counted_until": "2026-09-10"}]
+        "class": "minor", "decided_on": "2026-06-10", "counted_until": "2026-09-10",
+        "statement": None}]
+    assert report["level_title"] == "信用良好"
+    assert re.fullmatch(r"CSXY-20260615-\d{8}", report["report_no"])
+    assert str(created["id"]) in report["report_no"]
     assert report["reviews"] == {"count": 0, "average": None}
     # ... and what it never sees: the ID number, points, details about other people.
     assert worker["number"] not in text
@@ -302,8 +307,7 @@ def pdf_text(response) -> str:
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/pdf"
     reader = PdfReader(io.BytesIO(response.data))
-    assert len(reader.pages) == 1
-    return reader.pages[0].extract_text()
+    return "\n".join(page.extract_text() for page in reader.pages)
 
 
 def test_printable_pdf(app, client):
@@ -315,7 +319,7 @@ def test_printable_pdf(app, client):
         assert "长沙市个人信用报告" in text
         assert "安心码" in text and "yellow" in text and "黄码" in text
         assert "王*花" in text and worker["number"] not in text
-        assert re.search(r"信用等级：A\b", text)
+        assert re.search(r"信用等级：A（信用良好）", text)
         text = pdf_text(client.get(f"/v1/reports/{token}?format=pdf", headers=family))
         assert "长沙市个人信用报告" in text and "yellow" in text
         # Each PDF is a view in the worker's access log.

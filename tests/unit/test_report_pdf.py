@@ -1,4 +1,5 @@
-"""The printable report: one page, Chinese text extractable, long lists cut short."""
+"""The printable report: Chinese text extractable, long lists and lines flowing onto
+further pages instead of being cut."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,31 +23,42 @@ def report(**changes):
         "training": [], "skill_certificates": [], "licenses": [],
         "negative_records": [], "reviews": {"count": 0, "average": None},
         "as_of": DAY, "expires_at": dt.datetime(2026, 6, 15, 3, 0, tzinfo=dt.UTC),
+        "report_no": "CSXY-20260615-00000007",
     }
     return {**base, **changes}
 
 
+def pages_of(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
 def text_of(pdf: bytes) -> str:
-    reader = PdfReader(io.BytesIO(pdf))
-    assert len(reader.pages) == 1
-    return reader.pages[0].extract_text()
+    pages = pages_of(pdf)
+    assert len(pages) == 1
+    return pages[0]
 
 
 def test_red_code_and_empty_sections():
     text = text_of(render(report(), "https://credit.example/v1/reports/abc"))
     assert "长沙市个人信用报告" in text
     assert "红码" in text and "red" in text
-    assert "未核验" in text and "有记录" in text
-    assert "有效期至 2026-12-31" in text and "暂无评价" in text
+    assert "未核验" in text and "有犯罪记录" in text and "不建议安排上门服务" in text
+    assert "有效期至2026年12月31日" in text and "暂无评价" in text
     assert "11:00" in text  # the link's expiry in Beijing time
+    assert "CSXY-20260615-00000007" in text
 
 
-def test_long_lists_stay_on_one_page():
-    training = [{"course": f"课程{i}", "hours": 8, "completed_on": DAY} for i in range(12)]
-    negatives = [{"type": "admin.penalty.minor", "title": "行政处罚（轻微）", "class": "minor",
-                  "decided_on": DAY, "counted_until": None} for _ in range(9)]
-    text = text_of(render(report(training=training, negative_records=negatives,
-                                 reviews={"count": 3, "average": 4.7}), "https://x/r/abc"))
-    assert "课程3" in text and "课程4" not in text
-    assert "另有 8 项" in text and "另有 5 项" in text
-    assert "3 条，平均 4.7 分" in text
+def test_long_lists_flow_onto_more_pages():
+    training = [{"course": f"课程{i}", "hours": 8, "completed_on": DAY} for i in range(40)]
+    negatives = [{"type": "admin.penalty.minor", "title": f"行政处罚（轻微）{i}号",
+                  "class": "minor", "decided_on": DAY, "counted_until": None}
+                 for i in range(30)]
+    pages = pages_of(render(report(training=training, negative_records=negatives,
+                                   reviews={"count": 3, "average": 4.7}), "https://x/r/abc"))
+    assert len(pages) >= 2
+    text = "".join(pages)
+    assert all(f"课程{i}，8学时" in text for i in range(40))
+    assert all(f"行政处罚（轻微）{i}号" in text for i in range(30))
+    assert "3条评价，平均4.7分" in text
+    # Every page says which report it belongs to.
+    assert all("报告编号 CSXY-20260615-00000007" in page for page in pages)

@@ -1,0 +1,78 @@
+"""The web page of a shared worker report: `GET /r/{token}`.
+
+What a family sees when it scans the worker's QR code with any phone: a page in
+Chinese, rendered on the server (no script), readable on a 360 px wide screen.
+No sign-in: the link is the worker's authorisation. Each view goes through the
+same domain function as `GET /v1/reports/{token}`, so it is logged in the
+worker's access log. An unknown token gets a Chinese 404 page, an expired or
+revoked one a Chinese 410 page. WeChat's check file for opening these links
+in the mini-program is served here too (docs/worker-report.md).
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import Response, current_app, render_template, request
+
+from api.access import public
+from api.context import cipher, db_session, redis_client
+from api.smorest import Blueprint
+from points import report_text, reports
+from points.db import SHANGHAI, today
+from points.errors import Gone, NotFound
+
+blp = Blueprint("report_page", __name__, url_prefix="/r",
+                description="The worker report page a family opens from the QR code")
+
+HTML = {"type": "string"}
+
+
+def _headers(nonce: str) -> dict[str, str]:
+    """No script at all; only the page's own style block (by its nonce); not framed,
+    not indexed, no referrer (the token is in the URL), not cached."""
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+        "X-Robots-Tag": "noindex, nofollow, noarchive",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+def _page(template: str, status: int, **context) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    html = render_template(template, nonce=nonce, **context)
+    return Response(html, status=status, mimetype="text/html", headers=_headers(nonce))
+
+
+@blp.route("/<string:token>")
+@public
+@blp.response(200, HTML, content_type="text/html",
+              description="The report as a mobile page in Chinese")
+@blp.alt_response(404, schema=HTML, content_type="text/html",
+                  description="No such report link (a page in Chinese)")
+@blp.alt_response(410, schema=HTML, content_type="text/html",
+                  description="The link expired or was revoked (a page in Chinese)")
+def view(token):
+    """The worker's credit report as a web page (no sign-in; each view is logged)."""
+    check_file = current_app.config.get("WECHAT_QRCODE_CHECK_FILE")
+    if check_file and token == check_file:
+        # WeChat checks that we own the rule "/r/" by this file in that folder;
+        # a token (URL-safe base64) never has a dot, so it is never this name.
+        return Response(current_app.config["WECHAT_QRCODE_CHECK_CONTENT"], mimetype="text/plain")
+    try:
+        if request.method == "HEAD":
+            # Asking whether the link works (a link checker, a chat app's preview)
+            # reads nothing of the report, so it is not a view.
+            reports.open_share(db_session(), token)
+            return Response(status=200, mimetype="text/html", headers=_headers("none"))
+        report = reports.view_report(db_session(), redis_client(), cipher(), token, None,
+                                     today())
+    except NotFound:
+        return _page("report/not_found.html", 404)
+    except Gone:
+        return _page("report/gone.html", 410)
+    url = reports.report_url(current_app.config["PUBLIC_BASE_URL"], token)
+    return _page("report/report.html", 200, r=report, t=report_text, url=url,
+                 expires=report["expires_at"].astimezone(SHANGHAI))
