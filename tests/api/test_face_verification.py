@@ -4,7 +4,6 @@ and the development stand-in that production cannot have."""
 from __future__ import annotations
 
 import datetime as dt
-
 import secrets
 
 import pytest
