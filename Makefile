@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-pg install lint migrate seed clean lock outdated
+.PHONY: run test test-pg install lint migrate seed clean lock outdated messages
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -19,7 +19,26 @@ $(STAMP): $(BIN)/python pyproject.toml requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Message catalogs (docs/i18n.md): the .po files are the source, committed; the .mo
+# files are compiled from them here, so a fresh clone, `make run` and `make test` have them.
+# The catalogs carry no header (nothing that changes on every extraction, for clean merges),
+# which Babel reads as "fuzzy": --use-fuzzy compiles them; no entry may be fuzzy (the test).
+CATALOGS := $(wildcard points/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+%.mo: %.po | $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+install: $(STAMP) $(COMPILED)
+
+# After adding or changing a message in the code: extract every message, add the new
+# ones to each catalog (then translate them in the .po; tests/unit/test_i18n_catalog.py
+# fails until every message has its translation).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap \
+		--project changsha-credit -o points/translations/messages.pot api points incentives
+	$(BIN)/pybabel update -i points/translations/messages.pot -d points/translations \
+		--no-wrap --ignore-obsolete --omit-header
 
 migrate: install
 	$(BIN)/flask db upgrade
