@@ -96,3 +96,15 @@ def test_query_refused_by_wechat_binds_nothing_and_is_audited(client, face_wecha
     assert _audits(session, "identity.verification_checked") == []
     # A fresh verification binds.
     assert finish(client, headers, start(client, headers, number)["verify_id"])["verified_at"]
+
+
+def test_one_access_token_serves_every_call(client, face_wechat):
+    """The shared access token (stable_token, kept in Redis) is fetched once for both
+    steps of two residents' verifications."""
+    for seq, openid in ((234, "ff-one"), (235, "ff-two")):
+        number = valid_id(seq=seq)
+        headers = signed_in(client, face_wechat, openid, number)
+        finish(client, headers, start(client, headers, number)["verify_id"])
+    assert face_wechat.calls.count("stable_token") == 1
+    assert face_wechat.calls.count("getverifyid") == face_wechat.calls.count(
+        "queryverifyinfo") == 2
