@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test install lint migrate seed clean lock outdated
+.PHONY: run test test-pg install lint migrate seed clean lock outdated
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -32,6 +32,17 @@ run: seed
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite on the machine's PostgreSQL and Redis (their own test database and Redis db
+# number, see README); starts nothing: says so when either is not answering.
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+test-pg: install
+	@$(BIN)/python -c "import sqlalchemy as s; s.create_engine('$(TEST_PG_URL)').connect().close()" 2>/dev/null \
+	  || { echo "PostgreSQL is not answering at $(TEST_PG_URL) (set TEST_PG_URL)"; exit 1; }
+	@$(BIN)/python -c "import redis; redis.Redis.from_url('$(TEST_REDIS_URL)').ping()" 2>/dev/null \
+	  || { echo "Redis is not answering at $(TEST_REDIS_URL) (set TEST_REDIS_URL)"; exit 1; }
+	DATABASE_URL=$(TEST_PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

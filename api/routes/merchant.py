@@ -591,7 +591,7 @@ def _decide_worker(user_id: int, confirm: bool) -> dict:
 
 @blp.route("/merchant/workers/<int:user_id>/confirm", methods=["POST"])
 @blp.response(200, MerchantWorkerSchema)
-@blp.errors(401, 403, 404)
+@blp.errors(401, 403, 404, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
 def confirm_worker(user_id):
     """Confirm that the worker works for this merchant: shown on their report from now."""
@@ -600,7 +600,7 @@ def confirm_worker(user_id):
 
 @blp.route("/merchant/workers/<int:user_id>/reject", methods=["POST"])
 @blp.response(200, MerchantWorkerSchema)
-@blp.errors(401, 403, 404)
+@blp.errors(401, 403, 404, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
 def reject_worker(user_id):
     """Say the worker does not (or no longer) work for this merchant."""

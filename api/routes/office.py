@@ -268,7 +268,7 @@ class CalendarSchema(Schema):
 @blp.route("/calendar/<int:year>", methods=["PUT"])
 @blp.arguments(CalendarInSchema)
 @blp.response(200, CalendarSchema)
-@blp.errors(401, 403, 422)
+@blp.errors(401, 403, 404, 422)
 def put_calendar(body, year):
     """Enter the State Council's holiday arrangement for a year; open deadlines follow it."""
     return calendar.enter(db_session(), year, body["holidays"], body["workdays"], _actor())
@@ -276,7 +276,7 @@ def put_calendar(body, year):
 
 @blp.route("/calendar/<int:year>", methods=["GET"])
 @blp.response(200, CalendarSchema)
-@blp.errors(401, 403, 422)
+@blp.errors(401, 403, 404, 422)
 def get_calendar(year):
     """The working days of a year as deadlines count them, and the source of each day."""
     return calendar.view(db_session(), year)

@@ -221,6 +221,8 @@ def access_log(pagination_parameters):
 @blp.errors(401, 403)
 def export_my_data():
     """Everything held about me (PIPL access and copy)."""
+    from incentives import redemptions
     from points import export
 
-    return export.export(db_session(), cipher(), access.current().user, today())
+    return export.export(db_session(), cipher(), access.current().user, today(),
+                         {"redemptions": redemptions.export_section})
