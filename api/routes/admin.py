@@ -48,7 +48,7 @@ class DepartmentKeySchema(Schema):
 @blp.route("/departments", methods=["POST"])
 @blp.arguments(DepartmentInSchema)
 @blp.response(201, DepartmentKeySchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("DEPARTMENT_EXISTS")
 def create_department(body):
     """Create a department; its API key is shown this once."""
     department, key = departments.create_department(
@@ -60,7 +60,7 @@ def create_department(body):
 @blp.route("/departments", methods=["GET"])
 @blp.response(200, DepartmentSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def list_departments(pagination_parameters):
     """All departments."""
     return paginate_select(db_session(), select(Department).order_by(Department.code),
@@ -70,7 +70,7 @@ def list_departments(pagination_parameters):
 @blp.route("/departments/<string:code>", methods=["PATCH"])
 @blp.arguments(DepartmentPatchSchema)
 @blp.response(200, DepartmentSchema)
-@blp.errors(401, 403, 404, 422)
+@blp.errors("NOT_FOUND")
 def update_department(body, code):
     """Rename, enable or disable a department, or change its allowed record types."""
     return departments.update_department(db_session(), code, known_record_types(),
@@ -79,7 +79,7 @@ def update_department(body, code):
 
 @blp.route("/departments/<string:code>/keys", methods=["POST"])
 @blp.response(201, DepartmentKeySchema)
-@blp.errors(401, 403, 404)
+@blp.errors("NOT_FOUND")
 def rotate_key(code):
     """Issue a new API key for a department; the old key stops working at once."""
     department, key = departments.rotate_key(db_session(), code, actor=access.current().label)

@@ -121,7 +121,7 @@ def _department():
 @blp.arguments(BatchSchema)
 @idempotent
 @blp.response(200, BatchResultSchema)
-@blp.errors(401, 413, 415, 422)
+@blp.errors()
 def push_records(body):
     """Push up to 1000 records; each is accepted or returned with its problems."""
     return ingestion.ingest(db_session(), cipher(), redis_client(), _department(),
@@ -131,7 +131,7 @@ def push_records(body):
 @blp.route("/records/<string:source_ref>/end", methods=["POST"])
 @blp.arguments(EndSchema)
 @blp.response(200, RecordStateSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("RECORD_NOT_FOUND", "RECORD_NOT_ENDABLE", "RECORD_REVOKED")
 def end_record(body, source_ref):
     """End a negative record's counting on a date (e.g. the court removed a defaulter);
     a positive record counts its whole window (409 RECORD_NOT_ENDABLE)."""
@@ -142,7 +142,7 @@ def end_record(body, source_ref):
 @blp.route("/records/<string:source_ref>/revoke", methods=["POST"])
 @blp.arguments(RevokeSchema)
 @blp.response(200, RecordStateSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("RECORD_NOT_FOUND", "RECORD_REVOKED")
 def revoke_record(body, source_ref):
     """Revoke a wrong record: it never counts again."""
     return records.revoke_record(db_session(), redis_client(), _department(), source_ref,
@@ -153,7 +153,7 @@ def revoke_record(body, source_ref):
 @blp.arguments(IssueQuerySchema, location="query")
 @blp.response(200, QualityIssueSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def quality_issues(query, pagination_parameters):
     """Problem data returned to this department."""
     stmt = select(QualityIssue).where(QualityIssue.department_id == _department().id)
@@ -166,7 +166,7 @@ def quality_issues(query, pagination_parameters):
 @blp.route("/quality-issues/<int:issue_id>/resolve", methods=["POST"])
 @blp.arguments(ResolveSchema)
 @blp.response(200, QualityIssueSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("NOT_FOUND", "ALREADY_RESOLVED")
 def resolve_issue(body, issue_id):
     """Mark a quality issue resolved (the record was fixed and re-sent)."""
     issue = db_session().get(QualityIssue, issue_id)

@@ -356,7 +356,7 @@ class MerchantStatsSchema(Schema):
 @blp.route("/merchants", methods=["POST"])
 @blp.arguments(MerchantApplySchema)
 @blp.response(201, MerchantSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("MERCHANT_EXISTS")
 def apply_for_merchant(body):
     """Apply for a merchant with its unified social credit code; the office decides."""
     return merchants.apply(db_session(), access.current().user.id, body["name"],
@@ -366,7 +366,7 @@ def apply_for_merchant(body):
 @blp.route("/merchants/applications")
 @blp.response(200, MerchantSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def my_applications(pagination_parameters):
     """My merchant applications, with the office's decision and reason."""
     stmt = (select(Merchant).where(Merchant.applicant_user_id == access.current().user.id)
@@ -376,7 +376,7 @@ def my_applications(pagination_parameters):
 
 @blp.route("/merchants/invitations/<string:code>/accept", methods=["POST"])
 @blp.response(200, MerchantJoinedSchema)
-@blp.errors(401, 403, 404, 409, 410)
+@blp.errors("INVITATION_USED", "INVITATION_EXPIRED", "ALREADY_STAFF", "MERCHANT_STATE_CONFLICT")
 def accept_invitation(code):
     """Join a merchant as staff with a one-time invitation code."""
     staff = merchants.accept_invitation(db_session(), code[:200], access.current().user.id)
@@ -390,7 +390,7 @@ def accept_invitation(code):
 @blp.arguments(MerchantQuerySchema, location="query")
 @blp.response(200, MerchantSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def admin_list_merchants(query, pagination_parameters):
     """Merchant applications and merchants, by status (oldest first)."""
     stmt = select(Merchant)
@@ -401,7 +401,7 @@ def admin_list_merchants(query, pagination_parameters):
 
 @blp.route("/admin/merchants/<int:merchant_id>")
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404)
+@blp.errors("MERCHANT_NOT_FOUND")
 def admin_get_merchant(merchant_id):
     """One merchant."""
     merchant = db_session().get(Merchant, _id(merchant_id))
@@ -412,7 +412,7 @@ def admin_get_merchant(merchant_id):
 
 @blp.route("/admin/merchants/<int:merchant_id>/approve", methods=["POST"])
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_approve(merchant_id):
     """Approve a pending application; the applicant becomes the owner."""
     return merchants.approve(db_session(), _id(merchant_id), access.current().admin.id)
@@ -421,7 +421,7 @@ def admin_approve(merchant_id):
 @blp.route("/admin/merchants/<int:merchant_id>/reject", methods=["POST"])
 @blp.arguments(MerchantReasonSchema)
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_reject(body, merchant_id):
     """Reject a pending application, saying why."""
     return merchants.reject(db_session(), _id(merchant_id), access.current().admin.id,
@@ -431,7 +431,7 @@ def admin_reject(body, merchant_id):
 @blp.route("/admin/merchants/<int:merchant_id>/suspend", methods=["POST"])
 @blp.arguments(MerchantReasonSchema)
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_suspend(body, merchant_id):
     """Suspend an approved merchant: its staff lose merchant powers, its perks hide."""
     return merchants.suspend(db_session(), _id(merchant_id), access.current().admin.id,
@@ -440,7 +440,7 @@ def admin_suspend(body, merchant_id):
 
 @blp.route("/admin/merchants/<int:merchant_id>/reinstate", methods=["POST"])
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_reinstate(merchant_id):
     """Lift a suspension."""
     return merchants.reinstate(db_session(), _id(merchant_id), access.current().admin.id)
@@ -450,8 +450,8 @@ def admin_reinstate(merchant_id):
 
 @blp.route("/merchant")
 @blp.response(200, MyMerchantSchema)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def my_merchant():
     """The merchant I work for, and my role there."""
     merchant = _merchant()
@@ -461,8 +461,8 @@ def my_merchant():
 
 @blp.route("/merchant/invitations", methods=["POST"])
 @blp.response(201, MerchantInvitationSchema)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def invite_staff():
     """Owner: a one-time code (7 days) a new staff member accepts."""
     invitation, code = merchants.invite(db_session(), _seat(), access.current().id)
@@ -473,8 +473,8 @@ def invite_staff():
 @blp.route("/merchant/staff")
 @blp.response(200, MerchantStaffSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def list_staff(pagination_parameters):
     """The merchant's owner and staff."""
     stmt = (select(MerchantStaff, User).join(User, User.id == MerchantStaff.user_id)
@@ -490,8 +490,8 @@ def list_staff(pagination_parameters):
 
 @blp.route("/merchant/staff/<int:user_id>", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403, 404, 409, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("NOT_FOUND", "OWNER_NOT_REMOVABLE")
 def remove_staff(user_id):
     """Owner: remove a staff member (the owner stays)."""
     merchants.remove_staff(db_session(), _seat(), _id(user_id))
@@ -502,8 +502,8 @@ def remove_staff(user_id):
 @blp.route("/merchant/perks", methods=["POST"])
 @blp.arguments(PerkInSchema)
 @blp.response(201, PerkSchema, headers=ETAG_HEADER)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def create_perk(body):
     """Owner: offer a perk to residents at or above a level."""
     merchants.require_owner(_seat())
@@ -514,8 +514,8 @@ def create_perk(body):
 @blp.route("/merchant/perks")
 @blp.response(200, PerkSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def list_perks(pagination_parameters):
     """The merchant's perks, with quota used."""
     stmt = select(Perk).where(Perk.merchant_id == _merchant_id()).order_by(Perk.id)
@@ -524,8 +524,8 @@ def list_perks(pagination_parameters):
 
 @blp.route("/merchant/perks/<int:perk_id>")
 @blp.response(200, PerkSchema, headers=ETAG_HEADER)
-@blp.errors(401, 403, 404, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("PERK_NOT_FOUND")
 def get_perk(perk_id):
     """One of the merchant's perks, with its ETag."""
     perk = perks.own(db_session(), _merchant_id(), _id(perk_id))
@@ -535,8 +535,8 @@ def get_perk(perk_id):
 @blp.route("/merchant/perks/<int:perk_id>", methods=["PATCH"])
 @blp.arguments(PerkPatchSchema)
 @blp.response(200, PerkSchema, headers=ETAG_HEADER)
-@blp.errors(401, 403, 404, 412, 422, 428)
 @blp.doc(parameters=[IF_MATCH, MERCHANT_HEADER])
+@blp.errors("PERK_NOT_FOUND", "PRECONDITION_FAILED", "PRECONDITION_REQUIRED")
 def patch_perk(body, perk_id):
     """Owner: edit a perk; send its ETag in If-Match (redemptions keep their terms)."""
     if not request.if_match:
@@ -575,8 +575,8 @@ def _worker_body(profile: WorkerProfile) -> dict:
 @blp.arguments(MerchantWorkerQuerySchema, location="query")
 @blp.response(200, MerchantWorkerSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def list_workers(query, pagination_parameters):
     """Workers who name this merchant as employer (?status=pending to confirm them)."""
     stmt = worker_profiles.of_merchant(_merchant_id(), query["status"])
@@ -591,8 +591,8 @@ def _decide_worker(user_id: int, confirm: bool) -> dict:
 
 @blp.route("/merchant/workers/<int:user_id>/confirm", methods=["POST"])
 @blp.response(200, MerchantWorkerSchema)
-@blp.errors(401, 403, 404)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("WORKER_NOT_FOUND")
 def confirm_worker(user_id):
     """Confirm that the worker works for this merchant: shown on their report from now."""
     return _decide_worker(user_id, True)
@@ -600,8 +600,8 @@ def confirm_worker(user_id):
 
 @blp.route("/merchant/workers/<int:user_id>/reject", methods=["POST"])
 @blp.response(200, MerchantWorkerSchema)
-@blp.errors(401, 403, 404)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("WORKER_NOT_FOUND")
 def reject_worker(user_id):
     """Say the worker does not (or no longer) work for this merchant."""
     return _decide_worker(user_id, False)
@@ -612,8 +612,8 @@ def reject_worker(user_id):
 @blp.route("/merchant/verifications", methods=["POST"])
 @blp.arguments(PerkVerifyInSchema)
 @blp.response(201, PerkVerificationSchema)
-@blp.errors(401, 403, 404, 409, 410, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("PERK_NOT_FOUND", "TOKEN_USED", "TOKEN_EXPIRED", "OWN_CODE")
 def verify_code(body):
     """Scan a resident's one-time code for one perk: eligibility, level, masked name."""
     return codes.verify(db_session(), cipher(), redis_client(), _seat().merchant,
@@ -625,7 +625,8 @@ def verify_code(body):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @idempotent
 @blp.response(201, RedemptionSchema)
-@blp.errors(401, 403, 404, 409, 410, 422)
+@blp.errors("VERIFICATION_NOT_FOUND", "VERIFICATION_EXPIRED", "ALREADY_REDEEMED", "OWN_CODE",
+            "NOT_ELIGIBLE", "QUOTA_EXHAUSTED", "LIMIT_REACHED", "DATABASE_BUSY")
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
     return redemptions.redeem(db_session(), _seat().merchant, access.current().id,
@@ -636,8 +637,8 @@ def redeem(body):
 @blp.arguments(RedemptionQuerySchema, location="query")
 @blp.response(200, RedemptionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def merchant_redemptions(query, pagination_parameters):
     """The merchant's redemptions, newest first."""
     stmt = redemptions.of_merchant(_merchant_id(), query["perk_id"], query["status"])
@@ -647,8 +648,8 @@ def merchant_redemptions(query, pagination_parameters):
 @blp.route("/merchant/redemptions/<int:redemption_id>/reverse", methods=["POST"])
 @blp.arguments(MerchantReasonSchema)
 @blp.response(200, RedemptionSchema)
-@blp.errors(401, 403, 404, 409, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("REDEMPTION_NOT_FOUND", "ALREADY_REVERSED", "REVERSAL_WINDOW_CLOSED")
 def reverse_redemption(body, redemption_id):
     """Reverse a grant within a day; the quota unit comes back."""
     return redemptions.reverse(db_session(), _seat().merchant, access.current().id,
@@ -658,8 +659,8 @@ def reverse_redemption(body, redemption_id):
 @blp.route("/merchant/stats")
 @blp.arguments(MerchantStatsQuerySchema, location="query")
 @blp.response(200, MerchantStatsSchema)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def merchant_stats(query):
     """Verifications, grants, reversals and refusals by reason, per day (default 30 days)."""
     date_to = query["date_to"] or today()
@@ -673,7 +674,7 @@ def merchant_stats(query):
 @blp.arguments(PerkQuerySchema, location="query")
 @blp.response(200, PublicPerkSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def list_active_perks(query, pagination_parameters):
     """Perks on offer now, each saying whether I may have it and why not."""
     session, day = db_session(), today()
@@ -688,7 +689,7 @@ def list_active_perks(query, pagination_parameters):
 
 @blp.route("/me/verification-tokens", methods=["POST"])
 @blp.response(201, VerificationTokenSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def create_verification_token():
     """A one-time code (120 s, with its QR code) to show a merchant my level."""
     issued = codes.issue(db_session(), cipher(), access.current().user, today())
@@ -698,7 +699,7 @@ def create_verification_token():
 @blp.route("/me/redemptions")
 @blp.response(200, MyRedemptionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def my_redemptions(pagination_parameters):
     """Perks I have been granted, with the terms they were granted under."""
     stmt = redemptions.of_resident(access.current().user.id)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import access
 from api.context import db_session
-from api.smorest import BODY_ERRORS, PERIOD_DATES, Blueprint, Schema, paginate_select
+from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from points import calendar, quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
@@ -90,7 +90,7 @@ def _actor() -> str:
 @blp.route("/rule-sets", methods=["GET"])
 @blp.response(200, RuleSetVersionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def list_rule_sets(pagination_parameters):
     """Every stored rule-set version, the active one marked."""
     from points import rule_store
@@ -106,7 +106,8 @@ def list_rule_sets(pagination_parameters):
     "application/json": {"schema": {"type": "object", "description":
                                     "either {\"content\": \"<TOML>\"} or the parsed rule set"}}}})
 @blp.response(201, RuleSetVersionSchema)
-@blp.errors(400, 401, 403, 409, 413, 415, 422, descriptions=BODY_ERRORS)
+@blp.errors("MALFORMED_JSON", "RULE_SET_EXISTS", "RULE_SET_INVALID", "VALIDATION_ERROR", notes={
+    "UNSUPPORTED_MEDIA_TYPE": "a body that is neither application/toml nor application/json"})
 def upload_rule_set():
     """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule."""
     if request.is_json:
@@ -126,7 +127,7 @@ def upload_rule_set():
 
 @blp.route("/rule-sets/<string:code>/activate", methods=["POST"])
 @blp.response(202, JobCreatedSchema)
-@blp.errors(401, 403, 404)
+@blp.errors("RULE_SET_NOT_FOUND")
 def activate_rule_set(code):
     """Activate a rule-set version (or roll back to an earlier one); starts the recompute job."""
     from api.jobs_runner import enqueue_rule_set_job
@@ -139,7 +140,7 @@ def activate_rule_set(code):
 
 @blp.route("/jobs/<string:job_id>")
 @blp.response(200, JobSchema)
-@blp.errors(401, 403, 404)
+@blp.errors("NOT_FOUND")
 def get_job(job_id):
     """A background job's status and progress."""
     job = db_session().get(Job, job_id)
@@ -151,7 +152,7 @@ def get_job(job_id):
 @blp.route("/quality-report")
 @blp.arguments(PeriodSchema, location="query")
 @blp.response(200, QualityRowSchema(many=True))
-@blp.errors(401, 403, 422)
+@blp.errors()
 def quality_report(period):
     """Per department: records received, accepted, rejected by dimension, late share, open issues."""
     return quality.quality_report(db_session(), period["start"], period["end"])
@@ -161,7 +162,7 @@ def quality_report(period):
 @blp.arguments(AuditQuerySchema, location="query")
 @blp.response(200, AuditSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def audit_log(query, pagination_parameters):
     """The audit trail of admin and department actions, newest first."""
     stmt = select(AuditEntry)
@@ -209,7 +210,7 @@ class AssessmentRowSchema(Schema):
     "text/csv": {"schema": {"type": "string"}}}}})
 @blp.arguments(AssessmentQuerySchema, location="query")
 @blp.response(200, AssessmentRowSchema(many=True))
-@blp.errors(401, 403, 422)
+@blp.errors()
 def department_assessment(query):
     """Per department: data timeliness and quality, decisions on time, checks with feedback."""
     from flask import Response
@@ -268,7 +269,7 @@ class CalendarSchema(Schema):
 @blp.route("/calendar/<int:year>", methods=["PUT"])
 @blp.arguments(CalendarInSchema)
 @blp.response(200, CalendarSchema)
-@blp.errors(401, 403, 422)
+@blp.errors()
 def put_calendar(body, year):
     """Enter the State Council's holiday arrangement for a year; open deadlines follow it."""
     return calendar.enter(db_session(), year, body["holidays"], body["workdays"], _actor())
@@ -276,7 +277,7 @@ def put_calendar(body, year):
 
 @blp.route("/calendar/<int:year>", methods=["GET"])
 @blp.response(200, CalendarSchema)
-@blp.errors(401, 403, 422)
+@blp.errors("VALIDATION_ERROR")
 def get_calendar(year):
     """The working days of a year as deadlines count them, and the source of each day."""
     return calendar.view(db_session(), year)

@@ -94,7 +94,7 @@ def credit_subject_id(require_consent: bool = True) -> int:
 
 @blp.route("/points")
 @blp.response(200, PointsSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_points():
     """My points today, with one explanation line per counting record."""
     subject_id = credit_subject_id()
@@ -114,7 +114,7 @@ def my_points():
 @blp.route("/points/history")
 @blp.response(200, HistorySchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_history(pagination_parameters):
     """Every change of my points, newest first, with its reason."""
     subject_id = credit_subject_id()
@@ -126,7 +126,7 @@ def my_history(pagination_parameters):
 @blp.route("/records")
 @blp.response(200, RecordSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_records(pagination_parameters):
     """My credit records with status, class, counting window and repair date."""
     items = records.subject_records(db_session(), credit_subject_id(), today())

@@ -26,6 +26,7 @@ class HealthSchema(Schema):
 @public
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="a dependency is down")
+@blp.errors()
 def health():
     """Check the database and Redis."""
     parts = {"database": "ok", "redis": "ok"}
@@ -58,6 +59,7 @@ class RuleSetPublicSchema(Schema):
 @blp.route("/rule-sets/active")
 @public
 @blp.response(200, RuleSetPublicSchema)
+@blp.errors()
 def active_rule_set():
     """The rule set in force: base, levels and every record type (no personal data)."""
     from points import rule_store

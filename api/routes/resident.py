@@ -102,7 +102,7 @@ def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
 
 @blp.route("")
 @blp.response(200, MeSchema)
-@blp.errors(401, 403)
+@blp.errors()
 def me():
     """My account."""
     user = access.current().user
@@ -113,7 +113,7 @@ def me():
 
 @blp.route("", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403)
+@blp.errors()
 def close_account():
     """Close my account: erase account data and end every session; credit records stay."""
     from points import privacy
@@ -127,7 +127,7 @@ def close_account():
 @blp.route("/identity/verifications", methods=["POST"])
 @blp.arguments(VerificationInSchema)
 @blp.response(201, VerificationOutSchema)
-@blp.errors(401, 403, 422, 503)
+@blp.errors("IDENTITY_ALREADY_BOUND", "FACE_VERIFICATION_FAILED", "WECHAT_UNAVAILABLE")
 def start_verification(body):
     """Start a face verification (人脸核身) as the person of this name and ID number."""
     verification = face.start(db_session(), cipher(), verifier(), access.current().user,
@@ -139,7 +139,8 @@ def start_verification(body):
 @blp.route("/identity", methods=["PUT"])
 @blp.arguments(IdentityInSchema)
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 404, 409, 422, 503)
+@blp.errors("FACE_VERIFICATION_REQUIRED", "FACE_VERIFICATION_NOT_FOUND",
+            "FACE_VERIFICATION_FAILED", "IDENTITY_ALREADY_BOUND", "WECHAT_UNAVAILABLE")
 def bind_identity(body):
     """Bind my identity once face verification confirmed me (answers only masked values)."""
     user = access.current().user
@@ -154,7 +155,7 @@ def bind_identity(body):
 
 @blp.route("/identity", methods=["GET"])
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED")
 def get_identity():
     """My bound identity, masked."""
     from points.errors import Conflict
@@ -183,7 +184,7 @@ def _consents_body(user_id: int) -> dict:
 
 @blp.route("/consents")
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403)
+@blp.errors()
 def get_consents():
     """My consents in force, with their history."""
     return _consents_body(access.current().user.id)
@@ -192,7 +193,7 @@ def get_consents():
 @blp.route("/consents/<string:scope>", methods=["PUT"])
 @blp.arguments(ConsentInSchema)
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403, 404, 422)
+@blp.errors()
 def put_consent(body, scope):
     """Grant or withdraw a consent (credit_points, merchant_share)."""
     user = access.current().user
@@ -203,7 +204,7 @@ def put_consent(body, scope):
 @blp.route("/access-log")
 @blp.response(200, AccessLogSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def access_log(pagination_parameters):
     """Who looked at my credit: merchants, departments, report viewers."""
     user = access.current().user
@@ -218,7 +219,7 @@ def access_log(pagination_parameters):
 
 @blp.route("/export")
 @blp.response(200, description="all personal data held about me, as JSON")
-@blp.errors(401, 403)
+@blp.errors()
 def export_my_data():
     """Everything held about me (PIPL access and copy)."""
     from points import export

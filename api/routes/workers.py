@@ -256,7 +256,7 @@ class CreditCheckFeedbackInSchema(Schema):
 @blp.route("/me/worker-profile", methods=["PUT"])
 @blp.arguments(WorkerProfileInSchema)
 @blp.response(200, WorkerProfileSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def put_profile(body):
     """Declare my occupation (and the housekeeping company I work for)."""
     credit_subject_id(require_consent=False)
@@ -267,7 +267,7 @@ def put_profile(body):
 
 @blp.route("/me/worker-profile", methods=["GET"])
 @blp.response(200, WorkerProfileSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "WORKER_PROFILE_NOT_FOUND")
 def get_profile():
     """My worker profile with today's safety code (安心码) and certificates."""
     credit_subject_id(require_consent=False)
@@ -279,7 +279,7 @@ def get_profile():
 @blp.route("/me/report-shares", methods=["POST"])
 @blp.arguments(ReportShareInSchema)
 @blp.response(201, ReportShareCreatedSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "NOT_A_WORKER")
 def create_share(body):
     """Share my credit report for a while: a link and its QR code (sharing is consent)."""
     credit_subject_id(require_consent=False)
@@ -292,7 +292,7 @@ def create_share(body):
 @blp.route("/me/report-shares", methods=["GET"])
 @blp.response(200, ReportShareSchema(many=True))
 @blp.paginate()
-@blp.errors(401)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def list_shares(pagination_parameters):
     """My report shares, newest first, with their state and number of views."""
     return paginate_select(db_session(), reports.shares_stmt(access.current().user.id),
@@ -301,7 +301,7 @@ def list_shares(pagination_parameters):
 
 @blp.route("/me/report-shares/<string:token>", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 404)
+@blp.errors("SHARE_NOT_FOUND")
 def revoke_share(token):
     """Revoke a share by its token (or by its id from the list); the link stops working."""
     reports.revoke_share(db_session(), access.current().user, token)
@@ -310,7 +310,7 @@ def revoke_share(token):
 @blp.route("/me/reviews", methods=["GET"])
 @blp.response(200, ReportReviewSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_reviews(pagination_parameters):
     """Reviews clients left on my shared reports (reviewers are not named)."""
     subject_id = credit_subject_id(require_consent=False)
@@ -339,7 +339,7 @@ def _pdf(token: str, report: dict) -> Response:
 @blp.response(200, CreditReportSchema)
 @blp.alt_response(200, schema=PDF_BODY, content_type="application/pdf", success=True,
                   description="With format=pdf: the same report as a one-page PDF")
-@blp.errors(401, 403, 404, 410, 422)
+@blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED")
 def view_report(query, token):
     """A worker's credit report: masked identity, safety code, level (never points)."""
     report = _report(token)
@@ -349,7 +349,7 @@ def view_report(query, token):
 @blp.route("/reports/<string:token>.pdf")
 @blp.response(200, PDF_BODY, content_type="application/pdf",
               description="The credit report as a printable one-page PDF with its QR code")
-@blp.errors(401, 403, 404, 410)
+@blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED")
 def view_report_pdf(token):
     """The worker's credit report as a printable PDF (counts as a view)."""
     return _pdf(token, _report(token))
@@ -358,7 +358,8 @@ def view_report_pdf(token):
 @blp.route("/reports/<string:token>/reviews", methods=["POST"])
 @blp.arguments(ReportReviewInSchema)
 @blp.response(201, ReportReviewSchema)
-@blp.errors(401, 403, 404, 409, 410, 422)
+@blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED", "SELF_REVIEW", "REPORT_NOT_VIEWED",
+            "ALREADY_REVIEWED")
 def review(body, token):
     """Rate the worker (1-5) once per shared report, after opening it."""
     return reports.add_review(db_session(), token, access.current().user.id, body["rating"],
@@ -387,7 +388,7 @@ def _check_body(check: CreditCheck, file: dict | None = None) -> dict:
 @blp.route("/dept/credit-checks", methods=["POST"])
 @blp.arguments(CreditCheckInSchema)
 @blp.response(201, CreditCheckSchema)
-@blp.errors(401, 422)
+@blp.errors("NAME_MISMATCH")
 def credit_check(body):
     """Check a person's credit before handling a matter (逢办必查); logged for the person."""
     department = access.current().department
@@ -402,7 +403,7 @@ def credit_check(body):
 @blp.arguments(CreditCheckQuerySchema, location="query")
 @blp.response(200, CreditCheckSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def list_checks(query, pagination_parameters):
     """This department's credit checks; missing_feedback / overdue filter the to-do list."""
     department = access.current().department
@@ -420,7 +421,7 @@ def list_checks(query, pagination_parameters):
 
 @blp.route("/dept/credit-checks/<int:check_id>", methods=["GET"])
 @blp.response(200, CreditCheckSchema)
-@blp.errors(401, 404)
+@blp.errors("CREDIT_CHECK_NOT_FOUND")
 def get_check(check_id):
     """One of this department's credit checks, with the result as it was then."""
     return _check_body(credit_checks.get_check(db_session(), access.current().department,
@@ -430,7 +431,7 @@ def get_check(check_id):
 @blp.route("/dept/credit-checks/<int:check_id>/feedback", methods=["POST"])
 @blp.arguments(CreditCheckFeedbackInSchema)
 @blp.response(200, CreditCheckSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("CREDIT_CHECK_NOT_FOUND", "FAST_TRACK_EXCLUDED", "FEEDBACK_ALREADY_GIVEN")
 def feedback(body, check_id):
     """Say once how the check's result was used (fast_track, normal, extra_review, denied)."""
     check = credit_checks.give_feedback(db_session(), access.current().department, check_id,

@@ -234,7 +234,7 @@ def _with_names(views: list[dict], rows) -> list[dict]:
 @blp.arguments(CommitmentInSchema)
 @idempotent
 @blp.response(201, CommitmentSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "FAST_TRACK_EXCLUDED")
 def make_commitment(body):
     """Sign a credit commitment; the notice shown is kept with it."""
     user = _me()
@@ -249,7 +249,7 @@ def make_commitment(body):
 @blp.arguments(CommitmentQuerySchema, location="query")
 @blp.response(200, CommitmentSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_commitments(query, pagination_parameters):
     """My commitments, newest first."""
     user = _me()
@@ -260,7 +260,8 @@ def my_commitments(query, pagination_parameters):
 
 @blp.route("/me/commitments/<int:commitment_id>/withdraw", methods=["POST"])
 @blp.response(200, CommitmentSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "COMMITMENT_NOT_FOUND", "COMMITMENT_CLOSED",
+            "COMMITMENT_NOT_WITHDRAWABLE")
 def withdraw_commitment(commitment_id):
     """Withdraw one of my active commitments."""
     commitment = commitments.withdraw(db_session(), _me(), commitment_id)
@@ -272,7 +273,7 @@ def withdraw_commitment(commitment_id):
 @blp.arguments(PublicQuerySchema, location="query")
 @blp.response(200, PublicCommitmentSchema(many=True))
 @blp.paginate()
-@blp.errors(422)
+@blp.errors()
 def public_commitments(query, pagination_parameters):
     """Public commitments, with masked names and no ID numbers."""
     rows = paginate_select(db_session(), commitments.public_list(query["kind"]),
@@ -284,7 +285,7 @@ def public_commitments(query, pagination_parameters):
 @blp.arguments(DeptCommitmentQuerySchema, location="query")
 @blp.response(200, DeptCommitmentSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def department_commitments(query, pagination_parameters):
     """Commitments made in this department's matters (overdue=true: missing materials late)."""
     stmt = commitments.department_list(_department(), query["status"], query["overdue"], today())
@@ -296,7 +297,7 @@ def department_commitments(query, pagination_parameters):
 @blp.arguments(OutcomeSchema)
 @idempotent
 @blp.response(200, DeptCommitmentSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("COMMITMENT_NOT_FOUND", "COMMITMENT_CLOSED", "COMMITMENT_NOT_DUE")
 def commitment_outcome(body, commitment_id):
     """Report a commitment fulfilled or breached; the record is written and points change."""
     commitment = commitments.record_outcome(
@@ -312,7 +313,8 @@ def commitment_outcome(body, commitment_id):
 @blp.arguments(RepairInSchema)
 @idempotent
 @blp.response(201, RepairSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
+            "ALREADY_REPAIRED", "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE", "REPAIR_PENDING")
 def apply_for_repair(body):
     """Apply to repair one of my negative records."""
     session = db_session()
@@ -324,7 +326,7 @@ def apply_for_repair(body):
 @blp.route("/me/repairs")
 @blp.response(200, RepairSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_repairs(pagination_parameters):
     """My repair applications, newest first, with the department's answer."""
     session = db_session()
@@ -334,7 +336,7 @@ def my_repairs(pagination_parameters):
 
 @blp.route("/me/repairs/<int:repair_id>/withdraw", methods=["POST"])
 @blp.response(200, RepairSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "REPAIR_NOT_FOUND", "REPAIR_CLOSED")
 def withdraw_repair(repair_id):
     """Withdraw my repair application before it is decided."""
     session = db_session()
@@ -345,7 +347,7 @@ def withdraw_repair(repair_id):
 @blp.arguments(RepairQuerySchema, location="query")
 @blp.response(200, DeptRepairSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def department_repairs(query, pagination_parameters):
     """Repair applications for this department's records (overdue=true: past due)."""
     session = db_session()
@@ -358,7 +360,8 @@ def department_repairs(query, pagination_parameters):
 @blp.arguments(RepairDecisionSchema)
 @idempotent
 @blp.response(200, DeptRepairSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("REPAIR_NOT_FOUND", "REPAIR_CLOSED", "RECORD_REVOKED", "ALREADY_REPAIRED",
+            "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE")
 def decide_repair(body, repair_id):
     """Approve (the record is repaired, points recomputed) or refuse, with a note."""
     session = db_session()
@@ -374,7 +377,8 @@ def decide_repair(body, repair_id):
 @blp.arguments(ObjectionInSchema)
 @idempotent
 @blp.response(201, ObjectionSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
+            "OBJECTION_PENDING")
 def raise_objection(body):
     """Dispute one of my records; it shows `disputed` at once."""
     session = db_session()
@@ -386,7 +390,7 @@ def raise_objection(body):
 @blp.route("/me/objections")
 @blp.response(200, ObjectionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_objections(pagination_parameters):
     """My objections, newest first, with the department's answer."""
     session = db_session()
@@ -398,7 +402,7 @@ def my_objections(pagination_parameters):
 @blp.arguments(ObjectionQuerySchema, location="query")
 @blp.response(200, DeptObjectionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def department_objections(query, pagination_parameters):
     """Objections to this department's records (overdue=true: past due)."""
     session = db_session()
@@ -411,7 +415,7 @@ def department_objections(query, pagination_parameters):
 @blp.arguments(ObjectionDecisionSchema)
 @idempotent
 @blp.response(200, DeptObjectionSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("OBJECTION_NOT_FOUND", "OBJECTION_CLOSED", "RECORD_REVOKED")
 def decide_objection(body, objection_id):
     """Uphold (the record is revoked, points recomputed) or reject with a note."""
     session = db_session()
