@@ -177,6 +177,8 @@ class Blueprint(flask_smorest.Blueprint):
             for code, note in getattr(func, "_error_codes", {}).items():
                 if note or code not in codes:
                     codes[code] = note
+            _examples_from_schemas(arguments.get("parameters", []),
+                                   apidoc.get("response", {}).get("responses", {}))
             documented_responses = apidoc.setdefault("response", {}).setdefault("responses", {})
             for status, doc in error_responses(codes).items():
                 if status not in documented_responses:  # a view's own (health's 503)
@@ -188,6 +190,29 @@ class Blueprint(flask_smorest.Blueprint):
     def _document_pagination_metadata(self, spec, resp_doc):
         """X-Pagination as it is sent: a JSON text (flask-smorest documents an object)."""
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+
+
+def _examples_from_schemas(parameters: list[dict], responses: dict) -> None:
+    """A JSON body's or an answer's example is its schema's `EXAMPLE` unless the
+    decorator gave one (a list of it for a `many` answer)."""
+    for parameter in parameters:
+        example = _own_example(parameter.get("schema"))
+        if parameter.get("in") == "json" and example is not None:
+            parameter.setdefault("example", example)
+    for docs in responses.values():
+        for doc in docs:
+            if not isinstance(doc, dict):
+                continue
+            schema = doc.get("schema")
+            example = _own_example(schema)
+            if example is not None and "example" not in doc and "examples" not in doc:
+                doc["example"] = [example] if getattr(schema, "many", False) else example
+
+
+def _own_example(schema: Any) -> Any:
+    """The schema class's own EXAMPLE (a subclass with more fields gives its own)."""
+    cls = type(schema) if isinstance(schema, ma.Schema) else schema
+    return vars(cls).get("EXAMPLE") if isinstance(cls, type) else None
 
 
 PAGINATION_HEADER = {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from typing import ClassVar
 
 import marshmallow as ma
 from argon2 import PasswordHasher
@@ -24,20 +25,24 @@ password_hasher = PasswordHasher()
 
 
 class WeChatLoginSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"code": "0a3Bcd000aBcDe1FgH2jKl3mNo4Bcd0x"}
     code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128))
 
 
 class RefreshSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"refresh_token": "c2VjcmV0LXJlZnJlc2gtdG9rZW4tZXhhbXBsZQ"}
     refresh_token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=256))
 
 
 class AdminLoginSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"username": "office", "password": "s3cret-pass"}
     username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     password = ma.fields.String(required=True, load_only=True,
                                 validate=ma.validate.Length(min=1, max=256))
 
 
 class DevLoginSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"openid": "demo-resident-1"}
     # Stored as "dev:<openid>" in a 64-character column.
     openid = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
 
@@ -51,10 +56,15 @@ class UserSummarySchema(Schema):
 
 
 class TokenSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'access_token': 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyOjEifQ.sig',
+                               'refresh_token': 'c2VjcmV0LXJlZnJlc2gtdG9rZW4tZXhhbXBsZQ',
+                               'expires_in': 900,
+                               'token_type': 'Bearer',
+                               'user': {'id': 1, 'identity_bound': False}}
     access_token = ma.fields.String(required=True)
     refresh_token = ma.fields.String(required=True)
     expires_in = ma.fields.Integer(required=True)
-    token_type = ma.fields.String()
+    token_type = ma.fields.String(validate=ma.validate.OneOf(["Bearer"]))
     user = ma.fields.Nested(UserSummarySchema)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import ClassVar
 
 import marshmallow as ma
 from flask import request
@@ -23,7 +24,9 @@ from incentives import codes, merchants, perks, redemptions
 from incentives.models import (
     BENEFIT_KINDS,
     MERCHANT_STATUSES,
+    REDEMPTION_STATUSES,
     SECTORS,
+    STAFF_ROLES,
     Merchant,
     MerchantStaff,
     Perk,
@@ -33,7 +36,8 @@ from points.db import today
 from points.errors import Invalid, NotFound
 from points.identity import mask_id_number, mask_name
 from points.models import Subject, User
-from points.models.workers import EMPLOYER_STATUSES, WorkerProfile
+from points.models.workers import EMPLOYER_STATUSES, OCCUPATIONS, WorkerProfile
+from points.workers import SAFETY_CODES
 
 blp = Blueprint("merchant", __name__, url_prefix="/v1", description="Merchants, perks, codes and redemptions")
 
@@ -110,24 +114,36 @@ def _etag(perk: Perk) -> dict[str, str]:
 # -- schemas -----------------------------------------------------------------------
 
 class MerchantApplySchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"name": "长沙橘子洲旅行社有限公司", "uscc": "91430100MA4L0XXX0Q", "sector": "tourism"}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     uscc = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
     sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
 
 
 class MerchantSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 12,
+                               'name': '长沙橘子洲旅行社有限公司',
+                               'uscc': '91430100MA4L0XXX0Q',
+                               'sector': 'tourism',
+                               'status': 'pending',
+                               'reason': None,
+                               'created_at': '2026-12-01T09:00:00+08:00',
+                               'decided_at': None}
     id = ma.fields.Integer(required=True)
     name = ma.fields.String(required=True)
     uscc = ma.fields.String(required=True)
-    sector = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
-    reason = ma.fields.String(allow_none=True)
+    sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(MERCHANT_STATUSES),
+                              metadata={"description": "pending until the office decides; "
+                                        "suspended merchants' staff lose merchant powers"})
+    reason = ma.fields.String(allow_none=True, metadata={
+        "description": "the office's reason for a rejection or suspension"})
     created_at = ma.fields.DateTime()
     decided_at = ma.fields.DateTime(allow_none=True)
 
 
 class MyMerchantSchema(MerchantSchema):
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(STAFF_ROLES))
 
 
 class MerchantQuerySchema(Schema):
@@ -135,6 +151,7 @@ class MerchantQuerySchema(Schema):
 
 
 class MerchantReasonSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"reason": "营业执照信息与统一社会信用代码不符"}
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
 
 
@@ -147,12 +164,12 @@ class MerchantInvitationSchema(Schema):
 class MerchantJoinedSchema(Schema):
     merchant_id = ma.fields.Integer(required=True)
     merchant_name = ma.fields.String(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(STAFF_ROLES))
 
 
 class MerchantStaffSchema(Schema):
     user_id = ma.fields.Integer(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(STAFF_ROLES))
     display_name = ma.fields.String(allow_none=True)
     added_at = ma.fields.DateTime()
 
@@ -163,13 +180,15 @@ class MerchantWorkerQuerySchema(Schema):
 
 class MerchantWorkerSchema(Schema):
     user_id = ma.fields.Integer(required=True)
-    occupation = ma.fields.String(required=True)
-    status = ma.fields.String(required=True, metadata={
+    occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(EMPLOYER_STATUSES),
+                              metadata={
         "description": "pending until the merchant confirms or rejects"})
     display_name = ma.fields.String(allow_none=True)
     id_number_masked = ma.fields.String(allow_none=True)
-    safety_code = ma.fields.String(allow_none=True, metadata={
-        "description": "today's safety code, for a confirmed worker only"})
+    safety_code = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(SAFETY_CODES),
+                                   metadata={"description": "today's safety code, for a "
+                                             "confirmed worker only"})
     named_at = ma.fields.DateTime(metadata={"description": "when the worker named the merchant"})
     decided_at = ma.fields.DateTime(allow_none=True)
 
@@ -192,7 +211,10 @@ class BenefitValue(ma.fields.Field):
 
 class PerkBenefitSchema(Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(BENEFIT_KINDS))
-    value = BenefitValue(load_default=None, allow_none=True)
+    value = BenefitValue(load_default=None, allow_none=True, metadata={
+        "oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "number"}],
+        "description": "what the discount or item is: a text such as \"8折\" or a number such "
+                       "as 0.8 (needed for discount and free_item)"})
 
     @ma.validates_schema
     def _value_needed(self, data, **kwargs):
@@ -204,6 +226,7 @@ NOT_BLANK = ma.validate.Regexp(r"\s*\S", error="must not be blank")
 
 
 class PerkPatchSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"total_quota": 800}
     title = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     min_level = ma.fields.String(validate=ma.validate.OneOf(perks.LEVELS))
@@ -217,6 +240,14 @@ class PerkPatchSchema(Schema):
 
 
 class PerkInSchema(PerkPatchSchema):
+    EXAMPLE: ClassVar[dict] = {'title': '信用AA及以上游客门票8折',
+               'description': '凭信用码到前台核验',
+               'min_level': 'AA',
+               'benefit': {'kind': 'discount', 'value': '8折'},
+               'total_quota': 500,
+               'per_resident_limit': 1,
+               'valid_from': '2026-12-01',
+               'valid_until': '2027-03-31'}
     title = ma.fields.String(required=True,
                              validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
@@ -236,11 +267,12 @@ class PerkSchema(Schema):
     merchant_id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     description = ma.fields.String()
-    min_level = ma.fields.String(required=True)
-    benefit = ma.fields.Dict(required=True)
+    min_level = ma.fields.String(required=True, validate=ma.validate.OneOf(perks.LEVELS))
+    benefit = ma.fields.Nested(lambda: PerkBenefitSchema(), required=True)
     total_quota = ma.fields.Integer(required=True)
     used = ma.fields.Integer(required=True)
-    remaining = ma.fields.Function(lambda p: p.total_quota - p.used)
+    remaining = ma.fields.Function(lambda p: p.total_quota - p.used,
+                                   metadata={"type": "integer", "description": "quota left"})
     per_resident_limit = ma.fields.Integer(required=True)
     valid_from = ma.fields.Date(required=True)
     valid_until = ma.fields.Date(required=True)
@@ -255,56 +287,113 @@ class PerkQuerySchema(Schema):
 
 
 class PublicPerkSchema(Schema):
-    id = ma.fields.Function(lambda e: e["perk"].id, required=True)
-    merchant_id = ma.fields.Function(lambda e: e["perk"].merchant_id)
-    merchant_name = ma.fields.Function(lambda e: e["perk"].merchant.name)
-    sector = ma.fields.Function(lambda e: e["perk"].merchant.sector)
-    title = ma.fields.Function(lambda e: e["perk"].title)
-    description = ma.fields.Function(lambda e: e["perk"].description)
-    min_level = ma.fields.Function(lambda e: e["perk"].min_level)
-    benefit = ma.fields.Function(lambda e: e["perk"].benefit)
-    valid_from = ma.fields.Function(lambda e: e["perk"].valid_from.isoformat())
-    valid_until = ma.fields.Function(lambda e: e["perk"].valid_until.isoformat())
-    remaining = ma.fields.Function(lambda e: e["perk"].total_quota - e["perk"].used)
-    per_resident_limit = ma.fields.Function(lambda e: e["perk"].per_resident_limit)
-    eligible = ma.fields.Boolean(required=True)
-    reasons = ma.fields.List(ma.fields.String(), required=True)
+    """A perk on offer, for the resident asking (`perks.with_eligibility`: {"perk", …})."""
+
+    EXAMPLE: ClassVar[dict] = {'id': 7,
+                               'merchant_id': 12,
+                               'merchant_name': '长沙橘子洲旅行社有限公司',
+                               'sector': 'tourism',
+                               'title': '信用AA及以上游客门票8折',
+                               'description': '凭信用码到前台核验',
+                               'min_level': 'AA',
+                               'benefit': {'kind': 'discount', 'value': '8折'},
+                               'valid_from': '2026-12-01',
+                               'valid_until': '2027-03-31',
+                               'remaining': 480,
+                               'per_resident_limit': 1,
+                               'eligible': False,
+                               'reasons': ['level_too_low']}
+
+    id = ma.fields.Integer(attribute="perk.id", required=True)
+    merchant_id = ma.fields.Integer(attribute="perk.merchant_id", required=True)
+    merchant_name = ma.fields.String(attribute="perk.merchant.name", required=True)
+    sector = ma.fields.String(attribute="perk.merchant.sector", required=True,
+                              validate=ma.validate.OneOf(SECTORS))
+    title = ma.fields.String(attribute="perk.title", required=True)
+    description = ma.fields.String(attribute="perk.description", required=True)
+    min_level = ma.fields.String(attribute="perk.min_level", required=True,
+                                 validate=ma.validate.OneOf(perks.LEVELS),
+                                 metadata={"description": "the lowest level that may have it"})
+    benefit = ma.fields.Nested(lambda: PerkBenefitSchema(), attribute="perk.benefit",
+                               required=True)
+    valid_from = ma.fields.Date(attribute="perk.valid_from", required=True)
+    valid_until = ma.fields.Date(attribute="perk.valid_until", required=True)
+    remaining = ma.fields.Function(lambda e: e["perk"].total_quota - e["perk"].used,
+                                   required=True, metadata={"type": "integer",
+                                                            "description": "quota left"})
+    per_resident_limit = ma.fields.Integer(attribute="perk.per_resident_limit", required=True)
+    eligible = ma.fields.Boolean(required=True, metadata={
+        "description": "a grant would succeed today: level, validity, quota and the "
+                       "per-resident limit"})
+    reasons = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(perks.REASONS)),
+                             required=True, metadata={"description": "why not (empty when "
+                                                      "eligible)"})
 
 
 class VerificationTokenSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'token': 'vt_9Qx3N7wKp2LmZ4aB',
+                               'expires_at': '2026-12-03T10:02:00+08:00',
+                               'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29">…</svg>'}
     token = ma.fields.String(required=True)
     expires_at = ma.fields.DateTime(required=True)
     qr_svg = ma.fields.String(required=True)
 
 
 class PerkVerifyInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"token": "vt_9Qx3N7wKp2LmZ4aB", "perk_id": 7}
     token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     perk_id = _id_field()
 
 
 class PerkVerificationSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 1001,
+                               'perk_id': 7,
+                               'eligible': True,
+                               'level': 'AA',
+                               'display_name': '张*',
+                               'reasons': [],
+                               'redeem_before': '2026-12-03T10:10:00+08:00'}
     id = ma.fields.Integer(required=True)
     perk_id = ma.fields.Integer(required=True)
     eligible = ma.fields.Boolean(required=True)
-    level = ma.fields.String(required=True, allow_none=True)
-    display_name = ma.fields.String(required=True)
-    reasons = ma.fields.List(ma.fields.String(), required=True)
+    level = ma.fields.String(required=True, allow_none=True,
+                             validate=ma.validate.OneOf(perks.LEVELS), metadata={
+                                 "description": "the resident's level (D for a restricted "
+                                                "resident: a merchant never learns more)"})
+    display_name = ma.fields.String(required=True, metadata={"description": "masked: 张*"})
+    reasons = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(perks.REASONS)),
+                             required=True)
     redeem_before = ma.fields.Function(
-        lambda v: (v.created_at + redemptions.VERIFICATION_TTL).isoformat())
+        lambda v: (v.created_at + redemptions.VERIFICATION_TTL).isoformat(),
+        metadata={"type": "string", "format": "date-time",
+                  "description": "redeem on this verification before then (10 minutes)"})
 
 
 class PerkRedeemInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"verification_id": 1001}
     verification_id = _id_field()
 
 
 class RedemptionSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 501,
+                               'perk_id': 7,
+                               'verification_id': 1001,
+                               'status': 'granted',
+                               'redeemed_at': '2026-12-03T10:01:30+08:00',
+                               'display_name': '张*',
+                               'terms': {'title': '信用AA及以上游客门票8折',
+                                         'min_level': 'AA',
+                                         'benefit': {'kind': 'discount', 'value': '8折'}},
+                               'reversed_at': None,
+                               'reverse_reason': None}
     id = ma.fields.Integer(required=True)
     perk_id = ma.fields.Integer(required=True)
     verification_id = ma.fields.Integer()
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REDEMPTION_STATUSES))
     redeemed_at = ma.fields.DateTime(required=True)
     display_name = ma.fields.String()
-    terms = ma.fields.Dict()
+    terms = ma.fields.Dict(keys=ma.fields.String(), metadata={
+        "description": "the perk's terms when granted (title, benefit, min_level, …)"})
     reversed_at = ma.fields.DateTime(allow_none=True)
     reverse_reason = ma.fields.String(allow_none=True)
 
@@ -313,10 +402,13 @@ class MyRedemptionSchema(Schema):
     id = ma.fields.Integer(required=True)
     perk_id = ma.fields.Integer(required=True)
     merchant_id = ma.fields.Integer(required=True)
-    merchant_name = ma.fields.Function(lambda r: r.terms.get("merchant_name"))
-    title = ma.fields.Function(lambda r: r.terms.get("title"))
-    benefit = ma.fields.Function(lambda r: r.terms.get("benefit"))
-    status = ma.fields.String(required=True)
+    merchant_name = ma.fields.Function(lambda r: r.terms.get("merchant_name"),
+                                       metadata={"type": "string", "nullable": True})
+    title = ma.fields.Function(lambda r: r.terms.get("title"), metadata={"type": "string"})
+    benefit = ma.fields.Function(lambda r: r.terms.get("benefit"), metadata={
+        "allOf": [{"$ref": "#/components/schemas/PerkBenefit"}],
+        "description": "as granted"})
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REDEMPTION_STATUSES))
     redeemed_at = ma.fields.DateTime(required=True)
     reversed_at = ma.fields.DateTime(allow_none=True)
 
@@ -324,7 +416,7 @@ class MyRedemptionSchema(Schema):
 class RedemptionQuerySchema(Schema):
     perk_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
     status = ma.fields.String(load_default=None,
-                              validate=ma.validate.OneOf(["granted", "reversed"]))
+                              validate=ma.validate.OneOf(REDEMPTION_STATUSES))
 
 
 class MerchantStatsQuerySchema(Schema):

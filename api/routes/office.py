@@ -2,6 +2,8 @@
 the audit trail."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from flask import request
 from sqlalchemy import select
@@ -13,6 +15,8 @@ from points import calendar, quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
 from points.models import AuditEntry, Job, RuleSetVersion
+from points.models.office import JOB_KINDS, JOB_STATUSES
+from points.workdays import COMPUTED, OFFICE, PACKAGE
 
 blp = Blueprint("office", __name__, url_prefix="/v1/admin", description="The credit office")
 TOML_TYPES = {"application/toml", "text/toml", "text/x-toml", "text/plain"}
@@ -35,8 +39,8 @@ class JobCreatedSchema(Schema):
 
 class JobSchema(Schema):
     id = ma.fields.String(required=True)
-    kind = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(JOB_KINDS))
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(JOB_STATUSES))
     params = ma.fields.Dict()
     total = ma.fields.Integer()
     done = ma.fields.Integer()
@@ -100,11 +104,21 @@ def list_rule_sets(pagination_parameters):
                            pagination_parameters)
 
 
+# The start of a rule-set file (the whole format: points/rules/changsha-2020.toml).
+RULE_SET_TOML_EXAMPLE = """code = "changsha-2027"
+title = "长沙市个人信用积分规则（2027版）"
+base = 1000
+floor = 0
+# … levels, classes, categories and record types as in points/rules/changsha-2020.toml
+"""
+
+
 @blp.route("/rule-sets", methods=["POST"])
 @blp.doc(requestBody={"required": True, "content": {
-    "application/toml": {"schema": {"type": "string"}},
+    "application/toml": {"schema": {"type": "string"}, "example": RULE_SET_TOML_EXAMPLE},
     "application/json": {"schema": {"type": "object", "description":
-                                    "either {\"content\": \"<TOML>\"} or the parsed rule set"}}}})
+                                    "either {\"content\": \"<TOML>\"} or the parsed rule set"},
+                         "example": {"content": RULE_SET_TOML_EXAMPLE}}}})
 @blp.response(201, RuleSetVersionSchema)
 @blp.errors("MALFORMED_JSON", "RULE_SET_EXISTS", "RULE_SET_INVALID", "VALIDATION_ERROR", notes={
     "UNSUPPORTED_MEDIA_TYPE": "a body that is neither application/toml nor application/json"})
@@ -228,6 +242,7 @@ def department_assessment(query):
 # -- the year's holiday arrangement --------------------------------------------------
 
 class CalendarInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"holidays": ["2027-01-01", "2027-02-05", "2027-02-06"], "workdays": ["2027-02-14"]}
     holidays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
         max=366), metadata={"description": "the days off, weekends inside a holiday included"})
     workdays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
@@ -237,7 +252,7 @@ class CalendarInSchema(Schema):
 class CalendarDaySchema(Schema):
     date = ma.fields.Date(required=True)
     working = ma.fields.Boolean(required=True)
-    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"})
+    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
 
 
 class CalendarEntrySchema(Schema):
@@ -255,7 +270,7 @@ class DeadlinesMovedSchema(Schema):
 class CalendarSchema(Schema):
     year = ma.fields.Integer(required=True)
     source = ma.fields.String(required=True, metadata={
-        "description": "office (entered here), package (chinese-calendar) or computed"})
+        "description": "office (entered here), package (chinese-calendar) or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
     days_off = ma.fields.List(ma.fields.Date(), metadata={
         "description": "Monday to Friday days that are not working days"})
     workdays = ma.fields.List(ma.fields.Date(), metadata={

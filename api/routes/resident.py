@@ -1,6 +1,8 @@
 """The resident's own data (`/v1/me…`): identity, consents, access log."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from sqlalchemy import select
 
@@ -15,6 +17,7 @@ blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The sign
 
 
 class VerificationInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"name": "张三", "id_number": "430104199001011230"}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
     id_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
@@ -28,6 +31,8 @@ class VerificationOutSchema(Schema):
 class IdentityInSchema(Schema):
     """`{"verify_id"}` after a face verification; `{"name", "id_number"}` binds directly
     only in development (elsewhere 422 FACE_VERIFICATION_REQUIRED)."""
+
+    EXAMPLE: ClassVar[dict] = {"verify_id": "F4E3D2C1-1234-4ABC-9DEF-0123456789AB"}
 
     verify_id = ma.fields.String(validate=ma.validate.Length(min=1, max=256))
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=50))
@@ -49,6 +54,11 @@ class IdentityInSchema(Schema):
 
 
 class IdentityOutSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'name_masked': '张*',
+                               'id_number_masked': '4301**********123X',
+                               'phone_masked': None,
+                               'eligible': True,
+                               'verified_at': '2026-12-03T09:30:00+08:00'}
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
     phone_masked = ma.fields.String(allow_none=True)
@@ -66,12 +76,13 @@ class MeSchema(Schema):
 
 
 class ConsentInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"granted": True, "policy_version": "2026-01"}
     granted = ma.fields.Boolean(required=True)
     policy_version = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
 
 class ConsentSchema(Schema):
-    scope = ma.fields.String(required=True)
+    scope = ma.fields.String(required=True, validate=ma.validate.OneOf(accounts.CONSENT_SCOPES))
     granted = ma.fields.Boolean(required=True)
     policy_version = ma.fields.String(allow_none=True)
     at = ma.fields.DateTime(allow_none=True)
@@ -217,8 +228,39 @@ def access_log(pagination_parameters):
 
 
 
+class ExportAccountSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    identity_bound_at = ma.fields.DateTime(allow_none=True)
+
+
+def _rows(what: str) -> ma.fields.List:
+    return ma.fields.List(ma.fields.Dict(keys=ma.fields.String()), required=True, metadata={
+        "description": f"{what}: each row with its stored columns (dates ISO 8601)"})
+
+
+class ExportSchema(Schema):
+    """What GET /v1/me/export sends (documentation: the view returns points.export's dict)."""
+
+    exported_at = ma.fields.DateTime(required=True)
+    account = ma.fields.Nested(ExportAccountSchema, required=True)
+    identity = ma.fields.Nested(lambda: IdentityOutSchema(), allow_none=True, required=True,
+                                metadata={"description": "masked; null before binding"})
+    consents = _rows("every consent given or withdrawn")
+    redemptions = _rows("perks granted")
+    report_shares = _rows("report links made (no tokens)")
+    worker_profile = ma.fields.Dict(keys=ma.fields.String(), allow_none=True, required=True)
+    records = _rows("the credit records about me, as GET /v1/me/records shows them")
+    points_history = _rows("every change of my points")
+    commitments = _rows("my commitments")
+    repairs = _rows("my repair applications")
+    objections = _rows("my objections")
+    access_log = _rows("who looked at my credit, when and why")
+
+
 @blp.route("/export")
-@blp.response(200, description="all personal data held about me, as JSON")
+@blp.alt_response(200, schema=ExportSchema, success=True,
+                  description="all personal data held about me, as JSON")
 @blp.errors()
 def export_my_data():
     """Everything held about me (PIPL access and copy)."""

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from flask import Response, current_app
 from sqlalchemy import select
@@ -15,9 +17,18 @@ from api import access
 from api.context import cipher, db_session, redis_client
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
+from incentives.perks import LEVELS
 from points import credit_checks, report_pdf, report_text, reports, worker_profiles
 from points.db import today, utcnow
-from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, OCCUPATIONS, CreditCheck
+from points.engine import STATUSES
+from points.models.workers import (
+    CHECK_PURPOSES,
+    EMPLOYER_STATUSES,
+    FEEDBACK_ACTIONS,
+    OCCUPATIONS,
+    CreditCheck,
+)
+from points.workers import BACKGROUND_RESULTS, SAFETY_CODES
 
 blp = Blueprint("workers", __name__, url_prefix="/v1",
                 description="Worker profiles, credit reports and credit checks")
@@ -26,6 +37,7 @@ blp = Blueprint("workers", __name__, url_prefix="/v1",
 # ------------------------------------------------------------------ schemas
 
 class WorkerProfileInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"occupation": "housekeeping", "merchant_id": 12}
     occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=ma.validate.Range(min=1, max=MAX_DB_ID))
@@ -37,7 +49,7 @@ class WorkerIdentitySchema(Schema):
 
 
 class WorkerBackgroundSchema(Schema):
-    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"})
+    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"}, validate=ma.validate.OneOf(BACKGROUND_RESULTS))
     checked_on = ma.fields.Date(allow_none=True)
 
 
@@ -48,7 +60,7 @@ class WorkerCertificateSchema(Schema):
 
 class WorkerTrainingSchema(Schema):
     course = ma.fields.String()
-    hours = ma.fields.Raw()
+    hours = ma.fields.Raw(metadata={"type": "number", "nullable": True})
     completed_on = ma.fields.Date(allow_none=True)
 
 
@@ -59,13 +71,13 @@ class WorkerSkillSchema(Schema):
 
 
 class WorkerLicenseSchema(Schema):
-    occupation = ma.fields.String()
+    occupation = ma.fields.String(validate=ma.validate.OneOf(OCCUPATIONS))
     license_no = ma.fields.String()
     issued_on = ma.fields.Date(allow_none=True)
 
 
 class WorkerStatusSchema(Schema):
-    safety_code = ma.fields.String(required=True)
+    safety_code = ma.fields.String(required=True, validate=ma.validate.OneOf(SAFETY_CODES), metadata={"description": "green: identity, background, health certificate and insurance all in order; yellow: something lapsed; red: not verified or a flagged background"})
     identity = ma.fields.Nested(WorkerIdentitySchema, required=True)
     background = ma.fields.Nested(WorkerBackgroundSchema, required=True)
     health_certificate = ma.fields.Nested(WorkerCertificateSchema, required=True)
@@ -76,12 +88,12 @@ class WorkerStatusSchema(Schema):
 
 
 class WorkerProfileSchema(Schema):
-    occupation = ma.fields.String(required=True)
+    occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(allow_none=True)
     employer_status = ma.fields.String(allow_none=True, metadata={
-        "description": "pending, confirmed or rejected by the merchant named (null: none)"})
+        "description": "pending, confirmed or rejected by the merchant named (null: none)"}, validate=ma.validate.OneOf(EMPLOYER_STATUSES))
     safety_code = ma.fields.String(required=True,
-                                   metadata={"description": "green, yellow or red, today"})
+                                   metadata={"description": "green, yellow or red, today"}, validate=ma.validate.OneOf(SAFETY_CODES))
     as_of = ma.fields.Date(required=True)
     status = ma.fields.Nested(WorkerStatusSchema, required=True)
     created_at = ma.fields.DateTime()
@@ -89,6 +101,7 @@ class WorkerProfileSchema(Schema):
 
 
 class ReportShareInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"ttl_minutes": 60}
     ttl_minutes = ma.fields.Integer(required=True, strict=True,
                                     validate=ma.validate.Range(min=1,
                                                                max=reports.MAX_TTL_MINUTES))
@@ -106,7 +119,8 @@ class ReportShareSchema(Schema):
     id = ma.fields.Integer(required=True)
     token_hint = ma.fields.String(metadata={"description": "the token's first characters"})
     status = ma.fields.Function(lambda share: reports.share_state(share, utcnow()),
-                                metadata={"description": "active, expired or revoked"})
+                                metadata={"type": "string", "enum": list(reports.SHARE_STATES),
+                                          "description": "active, expired or revoked"})
     created_at = ma.fields.DateTime()
     expires_at = ma.fields.DateTime()
     revoked_at = ma.fields.DateTime(allow_none=True)
@@ -145,10 +159,10 @@ class ReportEmployerSchema(Schema):
 class CreditReportSchema(WorkerStatusSchema):
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
-    occupation = ma.fields.String(allow_none=True)
+    occupation = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(OCCUPATIONS))
     employer = ma.fields.Nested(ReportEmployerSchema, allow_none=True, metadata={
         "description": "the employer, once it confirmed the worker"})
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     level_title = ma.fields.String(allow_none=True, metadata={"description": "e.g. 信用良好"})
     negative_records = ma.fields.List(ma.fields.Nested(ReportNegativeRecordSchema), required=True)
     reviews = ma.fields.Nested(ReportReviewSummarySchema, required=True)
@@ -159,6 +173,7 @@ class CreditReportSchema(WorkerStatusSchema):
 
 
 class ReportReviewInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"rating": 5, "comment": "准时、细心，推荐"}
     rating = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 5))
     comment = ma.fields.String(load_default=None, allow_none=True,
                                validate=ma.validate.Length(max=500))
@@ -177,6 +192,9 @@ class CreditCheckSubjectSchema(Schema):
 
 
 class CreditCheckInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'subject': {'id_number': '430104199001011230', 'name': '张三'},
+               'purpose': 'administrative_license',
+               'matter_ref': 'XK-2026-0456'}
     subject = ma.fields.Nested(CreditCheckSubjectSchema, required=True)
     purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(CHECK_PURPOSES))
     matter_ref = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
@@ -188,15 +206,15 @@ class CreditCheckRecordSchema(Schema):
     title = ma.fields.String(required=True)
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     points = ma.fields.Integer()
-    status = ma.fields.String()
-    decided_on = ma.fields.String(allow_none=True)
-    counted_until = ma.fields.String(allow_none=True)
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
+    decided_on = ma.fields.String(allow_none=True, metadata={"format": "date"})
+    counted_until = ma.fields.String(allow_none=True, metadata={"format": "date"})
 
 
 class OccupationalEntrySchema(Schema):
     record_id = ma.fields.Integer()
     title = ma.fields.String()
-    status = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     occurred_on = ma.fields.Date(allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
@@ -209,25 +227,46 @@ class OccupationalFileSchema(Schema):
     licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
     disciplines = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
     commendations = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
-    safety_code = ma.fields.String(metadata={"description": "housekeeping only"})
+    safety_code = ma.fields.String(metadata={"description": "housekeeping only"}, validate=ma.validate.OneOf(SAFETY_CODES))
 
 
 class CreditCheckFeedbackSchema(Schema):
-    action = ma.fields.String(required=True)
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(FEEDBACK_ACTIONS))
     note = ma.fields.String(allow_none=True)
     at = ma.fields.DateTime(required=True)
 
 
 class CreditCheckSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 88,
+                               'subject_known': True,
+                               'id_number_masked': '4301**********123X',
+                               'name_masked': '张*',
+                               'purpose': 'administrative_license',
+                               'matter_ref': 'XK-2026-0456',
+                               'points': 985,
+                               'level': 'A',
+                               'restricted': False,
+                               'rule_set': 'changsha-2020',
+                               'negative_records': [{'record_id': 42,
+                                                     'type': 'admin.penalty.general',
+                                                     'title': '一般行政处罚',
+                                                     'class': 'general',
+                                                     'points': -30,
+                                                     'status': 'active',
+                                                     'decided_on': '2026-11-20',
+                                                     'counted_until': '2027-11-20'}],
+                               'checked_at': '2026-12-03T10:00:00+08:00',
+                               'feedback_due_on': '2026-12-10',
+                               'feedback': None}
     id = ma.fields.Integer(required=True)
     subject_known = ma.fields.Boolean(required=True, metadata={
         "description": "false: nobody ever reported on this person; the base score"})
     id_number_masked = ma.fields.String()
     name_masked = ma.fields.String()
-    purpose = ma.fields.String(required=True)
+    purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(CHECK_PURPOSES))
     matter_ref = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     restricted = ma.fields.Boolean(required=True)
     rule_set = ma.fields.String()
     negative_records = ma.fields.List(ma.fields.Nested(CreditCheckRecordSchema), required=True)
@@ -246,6 +285,7 @@ class CreditCheckQuerySchema(Schema):
 
 
 class CreditCheckFeedbackInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"action": "fast_track", "note": "信用良好，适用容缺受理"}
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(FEEDBACK_ACTIONS))
     note = ma.fields.String(load_default=None, allow_none=True,
                             validate=ma.validate.Length(max=500))

@@ -2,6 +2,8 @@
 departments' decisions (`/v1/dept/…`) and the public list of commitments."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from sqlalchemy import func, select
 
@@ -38,6 +40,12 @@ class NoticeSchema(Schema):
 
 
 class CommitmentInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'kind': 'missing_materials',
+               'content': '本人承诺在30日内补齐营业执照复印件。',
+               'department': 'market',
+               'matter': '食品经营许可',
+               'due_on': '2027-01-05',
+               'public': True}
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
     department = ma.fields.String(load_default=None, allow_none=True,
@@ -50,14 +58,14 @@ class CommitmentInSchema(Schema):
 
 class CommitmentSchema(Schema):
     id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True)
     department = ma.fields.String(allow_none=True)
     department_name = ma.fields.String(allow_none=True)
     matter = ma.fields.String(allow_none=True)
     due_on = ma.fields.Date(allow_none=True)
     public = ma.fields.Boolean(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_STATUSES))
     overdue = ma.fields.Boolean(required=True)
     notice = ma.fields.Nested(NoticeSchema, required=True)
     signed_on = ma.fields.Date(required=True)
@@ -72,14 +80,14 @@ class DeptCommitmentSchema(CommitmentSchema):
 
 class PublicCommitmentSchema(Schema):
     id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True)
     name_masked = ma.fields.String(required=True)
     department_name = ma.fields.String(allow_none=True)
     matter = ma.fields.String(allow_none=True)
     due_on = ma.fields.Date(allow_none=True)
     signed_on = ma.fields.Date(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_STATUSES))
 
 
 class CommitmentQuerySchema(Schema):
@@ -96,6 +104,7 @@ class PublicQuerySchema(Schema):
 
 
 class OutcomeSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"outcome": "fulfilled", "serious": False}
     outcome = ma.fields.String(required=True,
                                validate=ma.validate.OneOf(["fulfilled", "breached"]))
     serious = ma.fields.Boolean(load_default=False)
@@ -107,6 +116,10 @@ class EvidenceSchema(Schema):
 
 
 class RepairInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'record_id': 42,
+               'statement': '已于2026年11月缴清罚款并完成整改。',
+               'commitment': '本人承诺今后依法经营，不再发生同类违法行为。',
+               'evidence': [{'kind': 'payment_receipt', 'ref': '缴款书 No.43010020261125'}]}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     statement = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
@@ -120,7 +133,7 @@ class RepairSchema(Schema):
     record_id = ma.fields.Integer(required=True)
     record_type = ma.fields.String(allow_none=True)
     record_title = ma.fields.String(allow_none=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REPAIR_STATUSES))
     statement = ma.fields.String(required=True)
     commitment = ma.fields.String(allow_none=True)
     commitment_id = ma.fields.Integer(allow_none=True)
@@ -138,6 +151,7 @@ class DeptRepairSchema(RepairSchema):
 
 
 class ObjectionInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"record_id": 42, "reason": "该处罚决定书中的当事人不是本人，身份证号有误。"}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
@@ -148,7 +162,7 @@ class ObjectionSchema(Schema):
     record_id = ma.fields.Integer(required=True)
     record_type = ma.fields.String(allow_none=True)
     record_title = ma.fields.String(allow_none=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(OBJECTION_STATUSES))
     reason = ma.fields.String(required=True)
     submitted_on = ma.fields.Date(required=True)
     decision_due_on = ma.fields.Date(required=True)
@@ -173,12 +187,14 @@ class ObjectionQuerySchema(Schema):
 
 
 class RepairDecisionSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"approve": True, "note": "整改到位，同意修复"}
     approve = ma.fields.Boolean(required=True)
     note = ma.fields.String(load_default=None, allow_none=True,
                             validate=ma.validate.Length(max=1000))
 
 
 class ObjectionDecisionSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"upheld": False, "note": "经核实，记录准确"}
     upheld = ma.fields.Boolean(required=True)
     note = ma.fields.String(load_default=None, allow_none=True,
                             validate=ma.validate.Length(max=1000))
