@@ -110,8 +110,8 @@ def _untyped(schema: dict, where: str) -> list[str]:
     if "$ref" in schema or any(k in schema for k in ("allOf", "oneOf", "anyOf")):
         return found
     if "type" not in schema:
-        return [f"{where}: no type (a typed marshmallow field, or metadata={{\"type\": …}} "
-                f"on a Function/Raw field)"]
+        return [(f"{where}: no type (a typed marshmallow field, or metadata={{\"type\": …}} "
+                f"on a Function/Raw field)")]
     for prop, sub in schema.get("properties", {}).items():
         found += _untyped(sub, f"{where}.{prop}")
     if schema["type"] == "array":
