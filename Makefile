@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test install lint migrate seed clean lock outdated
+.PHONY: run test install lint migrate seed clean lock outdated docs-assets
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -19,7 +19,17 @@ $(STAMP): $(BIN)/python pyproject.toml requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP)
+# ReDoc's bundle for /redoc, pinned by clients/docs/package-lock.json (Swagger UI for
+# /docs comes with the Python packages). Without npm, /redoc stays off.
+DOCS_STAMP := clients/docs/node_modules/.package-lock.json
+$(DOCS_STAMP): clients/docs/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix clients/docs --ignore-scripts --no-audit --no-fund --silent; \
+	else echo "npm not found: /redoc stays off (Swagger UI at /docs works)"; fi
+
+docs-assets: $(DOCS_STAMP)
+
+install: $(STAMP) docs-assets
 
 migrate: install
 	$(BIN)/flask db upgrade
