@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-pg install lint migrate seed clean lock outdated messages
+.PHONY: run test test-pg install lint migrate seed clean lock outdated messages docs-assets
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -19,6 +19,17 @@ $(STAMP): $(BIN)/python pyproject.toml requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# ReDoc's bundle for /redoc, pinned by clients/docs/package-lock.json (Swagger UI for
+# /docs comes with the Python packages). Without npm, /redoc stays off.
+DOCS_STAMP := clients/docs/node_modules/.package-lock.json
+$(DOCS_STAMP): clients/docs/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix clients/docs --ignore-scripts --no-audit --no-fund --silent; \
+	else echo "npm not found: /redoc stays off (Swagger UI at /docs works)"; fi
+
+docs-assets: $(DOCS_STAMP)
+
+
 # Message catalogs (docs/i18n.md): the .po files are the source, committed; the .mo
 # files are compiled from them here, so a fresh clone, `make run` and `make test` have them.
 # The catalogs carry no header (nothing that changes on every extraction, for clean merges),
@@ -29,7 +40,7 @@ COMPILED := $(CATALOGS:.po=.mo)
 %.mo: %.po | $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
 
-install: $(STAMP) $(COMPILED)
+install: $(STAMP) $(COMPILED) docs-assets
 
 # After adding or changing a message in the code: extract every message, add the new
 # ones to each catalog (then translate them in the .po; tests/unit/test_i18n_catalog.py

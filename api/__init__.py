@@ -130,6 +130,8 @@ class TrustedProxies:
 def create_app(overrides: dict | None = None) -> Flask:
     config = load_config(overrides)
     i18n.check_catalogs()  # a build that did not compile the catalogs fails here, not later
+    from api import docs
+
     app = CreditApp(__name__, instance_path=None)
     app.session_interface = NoCookieSessions()
     app.config.update(config)
@@ -139,10 +141,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **docs.settings(config),  # served offline from the app's own files
         PAGINATION_PAGE_SIZE=20,
         MAX_PAGE_SIZE=100,
         JSON_AS_ASCII=False,
@@ -173,6 +172,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from api.routes import register_blueprints
 
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
+    docs.register_assets(app)
 
     from incentives import codes, merchants
     from points import calendar, face, privacy, reports, workdays
