@@ -232,6 +232,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
         lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+    from api.metrics import Metrics, watch_pool
+
+    watch_pool(db.engine, "primary")
+    app.wsgi_app = Metrics(app, app.wsgi_app)  # times every request; answers /metrics
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
 
     from api.cli import register_cli

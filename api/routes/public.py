@@ -28,6 +28,31 @@ class HealthSchema(Schema):
 @blp.alt_response(503, schema=HealthSchema, description="a dependency is down")
 def health():
     """Check the database and Redis."""
+    return _dependencies()
+
+
+class LiveSchema(Schema):
+    status = ma.fields.String(required=True)
+
+
+@blp.route("/health/live")
+@public
+@blp.response(200, LiveSchema)
+def live():
+    """Liveness: the process answers (nothing else is asked; restart it if this fails)."""
+    return {"status": "ok"}
+
+
+@blp.route("/health/ready")
+@public
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
+def ready():
+    """Readiness: the database and Redis answer (a load balancer sends no traffic on 503)."""
+    return _dependencies()
+
+
+def _dependencies():
     parts = {"database": "ok", "redis": "ok"}
     try:
         db_session().execute(text("SELECT 1"))
