@@ -204,6 +204,22 @@ def _cluster_settings(env: dict, app_env: str, overrides: dict) -> dict:
     token = env.get("METRICS_TOKEN") or None
     if token and app_env == "production" and secret_weakness(token):
         raise ConfigError(f"METRICS_TOKEN is too weak to be real ({secret_weakness(token)})")
-    settings = {"METRICS_TOKEN": token, "METRICS_ALLOWED_NETWORKS": parsed}
+    settings = {
+        "METRICS_TOKEN": token, "METRICS_ALLOWED_NETWORKS": parsed,
+        # Reads that may lag (docs/scaling.md) go to this streaming replica; unset: all
+        # reads on DATABASE_URL.
+        "DATABASE_REPLICA_URL": env.get("DATABASE_REPLICA_URL") or None,
+        # DATABASE_URL (and the replica's) lead to PgBouncer in transaction pooling: no
+        # statements prepared on the server.
+        "DATABASE_PGBOUNCER": _bool(env.get("DATABASE_PGBOUNCER"), False),
+    }
+    redis_url = env.get("REDIS_URL") or ""
+    if redis_url.startswith("redis+sentinel://"):
+        from api.extensions import SentinelURL
+
+        try:
+            SentinelURL.parse(redis_url)
+        except ValueError as error:
+            raise ConfigError(f"REDIS_URL: {error}") from None
     return {k: v for k, v in settings.items() if not (k in overrides
                                                       and not isinstance(overrides[k], str))}

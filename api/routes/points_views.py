@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from api import access, gate
-from api.context import cipher, db_session, redis_client
+from api.context import cipher, db_session, read_session, redis_client
 from api.metrics import score_cache_read
 from api.smorest import Blueprint, Schema, paginate_select
 from points import records, scoring
@@ -123,7 +123,7 @@ def my_history(pagination_parameters):
     subject_id = credit_subject_id()
     stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
             .order_by(ScoreHistory.id.desc()))
-    return paginate_select(db_session(), stmt, pagination_parameters)
+    return paginate_select(read_session(), stmt, pagination_parameters)
 
 
 @blp.route("/records")
