@@ -86,7 +86,7 @@ def watch_pool(engine: Engine, name: str) -> None:
 
     @event.listens_for(engine, "checkin")
     def _in(*_: Any) -> None:
-        in_use.set(checked_out())
+        in_use.set(max(0, checked_out() - 1))  # still counted while being checked in
 
 
 class StateCollector:
