@@ -31,6 +31,33 @@ class HealthSchema(Schema):
 @blp.errors()
 def health():
     """Check the database and Redis."""
+    return _dependencies()
+
+
+class LiveSchema(Schema):
+    status = ma.fields.String(required=True)
+
+
+@blp.route("/health/live")
+@public
+@blp.response(200, LiveSchema)
+@blp.errors()
+def live():
+    """Liveness: the process answers (nothing else is asked; restart it if this fails)."""
+    return {"status": "ok"}
+
+
+@blp.route("/health/ready")
+@public
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
+@blp.errors()
+def ready():
+    """Readiness: the database and Redis answer (a load balancer sends no traffic on 503)."""
+    return _dependencies()
+
+
+def _dependencies():
     parts = {"database": "ok", "redis": "ok"}
     try:
         db_session().execute(text("SELECT 1"))

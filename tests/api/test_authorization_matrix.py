@@ -156,6 +156,8 @@ PERK = {"title": "门票八折", "description": "凭码购票", "min_level": "D"
 MATRIX: dict[tuple[str, str], Case] = {
     # -- public -------------------------------------------------------------------
     ("GET", "/v1/health"): Case("/v1/health", everyone(200)),
+    ("GET", "/v1/health/live"): Case("/v1/health/live", everyone(200)),
+    ("GET", "/v1/health/ready"): Case("/v1/health/ready", everyone(200)),
     ("GET", "/v1/rule-sets/active"): Case("/v1/rule-sets/active", everyone(200)),
     ("GET", "/v1/commitments/public"): Case("/v1/commitments/public", everyone(200)),
     # Empty bodies: 422 shows the route is open (a closed one answers 401 first).
