@@ -81,6 +81,10 @@ class Api(flask_smorest.Api):
     # Every operation's `default`: the answer no route gives on purpose (INTERNAL_ERROR).
     DEFAULT_ERROR_RESPONSE_NAME = "INTERNAL_SERVER_ERROR"
 
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        self.ma_plugin.converter.add_attribute_function(nullable_on_branches)
+
     def handle_http_exception(self, error: HTTPException):
         payload, status, headers = super().handle_http_exception(error)
         data = getattr(error, "data", None) or {}
@@ -223,6 +227,15 @@ PAGINATION_HEADER = {
                '"next_page": 2}',
 }
 RATE_LIMITED = "over this route's rate limit; retry after the seconds in Retry-After"
+
+
+def nullable_on_branches(self, field, ret, **kwargs) -> dict:
+    """OpenAPI 3.0 allows `nullable` only beside a `type`: a field documented as `oneOf`
+    branches (each saying whether it is nullable) loses the one apispec puts beside them."""
+    if "oneOf" in ret:
+        ret.pop("nullable", None)
+        ret.pop("default", None)
+    return {}
 
 
 def rate_limited_endpoints() -> set[str]:

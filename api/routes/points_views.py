@@ -140,7 +140,13 @@ def credit_subject_id(require_consent: bool = True) -> int:
 @blp.response(200, PointsSchema)
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_points():
-    """My points today, with one explanation line per counting record."""
+    """My points today, with one explanation line per counting record.
+
+    Needs a face-verified identity (409 IDENTITY_REQUIRED) and the `credit_points`
+    consent (403 CONSENT_REQUIRED). `items` explain the points: one line per counting
+    record with its points and counting window; `next_level` says how many points the
+    next level needs (null at the top or when restricted).
+    """
     subject_id = credit_subject_id()
     day = today()
     # Flask serves this read when api/fastpath.py did not: the gate or the score was
@@ -160,7 +166,11 @@ def my_points():
 @blp.paginate()
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_history(pagination_parameters):
-    """Every change of my points, newest first, with its reason."""
+    """Every change of my points, newest first, with its reason.
+
+    Each change with the points and level after it and a reason for people (Chinese by
+    default; `Accept-Language: en` for English).
+    """
     subject_id = credit_subject_id()
     stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
             .order_by(ScoreHistory.id.desc()))
@@ -172,7 +182,12 @@ def my_history(pagination_parameters):
 @blp.paginate()
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_records(pagination_parameters):
-    """My credit records with status, class, counting window and repair date."""
+    """My credit records with status, class, counting window and repair date.
+
+    Every record about me, counting or not: `status` (active, disputed, repaired, ended,
+    revoked, expired), `class` for negative records, `counted_from`/`counted_until`, and
+    `repairable_from`: the first day a repair may be applied for.
+    """
     items = records.subject_records(db_session(), credit_subject_id(), today())
     pagination_parameters.item_count = len(items)
     start = (pagination_parameters.page - 1) * pagination_parameters.page_size

@@ -30,7 +30,11 @@ class HealthSchema(Schema):
 @blp.alt_response(503, schema=HealthSchema, description="a dependency is down")
 @blp.errors()
 def health():
-    """Check the database and Redis."""
+    """Check the database and Redis.
+
+    No sign-in. 200 when the database and Redis both answer; 503 names the part that is
+    down (`database` or `redis`: `unavailable`). For load balancers and monitoring.
+    """
     parts = {"database": "ok", "redis": "ok"}
     try:
         db_session().execute(text("SELECT 1"))
@@ -122,7 +126,13 @@ class RuleSetPublicSchema(Schema):
 @blp.response(200, RuleSetPublicSchema)
 @blp.errors()
 def active_rule_set():
-    """The rule set in force: base, levels and every record type (no personal data)."""
+    """The rule set in force: base, levels and every record type (no personal data).
+
+    No sign-in. What residents may read about how points are computed: the base and
+    floor, the levels best first with their point ranges, the classes of negative
+    records (how long they count, when repair may be applied for, which restrict), the
+    categories' caps and every record type departments may report.
+    """
     from points import rule_store
 
     return rule_store.active(db_session()).public_view()
