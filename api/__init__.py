@@ -15,6 +15,7 @@ from api.context import AppState
 from api.extensions import Database, make_redis
 from api.logs import init_logging
 from api.smorest import Api
+from points import i18n
 from points.crypto import DataCipher
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class TrustedProxies:
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = load_config(overrides)
+    i18n.check_catalogs()  # a build that did not compile the catalogs fails here, not later
     from api import docs
 
     app = CreditApp(__name__, instance_path=None)
@@ -250,6 +252,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
         lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
+    from api.locale import RequestLocale
+
+    app.wsgi_app = RequestLocale(app.wsgi_app)
 
     from api.cli import register_cli
 

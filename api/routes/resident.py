@@ -311,6 +311,8 @@ def export_my_data():
     points history, commitments, repairs, objections, redemptions, report shares, worker
     profile and the access log, as JSON.
     """
+    from incentives import redemptions
     from points import export
 
-    return export.export(db_session(), cipher(), access.current().user, today())
+    return export.export(db_session(), cipher(), access.current().user, today(),
+                         {"redemptions": redemptions.export_section})

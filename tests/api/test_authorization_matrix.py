@@ -171,9 +171,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     # The resident's own identity again: 200 for them; anyone else is bound elsewhere.
     ("PUT", "/v1/me/identity"): Case(
         "/v1/me/identity", {**mine(409), RES: 200}, {"name": RES_NAME, "id_number": RES_ID}),
-    # Any resident may start a face verification (binding needs the face as well).
+    # A resident may start a face verification of their own number; an account bound to
+    # another number is refused before WeChat is asked.
     ("POST", "/v1/me/identity/verifications"): Case(
-        "/v1/me/identity/verifications", mine(201), {"name": RES_NAME, "id_number": RES_ID}),
+        "/v1/me/identity/verifications", {**mine(409), RES: 201},
+        {"name": RES_NAME, "id_number": RES_ID}),
     ("GET", "/v1/me/consents"): Case("/v1/me/consents", mine(200)),
     ("PUT", "/v1/me/consents/<string:scope>"): Case(
         "/v1/me/consents/credit_points", mine(200),
