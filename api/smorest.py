@@ -46,6 +46,8 @@ from werkzeug.exceptions import HTTPException
 from api.bodies import BodyRefused, load_json
 from api.error_docs import ALWAYS, ROLE_CODES, STATUS_ERROR_CODES, catalogue, code_of
 from api.error_docs import responses as error_responses
+from incentives.models import MERCHANT_STATUSES
+from incentives.perks import REASONS
 
 # The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
 MAX_DB_ID = 2**63 - 1
@@ -70,8 +72,14 @@ class ErrorSchema(ma.Schema):
         metadata={"description": "OBJECTION_PENDING: the open one"})
     current_status = ma.fields.String(
         metadata={"description": "the status that refused the change"})
-    merchant_status = ma.fields.String(metadata={"description": "MERCHANT_STATE_CONFLICT"})
-    reasons = ma.fields.List(ma.fields.String(), metadata={"description": "NOT_ELIGIBLE"})
+    merchant_status = ma.fields.String(validate=ma.validate.OneOf(MERCHANT_STATUSES),
+                                       metadata={"description": "MERCHANT_STATE_CONFLICT"})
+    reasons = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(REASONS)),
+                             metadata={"description": "NOT_ELIGIBLE: why not"})
+    verify_ret = ma.fields.Integer(metadata={
+        "description": "FACE_VERIFICATION_FAILED: WeChat's verify_ret"})
+    wechat_errcode = ma.fields.Integer(metadata={
+        "description": "FACE_VERIFICATION_FAILED: WeChat's errcode"})
     limit = ma.fields.Integer(metadata={"description": "LIMIT_REACHED: per-resident limit"})
 
 
@@ -230,9 +238,10 @@ RATE_LIMITED = "over this route's rate limit; retry after the seconds in Retry-A
 
 
 def nullable_on_branches(self, field, ret, **kwargs) -> dict:
-    """OpenAPI 3.0 allows `nullable` only beside a `type`: a field documented as `oneOf`
-    branches (each saying whether it is nullable) loses the one apispec puts beside them."""
-    if "oneOf" in ret:
+    """OpenAPI 3.0 allows `nullable` only beside a `type`: a field documented as `anyOf`
+    or `oneOf` branches (each saying whether it is nullable) loses the one apispec puts
+    beside them."""
+    if "oneOf" in ret or "anyOf" in ret:
         ret.pop("nullable", None)
         ret.pop("default", None)
     return {}

@@ -155,7 +155,7 @@ class QualityIssueSchema(Schema):
     source_ref = ma.fields.String(allow_none=True)
     record_type = ma.fields.String(allow_none=True)
     problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
-    dimensions = ma.fields.List(ma.fields.String(), metadata={"items": {"type": "string", "enum": list(quality.DIMENSIONS)}})
+    dimensions = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(quality.DIMENSIONS)))
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.ISSUE_STATUSES))
     created_at = ma.fields.DateTime()
     resolved_at = ma.fields.DateTime(allow_none=True)

@@ -213,7 +213,7 @@ class PerkBenefitSchema(Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(BENEFIT_KINDS))
     value = BenefitValue(load_default=None, allow_none=True, metadata={
         # OpenAPI 3.0 allows `nullable` only beside a type: on each branch.
-        "oneOf": [
+        "anyOf": [
             {"type": "string", "minLength": 1, "maxLength": 100, "nullable": True},
             {"type": "number", "nullable": True}],
         "description": "what the discount or item is: a text such as \"8折\" or a number such "

@@ -20,8 +20,8 @@ blp = Blueprint("public", __name__, url_prefix="/v1", description="Public endpoi
 
 class HealthSchema(Schema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
-    database = ma.fields.String(required=True)
-    redis = ma.fields.String(required=True)
+    database = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
+    redis = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
 
 
 @blp.route("/health")

@@ -95,10 +95,15 @@ class ConsentsSchema(Schema):
 
 class AccessLogSchema(Schema):
     id = ma.fields.Integer(required=True)
-    actor_kind = ma.fields.String(required=True)
-    organisation = ma.fields.String(allow_none=True)
-    purpose = ma.fields.String(required=True)
-    reference = ma.fields.String(allow_none=True)
+    actor_kind = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        accounts.ACCESS_ACTOR_KINDS))
+    organisation = ma.fields.String(allow_none=True, metadata={
+        "description": "the merchant or department, by name"})
+    purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        accounts.ACCESS_PURPOSES), metadata={"description": "a credit check's purpose, or "
+                                             "what else the look was for"})
+    reference = ma.fields.String(allow_none=True, metadata={
+        "description": "the department's matter, the report share, …"})
     at = ma.fields.DateTime(required=True)
 
 

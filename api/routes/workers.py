@@ -223,7 +223,8 @@ class OccupationalEntrySchema(Schema):
 
 
 class OccupationalFileSchema(Schema):
-    occupations = ma.fields.List(ma.fields.String(), required=True)
+    occupations = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(OCCUPATIONS)),
+                                 required=True)
     licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
     disciplines = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
     commendations = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
