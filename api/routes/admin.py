@@ -20,7 +20,9 @@ def known_record_types() -> set[str]:
 
 
 class DepartmentInSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"code": "market", "name": "长沙市市场监督管理局", "record_types": ["admin.penalty.general"]}
+    EXAMPLE: ClassVar[dict] = {'code': 'market',
+                               'name': '长沙市市场监督管理局',
+                               'record_types': ['admin.penalty.general']}
     code = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=40))
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
@@ -28,7 +30,8 @@ class DepartmentInSchema(Schema):
 
 
 class DepartmentPatchSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"record_types": ["admin.penalty.general", "admin.penalty.serious"], "enabled": True}
+    EXAMPLE: ClassVar[dict] = {'record_types': ['admin.penalty.general', 'admin.penalty.serious'],
+                               'enabled': True}
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
                                   validate=ma.validate.Length(max=200))

@@ -56,7 +56,7 @@ class UserSummarySchema(Schema):
 
 
 class TokenSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {'access_token': 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyOjEifQ.sig',
+    EXAMPLE: ClassVar[dict] = {'access_token': 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyOjEifQ.c2ln',
                                'refresh_token': 'c2VjcmV0LXJlZnJlc2gtdG9rZW4tZXhhbXBsZQ',
                                'expires_in': 900,
                                'token_type': 'Bearer',

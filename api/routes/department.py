@@ -94,7 +94,10 @@ class ProblemSchema(Schema):
 class AcceptedSchema(Schema):
     source_ref = ma.fields.String(required=True)
     record_id = ma.fields.Integer(required=True)
-    result = ma.fields.String(required=True, validate=ma.validate.OneOf(ingestion.RESULTS), metadata={"description": "created, unchanged (a resend) or updated (a correction)"})
+    result = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(ingestion.RESULTS),
+        metadata={"description": "created, unchanged (a resend) or updated (a correction)"})
     late = ma.fields.Boolean(metadata={"description": "reported after the deadline (timeliness)"})
 
 

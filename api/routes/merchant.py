@@ -114,7 +114,9 @@ def _etag(perk: Perk) -> dict[str, str]:
 # -- schemas -----------------------------------------------------------------------
 
 class MerchantApplySchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"name": "长沙橘子洲旅行社有限公司", "uscc": "91430100MA4L0XXX0Q", "sector": "tourism"}
+    EXAMPLE: ClassVar[dict] = {'name': '长沙橘子洲旅行社有限公司',
+                               'uscc': '91430100MA4L0XXX0Q',
+                               'sector': 'tourism'}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     uscc = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
     sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
@@ -286,7 +288,9 @@ class PerkSchema(Schema):
 
 class PerkQuerySchema(Schema):
     sector = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SECTORS))
-    merchant_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
+    merchant_id = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class PublicPerkSchema(Schema):
@@ -336,7 +340,7 @@ class PublicPerkSchema(Schema):
 class VerificationTokenSchema(Schema):
     EXAMPLE: ClassVar[dict] = {'token': 'vt_9Qx3N7wKp2LmZ4aB',
                                'expires_at': '2026-12-03T10:02:00+08:00',
-                               'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29">…</svg>'}
+                               'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" …>…</svg>'}
     token = ma.fields.String(required=True)
     expires_at = ma.fields.DateTime(required=True)
     qr_svg = ma.fields.String(required=True)

@@ -272,7 +272,8 @@ def department_assessment(query):
 # -- the year's holiday arrangement --------------------------------------------------
 
 class CalendarInSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"holidays": ["2027-01-01", "2027-02-05", "2027-02-06"], "workdays": ["2027-02-14"]}
+    EXAMPLE: ClassVar[dict] = {'holidays': ['2027-01-01', '2027-02-05', '2027-02-06'],
+                               'workdays': ['2027-02-14']}
     holidays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
         max=366), metadata={"description": "the days off, weekends inside a holiday included"})
     workdays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
@@ -282,7 +283,10 @@ class CalendarInSchema(Schema):
 class CalendarDaySchema(Schema):
     date = ma.fields.Date(required=True)
     working = ma.fields.Boolean(required=True)
-    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
+    source = ma.fields.String(
+        required=True,
+        metadata={"description": "office, package or computed"},
+        validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
 
 
 class CalendarEntrySchema(Schema):
@@ -299,8 +303,10 @@ class DeadlinesMovedSchema(Schema):
 
 class CalendarSchema(Schema):
     year = ma.fields.Integer(required=True)
-    source = ma.fields.String(required=True, metadata={
-        "description": "office (entered here), package (chinese-calendar) or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
+    source = ma.fields.String(required=True,
+                              validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)),
+                              metadata={"description": "office (entered here), package "
+                                                       "(chinese-calendar) or computed"})
     days_off = ma.fields.List(ma.fields.Date(), metadata={
         "description": "Monday to Friday days that are not working days"})
     workdays = ma.fields.List(ma.fields.Date(), metadata={

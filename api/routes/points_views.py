@@ -28,7 +28,10 @@ class ItemSchema(Schema):
     points = ma.fields.Integer(required=True)
     raw_points = ma.fields.Integer()
     counted_from = ma.fields.String(required=True, metadata={"format": "date"})
-    counted_until = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "null: counts until it ends or is repaired"})
+    counted_until = ma.fields.String(
+        allow_none=True,
+        metadata={"format": "date",
+                  "description": "null: counts until it ends or is repaired"})
 
 
 class NextLevelSchema(Schema):
@@ -59,14 +62,24 @@ class PointsSchema(Schema):
                                'next_level': {'level': 'AA', 'points_needed': 45},
                                'next_change_on': '2027-11-20'}
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS), metadata={"description": "AAA (best) to D; a restricted subject is D"})
-    restricted = ma.fields.Boolean(required=True, metadata={"description": "a serious negative record restricts the subject (联合惩戒): level D, no perks"})
+    level = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(LEVELS),
+        metadata={"description": "AAA (best) to D; a restricted subject is D"})
+    restricted = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "a serious negative record restricts the subject (联合惩戒): level "
+                                 "D, no perks"})
     rule_set = ma.fields.String(required=True)
     as_of = ma.fields.String(required=True, metadata={"format": "date"})
     base = ma.fields.Integer(required=True)
     items = ma.fields.List(ma.fields.Nested(ItemSchema), required=True)
     next_level = ma.fields.Nested(NextLevelSchema, allow_none=True, required=True)
-    next_change_on = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "the next day the points change by themselves (a window opens or ends)"})
+    next_change_on = ma.fields.String(
+        allow_none=True,
+        metadata={"format": "date",
+                  "description": "the next day the points change by themselves (a window opens "
+                                 "or ends)"})
 
 
 class HistorySchema(Schema):
@@ -75,7 +88,9 @@ class HistorySchema(Schema):
     restricted = ma.fields.Boolean()
     rule_set = ma.fields.String()
     changed_at = ma.fields.DateTime(required=True)
-    reason = ma.fields.String(required=True, metadata={"description": "why the points changed, for people (Chinese by default)"})
+    reason = ma.fields.String(
+        required=True,
+        metadata={"description": "why the points changed, for people (Chinese by default)"})
     cause = ma.fields.String()
     record_id = ma.fields.Integer(allow_none=True)
 
@@ -105,7 +120,11 @@ class RecordSchema(Schema):
     kind = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(KINDS))
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     points = ma.fields.Integer()
-    status = ma.fields.String(required=True, validate=ma.validate.OneOf(STATUSES), metadata={"description": "active, disputed (an objection is open), repaired, ended, revoked or expired"})
+    status = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(STATUSES),
+        metadata={"description": "active, disputed (an objection is open), repaired, ended, "
+                                 "revoked or expired"})
     disputed = ma.fields.Boolean(required=True)
     occurred_on = ma.fields.Date(allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
@@ -116,7 +135,9 @@ class RecordSchema(Schema):
     counting = ma.fields.Boolean()
     repairable = ma.fields.Boolean()
     repairable_from = ma.fields.Date(allow_none=True)
-    details = ma.fields.Dict(keys=ma.fields.String(), metadata={"description": "the facts the department sent (document_no, amount, …)"})
+    details = ma.fields.Dict(
+        keys=ma.fields.String(),
+        metadata={"description": "the facts the department sent (document_no, amount, …)"})
 
 
 def credit_subject_id(require_consent: bool = True) -> int:

@@ -139,8 +139,8 @@ def close_account():
 
     Answers 204. Account data is erased (the WeChat openid, consents, the worker profile,
     merchant seats, unused codes, kept answers of retried writes), report links stop
-    working, public commitments leave the public list and every token stops working; the credit records the law requires to keep stay
-    with the person's credit subject.
+    working, public commitments leave the public list and every token stops working; the
+    credit records the law requires to keep stay with the person's credit subject.
     """
     from points import privacy
 

@@ -49,7 +49,10 @@ class WorkerIdentitySchema(Schema):
 
 
 class WorkerBackgroundSchema(Schema):
-    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"}, validate=ma.validate.OneOf(BACKGROUND_RESULTS))
+    result = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "clear or flagged"},
+        validate=ma.validate.OneOf(BACKGROUND_RESULTS))
     checked_on = ma.fields.Date(allow_none=True)
 
 
@@ -77,7 +80,12 @@ class WorkerLicenseSchema(Schema):
 
 
 class WorkerStatusSchema(Schema):
-    safety_code = ma.fields.String(required=True, validate=ma.validate.OneOf(SAFETY_CODES), metadata={"description": "green: identity, background, health certificate and insurance all in order; yellow: something lapsed; red: not verified or a flagged background"})
+    safety_code = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(SAFETY_CODES),
+        metadata={"description": "green: identity, background, health certificate and insurance "
+                                 "all in order; yellow: something lapsed; red: not verified or a"
+                                 " flagged background"})
     identity = ma.fields.Nested(WorkerIdentitySchema, required=True)
     background = ma.fields.Nested(WorkerBackgroundSchema, required=True)
     health_certificate = ma.fields.Nested(WorkerCertificateSchema, required=True)
@@ -90,10 +98,11 @@ class WorkerStatusSchema(Schema):
 class WorkerProfileSchema(Schema):
     occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(allow_none=True)
-    employer_status = ma.fields.String(allow_none=True, metadata={
-        "description": "pending, confirmed or rejected by the merchant named (null: none)"}, validate=ma.validate.OneOf(EMPLOYER_STATUSES))
-    safety_code = ma.fields.String(required=True,
-                                   metadata={"description": "green, yellow or red, today"}, validate=ma.validate.OneOf(SAFETY_CODES))
+    employer_status = ma.fields.String(
+        allow_none=True, validate=ma.validate.OneOf(EMPLOYER_STATUSES), metadata={
+            "description": "pending, confirmed or rejected by the merchant named (null: none)"})
+    safety_code = ma.fields.String(required=True, validate=ma.validate.OneOf(SAFETY_CODES),
+                                   metadata={"description": "green, yellow or red, today"})
     as_of = ma.fields.Date(required=True)
     status = ma.fields.Nested(WorkerStatusSchema, required=True)
     created_at = ma.fields.DateTime()
@@ -228,7 +237,9 @@ class OccupationalFileSchema(Schema):
     licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
     disciplines = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
     commendations = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
-    safety_code = ma.fields.String(metadata={"description": "housekeeping only"}, validate=ma.validate.OneOf(SAFETY_CODES))
+    safety_code = ma.fields.String(
+        metadata={"description": "housekeeping only"},
+        validate=ma.validate.OneOf(SAFETY_CODES))
 
 
 class CreditCheckFeedbackSchema(Schema):
@@ -473,7 +484,8 @@ def credit_check(body):
 
     X-API-Key. `purpose` is one of the listed administrative purposes and `matter_ref`
     the department's own case reference. The name must match the name bound to the ID
-    number (422 NAME_MISMATCH). The person sees the check in their access log. Give feedback by `feedback_due_on`.
+    number (422 NAME_MISMATCH). The person sees the check in their access log. Give
+    feedback by `feedback_due_on`.
     """
     department = access.current().department
     mapping = current_app.config.get("OCCUPATION_DEPARTMENTS")
