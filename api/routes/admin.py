@@ -49,7 +49,9 @@ class DepartmentSchema(Schema):
 
 class DepartmentKeySchema(Schema):
     code = ma.fields.String(required=True)
-    api_key = ma.fields.String(required=True)
+    api_key = ma.fields.String(
+        required=True,
+        metadata={"description": "shown only in this answer: send it as X-API-Key"})
 
 
 @blp.route("/departments", methods=["POST"])

@@ -49,7 +49,9 @@ class DevLoginSchema(Schema):
 
 class UserSummarySchema(Schema):
     id = ma.fields.Integer(required=True)
-    identity_bound = ma.fields.Boolean(required=True)
+    identity_bound = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "false: bind a face-verified identity before credit endpoints"})
     identity_verified = ma.fields.Boolean(metadata={
         "description": "bound by face verification; false with identity_bound: bound "
                        "before face verification, no credit data until the person verifies"})
@@ -61,9 +63,15 @@ class TokenSchema(Schema):
                                'expires_in': 900,
                                'token_type': 'Bearer',
                                'user': {'id': 1, 'identity_bound': False}}
-    access_token = ma.fields.String(required=True)
-    refresh_token = ma.fields.String(required=True)
-    expires_in = ma.fields.Integer(required=True)
+    access_token = ma.fields.String(
+        required=True,
+        metadata={"description": "send as Authorization: Bearer <access_token>"})
+    refresh_token = ma.fields.String(
+        required=True,
+        metadata={"description": "works once, with POST /v1/auth/refresh"})
+    expires_in = ma.fields.Integer(
+        required=True,
+        metadata={"description": "seconds the access token lives"})
     token_type = ma.fields.String(validate=ma.validate.OneOf(["Bearer"]))
     user = ma.fields.Nested(UserSummarySchema)
 

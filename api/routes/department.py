@@ -87,8 +87,12 @@ class BatchSchema(Schema):
 
 class ProblemSchema(Schema):
     dimension = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.DIMENSIONS))
-    field = ma.fields.String(required=True)
-    message = ma.fields.String(required=True)
+    field = ma.fields.String(
+        required=True,
+        metadata={"description": "the field at fault, e.g. subject.id_number"})
+    message = ma.fields.String(
+        required=True,
+        metadata={"description": "what is wrong, for people"})
 
 
 class AcceptedSchema(Schema):
@@ -103,7 +107,8 @@ class AcceptedSchema(Schema):
 
 class RejectedSchema(Schema):
     source_ref = ma.fields.String(allow_none=True)
-    index = ma.fields.Integer()
+    index = ma.fields.Integer(
+        metadata={"description": "the record's position in the batch (from 0)"})
     problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
 
 

@@ -234,13 +234,19 @@ class PerkPatchSchema(Schema):
     EXAMPLE: ClassVar[dict] = {"total_quota": 800}
     title = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
-    min_level = ma.fields.String(validate=ma.validate.OneOf(perks.LEVELS))
+    min_level = ma.fields.String(
+        validate=ma.validate.OneOf(perks.LEVELS),
+        metadata={"description": "the lowest level that may have it"})
     benefit = ma.fields.Nested(PerkBenefitSchema)
-    total_quota = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=10**7))
+    total_quota = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=1, max=10**7),
+        metadata={"description": "grants in all"})
     per_resident_limit = ma.fields.Integer(strict=True,
-                                           validate=ma.validate.Range(min=1, max=1000))
-    valid_from = ma.fields.Date()
-    valid_until = ma.fields.Date()
+                                           validate=ma.validate.Range(min=1, max=1000),
+                                           metadata={"description": "grants per resident"})
+    valid_from = ma.fields.Date(metadata={"description": "first day offered"})
+    valid_until = ma.fields.Date(metadata={"description": "last day offered"})
     active = ma.fields.Boolean()
 
 
@@ -275,14 +281,20 @@ class PerkSchema(Schema):
     min_level = ma.fields.String(required=True, validate=ma.validate.OneOf(perks.LEVELS))
     benefit = ma.fields.Nested(lambda: PerkBenefitSchema(), required=True)
     total_quota = ma.fields.Integer(required=True)
-    used = ma.fields.Integer(required=True)
+    used = ma.fields.Integer(
+        required=True,
+        metadata={"description": "grants so far (reversed ones give their unit back)"})
     remaining = ma.fields.Function(lambda p: p.total_quota - p.used,
                                    metadata={"type": "integer", "description": "quota left"})
     per_resident_limit = ma.fields.Integer(required=True)
     valid_from = ma.fields.Date(required=True)
     valid_until = ma.fields.Date(required=True)
-    active = ma.fields.Boolean(required=True)
-    version = ma.fields.Integer(required=True)
+    active = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "false: not offered, whatever the dates"})
+    version = ma.fields.Integer(
+        required=True,
+        metadata={"description": "changes with each edit (the ETag)"})
     updated_at = ma.fields.DateTime()
 
 
@@ -341,9 +353,13 @@ class VerificationTokenSchema(Schema):
     EXAMPLE: ClassVar[dict] = {'token': 'vt_9Qx3N7wKp2LmZ4aB',
                                'expires_at': '2026-12-03T10:02:00+08:00',
                                'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" …>…</svg>'}
-    token = ma.fields.String(required=True)
+    token = ma.fields.String(
+        required=True,
+        metadata={"description": "one-time; the merchant scans it (or types it) within 120 s"})
     expires_at = ma.fields.DateTime(required=True)
-    qr_svg = ma.fields.String(required=True)
+    qr_svg = ma.fields.String(
+        required=True,
+        metadata={"description": "the token as a QR code: a standalone SVG document"})
 
 
 class PerkVerifyInSchema(Schema):

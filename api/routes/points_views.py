@@ -23,10 +23,14 @@ blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit 
 
 class ItemSchema(Schema):
     record_id = ma.fields.Integer(required=True)
-    type = ma.fields.String(required=True)
+    type = ma.fields.String(
+        required=True,
+        metadata={"description": "a record type of the rule set"})
     title = ma.fields.String(required=True)
-    points = ma.fields.Integer(required=True)
-    raw_points = ma.fields.Integer()
+    points = ma.fields.Integer(
+        required=True,
+        metadata={"description": "what this record adds (negative: takes) today, after caps"})
+    raw_points = ma.fields.Integer(metadata={"description": "before its category cap"})
     counted_from = ma.fields.String(required=True, metadata={"format": "date"})
     counted_until = ma.fields.String(
         allow_none=True,
@@ -119,22 +123,29 @@ class RecordSchema(Schema):
     title = ma.fields.String(required=True)
     kind = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(KINDS))
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
-    points = ma.fields.Integer()
+    points = ma.fields.Integer(metadata={"description": "what it adds or takes while it counts"})
     status = ma.fields.String(
         required=True,
         validate=ma.validate.OneOf(STATUSES),
         metadata={"description": "active, disputed (an objection is open), repaired, ended, "
                                  "revoked or expired"})
-    disputed = ma.fields.Boolean(required=True)
+    disputed = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "an objection to it is being decided"})
     occurred_on = ma.fields.Date(allow_none=True)
-    decided_on = ma.fields.Date(allow_none=True)
+    decided_on = ma.fields.Date(
+        allow_none=True,
+        metadata={"description": "when the department decided (a penalty counts from this day)"})
     ended_on = ma.fields.Date(allow_none=True)
     repaired_on = ma.fields.Date(allow_none=True)
     counted_from = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
-    counting = ma.fields.Boolean()
-    repairable = ma.fields.Boolean()
-    repairable_from = ma.fields.Date(allow_none=True)
+    counting = ma.fields.Boolean(metadata={"description": "counts in today's points"})
+    repairable = ma.fields.Boolean(
+        metadata={"description": "a repair may be applied for now (never for a revoked record)"})
+    repairable_from = ma.fields.Date(
+        allow_none=True,
+        metadata={"description": "the first day a repair may be applied for"})
     details = ma.fields.Dict(
         keys=ma.fields.String(),
         metadata={"description": "the facts the department sent (document_no, amount, …)"})

@@ -70,8 +70,12 @@ class IdentityOutSchema(Schema):
 
 class MeSchema(Schema):
     id = ma.fields.Integer(required=True)
-    identity_bound = ma.fields.Boolean(required=True)
-    identity_verified = ma.fields.Boolean(required=True)
+    identity_bound = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "an ID number is bound to this account"})
+    identity_verified = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "the binding was face-verified; credit endpoints need it"})
     identity = ma.fields.Nested(IdentityOutSchema, allow_none=True)
 
 

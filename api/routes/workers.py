@@ -120,8 +120,12 @@ class ReportShareCreatedSchema(Schema):
     id = ma.fields.Integer(required=True)
     token = ma.fields.String(required=True, metadata={"description": "shown only once"})
     expires_at = ma.fields.DateTime(required=True)
-    qr_svg = ma.fields.String(required=True)
-    url = ma.fields.String(required=True)
+    qr_svg = ma.fields.String(
+        required=True,
+        metadata={"description": "the url as a QR code: a standalone SVG document"})
+    url = ma.fields.String(
+        required=True,
+        metadata={"description": "{PUBLIC_BASE_URL}/r/{token}: the report page, no sign-in"})
 
 
 class ReportShareSchema(Schema):
@@ -279,11 +283,18 @@ class CreditCheckSchema(Schema):
     matter_ref = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True)
     level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
-    restricted = ma.fields.Boolean(required=True)
+    restricted = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "a serious negative record restricts the person (联合惩戒)"})
     rule_set = ma.fields.String()
-    negative_records = ma.fields.List(ma.fields.Nested(CreditCheckRecordSchema), required=True)
+    negative_records = ma.fields.List(
+        ma.fields.Nested(CreditCheckRecordSchema),
+        required=True,
+        metadata={"description": "the negative records counting on the day of the check"})
     checked_at = ma.fields.DateTime(required=True)
-    feedback_due_on = ma.fields.Date(required=True)
+    feedback_due_on = ma.fields.Date(
+        required=True,
+        metadata={"description": "give feedback (POST …/feedback) by this day"})
     feedback = ma.fields.Nested(CreditCheckFeedbackSchema, allow_none=True)
     occupational_file = ma.fields.Nested(OccupationalFileSchema, metadata={
         "description": "only when this department supervises the person's occupation"})

@@ -49,11 +49,18 @@ class CommitmentInSchema(Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
     department = ma.fields.String(load_default=None, allow_none=True,
-                                  validate=ma.validate.Length(min=1, max=40))
+                                  validate=ma.validate.Length(min=1, max=40),
+                                  metadata={"description": "a department code: needed for "
+                                            "approval_substitute and missing_materials"})
     matter = ma.fields.String(load_default=None, allow_none=True,
                               validate=ma.validate.Length(min=1, max=200))
-    due_on = ma.fields.Date(load_default=None, allow_none=True)
-    public = ma.fields.Boolean(load_default=False)
+    due_on = ma.fields.Date(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "when the materials are due (missing_materials)"})
+    public = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "shown on the public board with the name masked"})
 
 
 class CommitmentSchema(Schema):
@@ -67,7 +74,10 @@ class CommitmentSchema(Schema):
     public = ma.fields.Boolean(required=True)
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_STATUSES))
     overdue = ma.fields.Boolean(required=True)
-    notice = ma.fields.Nested(NoticeSchema, required=True)
+    notice = ma.fields.Nested(
+        NoticeSchema,
+        required=True,
+        metadata={"description": "the notice shown when signing, kept with it"})
     signed_on = ma.fields.Date(required=True)
     outcome_on = ma.fields.Date(allow_none=True)
     outcome_serious = ma.fields.Boolean(allow_none=True)
@@ -122,8 +132,14 @@ class RepairInSchema(Schema):
                'evidence': [{'kind': 'payment_receipt', 'ref': '缴款书 No.43010020261125'}]}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
-    statement = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
-    commitment = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+    statement = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=2000),
+        metadata={"description": "what was done to put things right"})
+    commitment = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=1000),
+        metadata={"description": "becomes a public repair commitment"})
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), load_default=list,
                               validate=ma.validate.Length(max=20))
 
@@ -139,7 +155,9 @@ class RepairSchema(Schema):
     commitment_id = ma.fields.Integer(allow_none=True)
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema))
     submitted_on = ma.fields.Date(required=True)
-    decision_due_on = ma.fields.Date(required=True)
+    decision_due_on = ma.fields.Date(
+        required=True,
+        metadata={"description": "the department decides by this day (working days)"})
     overdue = ma.fields.Boolean(required=True)
     decided_on = ma.fields.Date(allow_none=True)
     decision_note = ma.fields.String(allow_none=True)
@@ -165,7 +183,9 @@ class ObjectionSchema(Schema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(OBJECTION_STATUSES))
     reason = ma.fields.String(required=True)
     submitted_on = ma.fields.Date(required=True)
-    decision_due_on = ma.fields.Date(required=True)
+    decision_due_on = ma.fields.Date(
+        required=True,
+        metadata={"description": "the department decides by this day (working days)"})
     overdue = ma.fields.Boolean(required=True)
     decided_on = ma.fields.Date(allow_none=True)
     decision_note = ma.fields.String(allow_none=True)
