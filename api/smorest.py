@@ -137,12 +137,19 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
     @staticmethod
-    def errors(*answers: int | str, notes: dict[str, str] | None = None):
+    def errors(*answers: int | str, notes: dict[str, str] | None = None,
+               descriptions: dict[int, str] | None = None):
         """Declare the error answers of a route: error_codes, or statuses for their
-        generic codes. Documented by `route`; the view is not wrapped."""
+        generic codes. Documented by `route`; the view is not wrapped.
+
+        `descriptions` ({status: "CODE: text"}) is the older spelling of `notes`."""
         codes = {code_of(answer): None for answer in answers}
         for code, note in (notes or {}).items():
             codes[code_of(code)] = note
+        for status, text in (descriptions or {}).items():
+            named, _, rest = text.partition(": ")
+            code = named if rest and named in catalogue() else code_of(status)
+            codes[code] = rest if code == named else text
 
         def decorator(func):
             func._error_codes = {**getattr(func, "_error_codes", {}), **codes}
