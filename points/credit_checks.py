@@ -59,7 +59,9 @@ def _negative_records(session: Session, subject_id: int, today: dt.date) -> list
     return [{"record_id": r["id"], "type": r["type"], "title": r["title"], "class": r["class"],
              "points": r["points"], "status": r["status"],
              "decided_on": r["decided_on"].isoformat() if r["decided_on"] else None,
-             "counted_until": r["counted_until"].isoformat() if r["counted_until"] else None}
+             "counted_until": r["counted_until"].isoformat() if r["counted_until"] else None,
+             "department": r["department"], "document_no": r["document_no"],
+             "statement": r["statement"]["text"] if r["statement"] else None}
             for r in records.subject_records(session, subject_id, today)
             if r["kind"] == "negative" and r["counting"]]
 

@@ -100,7 +100,17 @@ def shown_status(record: CreditRecord, end: dt.date | None, today: dt.date,
     return "active"
 
 
-def view(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, Any]:
+def document_no(record: CreditRecord) -> str | None:
+    """The department's document number (文号), when it sent one in `details`."""
+    value = (record.details or {}).get("document_no")
+    return str(value) if value not in (None, "") else None
+
+
+def view(record: CreditRecord, rule_set: RuleSet, today: dt.date,
+         department: Department | None = None,
+         statement: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record as its subject sees it: which department reported it under which
+    document number, and the person's own statement (说明) on it, if any."""
     facts = scoring.facts_of(record)
     resolved = rule_set.resolved_types.get(record.type)
     start = end = repairable = None
@@ -127,14 +137,22 @@ def view(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, A
         "counted_until": end,
         "counting": (record.status != "revoked" and start is not None and start <= today
                      and (end is None or today < end)),
-        "repairable": bool(rt and rt.kind == "negative" and rt.repairable),
-        "repairable_from": repairable,
+        # A revoked record is gone from the file: there is nothing left to repair.
+        "repairable": bool(rt and rt.kind == "negative" and rt.repairable
+                           and record.status != "revoked"),
+        "repairable_from": repairable if record.status != "revoked" else None,
+        "department": (None if department is None
+                       else {"code": department.code, "name": department.name}),
+        "document_no": document_no(record),
+        "statement": statement,
         "details": record.details,
     }
 
 
 def subject_records(session: Session, subject_id: int, today: dt.date) -> list[dict[str, Any]]:
     rule_set = rule_store.active(session)
-    rows = session.execute(select(CreditRecord).where(CreditRecord.subject_id == subject_id)
-                           .order_by(CreditRecord.id.desc())).scalars()
-    return [view(r, rule_set, today) for r in rows]
+    rows = session.execute(select(CreditRecord, Department)
+                           .join(Department, Department.id == CreditRecord.department_id)
+                           .where(CreditRecord.subject_id == subject_id)
+                           .order_by(CreditRecord.id.desc())).all()
+    return [view(r, rule_set, today, department) for r, department in rows]

@@ -148,7 +148,8 @@ def build_report(session: Session, cache: redis.Redis, cipher: DataCipher, share
     # The worker's statement (说明) goes with each record, when there is one.
     negatives = [{"type": r["type"], "title": r["title"], "class": r["class"],
                   "decided_on": r["decided_on"], "counted_until": r["counted_until"],
-                  "statement": r.get("statement")}
+                  "department": r["department"], "document_no": r["document_no"],
+                  "statement": r["statement"]}
                  for r in records.subject_records(session, share.subject_id, today)
                  if r["kind"] == "negative" and r["counting"]]
     scale = rule_store.active(session).public_view()

@@ -54,6 +54,18 @@ class HistorySchema(Schema):
     record_id = ma.fields.Integer(allow_none=True)
 
 
+class DepartmentRefSchema(Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class StatementSchema(Schema):
+    record_id = ma.fields.Integer(required=True)
+    text = ma.fields.String(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    updated_at = ma.fields.DateTime(required=True)
+
+
 class RecordSchema(Schema):
     id = ma.fields.Integer(required=True)
     type = ma.fields.String(required=True)
@@ -72,6 +84,12 @@ class RecordSchema(Schema):
     counting = ma.fields.Boolean()
     repairable = ma.fields.Boolean()
     repairable_from = ma.fields.Date(allow_none=True)
+    department = ma.fields.Nested(DepartmentRefSchema, allow_none=True, required=True,
+                                  metadata={"description": "who reported the record"})
+    document_no = ma.fields.String(allow_none=True, required=True, metadata={
+        "description": "the department's document number (文号), when it sent one"})
+    statement = ma.fields.Nested(StatementSchema, allow_none=True, required=True, metadata={
+        "description": "my statement (说明) on the record, PUT /v1/me/records/{id}/statement"})
     details = ma.fields.Dict()
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import current_app
 from sqlalchemy import select
 
 from api import access
@@ -194,9 +195,10 @@ def get_consents():
 @blp.response(200, ConsentsSchema)
 @blp.errors(401, 403, 404, 422)
 def put_consent(body, scope):
-    """Grant or withdraw a consent (credit_points, merchant_share)."""
+    """Grant or withdraw a consent (credit_points, merchant_share) under the policy in force."""
     user = access.current().user
-    accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"])
+    accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"],
+                         current_app.config["CONSENT_POLICY_VERSION"])
     return _consents_body(user.id)
 
 

@@ -157,6 +157,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     # -- public -------------------------------------------------------------------
     ("GET", "/v1/health"): Case("/v1/health", everyone(200)),
     ("GET", "/v1/rule-sets/active"): Case("/v1/rule-sets/active", everyone(200)),
+    ("GET", "/v1/departments"): Case("/v1/departments", everyone(200)),
+    ("GET", "/v1/policies/current"): Case("/v1/policies/current", everyone(200)),
     ("GET", "/v1/commitments/public"): Case("/v1/commitments/public", everyone(200)),
     # Empty bodies: 422 shows the route is open (a closed one answers 401 first).
     ("POST", "/v1/auth/wechat/login"): Case("/v1/auth/wechat/login", everyone(422), {}),
