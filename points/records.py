@@ -9,7 +9,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, scoring
+from points import engine, rule_store, scoring, statements
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
@@ -155,4 +155,5 @@ def subject_records(session: Session, subject_id: int, today: dt.date) -> list[d
                            .join(Department, Department.id == CreditRecord.department_id)
                            .where(CreditRecord.subject_id == subject_id)
                            .order_by(CreditRecord.id.desc())).all()
-    return [view(r, rule_set, today, department) for r, department in rows]
+    said = statements.of_subject(session, subject_id)
+    return [view(r, rule_set, today, department, said.get(r.id)) for r, department in rows]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api import access, gate
 from api.context import cipher, db_session, redis_client
 from api.smorest import Blueprint, Schema, paginate_select
-from points import records, scoring
+from points import records, scoring, statements
 from points.db import today
 from points.models import ScoreHistory
 
@@ -151,3 +151,29 @@ def my_records(pagination_parameters):
     pagination_parameters.item_count = len(items)
     start = (pagination_parameters.page - 1) * pagination_parameters.page_size
     return items[start:start + pagination_parameters.page_size]
+
+
+class StatementInSchema(Schema):
+    text = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500),
+                            metadata={"description": "1 to 500 characters"})
+
+
+@blp.route("/records/<int:record_id>/statement", methods=["PUT"])
+@blp.arguments(StatementInSchema)
+@blp.response(200, StatementSchema)
+@blp.errors(401, 403, 404, 409, 422)
+def put_statement(body, record_id):
+    """Add or replace my statement (说明) on a record of mine (Art. 16)."""
+    subject_id = credit_subject_id()
+    saved = statements.put(db_session(), subject_id, record_id, body["text"],
+                           f"user:{access.current().user.id}")
+    return statements.as_dict(saved)
+
+
+@blp.route("/records/<int:record_id>/statement", methods=["DELETE"])
+@blp.response(204)
+@blp.errors(401, 403, 404, 409)
+def delete_statement(record_id):
+    """Remove my statement from a record of mine."""
+    statements.remove(db_session(), credit_subject_id(), record_id,
+                      f"user:{access.current().user.id}")

@@ -185,6 +185,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/me/points"): Case("/v1/me/points", mine(200)),
     ("GET", "/v1/me/points/history"): Case("/v1/me/points/history", mine(200)),
     ("GET", "/v1/me/records"): Case("/v1/me/records", mine(200)),
+    ("PUT", "/v1/me/records/<int:record_id>/statement"): Case(
+        "/v1/me/records/{record_to_object}/statement", my_object(200), {"text": STATEMENT}),
+    ("DELETE", "/v1/me/records/<int:record_id>/statement"): Case(
+        "/v1/me/records/{record_to_object}/statement", my_object(204)),
     ("GET", "/v1/me/redemptions"): Case("/v1/me/redemptions", mine(200)),
     ("POST", "/v1/me/verification-tokens"): Case("/v1/me/verification-tokens", mine(201)),
     ("GET", "/v1/me/commitments"): Case("/v1/me/commitments", mine(200)),
