@@ -9,11 +9,11 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, scoring, statements
+from points import engine, notifications, rule_store, scoring, statements
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
-from points.ingestion import snapshot
+from points.ingestion import changed_notice, snapshot
 from points.models import CreditRecord, Department, RecordVersion
 from points.rulesets import RuleSet
 
@@ -53,6 +53,9 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
     audit(session, f"department:{department.code}", "record.ended", "record", record.id,
           before={"ended_on": record.ended_on}, after={"ended_on": ended_on})
     record.ended_on = ended_on
+    notifications.send_one(session, changed_notice(record, "ended", department.name,
+                                                   rule_store.active(session),
+                                                   ended_on=ended_on.isoformat()), today)
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause="record",
                                reason=f"{department.name} ended record {record.id} "
                                       f"({record.type}) on {ended_on.isoformat()}",
@@ -78,6 +81,8 @@ def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, re
     record.status = "revoked"
     record.revoked_reason = reason
     record.disputed = False
+    notifications.send_one(session, changed_notice(record, "revoked", who,
+                                                   rule_store.active(session)), today)
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause=cause,
                                reason=f"{who} revoked record {record.id} ({record.type}): {reason}",
                                record_id=record.id)

@@ -12,6 +12,7 @@ from points.models.accounts import (
     User,
 )
 from points.models.credit import Department, Subject
+from points.models.notices import Notification
 from points.models.office import AuditEntry, HolidayArrangement, Job
 from points.models.records import (
     CreditRecord,
@@ -38,6 +39,7 @@ __all__ = [
     "IdempotencyKey",
     "IngestBatch",
     "Job",
+    "Notification",
     "QualityIssue",
     "RecordStatement",
     "RecordVersion",

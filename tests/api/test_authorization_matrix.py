@@ -185,6 +185,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/me/points"): Case("/v1/me/points", mine(200)),
     ("GET", "/v1/me/points/history"): Case("/v1/me/points/history", mine(200)),
     ("GET", "/v1/me/records"): Case("/v1/me/records", mine(200)),
+    ("GET", "/v1/me/notifications"): Case("/v1/me/notifications", mine(200)),
+    ("POST", "/v1/me/notifications/read-all"): Case("/v1/me/notifications/read-all", mine(204)),
+    ("POST", "/v1/me/notifications/<int:notification_id>/read"): Case(
+        "/v1/me/notifications/{notification}/read", my_object(204)),
     ("PUT", "/v1/me/records/<int:record_id>/statement"): Case(
         "/v1/me/records/{record_to_object}/statement", my_object(200), {"text": STATEMENT}),
     ("DELETE", "/v1/me/records/<int:record_id>/statement"): Case(
@@ -447,6 +451,8 @@ def _build(app, client) -> World:
     ids["credit_check_id"] = _ok(client.post("/v1/dept/credit-checks", headers=market, json={
         "subject": {"id_number": RES_ID, "name": RES_NAME}, "purpose": "administrative_license",
         "matter_ref": "XK-2026-1"}), 201)["id"]
+    # The resident was told of each record and of the check.
+    ids["notification"] = _ok(client.get("/v1/me/notifications", headers=h[RES]))[0]["id"]
 
     # Report shares: one to view and review, one to revoke. Viewers open it first.
     ids["share_to_view"], ids["share_to_revoke"] = (
