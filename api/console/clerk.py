@@ -19,7 +19,12 @@ from points import credit_checks, objections, records, repairs, rule_store
 from points.db import today
 from points.models import CreditRecord, QualityIssue, RecordVersion
 from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, CreditCheck
-from points.models.workflows import Objection, RepairApplication
+from points.models.workflows import (
+    OBJECTION_STATUSES,
+    REPAIR_STATUSES,
+    Objection,
+    RepairApplication,
+)
 
 PURPOSES = {"administrative_license": "行政许可", "administrative_penalty": "行政处罚",
             "inspection": "日常监管检查", "financial_support": "财政资金支持",
@@ -50,10 +55,10 @@ def dept_home():
         return s.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
 
     stats = {
-        "repairs_open": count(repairs.department_list(d, "open", None, day)),
-        "repairs_overdue": count(repairs.department_list(d, "open", True, day)),
-        "objections_open": count(objections.department_list(d, "open", None, day)),
-        "objections_overdue": count(objections.department_list(d, "open", True, day)),
+        "repairs_open": count(repairs.department_list(d, repairs.OPEN, None, day)),
+        "repairs_overdue": count(repairs.department_list(d, repairs.OPEN, True, day)),
+        "objections_open": count(objections.department_list(d, objections.OPEN, None, day)),
+        "objections_overdue": count(objections.department_list(d, objections.OPEN, True, day)),
         "issues_open": s.execute(select(func.count(QualityIssue.id)).where(
             QualityIssue.department_id == d.id, QualityIssue.status == "open")).scalar_one(),
         "feedback_missing": count(credit_checks.missing_feedback_stmt(day, d.id, overdue_only=False)),
@@ -64,17 +69,17 @@ def dept_home():
 
 # -- repairs and objections -----------------------------------------------------------
 
-def _queue_args() -> tuple[str | None, bool | None]:
-    status = request.args.get("status", "open") or None
+def _queue_args(open_status: str) -> tuple[str | None, bool | None]:
+    status = request.args.get("status", open_status) or None
     overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
     return status, overdue
 
 
 @bp.get("/dept/repairs")
 def dept_repairs():
-    status, overdue = _queue_args()
-    if status not in {None, "open", "approved", "rejected", "withdrawn"}:
-        status = "open"
+    status, overdue = _queue_args(repairs.OPEN)
+    if status not in {None, *REPAIR_STATUSES}:
+        status = repairs.OPEN
     page = paged(repairs.department_list(_department(), status, overdue, today()))
     views = [repairs.view(db_session(), r, today()) for r in page.items]
     names = _masked_names(r.subject_id for r in page.items)
@@ -89,6 +94,7 @@ def dept_repairs():
 def dept_repair(repair_id):
     application = _mine(RepairApplication, repair_id)
     item = repairs.view(db_session(), application, today())
+    item["open"] = application.status == repairs.OPEN
     item["name_masked"] = _masked_names([application.subject_id]).get(application.subject_id, "*")
     return render_template("console/dept/case.html", title=f"信用修复申请 {repair_id}",
                            kind="repair", item=item)
@@ -106,9 +112,9 @@ def dept_decide_repair(repair_id):
 
 @bp.get("/dept/objections")
 def dept_objections():
-    status, overdue = _queue_args()
-    if status not in {None, "open", "upheld", "rejected"}:
-        status = "open"
+    status, overdue = _queue_args(objections.OPEN)
+    if status not in {None, *OBJECTION_STATUSES}:
+        status = objections.OPEN
     page = paged(objections.department_list(_department(), status, overdue, today()))
     views = [objections.view(db_session(), r, today()) for r in page.items]
     names = _masked_names(r.subject_id for r in page.items)
@@ -123,6 +129,7 @@ def dept_objections():
 def dept_objection(objection_id):
     objection = _mine(Objection, objection_id)
     item = objections.view(db_session(), objection, today())
+    item["open"] = objection.status == objections.OPEN
     item["name_masked"] = _masked_names([objection.subject_id]).get(objection.subject_id, "*")
     return render_template("console/dept/case.html", title=f"异议申请 {objection_id}",
                            kind="objection", item=item)

@@ -14,7 +14,7 @@ from api.context import db_session
 from api.routes.admin import known_record_types
 from incentives import merchants
 from incentives.models import Merchant
-from points import credit_checks, departments
+from points import credit_checks, departments, objections, repairs
 from points.db import today
 from points.models import CreditRecord, Department, QualityIssue, Score, User
 from points.models.console import DepartmentUser
@@ -64,9 +64,9 @@ def office_dashboard():
         "open_issues": s.execute(select(func.count(QualityIssue.id)).where(
             QualityIssue.status == "open")).scalar_one(),
         "repairs_overdue": s.execute(select(func.count(RepairApplication.id)).where(
-            RepairApplication.status == "open", RepairApplication.decision_due_on < day)).scalar_one(),
+            RepairApplication.status == repairs.OPEN, RepairApplication.decision_due_on < day)).scalar_one(),
         "objections_overdue": s.execute(select(func.count(Objection.id)).where(
-            Objection.status == "open", Objection.decision_due_on < day)).scalar_one(),
+            Objection.status == objections.OPEN, Objection.decision_due_on < day)).scalar_one(),
         "feedback_overdue": s.execute(select(func.count()).select_from(
             credit_checks.missing_feedback_stmt(day).order_by(None).subquery())).scalar_one(),
     }

@@ -13,9 +13,9 @@ from points.errors import DomainError
 PAGE_SIZE = 50
 
 STATUS = {
-    "open": "待处理", "approved": "已通过", "rejected": "未通过", "withdrawn": "已撤回",
+    "open": "待处理", "submitted": "待处理", "approved": "已通过", "rejected": "未通过", "withdrawn": "已撤回",
     "upheld": "异议成立", "active": "有效", "revoked": "已撤销", "repaired": "已修复",
-    "ended": "已终止", "resolved": "已解决", "pending": "待审核", "suspended": "已暂停",
+    "ended": "已终止", "resolved": "已解决", "pending": "待处理", "suspended": "已暂停",
     "queued": "排队中", "running": "进行中", "done": "已完成", "failed": "失败",
     "fulfilled": "已履约", "breached": "已违约", "expired": "已失效", "expired_unused": "已过期",
 }
