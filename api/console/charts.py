@@ -23,7 +23,7 @@ def bars(items: list[tuple[str, int]], title: str, width: int = 560, bar_height:
         rows.append(f'<text x="{label_w}" y="40">暂无数据</text>')
     return Markup(
         f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}"'
-        f' width="100%" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+        f' width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
         f'<text x="0" y="14" font-weight="bold">{escape(title)}</text>{"".join(rows)}</svg>')
 
 
@@ -54,4 +54,4 @@ def grouped_columns(categories: list[str], series: list[tuple[str, list[int]]], 
                      f'{escape(name)}</text>')
     return Markup(
         f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}"'
-        f' width="100%" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>')
+        f' width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>')

@@ -115,8 +115,12 @@ def job_text(job) -> str:
     if job.status == "failed":
         return "处理失败：" + "；".join(job.errors[-3:] if job.errors else [])
     if job.status == "running":
-        return f"处理中：{job.done} / {job.total}"
-    return f"已完成：{job.done} / {job.total}" + (f"，变化 {job.changed}" if job.changed else "")
+        return f"处理中：{job.done} / {job.total}"  # the kind's unit follows when done
+    if job.kind == "console_upload":
+        return f"已完成：{job.done} / {job.total} 行"
+    if job.kind == "rule_set_preview":
+        return f"已完成：{job.done} / {job.total} 位居民"
+    return f"已完成：{job.done} / {job.total} 位居民，积分变化 {job.changed} 位"
 
 
 def job_json(job) -> dict:

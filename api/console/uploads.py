@@ -33,6 +33,11 @@ MESSAGES_ZH = [
     (re.compile(r"^the person is under 18.*"), "当事人未满 18 周岁，不建立个人信用记录"),
     (re.compile(r"^must be a name of at most 50 characters$"), "姓名至多 50 个字"),
     (re.compile(r"^unknown field$"), "无法识别的字段"),
+    (re.compile(r"^the check digit is wrong$"), "校验码不对"),
+    (re.compile(r"^an ID number has 18 characters$"), "身份证号应为 18 位"),
+    (re.compile(r"^an ID number has 17 digits and a check digit.*"), "身份证号应为 17 位数字加一位校验码（0-9 或 X）"),
+    (re.compile(r"^the birth date is not a real date$"), "出生日期不存在"),
+    (re.compile(r"^the birth date is in the future$"), "出生日期晚于今天"),
 ]
 
 

@@ -181,3 +181,36 @@ def test_a_clerk_approves_a_repair_and_the_points_change(world, page):
     assert "已通过修复申请" in page.locator(".flash").inner_text()
     after = client.get("/v1/me/points", headers=who["headers"]).json["points"]
     assert after > before
+
+
+OFFICE_PAGES = ("/console/office/", "/console/office/departments",
+                "/console/office/departments/market/users", "/console/office/merchants?status=",
+                "/console/office/rule-sets", "/console/office/rule-sets/changsha-2020",
+                "/console/office/calendar", "/console/office/quality", "/console/office/audit")
+CLERK_PAGES = ("/console/dept/", "/console/dept/uploads", "/console/dept/repairs?status=",
+               "/console/dept/objections", "/console/dept/records?source_ref=B-1",
+               "/console/dept/credit-checks", "/console/dept/quality-issues?status=",
+               "/console/password")
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_every_page_renders_without_script_errors(world, browser, live_app, width):
+    """Each page at 1280 px and on a tablet: a heading, no script error, no horizontal
+    scrolling of the page itself (wide tables scroll in their card)."""
+    errors: list[str] = []
+    for username, password, pages in (("officer", ADMIN_PASSWORD, OFFICE_PAGES),
+                                      ("clerk-a", CLERK_PASSWORD, CLERK_PAGES)):
+        context = browser.new_context(base_url=live_app.config["BASE"], locale="zh-CN",
+                                      viewport={"width": width, "height": 900})
+        tab = context.new_page()
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        sign_in(tab, username, password)
+        for path in pages:
+            response = tab.goto(path)
+            assert response.status == 200, path
+            assert tab.locator("h1").count() == 1, path
+            name = path.strip("/").replace("/", "-").split("?")[0]
+            shot(tab, f"page-{width}-{name}")
+        context.close()
+        assert not errors, errors
