@@ -1,6 +1,8 @@
 """The resident's points, their history and records (`/v1/me/points…`, `/v1/me/records`)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 import orjson
 from flask import current_app
@@ -9,9 +11,12 @@ from sqlalchemy import select
 from api import access, gate
 from api.context import cipher, db_session, redis_client
 from api.smorest import Blueprint, Schema, paginate_select
+from incentives.perks import LEVELS
 from points import records, scoring
 from points.db import today
+from points.engine import STATUSES
 from points.models import ScoreHistory
+from points.rulesets import KINDS
 
 blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit points")
 
@@ -22,46 +27,85 @@ class ItemSchema(Schema):
     title = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True)
     raw_points = ma.fields.Integer()
-    counted_from = ma.fields.String(required=True)
-    counted_until = ma.fields.String(allow_none=True)
+    counted_from = ma.fields.String(required=True, metadata={"format": "date"})
+    counted_until = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "null: counts until it ends or is repaired"})
 
 
 class NextLevelSchema(Schema):
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     points_needed = ma.fields.Integer(required=True)
 
 
 class PointsSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'points': 985,
+                               'level': 'A',
+                               'restricted': False,
+                               'rule_set': 'changsha-2020',
+                               'as_of': '2026-12-03',
+                               'base': 1000,
+                               'items': [{'record_id': 42,
+                                          'type': 'admin.penalty.general',
+                                          'title': '一般行政处罚',
+                                          'points': -30,
+                                          'counted_from': '2026-11-20',
+                                          'counted_until': '2027-11-20'},
+                                         {'record_id': 57,
+                                          'type': 'volunteer.service',
+                                          'title': '志愿服务',
+                                          'points': 15,
+                                          'raw_points': 15,
+                                          'counted_from': '2026-06-01',
+                                          'counted_until': None}],
+                               'next_level': {'level': 'AA', 'points_needed': 45},
+                               'next_change_on': '2027-11-20'}
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True)
-    restricted = ma.fields.Boolean(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS), metadata={"description": "AAA (best) to D; a restricted subject is D"})
+    restricted = ma.fields.Boolean(required=True, metadata={"description": "a serious negative record restricts the subject (联合惩戒): level D, no perks"})
     rule_set = ma.fields.String(required=True)
-    as_of = ma.fields.String(required=True)
+    as_of = ma.fields.String(required=True, metadata={"format": "date"})
     base = ma.fields.Integer(required=True)
     items = ma.fields.List(ma.fields.Nested(ItemSchema), required=True)
     next_level = ma.fields.Nested(NextLevelSchema, allow_none=True, required=True)
-    next_change_on = ma.fields.String(allow_none=True)
+    next_change_on = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "the next day the points change by themselves (a window opens or ends)"})
 
 
 class HistorySchema(Schema):
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     restricted = ma.fields.Boolean()
     rule_set = ma.fields.String()
     changed_at = ma.fields.DateTime(required=True)
-    reason = ma.fields.String(required=True)
+    reason = ma.fields.String(required=True, metadata={"description": "why the points changed, for people (Chinese by default)"})
     cause = ma.fields.String()
     record_id = ma.fields.Integer(allow_none=True)
 
 
 class RecordSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 42,
+                               'type': 'admin.penalty.general',
+                               'title': '一般行政处罚',
+                               'kind': 'negative',
+                               'class': 'general',
+                               'points': -30,
+                               'status': 'active',
+                               'disputed': False,
+                               'occurred_on': '2026-11-02',
+                               'decided_on': '2026-11-20',
+                               'ended_on': None,
+                               'repaired_on': None,
+                               'counted_from': '2026-11-20',
+                               'counted_until': '2027-11-20',
+                               'counting': True,
+                               'repairable': True,
+                               'repairable_from': '2027-02-20',
+                               'details': {'document_no': '长市监罚〔2026〕123号'}}
     id = ma.fields.Integer(required=True)
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
-    kind = ma.fields.String(allow_none=True)
+    kind = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(KINDS))
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     points = ma.fields.Integer()
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(STATUSES), metadata={"description": "active, disputed (an objection is open), repaired, ended, revoked or expired"})
     disputed = ma.fields.Boolean(required=True)
     occurred_on = ma.fields.Date(allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
@@ -72,7 +116,7 @@ class RecordSchema(Schema):
     counting = ma.fields.Boolean()
     repairable = ma.fields.Boolean()
     repairable_from = ma.fields.Date(allow_none=True)
-    details = ma.fields.Dict()
+    details = ma.fields.Dict(keys=ma.fields.String(), metadata={"description": "the facts the department sent (document_no, amount, …)"})
 
 
 def credit_subject_id(require_consent: bool = True) -> int:
@@ -94,7 +138,7 @@ def credit_subject_id(require_consent: bool = True) -> int:
 
 @blp.route("/points")
 @blp.response(200, PointsSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_points():
     """My points today, with one explanation line per counting record."""
     subject_id = credit_subject_id()
@@ -114,7 +158,7 @@ def my_points():
 @blp.route("/points/history")
 @blp.response(200, HistorySchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_history(pagination_parameters):
     """Every change of my points, newest first, with its reason."""
     subject_id = credit_subject_id()
@@ -126,7 +170,7 @@ def my_history(pagination_parameters):
 @blp.route("/records")
 @blp.response(200, RecordSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_records(pagination_parameters):
     """My credit records with status, class, counting window and repair date."""
     items = records.subject_records(db_session(), credit_subject_id(), today())
