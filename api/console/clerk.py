@@ -15,13 +15,15 @@ from api.console.auth import staff
 from api.console.pages import attempt, paged
 from api.context import cipher, db_session, redis_client
 from api.routes.workflows import _masked_names
-from points import credit_checks, objections, records, repairs, rule_store
+from points import commitments, credit_checks, objections, records, repairs, rule_store
 from points.db import today
 from points.models import CreditRecord, QualityIssue, RecordVersion
 from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, CreditCheck
 from points.models.workflows import (
+    COMMITMENT_STATUSES,
     OBJECTION_STATUSES,
     REPAIR_STATUSES,
+    Commitment,
     Objection,
     RepairApplication,
 )
@@ -265,3 +267,56 @@ def dept_issues():
     page = paged(stmt.order_by(QualityIssue.id.desc()))
     return render_template("console/dept/issues.html", title="数据质量问题", page=page,
                            status=status)
+
+
+# -- commitments made in this department's matters -----------------------------------
+
+COMMITMENT_KINDS_ZH = {"voluntary": "自愿承诺", "industry": "行业承诺",
+                       "approval_substitute": "告知承诺（替代审批）",
+                       "missing_materials": "容缺受理（补交材料）", "repair": "信用修复承诺"}
+
+
+@bp.get("/dept/commitments")
+def dept_commitments():
+    status = request.args.get("status", "active")
+    if status not in {"", *COMMITMENT_STATUSES}:
+        status = "active"
+    overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
+    page = paged(commitments.department_list(_department(), status or None, overdue, today()))
+    names = _masked_names(c.subject_id for c in page.items)
+    items = []
+    for row in page.items:
+        item = commitments.view(row, today())
+        item["name_masked"] = names.get(row.subject_id, "*")
+        items.append(item)
+    return render_template("console/dept/commitments.html", title="信用承诺", page=page,
+                           items=items, status=status, overdue=request.args.get("overdue", ""),
+                           kinds=COMMITMENT_KINDS_ZH)
+
+
+@bp.post("/dept/commitments/<int:commitment_id>/outcome")
+def dept_commitment_outcome(commitment_id):
+    _mine(Commitment, commitment_id)
+    outcome = request.form.get("outcome", "")
+    if outcome not in {"fulfilled", "breached"}:
+        flash("未办理：请选择履约或违约。")
+    else:
+        attempt(lambda: commitments.record_outcome(
+            db_session(), cipher(), redis_client(), _department(), commitment_id, outcome,
+            request.form.get("serious") == "1", today()),
+            "已记录履约情况。" if outcome == "fulfilled" else "已记录违约，当事人的积分已重新计算。")
+    return redirect(url_for("console.dept_commitments", status=""))
+
+
+@bp.post("/dept/quality-issues/<int:issue_id>/resolve")
+def dept_resolve_issue(issue_id):
+    issue = _mine(QualityIssue, issue_id)
+    if issue.status == "resolved":
+        flash("未办理：这个问题已经解决了。")
+    else:
+        from points.db import utcnow
+
+        note = (request.form.get("note") or "").strip()[:500] or None
+        issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), note
+        flash("已标记为解决。")
+    return redirect(url_for("console.dept_issues"))

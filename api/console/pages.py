@@ -44,7 +44,9 @@ MESSAGES = {
 
 def refusal(error: DomainError) -> str:
     """The page's words for a refusal; the domain's own message when none is kept here."""
-    text = MESSAGES.get(error.error_code) or error.message
+    from points.i18n import translate_text
+
+    text = MESSAGES.get(error.error_code) or translate_text(error.message)
     errors = error.extra.get("errors") if isinstance(error.extra, dict) else None
     if error.error_code in {"INVALID", "VALIDATION_ERROR"} and errors:
         text = f"{text}：{_flatten(errors)}"

@@ -42,11 +42,15 @@ MESSAGES_ZH = [
 
 
 def problem_zh(problem: dict) -> str:
+    from points.i18n import translate_text
+
     message = problem.get("message", "")
     for pattern, zh in MESSAGES_ZH:
         if pattern.match(message):
             message = pattern.sub(zh, message)
             break
+    else:
+        message = translate_text(message)
     field = FIELDS.get(problem.get("field", ""), problem.get("field", ""))
     return f"[{DIMENSIONS.get(problem.get('dimension'), problem.get('dimension'))}] {field}：{message}"
 

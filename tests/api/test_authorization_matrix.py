@@ -363,7 +363,8 @@ def _console_cases() -> dict[tuple[str, str], Case]:
     (400). The console's own callers: tests/console/test_console_matrix.py."""
     from tests.console.routes import CONSOLE_ROUTES
 
-    ids = {"repair": 1, "objection": 1, "check": 1, "upload": 1, "merchant": 1,
+    ids = {"repair": 1, "objection": 1, "check": 1, "upload": 1, "merchant": 1, "issue": 1,
+           "commitment": 1,
            "spare_clerk": 1, "rule_set": "changsha-2020", "job": "x", "record_ref": "x"}
     cases = {}
     for (method, rule), (path, _, expect) in CONSOLE_ROUTES.items():

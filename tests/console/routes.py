@@ -136,6 +136,12 @@ CONSOLE_ROUTES = {
     ("POST", "/console/dept/credit-checks/<int:check_id>/feedback"): (
         "/console/dept/credit-checks/{check}/feedback", {"action": "normal"}, dept_object(DONE)),
     ("GET", "/console/dept/quality-issues"): ("/console/dept/quality-issues", None, clerks(200)),
+    ("POST", "/console/dept/quality-issues/<int:issue_id>/resolve"): (
+        "/console/dept/quality-issues/{issue}/resolve", {}, dept_object(DONE)),
+    ("GET", "/console/dept/commitments"): ("/console/dept/commitments", None, clerks(200)),
+    ("POST", "/console/dept/commitments/<int:commitment_id>/outcome"): (
+        "/console/dept/commitments/{commitment}/outcome", {"outcome": "fulfilled"},
+        dept_object(DONE)),
     ("GET", "/console/dept/uploads"): ("/console/dept/uploads", None, clerks(200)),
     ("POST", "/console/dept/uploads"): ("/console/dept/uploads", {}, clerks(DONE)),
     ("GET", "/console/dept/uploads/template.xlsx"): ("/console/dept/uploads/template.xlsx", None,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from openpyxl import Workbook, load_workbook
 
 from points.db import today
 from tests.console.helpers import CLERK_PASSWORD, make_clerk, sign_in, token
-from tests.helpers import department, push, resident, run_jobs, valid_id
+from tests.helpers import department, push, resident, run_jobs, signed_in, valid_id
 
 PERSON = valid_id(birth="19880808", seq=321)
 
@@ -202,3 +203,37 @@ def test_a_credit_check_and_its_feedback(app, client, market):
         "action": "extra_review", "note": "加强审查", "csrf_token": token(clerk)},
         follow_redirects=True)
     assert "已反馈：加强审查" in r.get_data(as_text=True)
+
+
+def test_a_commitment_breached_is_recorded_and_an_issue_resolved(app, client, market):
+    headers, clerk = market
+    who = resident(client, id_number=valid_id(seq=322), name="周承诺")
+    commitment = client.post("/v1/me/commitments", headers=who["headers"], json={
+        "kind": "missing_materials", "department": "market", "matter": "食品经营许可",
+        "due_on": (today() + dt.timedelta(days=10)).isoformat(), "public": False,
+        "content": "十日内补交健康证明"}).json
+    r = clerk.post(f"/console/dept/commitments/{commitment['id']}/outcome", data={
+        "outcome": "breached", "csrf_token": token(clerk)}, follow_redirects=True)
+    assert "未办理" in r.get_data(as_text=True)  # not due yet: a breach comes after the day
+    import time_machine
+
+    traveller = time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=20), tick=True)
+    traveller.start()
+    sign_in(clerk, "clerk-a", CLERK_PASSWORD)
+    page = clerk.get("/console/dept/commitments").get_data(as_text=True)
+    assert "十日内补交" in page and "周*" in page
+    r = clerk.post(f"/console/dept/commitments/{commitment['id']}/outcome", data={
+        "outcome": "breached", "csrf_token": token(clerk)}, follow_redirects=True)
+    assert "已记录违约" in r.get_data(as_text=True), re.findall(r"class=\"flash\"[^<]*>([^<]*)", r.get_data(as_text=True))
+    mine = client.get("/v1/me/commitments", headers=signed_in(client, who["openid"])).json
+    assert mine[0]["status"] == "breached" and mine[0]["outcome_record_id"]
+    traveller.stop()
+    sign_in(clerk, "clerk-a", CLERK_PASSWORD)
+
+    push(client, headers, {"source_ref": "bad-1", "id_number": PERSON, "name": "孙良民",
+                           "type": "admin.penalty.general"}, expect_rejected=1)
+    issue_id = client.get("/v1/dept/quality-issues", headers=headers).json[0]["id"]
+    r = clerk.post(f"/console/dept/quality-issues/{issue_id}/resolve",
+                   data={"csrf_token": token(clerk)}, follow_redirects=True)
+    assert "已标记为解决" in r.get_data(as_text=True)
+    assert client.get("/v1/dept/quality-issues?status=open", headers=headers).json == []

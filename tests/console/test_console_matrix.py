@@ -62,6 +62,14 @@ def _world(app):
     ids["check"] = client.post("/v1/dept/credit-checks", headers=market, json={
         "subject": {"id_number": person, "name": "赵控台"}, "purpose": "administrative_license",
         "matter_ref": "XK-1"}).json["id"]
+    promiser = resident(client, id_number=valid_id(seq=403), name="孙承诺")
+    ids["commitment"] = client.post("/v1/me/commitments", headers=promiser["headers"], json={
+        "kind": "approval_substitute", "department": "market", "matter": "食品经营许可",
+        "due_on": (today() + dt.timedelta(days=30)).isoformat(), "public": False,
+        "content": "按期补交材料"}).json["id"]
+    push(client, market, {"source_ref": "console-bad", "id_number": person, "name": "赵控台",
+                          "type": "admin.penalty.general"}, expect_rejected=1)
+    ids["issue"] = client.get("/v1/dept/quality-issues", headers=market).json[0]["id"]
     applicant = resident(client, id_number=valid_id(seq=402), name="钱商户")
     from tests.api.test_merchants import valid_uscc
 
