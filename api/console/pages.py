@@ -130,7 +130,15 @@ def job_json(job) -> dict:
             "changed": job.changed, "text": job_text(job)}
 
 
+def beijing_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time as people in Changsha read it."""
+    from points.db import SHANGHAI
+
+    return value.astimezone(SHANGHAI).strftime(fmt) if value is not None else ""
+
+
 def register_filters(app) -> None:
+    app.jinja_env.filters["bj"] = beijing_time
     app.jinja_env.filters["status_zh"] = lambda s: STATUS.get(s, s)
     app.jinja_env.filters["dimension_zh"] = lambda s: DIMENSIONS.get(s, s)
     app.jinja_env.filters["field_zh"] = lambda s: FIELDS.get(s, s)
