@@ -9,7 +9,9 @@ PALETTE = ("#b4232a", "#1d4ed8", "#1f7a4d", "#b7791f", "#6b21a8", "#0e7490", "#5
 def bars(items: list[tuple[str, int]], title: str, width: int = 560, bar_height: int = 26) -> Markup:
     """Horizontal bars, one per (label, value), the value written at the end."""
     top = max((v for _, v in items), default=0) or 1
-    label_w, height = 120, 30 + bar_height * max(len(items), 1)
+    # Room for the longest label (a CJK character is about 13 px at this size).
+    label_w = min(240, max(60, 10 + 13 * max((len(label) for label, _ in items), default=4)))
+    height = 30 + bar_height * max(len(items), 1)
     rows = []
     for i, (label, value) in enumerate(items):
         y = 24 + i * bar_height
