@@ -191,6 +191,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
     docs.register_assets(app)
+    from api.console import init_console
+
+    init_console(app)  # the staff console's pages (/console/), before the views are wrapped
 
     from incentives import codes, merchants
     from points import calendar, face, notifications, privacy, reports, workdays
@@ -218,7 +221,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     @app.before_request
     def _json_only():
         if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
-            if request.endpoint in NON_JSON_BODIES or request.endpoint is None:
+            if request.endpoint in NON_JSON_BODIES or request.endpoint is None or \
+                    request.endpoint.startswith("console."):  # the console's HTML forms
                 return None
             if not request.is_json:
                 from api.errors import error_response
