@@ -143,6 +143,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_QRCODE_CHECK_FILE": env.get("WECHAT_QRCODE_CHECK_FILE") or None,
         "WECHAT_QRCODE_CHECK_CONTENT": env.get("WECHAT_QRCODE_CHECK_CONTENT", ""),
         "DEV_LOGIN_ENABLED": app_env != "production",
+        # /docs and /redoc, served from the app's own files (api/docs.py); off: absent.
+        "API_DOCS": _bool(env.get("API_DOCS"), True),
+        "REDOC_BUNDLE": env.get("REDOC_BUNDLE") or str(
+            PROJECT_ROOT / "clients/docs/node_modules/redoc/bundles/redoc.standalone.js"),
         # Face verification (人脸核身): WeChat's, or outside production a stand-in that
         # passes every verification, so the service can be tried without WeChat.
         "FACE_VERIFIER": env.get("FACE_VERIFIER") or (
