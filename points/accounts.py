@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from points.crypto import DataCipher
 from points.db import dialect_insert, utcnow
 from points.errors import Invalid
+from points.i18n import gettext
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
 from points.models import AccessLogEntry, Consent, User
 
@@ -65,7 +66,7 @@ def checked_identity(name: str | None, id_number: str | None,
     if phone is not None and not PHONE_RE.match(phone):
         errors["phone"] = ["a mainland mobile number has 11 digits starting with 1"]
     if errors:
-        raise Invalid("the identity is not valid", errors={"json": errors})
+        raise Invalid(gettext("the identity is not valid"), errors={"json": errors})
     return name, number
 
 
@@ -90,8 +91,8 @@ def is_eligible(cipher: DataCipher, user: User, today: dt.date) -> bool:
 def set_consent(session: Session, user: User, scope: str, granted: bool,
                 policy_version: str) -> Consent:
     if scope not in CONSENT_SCOPES:
-        raise Invalid(f"unknown consent scope {scope!r}",
-                      errors={"path": {"scope": [f"one of {', '.join(CONSENT_SCOPES)}"]}})
+        raise Invalid(gettext("unknown consent scope {scope!r}", scope=scope),
+                      errors={"path": {"scope": [gettext("one of {value}", value=', '.join(CONSENT_SCOPES))]}})
     consent = Consent(user_id=user.id, scope=scope, granted=granted,
                       policy_version=policy_version, at=utcnow())
     session.add(consent)

@@ -13,6 +13,7 @@ from api.smorest import Blueprint, Schema, paginate_select
 from points import ingestion, records
 from points.db import today, utcnow
 from points.errors import Conflict, NotFound
+from points.i18n import gettext
 from points.models import QualityIssue
 
 blp = Blueprint("department", __name__, url_prefix="/v1/dept",
@@ -171,8 +172,8 @@ def resolve_issue(body, issue_id):
     """Mark a quality issue resolved (the record was fixed and re-sent)."""
     issue = db_session().get(QualityIssue, issue_id)
     if issue is None or issue.department_id != _department().id:
-        raise NotFound("no such quality issue")
+        raise NotFound(gettext("no such quality issue"))
     if issue.status == "resolved":
-        raise Conflict("the issue is resolved already", "ALREADY_RESOLVED")
+        raise Conflict(gettext("the issue is resolved already"), "ALREADY_RESOLVED")
     issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), body["note"]
     return issue

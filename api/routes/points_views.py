@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import access, gate
 from api.context import cipher, db_session, redis_client
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import Blueprint, Schema, TranslatedText, paginate_select
 from points import records, scoring
 from points.db import today
 from points.models import ScoreHistory
@@ -49,7 +49,7 @@ class HistorySchema(Schema):
     restricted = ma.fields.Boolean()
     rule_set = ma.fields.String()
     changed_at = ma.fields.DateTime(required=True)
-    reason = ma.fields.String(required=True)
+    reason = TranslatedText(required=True)
     cause = ma.fields.String()
     record_id = ma.fields.Integer(allow_none=True)
 
