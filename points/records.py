@@ -46,7 +46,7 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
         raise Conflict(gettext("the record was revoked"), "RECORD_REVOKED")
     resolved = rule_store.active(session).resolved_types.get(record.type)
     if resolved is None or resolved.kind != "negative":
-        raise Conflict(engine.ENDS_ONLY_NEGATIVE, "RECORD_NOT_ENDABLE")
+        raise Conflict(gettext(engine.ENDS_ONLY_NEGATIVE), "RECORD_NOT_ENDABLE")
     start = record.decided_on or record.occurred_on
     if start is not None and ended_on < start:
         raise Invalid(gettext("ended_on is before the record's start"), errors={"json": {
