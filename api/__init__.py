@@ -23,6 +23,21 @@ log = logging.getLogger(__name__)
 NON_JSON_BODIES = {"office.upload_rule_set"}
 
 
+API_INFO = {
+    "description": (
+        "长沙市个人信用积分服务的接口：居民（小程序）、商户、部门和信用办。\n\n"
+        "The API of the Changsha personal credit points service, for the mini-program "
+        "(residents and merchant staff), the departments' data systems and the credit "
+        "office. JSON in and out; dates YYYY-MM-DD (Asia/Shanghai), timestamps ISO 8601 "
+        "with offset. Every error answers `{code, status, error_code, message}`; each "
+        "operation lists the `error_code`s it can answer, and `error_code`s never change "
+        "with the language (`Accept-Language: en` gives English messages). Lists are "
+        "paginated (`page`, `page_size` ≤ 100) with an `X-Pagination` header (JSON text). "
+        "Writes a client may retry take an `Idempotency-Key`."),
+    "contact": {"name": "长沙市信用办 (credit office)", "url": "https://www.changsha.gov.cn/"},
+}
+
+
 class CreditApp(Flask):
     """Flask, remembering `ensure_sync` per function: Flask would otherwise inspect
     every hook and view for a coroutine on every request (a noticeable share of the
@@ -130,6 +145,8 @@ class TrustedProxies:
 def create_app(overrides: dict | None = None) -> Flask:
     config = load_config(overrides)
     i18n.check_catalogs()  # a build that did not compile the catalogs fails here, not later
+    from api import docs
+
     app = CreditApp(__name__, instance_path=None)
     app.session_interface = NoCookieSessions()
     app.config.update(config)
@@ -139,10 +156,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **docs.settings(config),  # served offline from the app's own files
         PAGINATION_PAGE_SIZE=20,
         MAX_PAGE_SIZE=100,
         JSON_AS_ASCII=False,
@@ -153,7 +167,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_logging(app)
 
     db = Database()
-    db.init(config["DATABASE_URL"])
+    db.init(config["DATABASE_URL"], replica_url=config["DATABASE_REPLICA_URL"],
+            pgbouncer=config["DATABASE_PGBOUNCER"])
     state = AppState(db=db, redis=make_redis(config["REDIS_URL"]),
                      cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]))
     app.extensions["credit"] = state
@@ -166,13 +181,16 @@ def create_app(overrides: dict | None = None) -> Flask:
                                           config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
     state.extras["face"] = face_verifier(config, state)
 
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+    api = Api(app, spec_kwargs={"info": API_INFO, "servers": [
+        {"url": config["PUBLIC_BASE_URL"], "description": "this deployment"}],
+        "components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }}})
     from api.routes import register_blueprints
 
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
+    docs.register_assets(app)
 
     from incentives import codes, merchants
     from points import calendar, face, privacy, reports, workdays
@@ -234,6 +252,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
         lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+    from api.metrics import Metrics, watch_pool
+
+    watch_pool(db.engine, "primary")
+    if db.replica_engine is not None:
+        watch_pool(db.replica_engine, "replica")
+    app.wsgi_app = Metrics(app, app.wsgi_app)  # times every request; answers /metrics
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
     from api.locale import RequestLocale
 

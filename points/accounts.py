@@ -16,8 +16,12 @@ from points.errors import Invalid
 from points.i18n import gettext
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
 from points.models import AccessLogEntry, Consent, User
+from points.models.workers import CHECK_PURPOSES
 
 CONSENT_SCOPES = ("credit_points", "merchant_share")
+# Who may appear in a person's access log, and why (record_access's callers).
+ACCESS_ACTOR_KINDS = ("merchant", "department", "report_viewer", "account")
+ACCESS_PURPOSES = ("perk_verification", "credit_report", "identity_moved", *CHECK_PURPOSES)
 # Called with (session, user_id) whenever an account's identity or consents change,
 # so caches of them can be dropped once the change commits (see api/gate.py).
 ACCOUNT_CHANGED: list = []

@@ -1,6 +1,8 @@
 """The resident's own data (`/v1/me…`): identity, consents, access log."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The sign
 
 
 class VerificationInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"name": "张三", "id_number": "430104199001011230"}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
     id_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
@@ -29,6 +32,8 @@ class VerificationOutSchema(Schema):
 class IdentityInSchema(Schema):
     """`{"verify_id"}` after a face verification; `{"name", "id_number"}` binds directly
     only in development (elsewhere 422 FACE_VERIFICATION_REQUIRED)."""
+
+    EXAMPLE: ClassVar[dict] = {"verify_id": "F4E3D2C1-1234-4ABC-9DEF-0123456789AB"}
 
     verify_id = ma.fields.String(validate=ma.validate.Length(min=1, max=256))
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=50))
@@ -50,6 +55,11 @@ class IdentityInSchema(Schema):
 
 
 class IdentityOutSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'name_masked': '张*',
+                               'id_number_masked': '4301**********123X',
+                               'phone_masked': None,
+                               'eligible': True,
+                               'verified_at': '2026-12-03T09:30:00+08:00'}
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
     phone_masked = ma.fields.String(allow_none=True)
@@ -61,18 +71,23 @@ class IdentityOutSchema(Schema):
 
 class MeSchema(Schema):
     id = ma.fields.Integer(required=True)
-    identity_bound = ma.fields.Boolean(required=True)
-    identity_verified = ma.fields.Boolean(required=True)
+    identity_bound = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "an ID number is bound to this account"})
+    identity_verified = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "the binding was face-verified; credit endpoints need it"})
     identity = ma.fields.Nested(IdentityOutSchema, allow_none=True)
 
 
 class ConsentInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"granted": True, "policy_version": "2026-01"}
     granted = ma.fields.Boolean(required=True)
     policy_version = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
 
 class ConsentSchema(Schema):
-    scope = ma.fields.String(required=True)
+    scope = ma.fields.String(required=True, validate=ma.validate.OneOf(accounts.CONSENT_SCOPES))
     granted = ma.fields.Boolean(required=True)
     policy_version = ma.fields.String(allow_none=True)
     at = ma.fields.DateTime(allow_none=True)
@@ -85,10 +100,15 @@ class ConsentsSchema(Schema):
 
 class AccessLogSchema(Schema):
     id = ma.fields.Integer(required=True)
-    actor_kind = ma.fields.String(required=True)
-    organisation = ma.fields.String(allow_none=True)
-    purpose = ma.fields.String(required=True)
-    reference = ma.fields.String(allow_none=True)
+    actor_kind = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        accounts.ACCESS_ACTOR_KINDS))
+    organisation = ma.fields.String(allow_none=True, metadata={
+        "description": "the merchant or department, by name"})
+    purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        accounts.ACCESS_PURPOSES), metadata={"description": "a credit check's purpose, or "
+                                             "what else the look was for"})
+    reference = ma.fields.String(allow_none=True, metadata={
+        "description": "the department's matter, the report share, …"})
     at = ma.fields.DateTime(required=True)
 
 
@@ -103,9 +123,13 @@ def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
 
 @blp.route("")
 @blp.response(200, MeSchema)
-@blp.errors(401, 403)
+@blp.errors()
 def me():
-    """My account."""
+    """My account.
+
+    `identity_bound` and `identity_verified`: credit endpoints answer 409
+    IDENTITY_REQUIRED until a face-verified identity is bound.
+    """
     user = access.current().user
     view = accounts.identity_of(cipher(), user, today())
     return {"id": user.id, "identity_bound": view is not None,
@@ -114,9 +138,15 @@ def me():
 
 @blp.route("", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403)
+@blp.errors()
 def close_account():
-    """Close my account: erase account data and end every session; credit records stay."""
+    """Close my account: erase account data and end every session; credit records stay.
+
+    Answers 204. Account data is erased (the WeChat openid, consents, the worker profile,
+    merchant seats, unused codes, kept answers of retried writes), report links stop
+    working, public commitments leave the public list and every token stops working; the
+    credit records the law requires to keep stay with the person's credit subject.
+    """
     from points import privacy
 
     session = db_session()
@@ -128,9 +158,15 @@ def close_account():
 @blp.route("/identity/verifications", methods=["POST"])
 @blp.arguments(VerificationInSchema)
 @blp.response(201, VerificationOutSchema)
-@blp.errors(401, 403, 422, 503)
+@blp.errors("IDENTITY_ALREADY_BOUND", "FACE_VERIFICATION_FAILED", "WECHAT_UNAVAILABLE")
 def start_verification(body):
-    """Start a face verification (人脸核身) as the person of this name and ID number."""
+    """Start a face verification (人脸核身) as the person of this name and ID number.
+
+    Step 1 of binding: the ID number is checked (checksum and date, 422), then WeChat is
+    asked for a `verify_id` for this account as that person. Pass it to
+    `wx.requestFacialVerify`, then PUT /v1/me/identity with it within `expires_in`
+    seconds.
+    """
     verification = face.start(db_session(), cipher(), verifier(), access.current().user,
                               body["name"], body["id_number"])
     expires_in = int((verification.expires_at - verification.started_at).total_seconds())
@@ -140,9 +176,18 @@ def start_verification(body):
 @blp.route("/identity", methods=["PUT"])
 @blp.arguments(IdentityInSchema)
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 404, 409, 422, 503)
+@blp.errors("FACE_VERIFICATION_REQUIRED", "FACE_VERIFICATION_NOT_FOUND",
+            "FACE_VERIFICATION_FAILED", "IDENTITY_ALREADY_BOUND", "WECHAT_UNAVAILABLE")
 def bind_identity(body):
-    """Bind my identity once face verification confirmed me (answers only masked values)."""
+    """Bind my identity once face verification confirmed me (answers only masked values).
+
+    Step 3 of binding: with `{"verify_id"}` the server asks WeChat how the verification
+    ended; on success the account is bound to the credit subject of that ID number
+    (records pushed earlier become visible). An ID number bound to another account moves
+    here: that account loses the credit file at once (audited, and shown in the person's
+    access log). `{"name", "id_number"}`
+    without a verification works only in development.
+    """
     user = access.current().user
     if "verify_id" in body:
         view = face.complete(db_session(), cipher(), verifier(), user, body["verify_id"],
@@ -155,9 +200,13 @@ def bind_identity(body):
 
 @blp.route("/identity", methods=["GET"])
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED")
 def get_identity():
-    """My bound identity, masked."""
+    """My bound identity, masked.
+
+    Only masked values: name 张*, ID number 4301**********123X; `eligible` is false under
+    18.
+    """
     from points.errors import Conflict
 
     view = accounts.identity_of(cipher(), access.current().user, today())
@@ -184,18 +233,28 @@ def _consents_body(user_id: int) -> dict:
 
 @blp.route("/consents")
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403)
+@blp.errors()
 def get_consents():
-    """My consents in force, with their history."""
+    """My consents in force, with their history.
+
+    `credit_points` lets the service compute and show my points; `merchant_share` lets
+    merchants see my level when I show a code. Each change is kept with the policy
+    version it was given under.
+    """
     return _consents_body(access.current().user.id)
 
 
 @blp.route("/consents/<string:scope>", methods=["PUT"])
 @blp.arguments(ConsentInSchema)
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403, 404, 422)
+@blp.errors()
 def put_consent(body, scope):
-    """Grant or withdraw a consent (credit_points, merchant_share)."""
+    """Grant or withdraw a consent (credit_points, merchant_share).
+
+    `policy_version` is the version of the policy text the resident agreed to. A code
+    shown before `merchant_share` was withdrawn is refused when scanned
+    (`consent_withdrawn`).
+    """
     user = access.current().user
     accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"])
     return _consents_body(user.id)
@@ -204,9 +263,13 @@ def put_consent(body, scope):
 @blp.route("/access-log")
 @blp.response(200, AccessLogSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def access_log(pagination_parameters):
-    """Who looked at my credit: merchants, departments, report viewers."""
+    """Who looked at my credit: merchants, departments, report viewers.
+
+    Every look at my credit data: merchants scanning my code, departments' credit checks
+    (with purpose and matter), report viewers, identity moves. Newest first.
+    """
     user = access.current().user
     if user.subject_id is None:
         pagination_parameters.item_count = 0
@@ -217,11 +280,49 @@ def access_log(pagination_parameters):
 
 
 
+class ExportAccountSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    identity_bound_at = ma.fields.DateTime(allow_none=True)
+
+
+def _rows(what: str) -> ma.fields.List:
+    return ma.fields.List(ma.fields.Dict(keys=ma.fields.String()), required=True, metadata={
+        "description": f"{what}: each row with its stored columns (dates ISO 8601)"})
+
+
+class ExportSchema(Schema):
+    """What GET /v1/me/export sends (documentation: the view returns points.export's dict)."""
+
+    exported_at = ma.fields.DateTime(required=True)
+    account = ma.fields.Nested(ExportAccountSchema, required=True)
+    identity = ma.fields.Nested(lambda: IdentityOutSchema(), allow_none=True, required=True,
+                                metadata={"description": "masked; null before binding"})
+    consents = _rows("every consent given or withdrawn")
+    redemptions = _rows("perks granted")
+    report_shares = _rows("report links made (no tokens)")
+    worker_profile = ma.fields.Dict(keys=ma.fields.String(), allow_none=True, required=True)
+    records = _rows("the credit records about me, as GET /v1/me/records shows them")
+    points_history = _rows("every change of my points")
+    commitments = _rows("my commitments")
+    repairs = _rows("my repair applications")
+    objections = _rows("my objections")
+    access_log = _rows("who looked at my credit, when and why")
+
+
 @blp.route("/export")
-@blp.response(200, description="all personal data held about me, as JSON")
-@blp.errors(401, 403)
+@blp.alt_response(200, schema=ExportSchema, success=True,
+                  description="all personal data held about me, as JSON")
+@blp.errors()
 def export_my_data():
-    """Everything held about me (PIPL access and copy)."""
+    """Everything held about me (PIPL access and copy).
+
+    The right of access and copy (PIPL): account, masked identity, consents, records,
+    points history, commitments, repairs, objections, redemptions, report shares, worker
+    profile and the access log, as JSON.
+    """
+    from incentives import redemptions
     from points import export
 
-    return export.export(db_session(), cipher(), access.current().user, today())
+    return export.export(db_session(), cipher(), access.current().user, today(),
+                         {"redemptions": redemptions.export_section})

@@ -47,6 +47,3 @@ __all__ = [
     "Subject",
     "User",
 ]
-
-# Incentives live in their own package but share the one metadata.
-import incentives.models as _incentives  # noqa: F401
