@@ -49,7 +49,7 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --no-wrap \
 		--project changsha-credit -o points/translations/messages.pot api points incentives
 	$(BIN)/pybabel update -i points/translations/messages.pot -d points/translations \
-		--no-wrap --ignore-obsolete --omit-header
+		--no-wrap --ignore-obsolete --omit-header --no-fuzzy-matching
 
 migrate: install
 	$(BIN)/flask db upgrade

@@ -228,7 +228,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                 from api.errors import error_response
 
                 return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
-                                      "send the body as application/json")
+                                      i18n.gettext("send the body as application/json"))
         return None
 
     @app.after_request

@@ -31,6 +31,8 @@ from typing import Any
 from flask import Request
 from flask.json.provider import DefaultJSONProvider
 
+from points.i18n import gettext
+
 MAX_JSON_DEPTH = 64
 # A JSON escape of a UTF-16 surrogate (\ud800–\udfff): only where one occurs can a
 # decoded string hold a lone surrogate (raw surrogates are not valid UTF-8).
@@ -55,7 +57,7 @@ def load_json(raw: bytes | str) -> Any:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise BodyRefused("the body is not valid UTF-8") from None
+            raise BodyRefused(gettext("the body is not valid UTF-8")) from None
         escaped = _SURROGATE_ESCAPE.search(raw) is not None
     else:
         text = raw
@@ -63,13 +65,12 @@ def load_json(raw: bytes | str) -> Any:
     try:
         data = json.loads(text)
     except RecursionError:
-        raise BodyRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep",
+        raise BodyRefused(gettext("the JSON is nested more than {max_json_depth} levels deep", max_json_depth=MAX_JSON_DEPTH),
                           text) from None
     except json.JSONDecodeError as error:
-        raise BodyRefused(f"the body is not valid JSON ({error.msg} at line {error.lineno} "
-                          f"column {error.colno})", text) from None
+        raise BodyRefused(gettext("the body is not valid JSON ({msg} at line {lineno} column {colno})", msg=error.msg, lineno=error.lineno, colno=error.colno), text) from None
     except ValueError:  # an integer over Python's 4,300-digit conversion limit
-        raise BodyRefused("a number in the body is too long (at most 4300 digits)",
+        raise BodyRefused(gettext("a number in the body is too long (at most 4300 digits)"),
                           text) from None
     # Cheap tests first: a deep walk is needed only if the text could be that deep.
     if escaped or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
@@ -84,17 +85,17 @@ def _check(data: Any, surrogates: bool) -> None:
         value, depth = stack.pop()
         if isinstance(value, dict):
             if depth > MAX_JSON_DEPTH:
-                raise BodyRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+                raise BodyRefused(gettext("the JSON is nested more than {max_json_depth} levels deep", max_json_depth=MAX_JSON_DEPTH))
             for key, item in value.items():
                 if surrogates and _LONE_SURROGATE.search(key):
-                    raise BodyRefused("a key holds a lone UTF-16 surrogate (not Unicode text)")
+                    raise BodyRefused(gettext("a key holds a lone UTF-16 surrogate (not Unicode text)"))
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             if depth > MAX_JSON_DEPTH:
-                raise BodyRefused(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+                raise BodyRefused(gettext("the JSON is nested more than {max_json_depth} levels deep", max_json_depth=MAX_JSON_DEPTH))
             stack.extend((item, depth + 1) for item in value)
         elif surrogates and isinstance(value, str) and _LONE_SURROGATE.search(value):
-            raise BodyRefused("a text holds a lone UTF-16 surrogate (not Unicode text)")
+            raise BodyRefused(gettext("a text holds a lone UTF-16 surrogate (not Unicode text)"))
 
 
 class StrictRequest(Request):
@@ -106,7 +107,7 @@ class StrictRequest(Request):
             return super().on_json_loading_failed(e)  # not JSON at all: 415 as Flask says
         from flask_smorest import abort
 
-        reason = e.reason if isinstance(e, BodyRefused) else "the body is not valid JSON"
+        reason = e.reason if isinstance(e, BodyRefused) else gettext("the body is not valid JSON")
         abort(400, message=reason, messages={"json": {"_schema": [reason]}})
 
 
@@ -149,10 +150,10 @@ class BodyReader:
             except Exception as error:  # noqa: BLE001 - whatever the server's reader raises
                 log.info("malformed chunked body: %s", type(error).__name__)
                 return self._refuse(start_response, 400, "MALFORMED_BODY",
-                                    "the request body is malformed (chunked encoding)")
+                                    gettext("the request body is malformed (chunked encoding)"))
             if limit is not None and len(body) > limit:
                 return self._refuse(start_response, 413, "PAYLOAD_TOO_LARGE",
-                                    "the request body is over the size limit")
+                                    gettext("the request body is over the size limit"))
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ["wsgi.input_terminated"] = False

@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.error_docs import KIND_STATUS, STATUS_ERROR_CODES
 from points import errors as domain
+from points.i18n import gettext, translate_text, translate_tree
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,9 @@ def error_response(status: int, error_code: str, message: str,
         "code": status,
         "status": HTTPStatus(status).phrase,
         "error_code": error_code,
-        "message": message,
+        # Messages are translated where they are made; a text made in English before
+        # (a library's, a message id given as it is) is translated here.
+        "message": translate_text(message),
     }
     # Extra fields never replace the contract's own four.
     body.update({k: (v.isoformat() if hasattr(v, "isoformat") else v)
@@ -47,20 +50,20 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, domain.Unavailable | domain.TooManyAttempts) and error.retry_after:
             headers["Retry-After"] = str(error.retry_after)
         if isinstance(error, domain.Invalid) and error.errors is not None:
-            extra["errors"] = error.errors
+            extra["errors"] = translate_tree(error.errors)
         return error_response(status, error.error_code, error.message, headers, extra)
 
     @app.errorhandler(IntegrityError)
     def _integrity(error: IntegrityError):
         # A unique constraint or CHECK caught what a concurrent request did first.
         log.info("integrity error answered as 409: %s", type(error.orig).__name__)
-        return error_response(409, "CONFLICT", "the change conflicts with existing data")
+        return error_response(409, "CONFLICT", gettext("the change conflicts with existing data"))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def _db_down(error: Exception):
         log.warning("database unavailable: %s", type(error).__name__)
-        return error_response(503, "DATABASE_UNAVAILABLE", "the database is not reachable",
+        return error_response(503, "DATABASE_UNAVAILABLE", gettext("the database is not reachable"),
                               {"Retry-After": "5"})
 
     @app.errorhandler(DBAPIError)
@@ -68,11 +71,11 @@ def register_error_handlers(app: Flask) -> None:
         if error.connection_invalidated:
             return _db_down(error)
         log.exception("database error")
-        return error_response(500, STATUS_ERROR_CODES[500], "internal error")
+        return error_response(500, STATUS_ERROR_CODES[500], gettext("internal error"))
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def _redis_down(error: Exception):
         log.warning("redis unavailable: %s", type(error).__name__)
-        return error_response(503, "CACHE_UNAVAILABLE", "the cache is not reachable; try again",
+        return error_response(503, "CACHE_UNAVAILABLE", gettext("the cache is not reachable; try again"),
                               {"Retry-After": "5"})

@@ -24,6 +24,7 @@ from points import accounts, score_cache
 from points.crypto import DataCipher
 from points.db import on_commit
 from points.errors import Conflict, DomainError, Forbidden
+from points.i18n import gettext
 from points.identity import ADULT_AGE, birth_date
 from points.models import User
 
@@ -107,11 +108,11 @@ def usable(raw: bytes | None, version: bytes | None) -> dict | None:
 def refusal(account: dict, today: dt.date, require_consent: bool = True) -> DomainError | None:
     """Why this account may not see credit points (None: it may), as the contract says."""
     if account["subject_id"] is None:
-        return Conflict("bind your real-name identity first", "IDENTITY_REQUIRED")
+        return Conflict(gettext("bind your real-name identity first"), "IDENTITY_REQUIRED")
     if require_consent and not account["credit_points"]:
-        return Forbidden("grant the credit_points consent to see your points", "CONSENT_REQUIRED")
+        return Forbidden(gettext("grant the credit_points consent to see your points"), "CONSENT_REQUIRED")
     if today < dt.date.fromisoformat(account["adult_from"]):
-        return Forbidden("credit points are for residents aged 18 or over", "NOT_ELIGIBLE")
+        return Forbidden(gettext("credit points are for residents aged 18 or over"), "NOT_ELIGIBLE")
     return None
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from api import access
 from api.context import db_session, state
 from points.errors import Conflict, Invalid
+from points.i18n import gettext
 from points.idempotency_keys import claim, store
 from points.models import IdempotencyKey
 
@@ -57,10 +58,10 @@ def unseal(stored: Any) -> Any:
 
 def _replay(row: IdempotencyKey, request_hash: str):
     if row.request_hash != request_hash:
-        raise Invalid("this Idempotency-Key was used with another request body",
+        raise Invalid(gettext("this Idempotency-Key was used with another request body"),
                       "IDEMPOTENCY_KEY_REUSED")
     if row.status_code is None:
-        raise Conflict("the first request with this key is still running; retry shortly",
+        raise Conflict(gettext("the first request with this key is still running; retry shortly"),
                        "IDEMPOTENCY_IN_PROGRESS")
     response = jsonify(unseal(row.response))
     response.status_code = row.status_code
@@ -71,9 +72,9 @@ def _replay(row: IdempotencyKey, request_hash: str):
 def key_problem(key: str) -> Invalid | None:
     """Why this Idempotency-Key is refused (None: it is usable)."""
     if len(key) > 128 or "\x00" in key:
-        return Invalid("Idempotency-Key is at most 128 characters, without NUL",
+        return Invalid(gettext("Idempotency-Key is at most 128 characters, without NUL"),
                        errors={"headers": {"Idempotency-Key": [
-                           "at most 128 characters, without NUL"]}})
+                           gettext("at most 128 characters, without NUL")]}})
     return None
 
 

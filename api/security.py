@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Unauthenticated
+from points.i18n import gettext
 from points.models import AdminAccount, RefreshToken, RevokedToken, User
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,9 @@ class TokenService:
         if cached is not None:
             now = time.time()
             if cached["exp"] + 5 <= now:
-                raise Unauthenticated("the access token has expired")
+                raise Unauthenticated(gettext("the access token has expired"))
             if cached["nbf"] - 5 > now:
-                raise Unauthenticated("the access token is not valid yet")
+                raise Unauthenticated(gettext("the access token is not valid yet"))
             return cached
         claims = self._decode(token)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
@@ -111,15 +112,15 @@ class TokenService:
             header = jwt.get_unverified_header(token)
             key = self.keys.get(header.get("kid", ""))
             if key is None:
-                raise Unauthenticated("the token was signed with an unknown key")
+                raise Unauthenticated(gettext("the token was signed with an unknown key"))
             return jwt.decode(
                 token, key, algorithms=["HS256"], audience=self.audience, issuer=self.issuer,
                 options={"require": REQUIRED_CLAIMS}, leeway=5,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated("the access token has expired") from exc
+            raise Unauthenticated(gettext("the access token has expired")) from exc
         except jwt.PyJWTError as exc:
-            raise Unauthenticated("the access token is not valid") from exc
+            raise Unauthenticated(gettext("the access token is not valid")) from exc
 
     # -- denylist --------------------------------------------------------------
     def revoke_access(self, session: Session, claims: dict[str, Any]) -> None:
@@ -254,19 +255,19 @@ class TokenService:
         ).scalar_one_or_none()
         now = utcnow()
         if row is None:
-            raise Unauthenticated("unknown refresh token")
+            raise Unauthenticated(gettext("unknown refresh token"))
         if row.spent_at is not None or row.revoked_at is not None:
             # Reuse of a spent token: end the whole family (its access tokens too),
             # and keep that change even though the request fails.
             self.end_family(session, row.family, now)
-            raise Unauthenticated("refresh token reused; the session has been ended",
+            raise Unauthenticated(gettext("refresh token reused; the session has been ended"),
                                   commit=True)
         if row.expires_at <= now:
-            raise Unauthenticated("the refresh token has expired")
+            raise Unauthenticated(gettext("the refresh token has expired"))
         kind, _, ident = row.principal.partition(":")
         if kind == "admin":
             admin = session.get(AdminAccount, int(ident))
             if admin is None or not admin.active:
-                raise Unauthenticated("the admin account is disabled")
+                raise Unauthenticated(gettext("the admin account is disabled"))
         row.spent_at = now
         return self.issue_pair(session, row.principal, role_of(row.principal), family=row.family)

@@ -48,13 +48,34 @@ from api.error_docs import ALWAYS, ROLE_CODES, STATUS_ERROR_CODES, catalogue, co
 from api.error_docs import responses as error_responses
 from incentives.models import MERCHANT_STATUSES
 from incentives.perks import REASONS
+from points.i18n import N_, translate_text, translate_tree
 
 # The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
 MAX_DB_ID = 2**63 - 1
 # The dates a period may name: wider than any real question, and far enough from
 # date.min and date.max that day arithmetic and time-zone shifts cannot overflow.
 PERIOD_DATES = ma.validate.Range(min=dt.date(1900, 1, 1), max=dt.date(9998, 12, 31),
-                                 error="must be between {min} and {max}")
+                                 error=N_("must be between {min} and {max}"))
+
+# What a plain HTTP error says to people, instead of werkzeug's own English text.
+STATUS_MESSAGES = {
+    400: N_("the request cannot be read"),
+    401: N_("sign in first"),
+    403: N_("you may not do this"),
+    404: N_("not found"),
+    405: N_("this method is not allowed here"),
+    409: N_("the change conflicts with existing data"),
+    410: N_("no longer available"),
+    412: N_("the resource changed since you read it; read it again"),
+    413: N_("the request body is over the size limit"),
+    415: N_("send the body as application/json"),
+    422: N_("some fields are not valid: see errors"),
+    428: N_("this change needs an If-Match header"),
+    429: N_("too many requests; try again later"),
+    500: N_("internal error"),
+    503: N_("the service is not available; try again shortly"),
+}
+
 
 class ErrorSchema(ma.Schema):
     code = ma.fields.Integer(required=True)
@@ -99,8 +120,13 @@ class Api(flask_smorest.Api):
         payload["error_code"] = data.get("error_code") or STATUS_ERROR_CODES.get(
             status, "HTTP_ERROR"
         )
-        if "message" not in payload:
-            payload["message"] = error.description or error.name
+        message = payload.get("message")
+        if not message or message == type(error).description or status == 429:
+            # werkzeug's own text (or Flask-Limiter's "5 per 1 minute"): ours instead.
+            message = STATUS_MESSAGES.get(status) or error.description or error.name
+        payload["message"] = translate_text(message)
+        if "errors" in payload:
+            payload["errors"] = translate_tree(payload["errors"])
         if status == 400 and "json" in (payload.get("errors") or {}):
             payload["error_code"] = "MALFORMED_JSON"
         # Keep werkzeug's own headers (Allow on 405, Retry-After on 429 …) that
@@ -282,7 +308,7 @@ def security_of(path: str, view) -> list[dict[str, list]]:
     return API_KEY if required_role(path) == "department" else BEARER
 
 
-NUL_MESSAGE = "must not contain NUL characters"
+NUL_MESSAGE = N_("must not contain NUL characters")
 
 
 def _nul_errors(value: Any) -> Any:
@@ -316,6 +342,15 @@ class Schema(ma.Schema):
         if errors:
             raise ma.ValidationError(errors if isinstance(errors, dict) else {"_schema": errors})
         return data
+
+
+class TranslatedText(ma.fields.String):
+    """A text stored in English (a score-history reason), shown in the reader's language
+    (`points.i18n.translate_text`); documented as the string it is."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        text = super()._serialize(value, attr, obj, **kwargs)
+        return translate_text(text) if text is not None else None
 
 
 class Page(flask_smorest.Page):

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.context import state
 from points.errors import DomainError, Unavailable
+from points.i18n import gettext
 
 # PostgreSQL's "try again" answers: deadlock detected, serialization failure.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
@@ -73,7 +74,7 @@ def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
                 log.warning("transaction rolled back by the database (%s); attempt %d of %d",
                             error.orig.sqlstate, attempt, ATTEMPTS)
                 if attempt == ATTEMPTS:
-                    raise Unavailable("the database is busy; try again", "DATABASE_BUSY",
+                    raise Unavailable(gettext("the database is busy; try again"), "DATABASE_BUSY",
                                       retry_after=1) from error
                 time.sleep(random.uniform(0.005, 0.05) * attempt)
         raise AssertionError("unreachable")

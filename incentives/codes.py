@@ -38,6 +38,7 @@ from points.crypto import DataCipher, hash_token
 from points.db import utcnow
 from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.hot import HotStatement
+from points.i18n import gettext
 from points.identity import is_adult, mask_name
 from points.models import AccessLogEntry, Subject, User
 from points.qr import qr_svg
@@ -55,13 +56,13 @@ class IssuedToken:
 def issue(session: Session, cipher: DataCipher, user: User, today: dt.date) -> IssuedToken:
     """A new code for this resident (who must be bound, adult and consenting)."""
     if user.subject_id is None:
-        raise Conflict("bind your real-name identity first", "IDENTITY_REQUIRED")
+        raise Conflict(gettext("bind your real-name identity first"), "IDENTITY_REQUIRED")
     if not accounts.has_consent(session, user.id, "merchant_share"):
-        raise Forbidden("grant the merchant_share consent to show merchants your level",
+        raise Forbidden(gettext("grant the merchant_share consent to show merchants your level"),
                         "CONSENT_REQUIRED")
     subject = session.get(Subject, user.subject_id)
     if subject is None or not is_adult(cipher.decrypt(subject.id_number_enc), today):
-        raise Forbidden("credit perks are for residents aged 18 or over", "NOT_ELIGIBLE")
+        raise Forbidden(gettext("credit perks are for residents aged 18 or over"), "NOT_ELIGIBLE")
     token = secrets.token_urlsafe(24)
     now = utcnow()
     row = VerificationToken(token_hash=hash_token(token), user_id=user.id,
@@ -183,8 +184,8 @@ def _unspendable(session: Session, digest: str) -> Conflict | Gone:
     TOKEN_EXPIRED (unknown or too old)."""
     used = session.connection().execute(_USED_AT, {"digest": digest}).first()
     if used is not None and used.used_at is not None:
-        return Conflict("this code has been used; ask the resident for a new one", "TOKEN_USED")
-    return Gone("this code is unknown or has expired; ask the resident for a new one",
+        return Conflict(gettext("this code has been used; ask the resident for a new one"), "TOKEN_USED")
+    return Gone(gettext("this code is unknown or has expired; ask the resident for a new one"),
                 "TOKEN_EXPIRED")
 
 
@@ -202,9 +203,9 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
         perks.own(session, merchant.id, perk_id)  # another merchant's perk: 404 first
         raise _unspendable(session, digest)
     if row.id is None:  # the request's transaction rolls back: the code stays unspent
-        raise NotFound("no such perk", "PERK_NOT_FOUND")
+        raise NotFound(gettext("no such perk"), "PERK_NOT_FOUND")
     if row.user_id == staff_user_id:  # rolled back too: the code stays unspent
-        raise Conflict("staff cannot verify their own code; another member of staff may",
+        raise Conflict(gettext("staff cannot verify their own code; another member of staff may"),
                        "OWN_CODE")
     level: str | None = None
     restricted = False

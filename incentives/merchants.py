@@ -22,6 +22,7 @@ from points.audit import audit
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from points.i18n import gettext
 from points.models import User
 
 INVITATION_TTL = dt.timedelta(days=7)
@@ -38,7 +39,7 @@ def normalise_uscc(value: str) -> str:
     except ValidationError:
         reason = ("a unified social credit code has 8 digits, then 9 digits or capital letters "
                   "(not I, O, S, V, Z), then a check character")
-    raise Invalid("the unified social credit code is not valid",
+    raise Invalid(gettext("the unified social credit code is not valid"),
                   errors={"json": {"uscc": [reason]}})
 
 
@@ -47,13 +48,13 @@ def apply(session: Session, user_id: int, name: str, uscc: str, sector: str) -> 
     one may be sent again (it goes back to pending), any other is a conflict."""
     name = (name or "").strip()
     if not name:
-        raise Invalid("the merchant needs a name", errors={"json": {"name": ["give a name"]}})
+        raise Invalid(gettext("the merchant needs a name"), errors={"json": {"name": [gettext("give a name")]}})
     code = normalise_uscc(uscc)
     existing = session.execute(
         select(Merchant).where(Merchant.uscc == code).with_for_update()).scalar_one_or_none()
     if existing is not None:
         if existing.status != "rejected":
-            raise Conflict("a merchant with this unified social credit code exists already",
+            raise Conflict(gettext("a merchant with this unified social credit code exists already"),
                            "MERCHANT_EXISTS")
         existing.name, existing.sector, existing.applicant_user_id = name, sector, user_id
         existing.status, existing.reason = "pending", None
@@ -67,7 +68,7 @@ def apply(session: Session, user_id: int, name: str, uscc: str, sector: str) -> 
             session.add(merchant)
             session.flush()
     except IntegrityError:  # another application with this code committed meanwhile
-        raise Conflict("a merchant with this unified social credit code exists already",
+        raise Conflict(gettext("a merchant with this unified social credit code exists already"),
                        "MERCHANT_EXISTS") from None
     return merchant
 
@@ -77,7 +78,7 @@ def _locked(session: Session, merchant_id: int) -> Merchant:
         select(Merchant).where(Merchant.id == merchant_id).with_for_update()
         .execution_options(populate_existing=True)).scalar_one_or_none()
     if merchant is None:
-        raise NotFound("no such merchant", "MERCHANT_NOT_FOUND")
+        raise NotFound(gettext("no such merchant"), "MERCHANT_NOT_FOUND")
     return merchant
 
 
@@ -85,7 +86,7 @@ def _decide(session: Session, merchant_id: int, admin_id: int, expected: str,
             status: str, reason: str | None) -> Merchant:
     merchant = _locked(session, merchant_id)
     if merchant.status != expected:
-        raise Conflict(f"the merchant is {merchant.status}, not {expected}",
+        raise Conflict(gettext("the merchant is {status}, not {expected}", status=merchant.status, expected=expected),
                        "MERCHANT_STATE_CONFLICT", merchant_status=merchant.status)
     audit(session, f"admin:{admin_id}", f"merchant.{status}", "merchant", merchant.id,
           before={"status": merchant.status}, after={"status": status}, note=reason)
@@ -156,18 +157,18 @@ def seat_of(seats: list[tuple[int, str, str]], merchant_id: int | None) -> Staff
     if merchant_id is not None:
         seats = [seat for seat in seats if seat[0] == merchant_id]
     if not seats:
-        raise Forbidden("only staff of an approved merchant may do this")
+        raise Forbidden(gettext("only staff of an approved merchant may do this"))
     if len(seats) > 1:
-        raise Invalid("you work for several merchants: name one in the X-Merchant-Id header",
+        raise Invalid(gettext("you work for several merchants: name one in the X-Merchant-Id header"),
                       "MERCHANT_REQUIRED",
-                      errors={"headers": {"X-Merchant-Id": ["required for staff of several"]}})
+                      errors={"headers": {"X-Merchant-Id": [gettext("required for staff of several")]}})
     merchant_id, name, role = seats[0]
     return StaffSeat(MerchantRef(merchant_id, name), role)
 
 
 def require_owner(seat: StaffSeat) -> None:
     if seat.role != "owner":
-        raise Forbidden("only the merchant's owner may do this")
+        raise Forbidden(gettext("only the merchant's owner may do this"))
 
 
 def invite(session: Session, seat: StaffSeat, user_id: int) -> tuple[Invitation, str]:
@@ -194,18 +195,18 @@ def accept_invitation(session: Session, code: str, user_id: int) -> MerchantStaf
         select(Invitation).where(Invitation.code_hash == digest)).scalar_one_or_none()
     if spent.rowcount != 1:
         if invitation is not None and invitation.accepted_at is not None:
-            raise Conflict("this invitation has been used", "INVITATION_USED")
-        raise Gone("this invitation is unknown or has expired", "INVITATION_EXPIRED")
+            raise Conflict(gettext("this invitation has been used"), "INVITATION_USED")
+        raise Gone(gettext("this invitation is unknown or has expired"), "INVITATION_EXPIRED")
     merchant = session.get(Merchant, invitation.merchant_id)
     if merchant is None or merchant.status != "approved":
-        raise Conflict("the merchant is not approved", "MERCHANT_STATE_CONFLICT")
+        raise Conflict(gettext("the merchant is not approved"), "MERCHANT_STATE_CONFLICT")
     staff = MerchantStaff(merchant_id=merchant.id, user_id=user_id, role="staff", added_at=now)
     try:
         with session.begin_nested():
             session.add(staff)
             session.flush()
     except IntegrityError:
-        raise Conflict("you already work for this merchant", "ALREADY_STAFF") from None
+        raise Conflict(gettext("you already work for this merchant"), "ALREADY_STAFF") from None
     return staff
 
 
@@ -220,9 +221,9 @@ def remove_staff(session: Session, seat: StaffSeat, user_id: int) -> None:
         MerchantStaff.merchant_id == seat.merchant.id,
         MerchantStaff.user_id == user_id)).scalar_one_or_none()
     if staff is None:
-        raise NotFound("this user is not staff of your merchant")
+        raise NotFound(gettext("this user is not staff of your merchant"))
     if staff.role == "owner":
-        raise Conflict("the owner cannot be removed", "OWNER_NOT_REMOVABLE")
+        raise Conflict(gettext("the owner cannot be removed"), "OWNER_NOT_REMOVABLE")
     session.delete(staff)
 
 

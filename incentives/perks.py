@@ -19,6 +19,7 @@ from points import accounts, scoring
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Invalid, NotFound
+from points.i18n import gettext
 from points.models import User
 
 # Highest first, as the contract names them.
@@ -106,15 +107,15 @@ def terms(perk: Perk) -> dict[str, Any]:
 
 def _check_dates(valid_from: dt.date, valid_until: dt.date) -> None:
     if valid_until < valid_from:
-        raise Invalid("the perk ends before it starts",
-                      errors={"json": {"valid_until": ["must be on or after valid_from"]}})
+        raise Invalid(gettext("the perk ends before it starts"),
+                      errors={"json": {"valid_until": [gettext("must be on or after valid_from")]}})
 
 
 def create(session: Session, merchant: Merchant, fields: dict[str, Any], today: dt.date) -> Perk:
     _check_dates(fields["valid_from"], fields["valid_until"])
     if fields["valid_until"] < today:
-        raise Invalid("the perk would have ended already",
-                      errors={"json": {"valid_until": ["must be today or later"]}})
+        raise Invalid(gettext("the perk would have ended already"),
+                      errors={"json": {"valid_until": [gettext("must be today or later")]}})
     now = utcnow()
     perk = Perk(merchant_id=merchant.id, used=0, version=1, created_at=now, updated_at=now,
                 **{k: fields[k] for k in EDITABLE if k in fields})
@@ -131,7 +132,7 @@ def own(session: Session, merchant_id: int, perk_id: int, *, lock: bool = False)
         stmt = stmt.with_for_update(of=Perk).execution_options(populate_existing=True)
     perk = session.execute(stmt).unique().scalar_one_or_none()
     if perk is None:
-        raise NotFound("no such perk", "PERK_NOT_FOUND")
+        raise NotFound(gettext("no such perk"), "PERK_NOT_FOUND")
     return perk
 
 
@@ -141,8 +142,8 @@ def update(session: Session, perk: Perk, changes: dict[str, Any]) -> Perk:
     valid_until = changes.get("valid_until", perk.valid_until)
     _check_dates(valid_from, valid_until)
     if "total_quota" in changes and changes["total_quota"] < perk.used:
-        raise Invalid("the quota cannot fall below what has been redeemed",
-                      errors={"json": {"total_quota": [f"at least {perk.used} (already used)"]}})
+        raise Invalid(gettext("the quota cannot fall below what has been redeemed"),
+                      errors={"json": {"total_quota": [gettext("at least {used} (already used)", used=perk.used)]}})
     if not changes:
         return perk
     for key in EDITABLE:

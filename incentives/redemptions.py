@@ -33,6 +33,7 @@ from points import export, idempotency_keys
 from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.hot import HotStatement
+from points.i18n import gettext
 from points.models import Subject
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
@@ -57,11 +58,11 @@ def _changed_terms(perk, verification: Verification, today: dt.date) -> list[str
 def _refusal(perk, verification: Verification, held: int, today: dt.date) -> DomainError | None:
     """Why this perk may not be granted on this verification (None: it may)."""
     if held >= perk.per_resident_limit:
-        return Conflict("the resident has had this perk as often as allowed", "LIMIT_REACHED",
+        return Conflict(gettext("the resident has had this perk as often as allowed"), "LIMIT_REACHED",
                         limit=perk.per_resident_limit)
     changed = _changed_terms(perk, verification, today)
     if changed:
-        return Forbidden("the perk's terms changed since the verification", "NOT_ELIGIBLE",
+        return Forbidden(gettext("the perk's terms changed since the verification"), "NOT_ELIGIBLE",
                          reasons=changed)
     return None
 
@@ -268,21 +269,21 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
             raise NotClaimed
         kept.claimed, kept.grant_id = verification.claimed, verification.new_id
     if verification is None:
-        raise NotFound("no such verification", "VERIFICATION_NOT_FOUND")
+        raise NotFound(gettext("no such verification"), "VERIFICATION_NOT_FOUND")
     now = utcnow()
     if now - verification.created_at > VERIFICATION_TTL:
         if _redeemed(session, verification.id):
-            raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
-        raise Gone("the verification is older than 10 minutes; scan a new code",
+            raise Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
+        raise Gone(gettext("the verification is older than 10 minutes; scan a new code"),
                    "VERIFICATION_EXPIRED")
     if verification.user_id == staff_user_id:
-        raise Conflict("staff cannot redeem their own code; another member of staff may",
+        raise Conflict(gettext("staff cannot redeem their own code; another member of staff may"),
                        "OWN_CODE")
     # Quota and the per-resident limit are decided below by the database, even if they
     # looked reached when verified (a reversal may have given a unit back).
     blocking = [r for r in verification.reasons if r not in perks.DECIDED_AT_GRANT]
     if blocking:
-        raise Forbidden("the resident may not have this perk", "NOT_ELIGIBLE", reasons=blocking)
+        raise Forbidden(gettext("the resident may not have this perk"), "NOT_ELIGIBLE", reasons=blocking)
 
     perk = _terms_row(verification, merchant, prefix="perk__")
     fields = {
@@ -300,16 +301,16 @@ def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verifica
         perk = _terms_now(connection, perk.id, merchant)
         fields["terms"] = perks.terms(perk)
     else:
-        raise Unavailable("the perk is being edited; try again", "DATABASE_BUSY", retry_after=1)
+        raise Unavailable(gettext("the perk is being edited; try again"), "DATABASE_BUSY", retry_after=1)
     if outcome.done:
-        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+        raise Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
     refusal = _refusal(perk, verification, outcome.held, today)
     if refusal is not None:
         raise refusal
     if outcome.grant_id is None:  # a concurrent retry of this grant got there first
-        raise Conflict("this verification has been redeemed already", "ALREADY_REDEEMED")
+        raise Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
     if outcome.unit is None:
-        raise Conflict("the perk's quota is used up", "QUOTA_EXHAUSTED")
+        raise Conflict(gettext("the perk's quota is used up"), "QUOTA_EXHAUSTED")
     if outcome.unit.version != perk.version:  # edited since read: the terms in force now
         perk = _terms_now(connection, perk.id, merchant)
         refusal = _refusal(perk, verification, outcome.held, today)
@@ -360,11 +361,11 @@ def reverse(session: Session, merchant: MerchantRef, staff_user_id: int, redempt
                                  Redemption.merchant_id == merchant.id)
         .execution_options(populate_existing=True)).scalar_one_or_none()
     if redemption is None:
-        raise NotFound("no such redemption", "REDEMPTION_NOT_FOUND")
+        raise NotFound(gettext("no such redemption"), "REDEMPTION_NOT_FOUND")
     if done.rowcount != 1:
         if redemption.status == "reversed":
-            raise Conflict("this redemption has been reversed already", "ALREADY_REVERSED")
-        raise Conflict("a redemption can only be reversed within a day",
+            raise Conflict(gettext("this redemption has been reversed already"), "ALREADY_REVERSED")
+        raise Conflict(gettext("a redemption can only be reversed within a day"),
                        "REVERSAL_WINDOW_CLOSED")
     session.execute(update(Perk).where(Perk.id == redemption.perk_id, Perk.used > 0)
                     .values(used=Perk.used - 1).execution_options(synchronize_session=False))
@@ -392,11 +393,11 @@ def _utc_start(day: dt.date) -> dt.datetime:
 def stats(session: Session, merchant_id: int, date_from: dt.date, date_to: dt.date) -> dict:
     """Verifications, grants, reversals and refusals (by reason), per Shanghai day."""
     if date_to < date_from:
-        raise Invalid("the period ends before it starts",
-                      errors={"query": {"to": ["must be on or after from"]}})
+        raise Invalid(gettext("the period ends before it starts"),
+                      errors={"query": {"to": [gettext("must be on or after from")]}})
     if (date_to - date_from).days >= MAX_STATS_DAYS:
-        raise Invalid("ask for at most a year at a time",
-                      errors={"query": {"from": [f"at most {MAX_STATS_DAYS} days"]}})
+        raise Invalid(gettext("ask for at most a year at a time"),
+                      errors={"query": {"from": [gettext("at most {max_stats_days} days", max_stats_days=MAX_STATS_DAYS)]}})
     start, end = _utc_start(date_from), _utc_start(date_to + dt.timedelta(days=1))
     days = {date_from + dt.timedelta(days=i): Counter()
             for i in range((date_to - date_from).days + 1)}

@@ -14,6 +14,7 @@ from points import policy
 from points.crypto import DataCipher
 from points.db import dialect_insert, utcnow
 from points.errors import Invalid
+from points.i18n import gettext
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
 from points.models import AccessLogEntry, Consent, User
 from points.models.workers import CHECK_PURPOSES
@@ -70,7 +71,7 @@ def checked_identity(name: str | None, id_number: str | None,
     if phone is not None and not PHONE_RE.match(phone):
         errors["phone"] = ["a mainland mobile number has 11 digits starting with 1"]
     if errors:
-        raise Invalid("the identity is not valid", errors={"json": errors})
+        raise Invalid(gettext("the identity is not valid"), errors={"json": errors})
     return name, number
 
 
@@ -97,8 +98,8 @@ def set_consent(session: Session, user: User, scope: str, granted: bool,
     """Record a consent; with `current_version`, only one given under the policy in
     force (points.policy) is accepted."""
     if scope not in CONSENT_SCOPES:
-        raise Invalid(f"unknown consent scope {scope!r}",
-                      errors={"path": {"scope": [f"one of {', '.join(CONSENT_SCOPES)}"]}})
+        raise Invalid(gettext("unknown consent scope {scope!r}", scope=scope),
+                      errors={"path": {"scope": [gettext("one of {value}", value=', '.join(CONSENT_SCOPES))]}})
     if current_version is not None:
         policy.check_version(policy_version, current_version)
     consent = Consent(user_id=user.id, scope=scope, granted=granted,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from points import quality
 from points.credit_checks import last_day_overdue_if_checked
+from points.i18n import N_, gettext
 from points.models import Department
 from points.models.workers import CreditCheck
 from points.models.workflows import Objection, RepairApplication
@@ -103,9 +104,26 @@ def csv_cell(value: object) -> object:
     return value
 
 
+# The CSV's header row, in the reader's language (the JSON keeps the column names).
+HEADERS = {
+    "department": N_("department code"), "name": N_("department"),
+    "records_received": N_("records received"), "records_accepted": N_("records accepted"),
+    "records_rejected": N_("records rejected"), "acceptance_rate": N_("acceptance rate"),
+    "late_share": N_("share reported late"), "open_quality_issues": N_("open quality issues"),
+    "repairs_decided": N_("repairs decided"),
+    "repairs_decided_on_time": N_("repairs decided on time"),
+    "repairs_overdue": N_("repairs overdue"), "objections_decided": N_("objections decided"),
+    "objections_decided_on_time": N_("objections decided on time"),
+    "objections_overdue": N_("objections overdue"), "credit_checks": N_("credit checks"),
+    "credit_checks_with_feedback": N_("credit checks with feedback"),
+    "credit_checks_feedback_overdue": N_("credit checks with feedback overdue"),
+    "credit_checks_missing_feedback": N_("credit checks without feedback (deprecated)"),
+}
+
+
 def to_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-    writer.writeheader()
+    writer.writerow({column: gettext(HEADERS[column]) for column in COLUMNS})
     writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()

@@ -21,6 +21,7 @@ from points import workdays
 from points.audit import audit
 from points.db import on_commit, utcnow
 from points.errors import Invalid
+from points.i18n import gettext
 from points.models import HolidayArrangement
 from points.models.workflows import Objection, RepairApplication
 from points.objections import OPEN as OBJECTION_OPEN
@@ -48,8 +49,8 @@ def _dates(values: list[str]) -> list[dt.date]:
 def _check(year: int, holidays: list[dt.date], workdays_: list[dt.date]) -> None:
     errors: dict[str, list[str]] = {}
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise Invalid(f"the calendar covers {FIRST_YEAR}–{LAST_YEAR}",
-                      errors={"path": {"year": [f"between {FIRST_YEAR} and {LAST_YEAR}"]}})
+        raise Invalid(gettext("the calendar covers {first_year}–{last_year}", first_year=FIRST_YEAR, last_year=LAST_YEAR),
+                      errors={"path": {"year": [gettext("between {first_year} and {last_year}", first_year=FIRST_YEAR, last_year=LAST_YEAR)]}})
     for name, days in (("holidays", holidays), ("workdays", workdays_)):
         outside = sorted({d.isoformat() for d in days if d.year != year})
         if outside:
@@ -64,7 +65,7 @@ def _check(year: int, holidays: list[dt.date], workdays_: list[dt.date]) -> None
     if both:
         errors.setdefault("workdays", []).append(f"also named as days off: {', '.join(both)}")
     if errors:
-        raise Invalid("the arrangement is not valid", errors={"json": errors})
+        raise Invalid(gettext("the arrangement is not valid"), errors={"json": errors})
 
 
 def enter(session: Session, year: int, holidays: list[dt.date], workdays_: list[dt.date],
@@ -120,8 +121,8 @@ def view(session: Session, year: int) -> dict[str, Any]:
     """Every day of `year` as deadlines count it: working or not, and the source of the
     answer; the days off on weekdays and the working weekend days; the office's entry."""
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise Invalid(f"the calendar covers {FIRST_YEAR}–{LAST_YEAR}",
-                      errors={"path": {"year": [f"between {FIRST_YEAR} and {LAST_YEAR}"]}})
+        raise Invalid(gettext("the calendar covers {first_year}–{last_year}", first_year=FIRST_YEAR, last_year=LAST_YEAR),
+                      errors={"path": {"year": [gettext("between {first_year} and {last_year}", first_year=FIRST_YEAR, last_year=LAST_YEAR)]}})
     row = session.get(HolidayArrangement, year)
     days = []
     day = dt.date(year, 1, 1)

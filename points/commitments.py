@@ -25,6 +25,7 @@ from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import gettext
 from points.models import Department, Subject, User
 from points.models.workflows import FAST_TRACK_KINDS, Commitment
 from points.rulesets import RuleSet
@@ -79,8 +80,8 @@ def _department(session: Session, code: str) -> Department:
     department = session.execute(select(Department).where(
         Department.code == code, Department.enabled)).scalar_one_or_none()
     if department is None:
-        raise Invalid("unknown department", errors={"json": {"department": [
-            f"no department {code!r}"]}})
+        raise Invalid(gettext("unknown department"), errors={"json": {"department": [
+            gettext("no department {code!r}", code=code)]}})
     return department
 
 
@@ -102,12 +103,12 @@ def make(session: Session, user: User, *, kind: str, content: str, department_co
     elif due_on is not None and due_on > today + LONGEST_TERM:
         errors["due_on"] = ["must be within three years"]
     if errors:
-        raise Invalid("the commitment is not complete", errors={"json": errors})
+        raise Invalid(gettext("the commitment is not complete"), errors={"json": errors})
     department = _department(session, department_code) if department_code else None
     if kind in FAST_TRACK_KINDS:
         reason = exclusion(session, user.subject_id, today)
         if reason is not None:
-            raise Conflict(f"fast-track commitments are not available: {reason}",
+            raise Conflict(gettext("fast-track commitments are not available: {reason}", reason=reason),
                            "FAST_TRACK_EXCLUDED")
     commitment = Commitment(
         subject_id=user.subject_id, user_id=user.id, kind=kind, content=content,
@@ -123,12 +124,12 @@ def withdraw(session: Session, user: User, commitment_id: int) -> Commitment:
     commitment = session.execute(select(Commitment).where(
         Commitment.id == commitment_id).with_for_update()).scalar_one_or_none()
     if commitment is None or commitment.subject_id != user.subject_id:
-        raise NotFound("no such commitment", "COMMITMENT_NOT_FOUND")
+        raise NotFound(gettext("no such commitment"), "COMMITMENT_NOT_FOUND")
     if commitment.kind == "repair":
-        raise Conflict("a repair commitment ends with its repair application; withdraw the "
-                       "application instead", "COMMITMENT_NOT_WITHDRAWABLE")
+        raise Conflict(gettext("a repair commitment ends with its repair application; withdraw the "
+                       "application instead"), "COMMITMENT_NOT_WITHDRAWABLE")
     if commitment.status != "active":
-        raise Conflict(f"the commitment is {commitment.status} already", "COMMITMENT_CLOSED",
+        raise Conflict(gettext("the commitment is {status} already", status=commitment.status), "COMMITMENT_CLOSED",
                        current_status=commitment.status)
     commitment.status = "withdrawn"
     commitment.closed_at = utcnow()
@@ -209,23 +210,22 @@ def record_outcome(session: Session, cipher: DataCipher, cache: redis.Redis | No
                    department: Department, commitment_id: int, outcome: str, serious: bool,
                    today: dt.date) -> Commitment:
     if outcome == "fulfilled" and serious:
-        raise Invalid("only a breach can be serious", errors={"json": {"serious": [
-            "must be false when the outcome is fulfilled"]}})
+        raise Invalid(gettext("only a breach can be serious"), errors={"json": {"serious": [
+            gettext("must be false when the outcome is fulfilled")]}})
     commitment = session.execute(select(Commitment).where(
         Commitment.id == commitment_id).with_for_update()).scalar_one_or_none()
     if commitment is None or commitment.department_id != department.id:
-        raise NotFound("no such commitment in this department's matters",
+        raise NotFound(gettext("no such commitment in this department's matters"),
                        "COMMITMENT_NOT_FOUND")
     if commitment.status != "active":
-        raise Conflict(f"the commitment is {commitment.status} already", "COMMITMENT_CLOSED",
+        raise Conflict(gettext("the commitment is {status} already", status=commitment.status), "COMMITMENT_CLOSED",
                        current_status=commitment.status)
     if (outcome == "breached" and commitment.kind == "missing_materials"
             and commitment.due_on is not None and today <= commitment.due_on):
         # 容缺受理: the materials may still come until the end of due_on; a breach is the
         # finding that they did not. (A false statement under approval_substitute may be
         # found at any time, so that kind has no such wait.)
-        raise Conflict(f"the materials are due on {commitment.due_on.isoformat()}: a breach "
-                       "can be found only after that day", "COMMITMENT_NOT_DUE",
+        raise Conflict(gettext("the materials are due on {due_on}: a breach can be found only after that day", due_on=commitment.due_on.isoformat()), "COMMITMENT_NOT_DUE",
                        due_on=commitment.due_on.isoformat())
     record_type = (FULFILLED_TYPE if outcome == "fulfilled"
                    else BREACH_TYPES[1] if serious else BREACH_TYPES[0])
@@ -245,7 +245,7 @@ def record_outcome(session: Session, cipher: DataCipher, cache: redis.Redis | No
                                 (*(department.record_types or []), record_type))
     result = ingestion.ingest(session, cipher, cache, writer, [raw], today)  # type: ignore[arg-type]
     if result["rejected"]:
-        raise Invalid("the outcome record could not be written",
+        raise Invalid(gettext("the outcome record could not be written"),
                       errors={"record": result["rejected"][0]["problems"]})
     audit(session, f"department:{department.code}", f"commitment.{outcome}", "commitment",
           commitment.id, before={"status": commitment.status},

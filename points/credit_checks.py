@@ -33,6 +33,7 @@ from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import gettext
 from points.identity import mask_id_number, mask_name, normalise_id_number, same_name
 from points.models import Department
 from points.models.workers import CreditCheck
@@ -76,7 +77,7 @@ def run_check(session: Session, cipher: DataCipher, cache: redis.Redis,
     try:
         number = normalise_id_number(id_number)
     except ValueError as exc:
-        raise Invalid("the ID number is not valid",
+        raise Invalid(gettext("the ID number is not valid"),
                       errors={"json": {"subject": {"id_number": [str(exc)]}}}) from exc
     name = (name or "").strip()
     subject = find_subject(session, cipher, number)
@@ -89,9 +90,9 @@ def run_check(session: Session, cipher: DataCipher, cache: redis.Redis,
     else:
         held = reference_name(cipher, subject)
         if held is not None and not same_name(held, name):
-            raise Invalid("the name does not match the name bound to this ID number",
+            raise Invalid(gettext("the name does not match the name bound to this ID number"),
                           "NAME_MISMATCH", errors={"json": {"subject": {"name": [
-                              "does not match the name bound to this ID number"]}}})
+                              gettext("does not match the name bound to this ID number")]}}})
         score = scoring.current_points(session, cache, subject.id, today)
         points, level, restricted, code = (score["points"], score["level"], score["restricted"],
                                            score["rule_set"])
@@ -165,7 +166,7 @@ def get_check(session: Session, department: Department, check_id: int, *,
                                      CreditCheck.department_id == department.id)
     check = session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
     if check is None:  # another department's check is not this one's business
-        raise NotFound("no such credit check", "CREDIT_CHECK_NOT_FOUND")
+        raise NotFound(gettext("no such credit check"), "CREDIT_CHECK_NOT_FOUND")
     return check
 
 
@@ -175,13 +176,13 @@ def give_feedback(session: Session, department: Department, check_id: int, actio
     (joint punishment, rule set §3)."""
     check = get_check(session, department, check_id)
     if action == "fast_track" and check.restricted:
-        raise Conflict("a restricted person may not be fast-tracked", "FAST_TRACK_EXCLUDED")
+        raise Conflict(gettext("a restricted person may not be fast-tracked"), "FAST_TRACK_EXCLUDED")
     done = session.execute(
         update(CreditCheck).where(CreditCheck.id == check.id, CreditCheck.feedback_at.is_(None))
         .values(feedback_action=action, feedback_note=(note or "").strip() or None,
                 feedback_at=utcnow()))
     if done.rowcount != 1:
-        raise Conflict("feedback for this check was given already", "FEEDBACK_ALREADY_GIVEN")
+        raise Conflict(gettext("feedback for this check was given already"), "FEEDBACK_ALREADY_GIVEN")
     audit(session, f"department:{department.code}", "credit_check.feedback", "credit_check",
           check.id, after={"action": action})
     session.refresh(check)

@@ -12,6 +12,7 @@ from points.audit import audit
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import gettext
 from points.models import Department
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
@@ -25,7 +26,7 @@ def _check_types(record_types: Iterable[str], known: set[str]) -> list[str]:
     types = sorted(set(record_types))
     unknown = [t for t in types if t not in known]
     if unknown:
-        raise Invalid("unknown record types", errors={"json": {
+        raise Invalid(gettext("unknown record types"), errors={"json": {
             "record_types": [f"unknown record type {t!r}" for t in unknown]}})
     return types
 
@@ -41,10 +42,10 @@ def create_department(session: Session, code: str, name: str, record_types: Iter
     """A new department and its API key (a new random one unless `key` is given: the
     demo data's keys are derived so that they stay the same across restarts)."""
     if not CODE_RE.match(code):
-        raise Invalid("bad department code", errors={"json": {"code": [
-            "2-40 characters: lower-case letters, digits, '_' or '-', starting with a letter"]}})
+        raise Invalid(gettext("bad department code"), errors={"json": {"code": [
+            gettext("2-40 characters: lower-case letters, digits, '_' or '-', starting with a letter")]}})
     if session.execute(select(Department.id).where(Department.code == code)).first():
-        raise Conflict(f"department {code!r} exists already", "DEPARTMENT_EXISTS")
+        raise Conflict(gettext("department {code!r} exists already", code=code), "DEPARTMENT_EXISTS")
     key = key or new_api_key()
     department = Department(code=code, name=name, record_types=_check_types(record_types, known_types),
                             api_key_hash=hash_token(key), key_rotated_at=utcnow(), enabled=True,
@@ -59,7 +60,7 @@ def get_department(session: Session, code: str) -> Department:
     department = session.execute(
         select(Department).where(Department.code == code)).scalar_one_or_none()
     if department is None:
-        raise NotFound(f"no department {code!r}")
+        raise NotFound(gettext("no department {code!r}", code=code))
     return department
 
 

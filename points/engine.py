@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from points.dates import add_months
+from points.i18n import N_
 from points.rulesets import DetailProblem, ResolvedType, RuleSet
 
 # Window ends are date + months for a few thousand distinct dates and a handful of
@@ -31,7 +32,7 @@ STATUSES = ("active", "disputed", "repaired", "ended", "revoked", "expired")
 # and an expired record is simply past its window end.
 REVOKED = "revoked"
 # Rules §4 and §5: only a negative record's window can end early (ended_on, a repair).
-ENDS_ONLY_NEGATIVE = ("only a negative record can be ended early; a positive record counts its "
+ENDS_ONLY_NEGATIVE = N_("only a negative record can be ended early; a positive record counts its "
                       "full window and an occupational one never counts")
 
 

@@ -34,6 +34,7 @@ from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import gettext
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone
 from points.models import FaceVerification, Subject, User
 from points.subjects import find_subject, get_or_create_subject
@@ -101,15 +102,15 @@ def complete(session: Session, cipher: DataCipher, verifier: FaceVerifier, user:
                                        FaceVerification.user_id == user.id)
         .with_for_update()).scalar_one_or_none()
     if verification is None:
-        raise NotFound("no face verification with this verify_id was started by this account",
+        raise NotFound(gettext("no face verification with this verify_id was started by this account"),
                        "FACE_VERIFICATION_NOT_FOUND")
     if verification.bound_at is not None:
         if user.subject_id is not None and user.subject_id == verification.subject_id:
             return _view(cipher, user, today)  # the same request again: the same answer
-        raise NotFound("this face verification has been used; start a new one",
+        raise NotFound(gettext("this face verification has been used; start a new one"),
                        "FACE_VERIFICATION_NOT_FOUND")
     if utcnow() >= verification.expires_at:
-        raise NotFound("this face verification has expired; start a new one",
+        raise NotFound(gettext("this face verification has expired; start a new one"),
                        "FACE_VERIFICATION_NOT_FOUND")
     name = cipher.decrypt(verification.name_enc)
     number = cipher.decrypt(verification.id_number_enc)
@@ -118,7 +119,7 @@ def complete(session: Session, cipher: DataCipher, verifier: FaceVerifier, user:
     # stored when WeChat was first asked: a changed row cannot bind another person.
     digest = cert_hash(name, number)
     if not secrets.compare_digest(digest, verification.cert_hash):
-        raise NotFound("this face verification cannot be used; start a new one",
+        raise NotFound(gettext("this face verification cannot be used; start a new one"),
                        "FACE_VERIFICATION_NOT_FOUND")
     try:
         verify_ret = verifier.query_verify_info(verification.verify_id, verification.out_seq_no,
@@ -134,7 +135,7 @@ def complete(session: Session, cipher: DataCipher, verifier: FaceVerifier, user:
           verification.id, after={"out_seq_no": verification.out_seq_no,
                                   "verify_ret": verify_ret})
     if verify_ret != VERIFY_OK:
-        raise Invalid("the face verification did not confirm the person",
+        raise Invalid(gettext("the face verification did not confirm the person"),
                       "FACE_VERIFICATION_FAILED", commit=True, verify_ret=verify_ret)
     return bind_verified(session, cipher, user, name, number, phone, verification, today)
 
@@ -146,14 +147,14 @@ def _not_bound_elsewhere(session: Session, cipher: DataCipher, user: User, numbe
         return
     held = find_subject(session, cipher, number)
     if held is None or held.id != user.subject_id:
-        raise Conflict("this account is already bound to another ID number",
+        raise Conflict(gettext("this account is already bound to another ID number"),
                        "IDENTITY_ALREADY_BOUND")
 
 
 def _check_phone(phone: str) -> None:
     if not accounts.PHONE_RE.match(phone):
-        raise Invalid("the identity is not valid", errors={"json": {"phone": [
-            "a mainland mobile number has 11 digits starting with 1"]}})
+        raise Invalid(gettext("the identity is not valid"), errors={"json": {"phone": [
+            gettext("a mainland mobile number has 11 digits starting with 1")]}})
 
 
 def bind_verified(session: Session, cipher: DataCipher, user: User, name: str, number: str,
@@ -165,7 +166,7 @@ def bind_verified(session: Session, cipher: DataCipher, user: User, name: str, n
     # Serialises two verified bindings of one person (PostgreSQL; SQLite has one writer).
     session.execute(select(Subject.id).where(Subject.id == subject.id).with_for_update())
     if user.subject_id is not None and user.subject_id != subject.id:
-        raise Conflict("this account is already bound to another ID number",
+        raise Conflict(gettext("this account is already bound to another ID number"),
                        "IDENTITY_ALREADY_BOUND")
     earlier = session.execute(select(User).where(
         or_(User.subject_id == subject.id, User.unverified_subject_id == subject.id),
@@ -212,6 +213,7 @@ def _move_away(session: Session, holder: User, to: User, subject: Subject,
         kind="identity_moved", dedupe_key=f"identity_moved:{verification.out_seq_no}:{holder.id}",
         user_id=holder.id, params={}), today)
 
+
 def _view(cipher: DataCipher, user: User, today: dt.date, name: str | None = None,
           number: str | None = None) -> accounts.IdentityView:
     name = name if name is not None else cipher.decrypt(user.name_enc)
@@ -228,7 +230,7 @@ def bind_in_development(session: Session, cipher: DataCipher, verifier: FaceVeri
     """`PUT /v1/me/identity {"name", "id_number"}` and the demo seed: both steps at once,
     which only the development stand-in can pass (WeChat needs the face in between)."""
     if not isinstance(verifier, StandInVerifier):
-        raise Invalid("verify your face first: POST /v1/me/identity/verifications",
+        raise Invalid(gettext("verify your face first: POST /v1/me/identity/verifications"),
                       "FACE_VERIFICATION_REQUIRED")
     accounts.checked_identity(name, id_number, phone)
     verification = start(session, cipher, verifier, user, name, id_number)

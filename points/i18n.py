@@ -92,8 +92,9 @@ def translate_text(text: str) -> str:
     for pattern, msgid in _templates(locale):
         match = pattern.fullmatch(text)
         if match:
-            params = {name: messages.get(value) or value
-                      for name, value in match.groupdict().items()}
+            # A parameter may itself be a message, or be made from one (a revocation's
+            # reason inside a history reason): shorter each time, so this ends.
+            params = {name: translate_text(value) for name, value in match.groupdict().items()}
             return _fill(messages[msgid], msgid, params)
     return text
 

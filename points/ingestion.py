@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from points import engine, notifications, rule_store, scoring
 from points.crypto import DataCipher
 from points.db import SHANGHAI, dialect_insert, utcnow
+from points.i18n import N_
 from points.identity import is_adult, normalise_id_number, same_name
 from points.models import (
     CreditRecord,
@@ -473,7 +474,8 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     if touched:
         scoring.recompute_subjects(session, cache, touched, today, cause="record",
                                    explanation_changed=explained,
-                                   reason=f"records reported by {department.name}")
+                                   reason=N_("records reported by {department}").format(
+                                       department=department.name))
     accepted.sort(key=lambda a: a.pop("index"))
     return {
         "accepted": accepted,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from points import engine, face, idempotency_keys, privacy, rule_store, scoring
 from points.dates import add_months
 from points.db import utcnow
+from points.i18n import N_
 from points.models import CreditRecord, Job, RecordVersion, Score, Subject
 from points.models.workers import CreditCheck
 from points.rulesets import RuleSet
@@ -91,7 +92,7 @@ def _fewer_collections() -> Iterator[None]:
 
 def recompute_all(session_factory: Callable[[], Session], cache: redis.Redis | None,
                   as_of: dt.date, *, rule_set_code: str | None = None,
-                  reason: str = "full recompute", cause: str = "recompute",
+                  reason: str = N_("full recompute"), cause: str = "recompute",
                   subject_ids: list[int] | None = None,
                   id_range: tuple[int, int] | None = None,
                   on_progress: Callable[[Progress], None] | None = None) -> Progress:
@@ -164,7 +165,7 @@ def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
                 with session_factory() as session, session.begin():
                     result = scoring.recompute_subjects(
                         session, cache, ids, today, cause="time",
-                        reason="a record's counting window opened or closed",
+                        reason=N_("a record's counting window opened or closed"),
                         keep_rule_set=True)
                 recomputed += len(ids)
                 changed += len(result.changed)

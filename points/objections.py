@@ -19,6 +19,7 @@ from points import notifications, records
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import N_, gettext
 from points.models import CreditRecord, Department, User
 from points.models.workflows import Objection
 from points.repairs import DECISION_WORKING_DAYS, lock_own_record, title_of
@@ -31,11 +32,11 @@ def raise_objection(session: Session, user: User, record_id: int, reason: str,
                     today: dt.date) -> Objection:
     record = lock_own_record(session, user, record_id)
     if record.status == "revoked":
-        raise Conflict("the record was revoked; it no longer counts", "RECORD_REVOKED")
+        raise Conflict(gettext("the record was revoked; it no longer counts"), "RECORD_REVOKED")
     pending = session.execute(select(Objection.id).where(
         Objection.record_id == record.id, Objection.status == OPEN)).first()
     if pending is not None:
-        raise Conflict("an objection to this record is being decided", "OBJECTION_PENDING",
+        raise Conflict(gettext("an objection to this record is being decided"), "OBJECTION_PENDING",
                        objection_id=pending[0])
     objection = Objection(
         record_id=record.id, subject_id=record.subject_id, user_id=user.id,
@@ -46,7 +47,7 @@ def raise_objection(session: Session, user: User, record_id: int, reason: str,
             session.add(objection)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict("an objection to this record is being decided",
+        raise Conflict(gettext("an objection to this record is being decided"),
                        "OBJECTION_PENDING") from exc
     records.keep_version(session, record, "disputed", f"user:{user.id}")
     record.disputed = True
@@ -58,14 +59,14 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
     objection = session.execute(select(Objection).where(Objection.id == objection_id)
                                 .with_for_update()).scalar_one_or_none()
     if objection is None or objection.department_id != department.id:
-        raise NotFound("no such objection for this department", "OBJECTION_NOT_FOUND")
+        raise NotFound(gettext("no such objection for this department"), "OBJECTION_NOT_FOUND")
     if objection.status != OPEN:
-        raise Conflict(f"the objection is {objection.status} already", "OBJECTION_CLOSED",
+        raise Conflict(gettext("the objection is {status} already", status=objection.status), "OBJECTION_CLOSED",
                        current_status=objection.status)
     note = (note or "").strip() or None
     if not upheld and note is None:
-        raise Invalid("say why the objection is rejected", errors={"json": {"note": [
-            "is required when the objection is rejected; the resident sees it"]}})
+        raise Invalid(gettext("say why the objection is rejected"), errors={"json": {"note": [
+            gettext("is required when the objection is rejected; the resident sees it")]}})
     record = session.execute(select(CreditRecord).where(CreditRecord.id == objection.record_id)
                              .with_for_update(key_share=True)).scalar_one()
     by = f"department:{department.code}"
@@ -73,7 +74,8 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
     if upheld:
         if record.status != "revoked":  # the department may have revoked it meanwhile
             records.revoke(session, cache, record,
-                           f"objection {objection.id} upheld: {note or objection.reason}",
+                           N_("objection {objection_id} upheld: {reason}").format(
+                               objection_id=objection.id, reason=note or objection.reason),
                            today, cause="objection", by=by, who=department.name)
     else:
         records.keep_version(session, record, "dispute_rejected", by)
@@ -84,7 +86,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
           note=note)
     notifications.close_decided(session, objection, kind="objection",
                          status="upheld" if upheld else "rejected", by=by, note=note,
-                         today=today, title=title, answer="异议成立" if upheld else "未采纳",
+                         today=today, title=title, answer=N_("upheld") if upheld else N_("not accepted"),
                          sender=department.name)
     return objection
 

@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from points.db import dialect_insert, on_commit, utcnow
+from points.i18n import translate_text, use_locale
 from points.models import User
 from points.models.workflows import OutboxMessage
 from points.notify import SendResult
@@ -42,6 +43,8 @@ FIRST_RETRY = dt.timedelta(minutes=1)
 LONGEST_RETRY = dt.timedelta(hours=6)
 BATCH = 100
 THING_MAX, PHRASE_MAX = 20, 5  # WeChat's limits for `thing` and `phrase` fields
+# Subscription messages are sent with lang zh_CN (points.notify): their texts are Chinese.
+NOTICE_LOCALE = "zh"
 
 _delivery_hook: Callable[[list[int]], None] | None = None
 
@@ -71,7 +74,12 @@ def phrase(text: str) -> str:
 
 
 def message_data(subject: str, result: str, on: dt.date, note: str | None) -> dict[str, str]:
-    """The four fields every one of our templates has (see points.notify)."""
+    """The four fields every one of our templates has (see points.notify), in Chinese
+    (the templates' language, whoever's request queued the message): `subject`, `result`
+    and `note` are English messages (N_) or the people's own texts, kept as they are."""
+    with use_locale(NOTICE_LOCALE):
+        subject, result = translate_text(subject), translate_text(result)
+        note = translate_text(note) if note else note
     return {"thing1": thing(subject), "phrase2": phrase(result), "date3": on.isoformat(),
             "thing4": thing(note)}
 

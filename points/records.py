@@ -13,7 +13,7 @@ from points import engine, notifications, rule_store, scoring, statements
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
-from points.i18n import gettext
+from points.i18n import N_, gettext
 from points.ingestion import changed_notice, snapshot
 from points.models import CreditRecord, Department, RecordVersion
 from points.rulesets import RuleSet
@@ -43,14 +43,14 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
                source_ref: str, ended_on: dt.date, today: dt.date) -> CreditRecord:
     record = department_record(session, department, source_ref)
     if record.status == "revoked":
-        raise Conflict("the record was revoked", "RECORD_REVOKED")
+        raise Conflict(gettext("the record was revoked"), "RECORD_REVOKED")
     resolved = rule_store.active(session).resolved_types.get(record.type)
     if resolved is None or resolved.kind != "negative":
-        raise Conflict(engine.ENDS_ONLY_NEGATIVE, "RECORD_NOT_ENDABLE")
+        raise Conflict(gettext(engine.ENDS_ONLY_NEGATIVE), "RECORD_NOT_ENDABLE")
     start = record.decided_on or record.occurred_on
     if start is not None and ended_on < start:
-        raise Invalid("ended_on is before the record's start", errors={"json": {
-            "ended_on": [f"must be on or after {start.isoformat()}"]}})
+        raise Invalid(gettext("ended_on is before the record's start"), errors={"json": {
+            "ended_on": [gettext("must be on or after {start}", start=start.isoformat())]}})
     keep_version(session, record, "ended", f"department:{department.code}")
     audit(session, f"department:{department.code}", "record.ended", "record", record.id,
           before={"ended_on": record.ended_on}, after={"ended_on": ended_on})
@@ -59,8 +59,9 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
                                                    rule_store.active(session),
                                                    ended_on=ended_on.isoformat()), today)
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause="record",
-                               reason=f"{department.name} ended record {record.id} "
-                                      f"({record.type}) on {ended_on.isoformat()}",
+                               reason=N_("{department} ended record {record_id} ({type}) on {ended_on}").format(
+                                   department=department.name, record_id=record.id,
+                                   type=record.type, ended_on=ended_on.isoformat()),
                                record_id=record.id)
     return record
 
@@ -76,7 +77,7 @@ def revoke_record(session: Session, cache: redis.Redis | None, department: Depar
 def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, reason: str,
            today: dt.date, *, cause: str, by: str, who: str) -> CreditRecord:
     if record.status == "revoked":
-        raise Conflict("the record was already revoked", "RECORD_REVOKED")
+        raise Conflict(gettext("the record was already revoked"), "RECORD_REVOKED")
     keep_version(session, record, "revoked", by)
     audit(session, by, "record.revoked", "record", record.id, before={"status": record.status},
           after={"status": "revoked"}, note=reason)
@@ -86,7 +87,8 @@ def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, re
     notifications.send_one(session, changed_notice(record, "revoked", who,
                                                    rule_store.active(session)), today)
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause=cause,
-                               reason=f"{who} revoked record {record.id} ({record.type}): {reason}",
+                               reason=N_("{who} revoked record {record_id} ({type}): {reason}").format(
+                                   who=who, record_id=record.id, type=record.type, reason=reason),
                                record_id=record.id)
     return record
 

@@ -21,6 +21,7 @@ from points.audit import audit
 from points.commitments import notice
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import N_, gettext
 from points.ingestion import changed_notice
 from points.models import CreditRecord, Department, User
 from points.models.workflows import Commitment, RepairApplication
@@ -36,7 +37,7 @@ def lock_own_record(session: Session, user: User, record_id: int) -> CreditRecor
     record = session.execute(select(CreditRecord).where(CreditRecord.id == record_id)
                              .with_for_update(key_share=True)).scalar_one_or_none()
     if record is None or user.subject_id is None or record.subject_id != user.subject_id:
-        raise NotFound("no such record", "RECORD_NOT_FOUND")
+        raise NotFound(gettext("no such record"), "RECORD_NOT_FOUND")
     return record
 
 
@@ -50,9 +51,9 @@ def apply(session: Session, user: User, record_id: int, statement: str, commitme
     record = lock_own_record(session, user, record_id)
     rule_set = rule_store.active(session)
     if record.status == "revoked":
-        raise Conflict("the record was revoked; it no longer counts", "RECORD_REVOKED")
+        raise Conflict(gettext("the record was revoked; it no longer counts"), "RECORD_REVOKED")
     if record.status == "repaired":
-        raise Conflict("the record is repaired already", "ALREADY_REPAIRED")
+        raise Conflict(gettext("the record is repaired already"), "ALREADY_REPAIRED")
     shown = repairable_now(record, rule_set, today)
     _refuse_if_pending(session, record.id)
 
@@ -77,7 +78,7 @@ def apply(session: Session, user: User, record_id: int, statement: str, commitme
             session.add(application)
             session.flush()
     except IntegrityError as exc:  # a concurrent application won the unique index
-        raise Conflict("an application for this record is being decided",
+        raise Conflict(gettext("an application for this record is being decided"),
                        "REPAIR_PENDING") from exc
     return application
 
@@ -94,10 +95,10 @@ def repairable_now(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> d
                        else "only negative records can be repaired", "NOT_REPAIRABLE")
     until = shown["counted_until"]
     if until is not None and until <= today:
-        raise Conflict("the record no longer counts; there is nothing to repair",
+        raise Conflict(gettext("the record no longer counts; there is nothing to repair"),
                        "NOT_REPAIRABLE")
     if shown["repairable_from"] is not None and today < shown["repairable_from"]:
-        raise Conflict(f"repair may be applied for from {shown['repairable_from'].isoformat()}",
+        raise Conflict(gettext("repair may be applied for from {repairable_from}", repairable_from=shown['repairable_from'].isoformat()),
                        "NOT_YET_REPAIRABLE", repairable_from=shown["repairable_from"])
     return shown
 
@@ -106,7 +107,7 @@ def _refuse_if_pending(session: Session, record_id: int) -> None:
     pending = session.execute(select(RepairApplication.id).where(
         RepairApplication.record_id == record_id, RepairApplication.status == OPEN)).first()
     if pending is not None:
-        raise Conflict("an application for this record is being decided", "REPAIR_PENDING",
+        raise Conflict(gettext("an application for this record is being decided"), "REPAIR_PENDING",
                        repair_id=pending[0])
 
 
@@ -127,9 +128,9 @@ def _close_commitment(session: Session, application: RepairApplication, status: 
 def withdraw(session: Session, user: User, repair_id: int) -> RepairApplication:
     application = _lock(session, repair_id)
     if application is None or application.subject_id != user.subject_id:
-        raise NotFound("no such repair application", "REPAIR_NOT_FOUND")
+        raise NotFound(gettext("no such repair application"), "REPAIR_NOT_FOUND")
     if application.status != OPEN:
-        raise Conflict(f"the application is {application.status} already", "REPAIR_CLOSED",
+        raise Conflict(gettext("the application is {status} already", status=application.status), "REPAIR_CLOSED",
                        current_status=application.status)
     application.status = "withdrawn"
     application.closed_at = utcnow()
@@ -141,21 +142,21 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
            approve: bool, note: str | None, today: dt.date) -> RepairApplication:
     application = _lock(session, repair_id)
     if application is None or application.department_id != department.id:
-        raise NotFound("no such repair application for this department", "REPAIR_NOT_FOUND")
+        raise NotFound(gettext("no such repair application for this department"), "REPAIR_NOT_FOUND")
     if application.status != OPEN:
-        raise Conflict(f"the application is {application.status} already", "REPAIR_CLOSED",
+        raise Conflict(gettext("the application is {status} already", status=application.status), "REPAIR_CLOSED",
                        current_status=application.status)
     note = (note or "").strip() or None
     if not approve and note is None:
-        raise Invalid("say why the repair is refused", errors={"json": {"note": [
-            "is required when the repair is refused; the resident sees it"]}})
+        raise Invalid(gettext("say why the repair is refused"), errors={"json": {"note": [
+            gettext("is required when the repair is refused; the resident sees it")]}})
     record = session.execute(select(CreditRecord).where(CreditRecord.id == application.record_id)
                              .with_for_update(key_share=True)).scalar_one()
     by = f"department:{department.code}"
     title = title_of(session, record)
     if approve:
         if record.status != "active":
-            raise Conflict(f"the record is {record.status}; refuse the application instead",
+            raise Conflict(gettext("the record is {status}; refuse the application instead", status=record.status),
                            "RECORD_REVOKED" if record.status == "revoked" else "ALREADY_REPAIRED")
         # A correction since the application may have moved the record's dates or type:
         # an approval the rules no longer allow is refused (NOT_YET_REPAIRABLE …).
@@ -167,8 +168,9 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
                                                        rule_store.active(session)), today)
         scoring.recompute_subjects(
             session, cache, [record.subject_id], today, cause="repair", record_id=record.id,
-            reason=f"{department.name} approved the repair of record {record.id} ({title}), "
-                   f"application {application.id}")
+            reason=N_("{department} approved the repair of record {record_id} ({title}), application "
+                      "{application_id}").format(department=department.name, record_id=record.id,
+                                                 title=title, application_id=application.id))
     else:
         _close_commitment(session, application, "expired")
     audit(session, by, "repair.approved" if approve else "repair.rejected", "repair_application",
@@ -177,7 +179,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
                  "record_status": record.status}, note=note)
     notifications.close_decided(session, application, kind="repair",
                          status="approved" if approve else "rejected", by=by, note=note,
-                         today=today, title=title, answer="已通过" if approve else "未通过",
+                         today=today, title=title, answer=N_("approved") if approve else N_("not approved"),
                          sender=department.name)
     return application
 

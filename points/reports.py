@@ -22,6 +22,7 @@ from points import accounts, notifications, records, rule_store, scoring
 from points.crypto import DataCipher, hash_token
 from points.db import SHANGHAI, dialect_insert, utcnow
 from points.errors import Conflict, Forbidden, Gone, NotFound
+from points.i18n import gettext
 from points.identity import mask_id_number, mask_name
 from points.models import AccessLogEntry, User
 from points.models.workers import ReportReview, ReportShare
@@ -58,8 +59,8 @@ def create_share(session: Session, user: User, ttl_minutes: int, base_url: str) 
     """A new share of the worker's report; the token is shown only this once. Only a
     worker (someone who declared an occupation) has a report to share."""
     if profile_of(session, user.id) is None:
-        raise Conflict("only a worker's credit report can be shared: declare your occupation "
-                       "first (PUT /v1/me/worker-profile)", "NOT_A_WORKER")
+        raise Conflict(gettext("only a worker's credit report can be shared: declare your occupation "
+                       "first (PUT /v1/me/worker-profile)"), "NOT_A_WORKER")
     token = secrets.token_urlsafe(32)
     now = utcnow()
     share = ReportShare(user_id=user.id, subject_id=user.subject_id, token_hash=hash_token(token),
@@ -95,7 +96,7 @@ def revoke_share(session: Session, user: User, token_or_id: str) -> ReportShare:
         stmt = stmt.where(ReportShare.token_hash == hash_token(token_or_id))
     share = session.execute(stmt.with_for_update()).scalar_one_or_none()
     if share is None:
-        raise NotFound("no such report share", "SHARE_NOT_FOUND")
+        raise NotFound(gettext("no such report share"), "SHARE_NOT_FOUND")
     if share.revoked_at is None:
         share.revoked_at = utcnow()
     return share
@@ -106,11 +107,11 @@ def open_share(session: Session, token: str) -> ReportShare:
     share = session.execute(select(ReportShare).where(
         ReportShare.token_hash == hash_token(token))).scalar_one_or_none()
     if share is None:
-        raise NotFound("no such credit report", "SHARE_NOT_FOUND")
+        raise NotFound(gettext("no such credit report"), "SHARE_NOT_FOUND")
     worker = session.get(User, share.user_id)
     if (share_state(share, utcnow()) != "active" or worker is None
             or worker.closed_at is not None or worker.subject_id != share.subject_id):
-        raise Gone("this credit report link has expired or was revoked", "SHARE_EXPIRED")
+        raise Gone(gettext("this credit report link has expired or was revoked"), "SHARE_EXPIRED")
     return share
 
 
@@ -194,20 +195,20 @@ def add_review(session: Session, token: str, viewer_id: int, rating: int,
     never changes points: a department turns a verified complaint into a record."""
     share = open_share(session, token)
     if viewer_id == share.user_id:
-        raise Forbidden("you cannot review yourself", "SELF_REVIEW")
+        raise Forbidden(gettext("you cannot review yourself"), "SELF_REVIEW")
     opened = session.execute(select(AccessLogEntry.id).where(
         AccessLogEntry.subject_id == share.subject_id, AccessLogEntry.actor_kind == VIEWER_KIND,
         AccessLogEntry.actor_id == str(viewer_id),
         AccessLogEntry.reference == _reference(share)).limit(1)).first()
     if opened is None:
-        raise Conflict("open the credit report before reviewing it", "REPORT_NOT_VIEWED")
+        raise Conflict(gettext("open the credit report before reviewing it"), "REPORT_NOT_VIEWED")
     review_id = session.execute(dialect_insert(session, ReportReview).values(
         share_id=share.id, subject_id=share.subject_id, reviewer_id=viewer_id, rating=rating,
         comment=(comment or "").strip() or None, created_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["share_id", "reviewer_id"])
         .returning(ReportReview.id)).scalar_one_or_none()
     if review_id is None:
-        raise Conflict("you have reviewed this worker through this link already",
+        raise Conflict(gettext("you have reviewed this worker through this link already"),
                        "ALREADY_REVIEWED")
     return session.get(ReportReview, review_id)
 

@@ -14,6 +14,7 @@ from points import jobs, rule_store
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Invalid, NotFound
+from points.i18n import N_, gettext
 from points.models import Job, RuleSetVersion, Subject
 from points.rulesets import RuleSetInvalid, parse_rule_set
 
@@ -23,10 +24,10 @@ def upload(session: Session, source: str | dict, actor: str) -> RuleSetVersion:
     try:
         rule_set = parse_rule_set(source)
     except RuleSetInvalid as exc:
-        raise Invalid("the rule set is not valid", "RULE_SET_INVALID",
+        raise Invalid(gettext("the rule set is not valid"), "RULE_SET_INVALID",
                       errors={"rules": exc.errors}) from exc
     except ValueError as exc:  # not TOML at all
-        raise Invalid(f"the rule set cannot be read: {exc}", "RULE_SET_INVALID",
+        raise Invalid(gettext("the rule set cannot be read: {exc}", exc=exc), "RULE_SET_INVALID",
                       errors={"rules": [str(exc)]}) from exc
     version = rule_store.store(session, rule_set)
     audit(session, actor, "rule_set.uploaded", "rule_set", rule_set.code,
@@ -58,7 +59,7 @@ def run_job(session_factory: Callable[[], Session], cache: redis.Redis | None, j
     with session_factory() as session, session.begin():
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
-            raise NotFound(f"no job {job_id}")
+            raise NotFound(gettext("no job {job_id}", job_id=job_id))
         if job.status not in {"queued", "failed"}:
             return  # already taken by another worker, or finished
         job.status, job.started_at, job.done, job.changed = "running", utcnow(), 0, 0
@@ -73,7 +74,8 @@ def run_job(session_factory: Callable[[], Session], cache: redis.Redis | None, j
     try:
         progress = jobs.recompute_all(
             session_factory, cache, today, rule_set_code=code, cause="rule_set",
-            reason=f"rule set {code} activated (was {previous})", on_progress=save)
+            reason=N_("rule set {code} activated (was {previous})").format(
+                code=code, previous=previous), on_progress=save)
     except Exception as exc:
         with session_factory() as s, s.begin():
             row = s.get(Job, job_id)

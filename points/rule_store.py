@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from points.db import dialect_insert, utcnow
 from points.errors import Conflict, NotFound
+from points.i18n import gettext
 from points.models import RuleSetVersion
 from points.rulesets import RuleSet, default_rule_set, parse_rule_set
 
@@ -40,7 +41,7 @@ def by_code(session: Session, code: str) -> RuleSet:
     if content is None:
         if code == default_rule_set().code:
             return default_rule_set()
-        raise NotFound(f"no rule set {code!r}", "RULE_SET_NOT_FOUND")
+        raise NotFound(gettext("no rule set {code!r}", code=code), "RULE_SET_NOT_FOUND")
     rule_set = parse_rule_set(content)
     with _lock:
         _parsed[code] = rule_set
@@ -59,8 +60,7 @@ def active(session: Session) -> RuleSet:
 
 def store(session: Session, rule_set: RuleSet) -> RuleSetVersion:
     if session.execute(select(RuleSetVersion.id).where(RuleSetVersion.code == rule_set.code)).first():
-        raise Conflict(f"a rule set {rule_set.code!r} exists already; give the new version "
-                       "its own code", "RULE_SET_EXISTS")
+        raise Conflict(gettext("a rule set {code!r} exists already; give the new version its own code", code=rule_set.code), "RULE_SET_EXISTS")
     version = RuleSetVersion(code=rule_set.code, content=rule_set.to_dict(), active=False,
                              created_at=utcnow())
     session.add(version)
@@ -74,7 +74,7 @@ def activate(session: Session, code: str) -> RuleSetVersion:
         select(RuleSetVersion).where(RuleSetVersion.code == code).with_for_update()
     ).scalar_one_or_none()
     if version is None:
-        raise NotFound(f"no rule set {code!r}", "RULE_SET_NOT_FOUND")
+        raise NotFound(gettext("no rule set {code!r}", code=code), "RULE_SET_NOT_FOUND")
     session.execute(update(RuleSetVersion).where(RuleSetVersion.active)
                     .values(active=False))
     version.active = True

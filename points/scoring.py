@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from points import engine, notifications, rule_store, score_cache
 from points.db import dialect_insert, on_commit, utcnow
+from points.i18n import N_
 from points.models import CreditRecord, Score, ScoreHistory, Subject
 from points.rulesets import RuleSet
 
@@ -329,9 +330,9 @@ def rebuilt_points(session: Session, cache: redis.Redis, subject_id: int,
     """The resident's points recomputed from records, stored and cached."""
     stored = session.get(Score, subject_id)
     if stored is not None and stored.next_change_on is not None and stored.next_change_on <= today:
-        reason = "a record's counting window opened or closed"
+        reason = N_("a record's counting window opened or closed")
     else:
-        reason = "first computation"
+        reason = N_("first computation")
     result = recompute_subjects(session, cache, [subject_id], today, cause="time", reason=reason,
                                 keep_rule_set=True, fill_cache=True)
     return body_of(result[subject_id], result.next_change[subject_id])

@@ -26,6 +26,7 @@ from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.lock import Lock
 
 from points.errors import Invalid, Unauthenticated, Unavailable
+from points.i18n import gettext
 
 log = logging.getLogger(__name__)
 # Codes meaning the login code itself is bad: the user must log in again.
@@ -101,18 +102,18 @@ class WeChatClient:
                                          **kwargs)
         except requests.RequestException as exc:
             log.warning("wechat %s unreachable: %s", path, type(exc).__name__)
-            raise Unavailable("WeChat is not reachable; try again shortly",
+            raise Unavailable(gettext("WeChat is not reachable; try again shortly"),
                               "WECHAT_UNAVAILABLE", retry_after=RETRY_AFTER_SECONDS) from exc
         if response.status_code >= 500:
-            raise Unavailable("WeChat is not answering; try again shortly",
+            raise Unavailable(gettext("WeChat is not answering; try again shortly"),
                               "WECHAT_UNAVAILABLE", retry_after=RETRY_AFTER_SECONDS)
         try:
             data = response.json()
         except ValueError as exc:
-            raise Unavailable("WeChat gave an unreadable answer", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat gave an unreadable answer"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS) from exc
         if not isinstance(data, dict):
-            raise Unavailable("WeChat gave an unreadable answer", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat gave an unreadable answer"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS)
         return data
 
@@ -124,14 +125,14 @@ class WeChatClient:
         })
         errcode = int(data.get("errcode") or 0)
         if errcode in BUSY_ERRORS:
-            raise Unavailable("WeChat is busy; try again shortly", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat is busy; try again shortly"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS)
         if errcode != 0:
             log.info("wechat login refused with errcode %s", errcode)
-            raise Unauthenticated("WeChat did not accept the login code", "WECHAT_LOGIN_FAILED")
+            raise Unauthenticated(gettext("WeChat did not accept the login code"), "WECHAT_LOGIN_FAILED")
         openid = data.get("openid")
         if not isinstance(openid, str) or not openid:
-            raise Unauthenticated("WeChat returned no openid", "WECHAT_LOGIN_FAILED")
+            raise Unauthenticated(gettext("WeChat returned no openid"), "WECHAT_LOGIN_FAILED")
         # data["session_key"] is deliberately dropped here: nothing downstream needs it.
         unionid = data.get("unionid") if isinstance(data.get("unionid"), str) else None
         return WeChatSession(openid=openid, unionid=unionid)
@@ -147,7 +148,7 @@ class WeChatClient:
         if errcode != 0 or not isinstance(token, str) or not token:
             # A wrong appid or secret is as useless as a busy WeChat: retry later.
             log.warning("wechat stable_token refused with errcode %s", errcode)
-            raise Unavailable("WeChat gave no access token", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat gave no access token"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS)
         try:
             expires_in = int(data.get("expires_in") or 7200)
@@ -164,7 +165,7 @@ class WeChatClient:
         })
         verify_id = data.get("verify_id")
         if not isinstance(verify_id, str) or not verify_id or len(verify_id) > 256:
-            raise Unavailable("WeChat gave no verify_id", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat gave no verify_id"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS)
         expires_in = data.get("expires_in")
         if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
@@ -182,7 +183,7 @@ class WeChatClient:
         })
         verify_ret = data.get("verify_ret")
         if not isinstance(verify_ret, int) or isinstance(verify_ret, bool):
-            raise Unavailable("WeChat gave no verify_ret", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat gave no verify_ret"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS)
         return verify_ret
 
@@ -194,11 +195,11 @@ class WeChatClient:
         if errcode in TOKEN_ERRORS:
             raise TokenRejected(errcode)
         if errcode in BUSY_ERRORS or errcode in RATE_LIMITED:
-            raise Unavailable("WeChat is busy; try again shortly", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat is busy; try again shortly"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS)
         if errcode != 0:
             log.info("wechat %s refused with errcode %s", path, errcode)
-            raise Invalid("WeChat refused the face verification request",
+            raise Invalid(gettext("WeChat refused the face verification request"),
                           "FACE_VERIFICATION_FAILED", wechat_errcode=errcode)
         return data
 
@@ -275,7 +276,7 @@ class AccessTokenHolder:
             cached = self._cached()
             if cached and cached != stale:
                 return cached
-            raise Unavailable("another process is refreshing the WeChat token",
+            raise Unavailable(gettext("another process is refreshing the WeChat token"),
                               "WECHAT_UNAVAILABLE", retry_after=RETRY_AFTER_SECONDS) from exc
         except RedisError:
             log.warning("redis unavailable; asking WeChat for the access token directly")
@@ -291,7 +292,7 @@ class AccessTokenHolder:
         try:
             return request(fresh)
         except TokenRejected as exc:
-            raise Unavailable("WeChat refused a fresh access token", "WECHAT_UNAVAILABLE",
+            raise Unavailable(gettext("WeChat refused a fresh access token"), "WECHAT_UNAVAILABLE",
                               retry_after=RETRY_AFTER_SECONDS) from exc
 
 

@@ -12,6 +12,7 @@ from points import scoring
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Invalid, NotFound
+from points.i18n import gettext
 from points.models import User
 from points.models.workers import OCCUPATIONS, WorkerProfile
 from points.workers import worker_status
@@ -34,7 +35,8 @@ def profile_of_subject(session: Session, subject_id: int) -> WorkerProfile | Non
 
 def _check_merchant(session: Session, merchant_id: int) -> None:
     if session.execute(select(_MERCHANTS.c.id).where(_MERCHANTS.c.id == merchant_id)).first() is None:
-        raise Invalid("no such merchant", errors={"json": {"merchant_id": ["no such merchant"]}})
+        raise Invalid(gettext("no such merchant"),
+                      errors={"json": {"merchant_id": [gettext("no such merchant")]}})
 
 
 def save_profile(session: Session, user: User, occupation: str,
@@ -42,8 +44,8 @@ def save_profile(session: Session, user: User, occupation: str,
     """Create or replace the signed-in resident's worker profile (the caller has
     checked that the identity is bound)."""
     if occupation not in OCCUPATIONS:
-        raise Invalid("unknown occupation", errors={"json": {
-            "occupation": [f"one of {', '.join(OCCUPATIONS)}"]}})
+        raise Invalid(gettext("unknown occupation"), errors={"json": {
+            "occupation": [gettext("one of {value}", value=', '.join(OCCUPATIONS))]}})
     if merchant_id is not None:
         _check_merchant(session, merchant_id)
     profile = profile_of(session, user.id, lock=True)
@@ -75,7 +77,7 @@ def status_of(session: Session, subject_id: int, today: dt.date) -> dict[str, An
 def profile_view(session: Session, user_id: int, today: dt.date) -> dict[str, Any]:
     profile = profile_of(session, user_id)
     if profile is None:
-        raise NotFound("declare your occupation first (PUT /v1/me/worker-profile)",
+        raise NotFound(gettext("declare your occupation first (PUT /v1/me/worker-profile)"),
                        "WORKER_PROFILE_NOT_FOUND")
     return body_of(profile, status_of(session, profile.subject_id, today), today)
 
@@ -114,7 +116,7 @@ def decide_employment(session: Session, merchant_id: int, user_id: int, confirm:
         WorkerProfile.user_id == user_id, WorkerProfile.merchant_id == merchant_id)
         .with_for_update()).scalar_one_or_none()
     if profile is None:
-        raise NotFound("no worker names this merchant as employer", "WORKER_NOT_FOUND")
+        raise NotFound(gettext("no worker names this merchant as employer"), "WORKER_NOT_FOUND")
     status = "confirmed" if confirm else "rejected"
     if profile.employer_status != status:
         before = profile.employer_status

@@ -18,6 +18,7 @@ from api.smorest import Blueprint, Schema
 from api.uow import once
 from points.accounts import user_for_openid
 from points.errors import TooManyAttempts, Unauthenticated
+from points.i18n import gettext
 from points.models import AdminAccount
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Authentication")
@@ -184,7 +185,7 @@ def admin_login(body):
     username = body["username"]
     locked = ratelimit.admin_locked_for(client, username)
     if locked:
-        raise TooManyAttempts("too many failed sign-ins; try again later", "ACCOUNT_LOCKED",
+        raise TooManyAttempts(gettext("too many failed sign-ins; try again later"), "ACCOUNT_LOCKED",
                               retry_after=locked)
     session = db_session()
     admin = session.execute(
@@ -201,9 +202,9 @@ def admin_login(body):
                                               config["ADMIN_LOCKOUT_ATTEMPTS"],
                                               config["ADMIN_LOCKOUT_MINUTES"] * 60)
         if locked:
-            raise TooManyAttempts("too many failed sign-ins; try again later",
+            raise TooManyAttempts(gettext("too many failed sign-ins; try again later"),
                                   "ACCOUNT_LOCKED", retry_after=locked) from exc
-        raise Unauthenticated("wrong username or password") from exc
+        raise Unauthenticated(gettext("wrong username or password")) from exc
     ratelimit.admin_login_succeeded(client, username)
     if password_hasher.check_needs_rehash(admin.password_hash):
         admin.password_hash = password_hasher.hash(body["password"])

@@ -14,6 +14,7 @@ from api.smorest import Blueprint, Schema, paginate_select
 from points import ingestion, quality, records
 from points.db import today, utcnow
 from points.errors import Conflict, NotFound
+from points.i18n import gettext
 from points.models import QualityIssue
 from points.models.records import RECORD_STATUSES
 
@@ -263,8 +264,8 @@ def resolve_issue(body, issue_id):
     """
     issue = db_session().get(QualityIssue, issue_id)
     if issue is None or issue.department_id != _department().id:
-        raise NotFound("no such quality issue")
+        raise NotFound(gettext("no such quality issue"))
     if issue.status == "resolved":
-        raise Conflict("the issue is resolved already", "ALREADY_RESOLVED")
+        raise Conflict(gettext("the issue is resolved already"), "ALREADY_RESOLVED")
     issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), body["note"]
     return issue

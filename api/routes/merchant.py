@@ -34,6 +34,7 @@ from incentives.models import (
 from points import worker_profiles
 from points.db import today
 from points.errors import Invalid, NotFound
+from points.i18n import gettext
 from points.identity import mask_id_number, mask_name
 from points.models import Subject, User
 from points.models.workers import EMPLOYER_STATUSES, OCCUPATIONS, WorkerProfile
@@ -79,8 +80,8 @@ def wanted_merchant(raw: str | None) -> int | None:
     if raw is None:
         return None
     if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_ID:
-        raise Invalid("X-Merchant-Id is a merchant id",
-                      errors={"headers": {"X-Merchant-Id": ["a merchant id"]}})
+        raise Invalid(gettext("X-Merchant-Id is a merchant id"),
+                      errors={"headers": {"X-Merchant-Id": [gettext("a merchant id")]}})
     return int(raw)
 
 
@@ -103,7 +104,7 @@ def _merchant() -> Merchant:
 
 def _id(value: int) -> int:
     if value > MAX_ID:
-        raise NotFound("no such object")
+        raise NotFound(gettext("no such object"))
     return value
 
 
@@ -202,13 +203,13 @@ class BenefitValue(ma.fields.Field):
         if isinstance(value, str):
             value = value.strip()
             if not 1 <= len(value) <= 100:
-                raise ma.ValidationError("give 1 to 100 characters")
+                raise ma.ValidationError(gettext("give 1 to 100 characters"))
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return value  # math.isfinite would overflow on a huge integer
         if isinstance(value, float) and math.isfinite(value):
             return value
-        raise ma.ValidationError('a text (e.g. "8折") or a number')
+        raise ma.ValidationError(gettext('a text (e.g. "8折") or a number'))
 
 
 class PerkBenefitSchema(Schema):
@@ -224,7 +225,7 @@ class PerkBenefitSchema(Schema):
     @ma.validates_schema
     def _value_needed(self, data, **kwargs):
         if data.get("kind") in {"discount", "free_item"} and data.get("value") is None:
-            raise ma.ValidationError("say what the discount or item is", "value")
+            raise ma.ValidationError(gettext("say what the discount or item is"), "value")
 
 
 NOT_BLANK = ma.validate.Regexp(r"\s*\S", error="must not be blank")
@@ -540,7 +541,7 @@ def admin_get_merchant(merchant_id):
     """
     merchant = db_session().get(Merchant, _id(merchant_id))
     if merchant is None:
-        raise NotFound("no such merchant", "MERCHANT_NOT_FOUND")
+        raise NotFound(gettext("no such merchant"), "MERCHANT_NOT_FOUND")
     return merchant
 
 

@@ -14,6 +14,7 @@ from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from points import calendar, quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
+from points.i18n import gettext
 from points.models import AuditEntry, Job, RuleSetVersion
 from points.models.office import JOB_KINDS, JOB_STATUSES
 from points.workdays import COMPUTED, OFFICE, PACKAGE
@@ -136,7 +137,7 @@ def upload_rule_set():
     if request.is_json:
         body = request.get_json()  # unreadable: 400 MALFORMED_JSON (api/bodies.py)
         if not isinstance(body, dict):
-            raise Invalid("send a JSON object", errors={"json": {"_schema": ["not an object"]}})
+            raise Invalid(gettext("send a JSON object"), errors={"json": {"_schema": [gettext("not an object")]}})
         source = body["content"] if isinstance(body.get("content"), str) else body
     elif request.mimetype in TOML_TYPES:
         source = request.get_data(as_text=True)
@@ -144,7 +145,7 @@ def upload_rule_set():
         from api.errors import error_response
 
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE",
-                              "send application/toml or application/json")
+                              gettext("send application/toml or application/json"))
     return rule_admin.upload(db_session(), source, _actor()), 201
 
 
@@ -177,7 +178,7 @@ def get_job(job_id):
     """
     job = db_session().get(Job, job_id)
     if job is None:
-        raise NotFound("no such job")
+        raise NotFound(gettext("no such job"))
     return job
 
 

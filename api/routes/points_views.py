@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api import access, gate
 from api.context import cipher, db_session, read_session, redis_client
 from api.metrics import score_cache_read
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import Blueprint, Schema, TranslatedText, paginate_select
 from incentives.perks import LEVELS
 from points import records, scoring, statements
 from points.db import today
@@ -93,7 +93,7 @@ class HistorySchema(Schema):
     restricted = ma.fields.Boolean()
     rule_set = ma.fields.String()
     changed_at = ma.fields.DateTime(required=True)
-    reason = ma.fields.String(
+    reason = TranslatedText(
         required=True,
         metadata={"description": "why the points changed, for people (Chinese by default)"})
     cause = ma.fields.String()

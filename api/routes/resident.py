@@ -12,6 +12,7 @@ from api.context import cipher, db_session, state
 from api.smorest import Blueprint, Schema, paginate_select
 from points import accounts, face
 from points.db import today
+from points.i18n import gettext
 from points.models import AccessLogEntry
 
 blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The signed-in resident")
@@ -45,7 +46,7 @@ class IdentityInSchema(Schema):
     def _one_way(self, data, **kwargs):
         if "verify_id" in data:
             if "name" in data or "id_number" in data:
-                raise ma.ValidationError("give verify_id alone (with phone, optionally)",
+                raise ma.ValidationError(gettext("give verify_id alone (with phone, optionally)"),
                                          "verify_id")
             return
         missing = {f: ["required without verify_id"] for f in ("name", "id_number")
@@ -211,7 +212,7 @@ def get_identity():
 
     view = accounts.identity_of(cipher(), access.current().user, today())
     if view is None:
-        raise Conflict("bind your identity first", "IDENTITY_REQUIRED")
+        raise Conflict(gettext("bind your identity first"), "IDENTITY_REQUIRED")
     return view.__dict__
 
 

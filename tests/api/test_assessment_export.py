@@ -7,6 +7,7 @@ import io
 
 import time_machine
 
+from points import assessment
 from tests.helpers import admin_headers, department, push, resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -66,7 +67,13 @@ def test_assessment_counts_decisions_on_time_overdue_and_check_feedback(app, cli
         r = client.get("/v1/admin/assessment?from=2026-09-01&to=2026-10-20&format=csv",
                        headers=admin)
         assert r.status_code == 200 and r.mimetype == "text/csv"
-        parsed = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+        header, *lines = csv.reader(io.StringIO(r.get_data(as_text=True)))
+        assert header[:2] == ["部门编码", "部门"]  # the header row is in Chinese by default
+        parsed = [dict(zip(assessment.COLUMNS, line, strict=True)) for line in lines]
+        english = client.get("/v1/admin/assessment?from=2026-09-01&to=2026-10-20&format=csv",
+                             headers={**admin, "Accept-Language": "en"})
+        assert next(csv.reader(io.StringIO(english.get_data(as_text=True))))[:2] == [
+            "department code", "department"]
         market = next(p for p in parsed if p["department"] == "market")
         assert market["objections_overdue"] == "1" and market["name"] == "雨花区市场监督管理局"
         assert market["credit_checks_feedback_overdue"] == "1"

@@ -121,7 +121,7 @@ def test_access_token_expires(client):
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16), tick=False):
         r = client.get("/v1/me", headers=auth(tokens["access_token"]))
     assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
-    assert r.json["message"] == "the access token has expired"
+    assert r.json["message"] == "访问令牌已过期，请重新登录"
 
 
 def test_key_rotation_grace(app, client):
@@ -156,7 +156,7 @@ def test_refresh_rotates_and_reuse_revokes_family(client):
     # Reusing the spent token: refused, and the whole family ends.
     r = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
-    assert "reused" in r.json["message"]
+    assert "重复使用" in r.json["message"]
     r = client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
     assert r.status_code == 401
     r = client.post("/v1/auth/refresh", json={"refresh_token": "rt_unknown"})
@@ -267,7 +267,7 @@ def admin_headers(client, app):
 def test_admin_login_wrong_password(client, admin_headers):
     r = client.post("/v1/auth/admin/login", json={"username": "office", "password": "nope"})
     assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
-    assert r.json["message"] == "wrong username or password"
+    assert r.json["message"] == "用户名或密码错误"
     r = client.post("/v1/auth/admin/login", json={"username": "ghost", "password": "nope"})
     assert r.status_code == 401
 
@@ -293,7 +293,7 @@ def test_an_unknown_admin_username_costs_a_password_verification(client, admin_h
     for username in ("office", "ghost"):
         verified.clear()
         r = client.post("/v1/auth/admin/login", json={"username": username, "password": "nope"})
-        assert r.status_code == 401 and r.json["message"] == "wrong username or password"
+        assert r.status_code == 401 and r.json["message"] == "用户名或密码错误"
         assert len(verified) == 1 and verified[0].startswith("$argon2")
 
 

@@ -109,7 +109,10 @@ def test_repair_story_too_early_then_applied_approved_and_points_back(app, clien
         assert shown["status"] == "repaired" and shown["repaired_on"] == "2026-10-09"
         history = client.get("/v1/me/points/history", headers=zhang["headers"]).json
         assert history[0]["points"] == 1000 and history[0]["cause"] == "repair"
-        assert f"record {record_id}" in history[0]["reason"]
+        assert f"记录 {record_id}" in history[0]["reason"]  # in Chinese by default
+        english = client.get("/v1/me/points/history", headers={**zhang["headers"],
+                                                              "Accept-Language": "en"}).json
+        assert f"approved the repair of record {record_id}" in english[0]["reason"]
 
         # Decided once: a second decision is refused, the record is repaired already.
         r = client.post(f"/v1/dept/repairs/{repair_id}/decision", headers=market,

@@ -193,7 +193,7 @@ def test_wechat_unreachable_is_retried_then_given_up(app, client, session, jobs)
         deliver(app, now=lambda due=message.next_attempt_at: due)
     [message] = messages(session)
     assert (message.status, message.attempts) == ("failed", outbox.MAX_ATTEMPTS)
-    assert "reachable" in message.last_error
+    assert "无法连接微信" in message.last_error  # WeChat is not reachable
 
 
 def test_not_subscribed_is_skipped_and_not_retried(app, client, session, wechat, jobs):

@@ -73,3 +73,17 @@ def test_translate_tree_translates_every_text_and_keeps_the_shape():
 ])
 def test_accept_language_chooses_the_locale(header, locale):
     assert negotiate(header) == locale
+
+
+def test_wechat_notices_are_chinese_whatever_the_request_asked_for():
+    """A department deciding in English still notifies the resident in Chinese (the
+    subscription templates are zh_CN)."""
+    import datetime as dt
+
+    from points import outbox
+
+    with use_locale("en"):
+        data = outbox.message_data(i18n.N_("real-name binding"), i18n.N_("approved"),
+                                   dt.date(2026, 12, 3), "金额有误")
+    assert data == {"thing1": "实名绑定", "phrase2": "已通过", "date3": "2026-12-03",
+                    "thing4": "金额有误"}
