@@ -15,6 +15,7 @@ from api.context import AppState
 from api.extensions import Database, make_redis
 from api.logs import init_logging
 from api.smorest import Api
+from points import i18n
 from points.crypto import DataCipher
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ class TrustedProxies:
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = load_config(overrides)
+    i18n.check_catalogs()  # a build that did not compile the catalogs fails here, not later
+    from api import docs
+
     app = CreditApp(__name__, instance_path=None)
     app.session_interface = NoCookieSessions()
     app.config.update(config)
@@ -137,10 +141,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="/redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **docs.settings(config),  # served offline from the app's own files
         PAGINATION_PAGE_SIZE=20,
         MAX_PAGE_SIZE=100,
         JSON_AS_ASCII=False,
@@ -151,7 +152,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_logging(app)
 
     db = Database()
-    db.init(config["DATABASE_URL"])
+    db.init(config["DATABASE_URL"], replica_url=config["DATABASE_REPLICA_URL"],
+            pgbouncer=config["DATABASE_PGBOUNCER"])
     state = AppState(db=db, redis=make_redis(config["REDIS_URL"]),
                      cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]))
     app.extensions["credit"] = state
@@ -171,6 +173,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from api.routes import register_blueprints
 
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
+    docs.register_assets(app)
 
     from incentives import codes, merchants
     from points import calendar, face, notifications, privacy, reports, workdays
@@ -233,7 +236,16 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
         lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+    from api.metrics import Metrics, watch_pool
+
+    watch_pool(db.engine, "primary")
+    if db.replica_engine is not None:
+        watch_pool(db.replica_engine, "replica")
+    app.wsgi_app = Metrics(app, app.wsgi_app)  # times every request; answers /metrics
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
+    from api.locale import RequestLocale
+
+    app.wsgi_app = RequestLocale(app.wsgi_app)
 
     from api.cli import register_cli
 

@@ -24,6 +24,7 @@ from api.context import db_session
 from api.uow import reconnecting
 from points.crypto import hash_token
 from points.errors import Forbidden, Unauthenticated
+from points.i18n import gettext
 from points.models import AdminAccount, Department, User
 
 PREFIX_ROLES: list[tuple[str, str]] = [
@@ -61,14 +62,14 @@ class Principal:
         with its id and closed_at (the merchant check reads one in its own query and
         leaves `user` to load the account only if a route needs more than the id)."""
         if account is None or account.id != self.id or account.closed_at is not None:
-            raise Unauthenticated("the account no longer exists")
+            raise Unauthenticated(gettext("the account no longer exists"))
 
     @property
     def admin(self) -> AdminAccount:
         if "admin" not in self.extras:
             admin = db_session().get(AdminAccount, self.id) if self.kind == "admin" else None
             if admin is None or not admin.active:
-                raise Unauthenticated("the admin account is disabled")
+                raise Unauthenticated(gettext("the admin account is disabled"))
             self.extras["admin"] = admin
         return self.extras["admin"]
 
@@ -93,7 +94,7 @@ def required_role(path: str) -> str:
 def current() -> Principal:
     principal = g.get("principal")
     if principal is None:  # pragma: no cover - the before_request hook always sets it
-        raise Unauthenticated("sign in first")
+        raise Unauthenticated(gettext("sign in first"))
     return principal
 
 
@@ -104,7 +105,7 @@ def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("an access token is required (Authorization: Bearer …)")
+        raise Unauthenticated(gettext("an access token is required (Authorization: Bearer …)"))
     tokens = current_app.extensions["credit"].extras["tokens"]
     claims = tokens.decode_access(token.strip())
     extra: tuple[str, ...] = ()
@@ -114,19 +115,19 @@ def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
             extra += ROLE_CACHE_KEYS[role](claims["sub"])
     revoked, values = tokens.check(db_session, claims, extra)
     if revoked:
-        raise Unauthenticated("the access token has been revoked")
+        raise Unauthenticated(gettext("the access token has been revoked"))
     return claims, values
 
 
 def _department() -> Principal:
     key = request.headers.get("X-API-Key", "")
     if not key:
-        raise Unauthenticated("a department API key is required (X-API-Key)")
+        raise Unauthenticated(gettext("a department API key is required (X-API-Key)"))
     department = db_session().execute(
         select(Department).where(Department.api_key_hash == hash_token(key))
     ).scalar_one_or_none()
     if department is None or not department.enabled:
-        raise Unauthenticated("the API key is not valid")
+        raise Unauthenticated(gettext("the API key is not valid"))
     return Principal("department", department.id, department=department)
 
 
@@ -137,7 +138,7 @@ def authenticate() -> Principal:
     claims, cached = _bearer_claims(role)
     kind, _, ident = claims["sub"].partition(":")
     if kind not in {"user", "admin"} or not ident.isdigit():
-        raise Unauthenticated("the access token names no known account")
+        raise Unauthenticated(gettext("the access token names no known account"))
     principal = Principal(kind, int(ident), claims)
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
@@ -145,9 +146,9 @@ def authenticate() -> Principal:
         # The gate's [entry, version] as Redis holds them, then the role's keys.
         principal.extras["cached"] = cached
     if role == "admin" and kind != "admin":
-        raise Forbidden("only the credit office may do this")
+        raise Forbidden(gettext("only the credit office may do this"))
     if role in {"resident", "merchant", "user"} and kind != "user":
-        raise Forbidden("this needs a resident account")
+        raise Forbidden(gettext("this needs a resident account"))
     if role in ROLE_CHECKS:
         ROLE_CHECKS[role](principal)
     return principal

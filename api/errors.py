@@ -10,21 +10,11 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from api.smorest import STATUS_ERROR_CODES
+from api.error_docs import KIND_STATUS, STATUS_ERROR_CODES
 from points import errors as domain
 
 log = logging.getLogger(__name__)
 
-KIND_STATUS = {
-    "not_found": 404,
-    "conflict": 409,
-    "forbidden": 403,
-    "unauthenticated": 401,
-    "gone": 410,
-    "invalid": 422,
-    "too_many": 429,
-    "unavailable": 503,
-}
 
 
 RESERVED = {"code", "status", "error_code", "message"}

@@ -1,9 +1,39 @@
 """The project's thin subclasses of flask-smorest's classes; import these, not
-flask-smorest's own, everywhere else in `api/`."""
+flask-smorest's own, everywhere else in `api/`.
+
+Documenting a route (the OpenAPI document is checked by tests/api/test_openapi_document.py
+and tests/api/test_openapi_completeness.py, and linted by .ci/openapi-lint):
+
+    @blp.route("/merchant/redemptions", methods=["POST"])
+    @blp.arguments(PerkRedeemInSchema, example={"verification_id": 42})
+    @blp.response(201, RedemptionSchema, example={...})
+    @blp.errors("VERIFICATION_NOT_FOUND", "QUOTA_EXHAUSTED", "LIMIT_REACHED", 422)
+    def redeem(body):
+        '''Grant the perk on a verification (the summary: one line).
+
+        What a client must know beyond the summary (the description).'''
+
+- `errors(...)` names every `error_code` the view itself (or the services it calls)
+  can answer; a status number stands for its generic code (409 → CONFLICT). Each
+  code's status and meaning come from the catalogue, `points.errors.CODES` (domain)
+  and `api.error_docs.HTTP_CODES` (HTTP layer): a new code is added there first.
+  `notes={"CODE": "…"}` replaces a code's meaning for this route.
+- What the pipeline answers is added by `route` and need not be declared: the
+  caller's credentials (`security`, and UNAUTHENTICATED / FORBIDDEN / MERCHANT_REQUIRED
+  by the kind of caller the path asks for, api/access.py), VALIDATION_ERROR for any
+  `arguments`, MALFORMED_JSON / PAYLOAD_TOO_LARGE for a JSON body, MALFORMED_BODY /
+  UNSUPPORTED_MEDIA_TYPE on writes, RATE_LIMITED and Retry-After on rate-limited
+  routes (api/ratelimit.py), the Idempotency-Key header and its codes on `@idempotent`
+  views, DATABASE_UNAVAILABLE / CACHE_UNAVAILABLE everywhere; the operationId is
+  `<blueprint>_<view>`.
+- Every request body has an example (`arguments(..., example=...)`), and schemas give
+  each field a type, an enum for a closed set (`OneOf` or `metadata={"enum": ...}` on
+  output fields), and a `metadata={"description": ...}` where a client needs one."""
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from copy import deepcopy
 from typing import Any
 
 import flask_smorest
@@ -14,6 +44,8 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from api.bodies import BodyRefused, load_json
+from api.error_docs import ALWAYS, ROLE_CODES, STATUS_ERROR_CODES, catalogue, code_of
+from api.error_docs import responses as error_responses
 
 # The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
 MAX_DB_ID = 2**63 - 1
@@ -22,30 +54,12 @@ MAX_DB_ID = 2**63 - 1
 PERIOD_DATES = ma.validate.Range(min=dt.date(1900, 1, 1), max=dt.date(9998, 12, 31),
                                  error="must be between {min} and {max}")
 
-# The contract's error codes for plain HTTP errors (domain errors carry their own).
-STATUS_ERROR_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    410: "GONE",
-    412: "PRECONDITION_FAILED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_ERROR",
-    428: "PRECONDITION_REQUIRED",
-    429: "RATE_LIMITED",
-    500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE",
-}
-
-
 class ErrorSchema(ma.Schema):
     code = ma.fields.Integer(required=True)
     status = ma.fields.String(required=True)
-    error_code = ma.fields.String(required=True)
+    error_code = ma.fields.String(required=True, validate=ma.validate.OneOf(sorted(catalogue())),
+                                  metadata={"description": "stable, never translated: "
+                                            "what a client branches on"})
     message = ma.fields.String()
     errors = ma.fields.Dict()
     # Extra fields some domain errors carry (points/errors.py `**extra`).
@@ -64,6 +78,9 @@ class ErrorSchema(ma.Schema):
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
+    # Every operation's `default`: the answer no route gives on purpose (INTERNAL_ERROR).
+    DEFAULT_ERROR_RESPONSE_NAME = "INTERNAL_SERVER_ERROR"
+
     def handle_http_exception(self, error: HTTPException):
         payload, status, headers = super().handle_http_exception(error)
         data = getattr(error, "data", None) or {}
@@ -81,16 +98,6 @@ class Api(flask_smorest.Api):
         return payload, status, merged
 
 
-# Answers the app gives before a view runs, documented on every route they apply to.
-BODY_ERRORS = {
-    400: "MALFORMED_JSON: the body is not valid JSON, or holds a lone UTF-16 surrogate, "
-         "nesting over 64 levels or an integer over 4300 digits",
-    413: "PAYLOAD_TOO_LARGE: the body is over the size limit",
-}
-WRITE_ERRORS = {
-    400: BODY_ERRORS[400] + "; MALFORMED_BODY: a chunked body that cannot be read",
-    415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json",
-}
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -111,36 +118,25 @@ class Parser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with `errors(*statuses)` to document error answers.
-
-    Also documents what the app answers for every route of a kind: 400 for a body
-    that cannot be read and 415 for a non-JSON body on any write (`create_app`'s JSON-only check), 400 for malformed
-    JSON and 413 for a body over MAX_CONTENT_LENGTH wherever a JSON body is read."""
+    """flask-smorest's Blueprint with `errors(...)` to declare the error_codes a route
+    answers (see the module's docstring), and `route` documenting what every route of a
+    kind answers."""
 
     ARGUMENTS_PARSER = Parser()
 
-    def errors(self, *statuses: int, descriptions: dict[int, str] | None = None):
-        """Document the error answers a route may give, each with the error body."""
+    @staticmethod
+    def errors(*answers: int | str, notes: dict[str, str] | None = None):
+        """Declare the error answers of a route: error_codes, or statuses for their
+        generic codes. Documented by `route`; the view is not wrapped."""
+        codes = {code_of(answer): None for answer in answers}
+        for code, note in (notes or {}).items():
+            codes[code_of(code)] = note
 
         def decorator(func):
-            for status in statuses:
-                description = (descriptions or {}).get(status) or STATUS_ERROR_CODES.get(
-                    status, "error")
-                func = self.alt_response(status, schema=ErrorSchema,
-                                         description=description)(func)
+            func._error_codes = {**getattr(func, "_error_codes", {}), **codes}
             return func
 
         return decorator
-
-    def arguments(self, schema, *, location="json", **kwargs):
-        decorator = super().arguments(schema, location=location, **kwargs)
-        if location != "json":
-            return decorator
-
-        def with_body_errors(func):
-            return self.errors(*BODY_ERRORS, descriptions=BODY_ERRORS)(decorator(func))
-
-        return with_body_errors
 
     def route(self, rule, *, parameters=None, tags=None, **options):
         decorator = super().route(rule, parameters=parameters, tags=tags, **options)
@@ -148,27 +144,75 @@ class Blueprint(flask_smorest.Blueprint):
         path = (self.url_prefix or "") + rule
 
         def documented(func):
-            func = self.doc(operationId=f"{self.name}_{func.__name__}",
-                            security=security_of(path, func))(func)
+            security = security_of(path, func)
+            func = self.doc(operationId=f"{self.name}_{func.__name__}", security=security)(func)
+            codes: dict[str, str | None] = {code: None for code in ALWAYS}
+            if "<" in rule:  # a path value that cannot name anything (api/__init__.py)
+                codes["NOT_FOUND"] = None
+            if security:
+                codes.update(dict.fromkeys(ROLE_CODES[required_role_of(path)]))
+            apidoc = func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
+            arguments = apidoc.get("arguments", {})
+            if arguments.get("parameters"):
+                codes["VALIDATION_ERROR"] = None
+                arguments["responses"] = {}  # flask-smorest's bare 422: documented below
+            if "pagination" in apidoc:  # ?page= and ?page_size= are read before the view
+                codes["VALIDATION_ERROR"] = None
+                apidoc["pagination"]["response"] = {}
+            if any(p.get("in") == "json" for p in arguments.get("parameters", [])):
+                codes.update(dict.fromkeys(("MALFORMED_JSON", "PAYLOAD_TOO_LARGE")))
+            if writes:
+                codes.update(dict.fromkeys(("MALFORMED_BODY", "UNSUPPORTED_MEDIA_TYPE",
+                                            "PAYLOAD_TOO_LARGE")))
             if getattr(func, "_idempotent", False):
                 from api.idempotency import IDEMPOTENCY_HEADER
 
                 # doc() replaces a list: keep the view's own parameters beside the header.
-                own = getattr(func, "_apidoc", {}).get("manual_doc", {}).get("parameters", [])
-                func = self.doc(parameters=[*own, IDEMPOTENCY_HEADER])(func)
+                own = apidoc.get("manual_doc", {}).get("parameters", [])
+                apidoc.setdefault("manual_doc", {})["parameters"] = [*own, IDEMPOTENCY_HEADER]
+                codes.update(dict.fromkeys(("IDEMPOTENCY_KEY_REUSED", "IDEMPOTENCY_IN_PROGRESS",
+                                            "VALIDATION_ERROR")))
             if f"{self.name}.{func.__name__}" in rate_limited_endpoints():
-                func = self.alt_response(429, schema=ErrorSchema, description=RATE_LIMITED,
-                                         headers=RETRY_AFTER_HEADER)(func)
-            if writes:
-                func = self.errors(*WRITE_ERRORS, descriptions=WRITE_ERRORS)(func)
+                codes["RATE_LIMITED"] = RATE_LIMITED
+            for code, note in getattr(func, "_error_codes", {}).items():
+                if note or code not in codes:
+                    codes[code] = note
+            _examples_from_schemas(arguments.get("parameters", []),
+                                   apidoc.get("response", {}).get("responses", {}))
+            documented_responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+            for status, doc in error_responses(codes).items():
+                if status not in documented_responses:  # a view's own (health's 503)
+                    documented_responses[status] = [{**doc, "content_type": None}]
             return decorator(func)
 
         return documented
 
-
     def _document_pagination_metadata(self, spec, resp_doc):
         """X-Pagination as it is sent: a JSON text (flask-smorest documents an object)."""
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+
+
+def _examples_from_schemas(parameters: list[dict], responses: dict) -> None:
+    """A JSON body's or an answer's example is its schema's `EXAMPLE` unless the
+    decorator gave one (a list of it for a `many` answer)."""
+    for parameter in parameters:
+        example = _own_example(parameter.get("schema"))
+        if parameter.get("in") == "json" and example is not None:
+            parameter.setdefault("example", example)
+    for docs in responses.values():
+        for doc in docs:
+            if not isinstance(doc, dict):
+                continue
+            schema = doc.get("schema")
+            example = _own_example(schema)
+            if example is not None and "example" not in doc and "examples" not in doc:
+                doc["example"] = [example] if getattr(schema, "many", False) else example
+
+
+def _own_example(schema: Any) -> Any:
+    """The schema class's own EXAMPLE (a subclass with more fields gives its own)."""
+    cls = type(schema) if isinstance(schema, ma.Schema) else schema
+    return vars(cls).get("EXAMPLE") if isinstance(cls, type) else None
 
 
 PAGINATION_HEADER = {
@@ -178,10 +222,7 @@ PAGINATION_HEADER = {
     "example": '{"total": 42, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 1, '
                '"next_page": 2}',
 }
-RATE_LIMITED = ("RATE_LIMITED: over this route's rate limit; retry after the seconds in "
-                "Retry-After")
-RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds to wait before retrying",
-                                      "schema": {"type": "integer"}}}
+RATE_LIMITED = "over this route's rate limit; retry after the seconds in Retry-After"
 
 
 def rate_limited_endpoints() -> set[str]:
@@ -193,6 +234,12 @@ def rate_limited_endpoints() -> set[str]:
 # The security schemes `create_app` declares, as each kind of caller uses them.
 BEARER = [{"bearer": []}]
 API_KEY = [{"apiKey": []}]
+
+
+def required_role_of(path: str) -> str:
+    from api.access import required_role
+
+    return required_role(path)
 
 
 def security_of(path: str, view) -> list[dict[str, list]]:

@@ -28,6 +28,7 @@ SECTORS = ("tourism", "housekeeping", "hotel", "catering", "culture", "transport
 MERCHANT_STATUSES = ("pending", "approved", "rejected", "suspended")
 BENEFIT_KINDS = ("discount", "deposit_free", "free_item", "priority")
 STAFF_ROLES = ("owner", "staff")
+REDEMPTION_STATUSES = ("granted", "reversed")
 
 
 class Merchant(Base):

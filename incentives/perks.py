@@ -45,6 +45,10 @@ DECIDED_AT_GRANT = (QUOTA_EXHAUSTED, LIMIT_REACHED)
 IDENTITY_REQUIRED = "identity_required"
 CONSENT_REQUIRED = "consent_required"
 UNDER_18 = "under_18"
+# Every reason a perk list or a verification may give.
+REASONS = (LEVEL_TOO_LOW, RESTRICTED, CONSENT_WITHDRAWN, PERK_INACTIVE, PERK_NOT_STARTED,
+           PERK_ENDED, QUOTA_EXHAUSTED, LIMIT_REACHED, NOT_ELIGIBLE, IDENTITY_REQUIRED,
+           CONSENT_REQUIRED, UNDER_18)
 
 
 def level_at_or_above(level: str, minimum: str) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from incentives import perks
 from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
-from points import idempotency_keys
+from points import export, idempotency_keys
 from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.hot import HotStatement
@@ -422,3 +422,9 @@ def stats(session: Session, merchant_id: int, date_from: dt.date, date_to: dt.da
     totals = {k: sum(row[k] for row in by_day) for k in keys}
     return {"from": date_from, "to": date_to, **totals, "refusals_by_reason": dict(refusals),
             "by_day": by_day}
+
+
+def export_section(session: Session, user) -> list[dict[str, Any]]:
+    """The resident's redemptions, for their data export (`points.export` sections)."""
+    return export.rows(session, select(Redemption).where(Redemption.user_id == user.id)
+                       .order_by(Redemption.id), {"user_id", "staff_user_id"})

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from alembic import context
 
+import incentives.models  # noqa: F401  (its tables are declared on the same metadata)
+import points.models
 from api.extensions import make_engine
-from points.models import Base
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = points.models.Base.metadata
 
 
 def _url() -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from incentives.models import Redemption
 from points import accounts, commitments, objections, records, repairs
 from points.crypto import DataCipher
 from points.models import AccessLogEntry, ScoreHistory, User
@@ -25,11 +25,19 @@ def _row(obj: Any, skip: set[str] = frozenset()) -> dict[str, Any]:
     return out
 
 
-def _rows(session: Session, stmt, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+def rows(session: Session, stmt, skip: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """The ORM objects `stmt` selects, as JSON-ready dicts without the columns `skip`."""
     return [_row(o, skip) for o in session.execute(stmt).scalars()]
 
 
-def export(session: Session, cipher: DataCipher, user: User, today: dt.date) -> dict[str, Any]:
+# A section of the export held by another package: (session, user) → its rows.
+Section = Callable[[Session, User], Any]
+
+
+def export(session: Session, cipher: DataCipher, user: User, today: dt.date,
+           sections: Mapping[str, Section] = {}) -> dict[str, Any]:
+    """Everything held about the user; `sections` adds what other packages hold
+    (the merchants' redemptions), keyed by the name it appears under."""
     identity = accounts.identity_of(cipher, user, today)
     subject_id = user.subject_id
     data: dict[str, Any] = {
@@ -39,12 +47,11 @@ def export(session: Session, cipher: DataCipher, user: User, today: dt.date) -> 
                     if user.identity_bound_at else None},
         "identity": None if identity is None else identity.__dict__,
         "consents": [_row(c, {"user_id"}) for c in accounts.consent_history(session, user.id)],
-        "redemptions": _rows(session, select(Redemption).where(Redemption.user_id == user.id)
-                             .order_by(Redemption.id), {"user_id", "staff_user_id"}),
-        "report_shares": _rows(session, select(ReportShare).where(ReportShare.user_id == user.id)
+        "report_shares": rows(session, select(ReportShare).where(ReportShare.user_id == user.id)
                                .order_by(ReportShare.id), {"token_hash", "user_id"}),
-        "worker_profile": next(iter(_rows(session, select(WorkerProfile)
+        "worker_profile": next(iter(rows(session, select(WorkerProfile)
                                           .where(WorkerProfile.user_id == user.id))), None),
+        **{name: section(session, user) for name, section in sections.items()},
     }
     if subject_id is None:
         data.update(records=[], points_history=[], commitments=[], repairs=[], objections=[],
@@ -53,14 +60,14 @@ def export(session: Session, cipher: DataCipher, user: User, today: dt.date) -> 
     data["records"] = [{k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v)
                         for k, v in r.items()}
                        for r in records.subject_records(session, subject_id, today)]
-    data["points_history"] = _rows(session, select(ScoreHistory)
+    data["points_history"] = rows(session, select(ScoreHistory)
                                    .where(ScoreHistory.subject_id == subject_id)
                                    .order_by(ScoreHistory.id), {"subject_id"})
-    data["commitments"] = _rows(session, commitments.mine(subject_id, None, today),
+    data["commitments"] = rows(session, commitments.mine(subject_id, None, today),
                                 {"subject_id"})
-    data["repairs"] = _rows(session, repairs.mine(subject_id), {"subject_id"})
-    data["objections"] = _rows(session, objections.mine(subject_id), {"subject_id"})
-    data["access_log"] = _rows(session, select(AccessLogEntry)
+    data["repairs"] = rows(session, repairs.mine(subject_id), {"subject_id"})
+    data["objections"] = rows(session, objections.mine(subject_id), {"subject_id"})
+    data["access_log"] = rows(session, select(AccessLogEntry)
                                .where(AccessLogEntry.subject_id == subject_id)
                                .order_by(AccessLogEntry.id), {"subject_id"})
     return data

@@ -35,6 +35,8 @@ from points.rulesets import RuleSet
 from points.workdays import add_working_days
 
 MAX_BATCH = 1000
+# What became of an accepted record: new, the same as before, or a correction.
+RESULTS = ("created", "unchanged", "updated")
 # Rules §8: an administrative penalty should reach the platform within 7 working days
 # of its decision; a later one is accepted and flagged late.
 TIMELINESS_WORKING_DAYS = 7

@@ -13,6 +13,7 @@ from points.db import SHANGHAI, utcnow
 from points.models import Department, IngestBatch, QualityIssue
 
 DIMENSIONS = ("completeness", "validity", "accuracy", "timeliness")
+ISSUE_STATUSES = ("open", "resolved")
 
 
 def period_bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime, dt.datetime]:

@@ -13,6 +13,7 @@ from points import engine, notifications, rule_store, scoring, statements
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import gettext
 from points.ingestion import changed_notice, snapshot
 from points.models import CreditRecord, Department, RecordVersion
 from points.rulesets import RuleSet
@@ -25,7 +26,8 @@ def department_record(session: Session, department: Department, source_ref: str)
         .with_for_update(key_share=True)
     ).scalar_one_or_none()
     if record is None:
-        raise NotFound(f"no record {source_ref!r} from this department", "RECORD_NOT_FOUND")
+        raise NotFound(gettext("no record {source_ref!r} from this department", source_ref=source_ref),
+                       "RECORD_NOT_FOUND")
     return record
 
 

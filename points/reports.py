@@ -71,6 +71,9 @@ def create_share(session: Session, user: User, ttl_minutes: int, base_url: str) 
     return NewShare(share, token, url, qr_svg(url, title="长沙市个人信用报告"))
 
 
+SHARE_STATES = ("active", "expired", "revoked")
+
+
 def share_state(share: ReportShare, now: dt.datetime) -> str:
     if share.revoked_at is not None:
         return "revoked"

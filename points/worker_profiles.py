@@ -33,18 +33,7 @@ def profile_of_subject(session: Session, subject_id: int) -> WorkerProfile | Non
 
 
 def _check_merchant(session: Session, merchant_id: int) -> None:
-    """The merchant must exist, when the incentives package defines merchants yet.
-
-    Merchants are written by the incentives package; until its model exists the id
-    is stored unchecked (the foreign key comes with that table)."""
-    try:
-        from incentives import models as incentive_models
-    except ImportError:  # pragma: no cover - the package always exists
-        return
-    merchant_model = getattr(incentive_models, "Merchant", None)
-    if merchant_model is None:
-        return
-    if session.get(merchant_model, merchant_id) is None:
+    if session.execute(select(_MERCHANTS.c.id).where(_MERCHANTS.c.id == merchant_id)).first() is None:
         raise Invalid("no such merchant", errors={"json": {"merchant_id": ["no such merchant"]}})
 
 

@@ -20,6 +20,9 @@ INSURANCE = "worker.insurance"
 TRAINING = "worker.training"
 SKILL = "worker.skill_certificate"
 LICENSE = "occupation.license"
+# The colours a worker's safety code takes (rule set §6), and a background check's results.
+SAFETY_CODES = ("green", "yellow", "red")
+BACKGROUND_RESULTS = ("clear", "flagged")
 
 
 def _known_on(records: Iterable[RecordFacts], as_of: dt.date) -> dict[str, list[RecordFacts]]:

@@ -1,6 +1,8 @@
 """The credit office (`/v1/admin…`)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from sqlalchemy import select
 
@@ -18,6 +20,7 @@ def known_record_types() -> set[str]:
 
 
 class DepartmentInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"code": "market", "name": "长沙市市场监督管理局", "record_types": ["admin.penalty.general"]}
     code = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=40))
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
@@ -25,6 +28,7 @@ class DepartmentInSchema(Schema):
 
 
 class DepartmentPatchSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"record_types": ["admin.penalty.general", "admin.penalty.serious"], "enabled": True}
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
                                   validate=ma.validate.Length(max=200))
@@ -48,7 +52,7 @@ class DepartmentKeySchema(Schema):
 @blp.route("/departments", methods=["POST"])
 @blp.arguments(DepartmentInSchema)
 @blp.response(201, DepartmentKeySchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("DEPARTMENT_EXISTS")
 def create_department(body):
     """Create a department; its API key is shown this once."""
     department, key = departments.create_department(
@@ -60,7 +64,7 @@ def create_department(body):
 @blp.route("/departments", methods=["GET"])
 @blp.response(200, DepartmentSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def list_departments(pagination_parameters):
     """All departments."""
     return paginate_select(db_session(), select(Department).order_by(Department.code),
@@ -70,7 +74,7 @@ def list_departments(pagination_parameters):
 @blp.route("/departments/<string:code>", methods=["PATCH"])
 @blp.arguments(DepartmentPatchSchema)
 @blp.response(200, DepartmentSchema)
-@blp.errors(401, 403, 404, 422)
+@blp.errors("NOT_FOUND")
 def update_department(body, code):
     """Rename, enable or disable a department, or change its allowed record types."""
     return departments.update_department(db_session(), code, known_record_types(),
@@ -79,7 +83,7 @@ def update_department(body, code):
 
 @blp.route("/departments/<string:code>/keys", methods=["POST"])
 @blp.response(201, DepartmentKeySchema)
-@blp.errors(401, 403, 404)
+@blp.errors("NOT_FOUND")
 def rotate_key(code):
     """Issue a new API key for a department; the old key stops working at once."""
     department, key = departments.rotate_key(db_session(), code, actor=access.current().label)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from typing import ClassVar
 
 import marshmallow as ma
 from argon2 import PasswordHasher
@@ -24,20 +25,24 @@ password_hasher = PasswordHasher()
 
 
 class WeChatLoginSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"code": "0a3Bcd000aBcDe1FgH2jKl3mNo4Bcd0x"}
     code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=128))
 
 
 class RefreshSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"refresh_token": "c2VjcmV0LXJlZnJlc2gtdG9rZW4tZXhhbXBsZQ"}
     refresh_token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=256))
 
 
 class AdminLoginSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"username": "office", "password": "s3cret-pass"}
     username = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
     password = ma.fields.String(required=True, load_only=True,
                                 validate=ma.validate.Length(min=1, max=256))
 
 
 class DevLoginSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"openid": "demo-resident-1"}
     # Stored as "dev:<openid>" in a 64-character column.
     openid = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=60))
 
@@ -51,10 +56,15 @@ class UserSummarySchema(Schema):
 
 
 class TokenSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'access_token': 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyOjEifQ.sig',
+                               'refresh_token': 'c2VjcmV0LXJlZnJlc2gtdG9rZW4tZXhhbXBsZQ',
+                               'expires_in': 900,
+                               'token_type': 'Bearer',
+                               'user': {'id': 1, 'identity_bound': False}}
     access_token = ma.fields.String(required=True)
     refresh_token = ma.fields.String(required=True)
     expires_in = ma.fields.Integer(required=True)
-    token_type = ma.fields.String()
+    token_type = ma.fields.String(validate=ma.validate.OneOf(["Bearer"]))
     user = ma.fields.Nested(UserSummarySchema)
 
 
@@ -83,7 +93,7 @@ def _resident_login(openid: str) -> dict:
 @public
 @blp.arguments(WeChatLoginSchema)
 @blp.response(200, TokenSchema)
-@blp.errors(401, 422, 503)
+@blp.errors("WECHAT_LOGIN_FAILED", "WECHAT_UNAVAILABLE")
 def wechat_login(body):
     """Sign in from the mini-program with a wx.login code."""
     # WeChat refuses a login code used twice: asked once even if the view runs again.
@@ -102,7 +112,7 @@ dev_blp = Blueprint("dev", __name__, url_prefix="/v1/auth",
 @public
 @dev_blp.arguments(DevLoginSchema)
 @dev_blp.response(200, TokenSchema)
-@dev_blp.errors(404, 422)
+@dev_blp.errors("NOT_FOUND")
 def dev_login(body):
     """Development only: sign in as a given openid without WeChat (absent in production)."""
     if not current_app.config["DEV_LOGIN_ENABLED"]:
@@ -114,7 +124,7 @@ def dev_login(body):
 @public
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenSchema)
-@blp.errors(401, 422)
+@blp.errors("UNAUTHENTICATED")
 def refresh(body):
     """Exchange a refresh token for a new pair; the old one stops working."""
     return _tokens().refresh(db_session(), body["refresh_token"]).as_dict()
@@ -122,7 +132,7 @@ def refresh(body):
 
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
-@blp.errors(401)
+@blp.errors()
 def logout():
     """End this session: its access and refresh tokens stop working at once."""
     _tokens().logout(db_session(), access.current().claims)
@@ -132,10 +142,10 @@ def logout():
 @public
 @blp.arguments(AdminLoginSchema)
 @blp.response(200, TokenSchema)
-@blp.errors(401, 422, 429, 503, descriptions={
-    429: "ACCOUNT_LOCKED: too many failed sign-ins with this username; Retry-After says "
-         "for how long (or RATE_LIMITED: too many sign-ins from this address)",
-    503: "CACHE_UNAVAILABLE: failed sign-ins cannot be counted (Redis down)"})
+@blp.errors("UNAUTHENTICATED", "ACCOUNT_LOCKED", notes={
+    "UNAUTHENTICATED": "wrong username or password, or a disabled account",
+    "RATE_LIMITED": "too many sign-ins from this address; Retry-After says for how long",
+    "CACHE_UNAVAILABLE": "failed sign-ins cannot be counted (Redis down)"})
 def admin_login(body):
     """Sign in as a credit-office admin; repeated failures lock the username for a while."""
     config, client = current_app.config, state().redis

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import marshmallow as ma
 from sqlalchemy import select
@@ -10,19 +11,65 @@ from api import access
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
 from api.smorest import Blueprint, Schema, paginate_select
-from points import ingestion, records
+from points import ingestion, quality, records
 from points.db import today, utcnow
 from points.errors import Conflict, NotFound
 from points.models import QualityIssue
+from points.models.records import RECORD_STATUSES
 
 blp = Blueprint("department", __name__, url_prefix="/v1/dept",
                 description="Departments: records, decisions, credit checks")
 
 
+class IncomingSubjectSchema(Schema):
+    id_number = ma.fields.String(required=True, metadata={
+        "description": "the 18-character resident ID number (GB 11643, checksum checked); "
+                       "the person must be 18 or over"})
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50), metadata={
+        "description": "the name the department holds; compared after normalisation with a "
+                       "verified or earlier reported name (accuracy)"})
+
+
+class IncomingRecordSchema(Schema):
+    """One record as a department sends it (documentation: `points.ingestion.check_one`
+    checks each record on its own and reports its problems by dimension and field)."""
+
+    source_ref = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100),
+                                  metadata={"description": "the department's own reference, "
+                                            "unique per department: a resend with the same "
+                                            "content is `unchanged`, with other content a "
+                                            "correction (`updated`)"})
+    subject = ma.fields.Nested(IncomingSubjectSchema, required=True)
+    type = ma.fields.String(required=True, metadata={
+        "description": "a record type of the active rule set (GET /v1/rule-sets/active) that "
+                       "this department may report"})
+    occurred_on = ma.fields.Date(metadata={"description": "when the fact happened"})
+    decided_on = ma.fields.Date(metadata={
+        "description": "when the department decided (penalties: counted from this day; late "
+                       "after 7 working days, the timeliness dimension)"})
+    ended_on = ma.fields.Date(metadata={"description": "a negative record ended early"})
+    details = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Raw(metadata={
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}), metadata={
+        "description": "the facts the record type's rule declares (document_no, amount, …); "
+                       "no health data"})
+
+
+class Unchecked(ma.fields.Nested):
+    """Documented as its schema, loaded as it came: the ingestion service checks each
+    record on its own, so that one bad record is reported back with its problems instead
+    of failing the batch."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return value
+
+
 class BatchSchema(Schema):
-    # Each record is checked on its own by the ingestion service, so that one bad
-    # record is reported back with its problems instead of failing the batch.
-    records = ma.fields.List(ma.fields.Raw(), required=True,
+    EXAMPLE: ClassVar[dict] = {'records': [{'source_ref': 'CS-SCJG-2026-000123',
+                            'subject': {'id_number': '430104199001011230', 'name': '张三'},
+                            'type': 'admin.penalty.general',
+                            'decided_on': '2026-11-20',
+                            'details': {'document_no': '长市监罚〔2026〕123号'}}]}
+    records = ma.fields.List(Unchecked(IncomingRecordSchema), required=True,
                              validate=ma.validate.Length(min=1, max=ingestion.MAX_BATCH))
 
     @ma.pre_load
@@ -39,7 +86,7 @@ class BatchSchema(Schema):
 
 
 class ProblemSchema(Schema):
-    dimension = ma.fields.String(required=True)
+    dimension = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.DIMENSIONS))
     field = ma.fields.String(required=True)
     message = ma.fields.String(required=True)
 
@@ -47,8 +94,8 @@ class ProblemSchema(Schema):
 class AcceptedSchema(Schema):
     source_ref = ma.fields.String(required=True)
     record_id = ma.fields.Integer(required=True)
-    result = ma.fields.String(required=True)
-    late = ma.fields.Boolean()
+    result = ma.fields.String(required=True, validate=ma.validate.OneOf(ingestion.RESULTS), metadata={"description": "created, unchanged (a resend) or updated (a correction)"})
+    late = ma.fields.Boolean(metadata={"description": "reported after the deadline (timeliness)"})
 
 
 class RejectedSchema(Schema):
@@ -71,15 +118,26 @@ class PlainList(ma.fields.List):
 
 
 class BatchResultSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'accepted': [{'source_ref': 'CS-SCJG-2026-000123',
+                                             'record_id': 42,
+                                             'result': 'created',
+                                             'late': False}],
+                               'rejected': [{'source_ref': 'CS-SCJG-2026-000124',
+                                             'index': 1,
+                                             'problems': [{'dimension': 'validity',
+                                                           'field': 'subject.id_number',
+                                                           'message': '校验位不正确'}]}]}
     accepted = PlainList(ma.fields.Nested(AcceptedSchema), required=True)
     rejected = ma.fields.List(ma.fields.Nested(RejectedSchema), required=True)
 
 
 class EndSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"ended_on": "2026-12-01"}
     ended_on = ma.fields.Date(required=True)
 
 
 class RevokeSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"reason": "处罚决定已被复议机关撤销"}
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
 
 
@@ -87,7 +145,7 @@ class RecordStateSchema(Schema):
     id = ma.fields.Integer(required=True)
     source_ref = ma.fields.String(required=True)
     type = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(RECORD_STATUSES))
     ended_on = ma.fields.Date(allow_none=True)
     version = ma.fields.Integer()
 
@@ -97,8 +155,8 @@ class QualityIssueSchema(Schema):
     source_ref = ma.fields.String(allow_none=True)
     record_type = ma.fields.String(allow_none=True)
     problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
-    dimensions = ma.fields.List(ma.fields.String())
-    status = ma.fields.String(required=True)
+    dimensions = ma.fields.List(ma.fields.String(), metadata={"items": {"type": "string", "enum": list(quality.DIMENSIONS)}})
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.ISSUE_STATUSES))
     created_at = ma.fields.DateTime()
     resolved_at = ma.fields.DateTime(allow_none=True)
     resolution_note = ma.fields.String(allow_none=True)
@@ -110,6 +168,7 @@ class IssueQuerySchema(Schema):
 
 
 class ResolveSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"note": "已补正身份证号后重新报送"}
     note = ma.fields.String(load_default=None, validate=ma.validate.Length(max=500))
 
 
@@ -121,7 +180,7 @@ def _department():
 @blp.arguments(BatchSchema)
 @idempotent
 @blp.response(200, BatchResultSchema)
-@blp.errors(401, 413, 415, 422)
+@blp.errors()
 def push_records(body):
     """Push up to 1000 records; each is accepted or returned with its problems."""
     return ingestion.ingest(db_session(), cipher(), redis_client(), _department(),
@@ -131,7 +190,7 @@ def push_records(body):
 @blp.route("/records/<string:source_ref>/end", methods=["POST"])
 @blp.arguments(EndSchema)
 @blp.response(200, RecordStateSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("RECORD_NOT_FOUND", "RECORD_NOT_ENDABLE", "RECORD_REVOKED")
 def end_record(body, source_ref):
     """End a negative record's counting on a date (e.g. the court removed a defaulter);
     a positive record counts its whole window (409 RECORD_NOT_ENDABLE)."""
@@ -142,7 +201,7 @@ def end_record(body, source_ref):
 @blp.route("/records/<string:source_ref>/revoke", methods=["POST"])
 @blp.arguments(RevokeSchema)
 @blp.response(200, RecordStateSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("RECORD_NOT_FOUND", "RECORD_REVOKED")
 def revoke_record(body, source_ref):
     """Revoke a wrong record: it never counts again."""
     return records.revoke_record(db_session(), redis_client(), _department(), source_ref,
@@ -153,7 +212,7 @@ def revoke_record(body, source_ref):
 @blp.arguments(IssueQuerySchema, location="query")
 @blp.response(200, QualityIssueSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def quality_issues(query, pagination_parameters):
     """Problem data returned to this department."""
     stmt = select(QualityIssue).where(QualityIssue.department_id == _department().id)
@@ -166,7 +225,7 @@ def quality_issues(query, pagination_parameters):
 @blp.route("/quality-issues/<int:issue_id>/resolve", methods=["POST"])
 @blp.arguments(ResolveSchema)
 @blp.response(200, QualityIssueSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("NOT_FOUND", "ALREADY_RESOLVED")
 def resolve_issue(body, issue_id):
     """Mark a quality issue resolved (the record was fixed and re-sent)."""
     issue = db_session().get(QualityIssue, issue_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import ClassVar
 
 import marshmallow as ma
 from flask import request
@@ -23,7 +24,9 @@ from incentives import codes, merchants, perks, redemptions
 from incentives.models import (
     BENEFIT_KINDS,
     MERCHANT_STATUSES,
+    REDEMPTION_STATUSES,
     SECTORS,
+    STAFF_ROLES,
     Merchant,
     MerchantStaff,
     Perk,
@@ -33,7 +36,8 @@ from points.db import today
 from points.errors import Invalid, NotFound
 from points.identity import mask_id_number, mask_name
 from points.models import Subject, User
-from points.models.workers import EMPLOYER_STATUSES, WorkerProfile
+from points.models.workers import EMPLOYER_STATUSES, OCCUPATIONS, WorkerProfile
+from points.workers import SAFETY_CODES
 
 blp = Blueprint("merchant", __name__, url_prefix="/v1", description="Merchants, perks, codes and redemptions")
 
@@ -110,24 +114,36 @@ def _etag(perk: Perk) -> dict[str, str]:
 # -- schemas -----------------------------------------------------------------------
 
 class MerchantApplySchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"name": "长沙橘子洲旅行社有限公司", "uscc": "91430100MA4L0XXX0Q", "sector": "tourism"}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     uscc = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
     sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
 
 
 class MerchantSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 12,
+                               'name': '长沙橘子洲旅行社有限公司',
+                               'uscc': '91430100MA4L0XXX0Q',
+                               'sector': 'tourism',
+                               'status': 'pending',
+                               'reason': None,
+                               'created_at': '2026-12-01T09:00:00+08:00',
+                               'decided_at': None}
     id = ma.fields.Integer(required=True)
     name = ma.fields.String(required=True)
     uscc = ma.fields.String(required=True)
-    sector = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
-    reason = ma.fields.String(allow_none=True)
+    sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(MERCHANT_STATUSES),
+                              metadata={"description": "pending until the office decides; "
+                                        "suspended merchants' staff lose merchant powers"})
+    reason = ma.fields.String(allow_none=True, metadata={
+        "description": "the office's reason for a rejection or suspension"})
     created_at = ma.fields.DateTime()
     decided_at = ma.fields.DateTime(allow_none=True)
 
 
 class MyMerchantSchema(MerchantSchema):
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(STAFF_ROLES))
 
 
 class MerchantQuerySchema(Schema):
@@ -135,6 +151,7 @@ class MerchantQuerySchema(Schema):
 
 
 class MerchantReasonSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"reason": "营业执照信息与统一社会信用代码不符"}
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
 
 
@@ -147,12 +164,12 @@ class MerchantInvitationSchema(Schema):
 class MerchantJoinedSchema(Schema):
     merchant_id = ma.fields.Integer(required=True)
     merchant_name = ma.fields.String(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(STAFF_ROLES))
 
 
 class MerchantStaffSchema(Schema):
     user_id = ma.fields.Integer(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(STAFF_ROLES))
     display_name = ma.fields.String(allow_none=True)
     added_at = ma.fields.DateTime()
 
@@ -163,13 +180,15 @@ class MerchantWorkerQuerySchema(Schema):
 
 class MerchantWorkerSchema(Schema):
     user_id = ma.fields.Integer(required=True)
-    occupation = ma.fields.String(required=True)
-    status = ma.fields.String(required=True, metadata={
+    occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(EMPLOYER_STATUSES),
+                              metadata={
         "description": "pending until the merchant confirms or rejects"})
     display_name = ma.fields.String(allow_none=True)
     id_number_masked = ma.fields.String(allow_none=True)
-    safety_code = ma.fields.String(allow_none=True, metadata={
-        "description": "today's safety code, for a confirmed worker only"})
+    safety_code = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(SAFETY_CODES),
+                                   metadata={"description": "today's safety code, for a "
+                                             "confirmed worker only"})
     named_at = ma.fields.DateTime(metadata={"description": "when the worker named the merchant"})
     decided_at = ma.fields.DateTime(allow_none=True)
 
@@ -192,7 +211,10 @@ class BenefitValue(ma.fields.Field):
 
 class PerkBenefitSchema(Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(BENEFIT_KINDS))
-    value = BenefitValue(load_default=None, allow_none=True)
+    value = BenefitValue(load_default=None, allow_none=True, metadata={
+        "oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "number"}],
+        "description": "what the discount or item is: a text such as \"8折\" or a number such "
+                       "as 0.8 (needed for discount and free_item)"})
 
     @ma.validates_schema
     def _value_needed(self, data, **kwargs):
@@ -204,6 +226,7 @@ NOT_BLANK = ma.validate.Regexp(r"\s*\S", error="must not be blank")
 
 
 class PerkPatchSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"total_quota": 800}
     title = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     min_level = ma.fields.String(validate=ma.validate.OneOf(perks.LEVELS))
@@ -217,6 +240,14 @@ class PerkPatchSchema(Schema):
 
 
 class PerkInSchema(PerkPatchSchema):
+    EXAMPLE: ClassVar[dict] = {'title': '信用AA及以上游客门票8折',
+               'description': '凭信用码到前台核验',
+               'min_level': 'AA',
+               'benefit': {'kind': 'discount', 'value': '8折'},
+               'total_quota': 500,
+               'per_resident_limit': 1,
+               'valid_from': '2026-12-01',
+               'valid_until': '2027-03-31'}
     title = ma.fields.String(required=True,
                              validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
@@ -236,11 +267,12 @@ class PerkSchema(Schema):
     merchant_id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     description = ma.fields.String()
-    min_level = ma.fields.String(required=True)
-    benefit = ma.fields.Dict(required=True)
+    min_level = ma.fields.String(required=True, validate=ma.validate.OneOf(perks.LEVELS))
+    benefit = ma.fields.Nested(lambda: PerkBenefitSchema(), required=True)
     total_quota = ma.fields.Integer(required=True)
     used = ma.fields.Integer(required=True)
-    remaining = ma.fields.Function(lambda p: p.total_quota - p.used)
+    remaining = ma.fields.Function(lambda p: p.total_quota - p.used,
+                                   metadata={"type": "integer", "description": "quota left"})
     per_resident_limit = ma.fields.Integer(required=True)
     valid_from = ma.fields.Date(required=True)
     valid_until = ma.fields.Date(required=True)
@@ -255,56 +287,113 @@ class PerkQuerySchema(Schema):
 
 
 class PublicPerkSchema(Schema):
-    id = ma.fields.Function(lambda e: e["perk"].id, required=True)
-    merchant_id = ma.fields.Function(lambda e: e["perk"].merchant_id)
-    merchant_name = ma.fields.Function(lambda e: e["perk"].merchant.name)
-    sector = ma.fields.Function(lambda e: e["perk"].merchant.sector)
-    title = ma.fields.Function(lambda e: e["perk"].title)
-    description = ma.fields.Function(lambda e: e["perk"].description)
-    min_level = ma.fields.Function(lambda e: e["perk"].min_level)
-    benefit = ma.fields.Function(lambda e: e["perk"].benefit)
-    valid_from = ma.fields.Function(lambda e: e["perk"].valid_from.isoformat())
-    valid_until = ma.fields.Function(lambda e: e["perk"].valid_until.isoformat())
-    remaining = ma.fields.Function(lambda e: e["perk"].total_quota - e["perk"].used)
-    per_resident_limit = ma.fields.Function(lambda e: e["perk"].per_resident_limit)
-    eligible = ma.fields.Boolean(required=True)
-    reasons = ma.fields.List(ma.fields.String(), required=True)
+    """A perk on offer, for the resident asking (`perks.with_eligibility`: {"perk", …})."""
+
+    EXAMPLE: ClassVar[dict] = {'id': 7,
+                               'merchant_id': 12,
+                               'merchant_name': '长沙橘子洲旅行社有限公司',
+                               'sector': 'tourism',
+                               'title': '信用AA及以上游客门票8折',
+                               'description': '凭信用码到前台核验',
+                               'min_level': 'AA',
+                               'benefit': {'kind': 'discount', 'value': '8折'},
+                               'valid_from': '2026-12-01',
+                               'valid_until': '2027-03-31',
+                               'remaining': 480,
+                               'per_resident_limit': 1,
+                               'eligible': False,
+                               'reasons': ['level_too_low']}
+
+    id = ma.fields.Integer(attribute="perk.id", required=True)
+    merchant_id = ma.fields.Integer(attribute="perk.merchant_id", required=True)
+    merchant_name = ma.fields.String(attribute="perk.merchant.name", required=True)
+    sector = ma.fields.String(attribute="perk.merchant.sector", required=True,
+                              validate=ma.validate.OneOf(SECTORS))
+    title = ma.fields.String(attribute="perk.title", required=True)
+    description = ma.fields.String(attribute="perk.description", required=True)
+    min_level = ma.fields.String(attribute="perk.min_level", required=True,
+                                 validate=ma.validate.OneOf(perks.LEVELS),
+                                 metadata={"description": "the lowest level that may have it"})
+    benefit = ma.fields.Nested(lambda: PerkBenefitSchema(), attribute="perk.benefit",
+                               required=True)
+    valid_from = ma.fields.Date(attribute="perk.valid_from", required=True)
+    valid_until = ma.fields.Date(attribute="perk.valid_until", required=True)
+    remaining = ma.fields.Function(lambda e: e["perk"].total_quota - e["perk"].used,
+                                   required=True, metadata={"type": "integer",
+                                                            "description": "quota left"})
+    per_resident_limit = ma.fields.Integer(attribute="perk.per_resident_limit", required=True)
+    eligible = ma.fields.Boolean(required=True, metadata={
+        "description": "a grant would succeed today: level, validity, quota and the "
+                       "per-resident limit"})
+    reasons = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(perks.REASONS)),
+                             required=True, metadata={"description": "why not (empty when "
+                                                      "eligible)"})
 
 
 class VerificationTokenSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'token': 'vt_9Qx3N7wKp2LmZ4aB',
+                               'expires_at': '2026-12-03T10:02:00+08:00',
+                               'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29">…</svg>'}
     token = ma.fields.String(required=True)
     expires_at = ma.fields.DateTime(required=True)
     qr_svg = ma.fields.String(required=True)
 
 
 class PerkVerifyInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"token": "vt_9Qx3N7wKp2LmZ4aB", "perk_id": 7}
     token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     perk_id = _id_field()
 
 
 class PerkVerificationSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 1001,
+                               'perk_id': 7,
+                               'eligible': True,
+                               'level': 'AA',
+                               'display_name': '张*',
+                               'reasons': [],
+                               'redeem_before': '2026-12-03T10:10:00+08:00'}
     id = ma.fields.Integer(required=True)
     perk_id = ma.fields.Integer(required=True)
     eligible = ma.fields.Boolean(required=True)
-    level = ma.fields.String(required=True, allow_none=True)
-    display_name = ma.fields.String(required=True)
-    reasons = ma.fields.List(ma.fields.String(), required=True)
+    level = ma.fields.String(required=True, allow_none=True,
+                             validate=ma.validate.OneOf(perks.LEVELS), metadata={
+                                 "description": "the resident's level (D for a restricted "
+                                                "resident: a merchant never learns more)"})
+    display_name = ma.fields.String(required=True, metadata={"description": "masked: 张*"})
+    reasons = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(perks.REASONS)),
+                             required=True)
     redeem_before = ma.fields.Function(
-        lambda v: (v.created_at + redemptions.VERIFICATION_TTL).isoformat())
+        lambda v: (v.created_at + redemptions.VERIFICATION_TTL).isoformat(),
+        metadata={"type": "string", "format": "date-time",
+                  "description": "redeem on this verification before then (10 minutes)"})
 
 
 class PerkRedeemInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"verification_id": 1001}
     verification_id = _id_field()
 
 
 class RedemptionSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 501,
+                               'perk_id': 7,
+                               'verification_id': 1001,
+                               'status': 'granted',
+                               'redeemed_at': '2026-12-03T10:01:30+08:00',
+                               'display_name': '张*',
+                               'terms': {'title': '信用AA及以上游客门票8折',
+                                         'min_level': 'AA',
+                                         'benefit': {'kind': 'discount', 'value': '8折'}},
+                               'reversed_at': None,
+                               'reverse_reason': None}
     id = ma.fields.Integer(required=True)
     perk_id = ma.fields.Integer(required=True)
     verification_id = ma.fields.Integer()
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REDEMPTION_STATUSES))
     redeemed_at = ma.fields.DateTime(required=True)
     display_name = ma.fields.String()
-    terms = ma.fields.Dict()
+    terms = ma.fields.Dict(keys=ma.fields.String(), metadata={
+        "description": "the perk's terms when granted (title, benefit, min_level, …)"})
     reversed_at = ma.fields.DateTime(allow_none=True)
     reverse_reason = ma.fields.String(allow_none=True)
 
@@ -313,10 +402,13 @@ class MyRedemptionSchema(Schema):
     id = ma.fields.Integer(required=True)
     perk_id = ma.fields.Integer(required=True)
     merchant_id = ma.fields.Integer(required=True)
-    merchant_name = ma.fields.Function(lambda r: r.terms.get("merchant_name"))
-    title = ma.fields.Function(lambda r: r.terms.get("title"))
-    benefit = ma.fields.Function(lambda r: r.terms.get("benefit"))
-    status = ma.fields.String(required=True)
+    merchant_name = ma.fields.Function(lambda r: r.terms.get("merchant_name"),
+                                       metadata={"type": "string", "nullable": True})
+    title = ma.fields.Function(lambda r: r.terms.get("title"), metadata={"type": "string"})
+    benefit = ma.fields.Function(lambda r: r.terms.get("benefit"), metadata={
+        "allOf": [{"$ref": "#/components/schemas/PerkBenefit"}],
+        "description": "as granted"})
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REDEMPTION_STATUSES))
     redeemed_at = ma.fields.DateTime(required=True)
     reversed_at = ma.fields.DateTime(allow_none=True)
 
@@ -324,7 +416,7 @@ class MyRedemptionSchema(Schema):
 class RedemptionQuerySchema(Schema):
     perk_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
     status = ma.fields.String(load_default=None,
-                              validate=ma.validate.OneOf(["granted", "reversed"]))
+                              validate=ma.validate.OneOf(REDEMPTION_STATUSES))
 
 
 class MerchantStatsQuerySchema(Schema):
@@ -356,7 +448,7 @@ class MerchantStatsSchema(Schema):
 @blp.route("/merchants", methods=["POST"])
 @blp.arguments(MerchantApplySchema)
 @blp.response(201, MerchantSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("MERCHANT_EXISTS")
 def apply_for_merchant(body):
     """Apply for a merchant with its unified social credit code; the office decides."""
     return merchants.apply(db_session(), access.current().user.id, body["name"],
@@ -366,7 +458,7 @@ def apply_for_merchant(body):
 @blp.route("/merchants/applications")
 @blp.response(200, MerchantSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def my_applications(pagination_parameters):
     """My merchant applications, with the office's decision and reason."""
     stmt = (select(Merchant).where(Merchant.applicant_user_id == access.current().user.id)
@@ -376,7 +468,7 @@ def my_applications(pagination_parameters):
 
 @blp.route("/merchants/invitations/<string:code>/accept", methods=["POST"])
 @blp.response(200, MerchantJoinedSchema)
-@blp.errors(401, 403, 404, 409, 410)
+@blp.errors("INVITATION_USED", "INVITATION_EXPIRED", "ALREADY_STAFF", "MERCHANT_STATE_CONFLICT")
 def accept_invitation(code):
     """Join a merchant as staff with a one-time invitation code."""
     staff = merchants.accept_invitation(db_session(), code[:200], access.current().user.id)
@@ -390,7 +482,7 @@ def accept_invitation(code):
 @blp.arguments(MerchantQuerySchema, location="query")
 @blp.response(200, MerchantSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def admin_list_merchants(query, pagination_parameters):
     """Merchant applications and merchants, by status (oldest first)."""
     stmt = select(Merchant)
@@ -401,7 +493,7 @@ def admin_list_merchants(query, pagination_parameters):
 
 @blp.route("/admin/merchants/<int:merchant_id>")
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404)
+@blp.errors("MERCHANT_NOT_FOUND")
 def admin_get_merchant(merchant_id):
     """One merchant."""
     merchant = db_session().get(Merchant, _id(merchant_id))
@@ -412,7 +504,7 @@ def admin_get_merchant(merchant_id):
 
 @blp.route("/admin/merchants/<int:merchant_id>/approve", methods=["POST"])
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_approve(merchant_id):
     """Approve a pending application; the applicant becomes the owner."""
     return merchants.approve(db_session(), _id(merchant_id), access.current().admin.id)
@@ -421,7 +513,7 @@ def admin_approve(merchant_id):
 @blp.route("/admin/merchants/<int:merchant_id>/reject", methods=["POST"])
 @blp.arguments(MerchantReasonSchema)
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_reject(body, merchant_id):
     """Reject a pending application, saying why."""
     return merchants.reject(db_session(), _id(merchant_id), access.current().admin.id,
@@ -431,7 +523,7 @@ def admin_reject(body, merchant_id):
 @blp.route("/admin/merchants/<int:merchant_id>/suspend", methods=["POST"])
 @blp.arguments(MerchantReasonSchema)
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_suspend(body, merchant_id):
     """Suspend an approved merchant: its staff lose merchant powers, its perks hide."""
     return merchants.suspend(db_session(), _id(merchant_id), access.current().admin.id,
@@ -440,7 +532,7 @@ def admin_suspend(body, merchant_id):
 
 @blp.route("/admin/merchants/<int:merchant_id>/reinstate", methods=["POST"])
 @blp.response(200, MerchantSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_reinstate(merchant_id):
     """Lift a suspension."""
     return merchants.reinstate(db_session(), _id(merchant_id), access.current().admin.id)
@@ -450,8 +542,8 @@ def admin_reinstate(merchant_id):
 
 @blp.route("/merchant")
 @blp.response(200, MyMerchantSchema)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def my_merchant():
     """The merchant I work for, and my role there."""
     merchant = _merchant()
@@ -461,8 +553,8 @@ def my_merchant():
 
 @blp.route("/merchant/invitations", methods=["POST"])
 @blp.response(201, MerchantInvitationSchema)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def invite_staff():
     """Owner: a one-time code (7 days) a new staff member accepts."""
     invitation, code = merchants.invite(db_session(), _seat(), access.current().id)
@@ -473,8 +565,8 @@ def invite_staff():
 @blp.route("/merchant/staff")
 @blp.response(200, MerchantStaffSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def list_staff(pagination_parameters):
     """The merchant's owner and staff."""
     stmt = (select(MerchantStaff, User).join(User, User.id == MerchantStaff.user_id)
@@ -490,8 +582,8 @@ def list_staff(pagination_parameters):
 
 @blp.route("/merchant/staff/<int:user_id>", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403, 404, 409, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("NOT_FOUND", "OWNER_NOT_REMOVABLE")
 def remove_staff(user_id):
     """Owner: remove a staff member (the owner stays)."""
     merchants.remove_staff(db_session(), _seat(), _id(user_id))
@@ -502,8 +594,8 @@ def remove_staff(user_id):
 @blp.route("/merchant/perks", methods=["POST"])
 @blp.arguments(PerkInSchema)
 @blp.response(201, PerkSchema, headers=ETAG_HEADER)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def create_perk(body):
     """Owner: offer a perk to residents at or above a level."""
     merchants.require_owner(_seat())
@@ -514,8 +606,8 @@ def create_perk(body):
 @blp.route("/merchant/perks")
 @blp.response(200, PerkSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def list_perks(pagination_parameters):
     """The merchant's perks, with quota used."""
     stmt = select(Perk).where(Perk.merchant_id == _merchant_id()).order_by(Perk.id)
@@ -524,8 +616,8 @@ def list_perks(pagination_parameters):
 
 @blp.route("/merchant/perks/<int:perk_id>")
 @blp.response(200, PerkSchema, headers=ETAG_HEADER)
-@blp.errors(401, 403, 404, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("PERK_NOT_FOUND")
 def get_perk(perk_id):
     """One of the merchant's perks, with its ETag."""
     perk = perks.own(db_session(), _merchant_id(), _id(perk_id))
@@ -535,8 +627,8 @@ def get_perk(perk_id):
 @blp.route("/merchant/perks/<int:perk_id>", methods=["PATCH"])
 @blp.arguments(PerkPatchSchema)
 @blp.response(200, PerkSchema, headers=ETAG_HEADER)
-@blp.errors(401, 403, 404, 412, 422, 428)
 @blp.doc(parameters=[IF_MATCH, MERCHANT_HEADER])
+@blp.errors("PERK_NOT_FOUND", "PRECONDITION_FAILED", "PRECONDITION_REQUIRED")
 def patch_perk(body, perk_id):
     """Owner: edit a perk; send its ETag in If-Match (redemptions keep their terms)."""
     if not request.if_match:
@@ -575,8 +667,8 @@ def _worker_body(profile: WorkerProfile) -> dict:
 @blp.arguments(MerchantWorkerQuerySchema, location="query")
 @blp.response(200, MerchantWorkerSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def list_workers(query, pagination_parameters):
     """Workers who name this merchant as employer (?status=pending to confirm them)."""
     stmt = worker_profiles.of_merchant(_merchant_id(), query["status"])
@@ -591,8 +683,8 @@ def _decide_worker(user_id: int, confirm: bool) -> dict:
 
 @blp.route("/merchant/workers/<int:user_id>/confirm", methods=["POST"])
 @blp.response(200, MerchantWorkerSchema)
-@blp.errors(401, 403, 404)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("WORKER_NOT_FOUND")
 def confirm_worker(user_id):
     """Confirm that the worker works for this merchant: shown on their report from now."""
     return _decide_worker(user_id, True)
@@ -600,8 +692,8 @@ def confirm_worker(user_id):
 
 @blp.route("/merchant/workers/<int:user_id>/reject", methods=["POST"])
 @blp.response(200, MerchantWorkerSchema)
-@blp.errors(401, 403, 404)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("WORKER_NOT_FOUND")
 def reject_worker(user_id):
     """Say the worker does not (or no longer) work for this merchant."""
     return _decide_worker(user_id, False)
@@ -612,8 +704,8 @@ def reject_worker(user_id):
 @blp.route("/merchant/verifications", methods=["POST"])
 @blp.arguments(PerkVerifyInSchema)
 @blp.response(201, PerkVerificationSchema)
-@blp.errors(401, 403, 404, 409, 410, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("PERK_NOT_FOUND", "TOKEN_USED", "TOKEN_EXPIRED", "OWN_CODE")
 def verify_code(body):
     """Scan a resident's one-time code for one perk: eligibility, level, masked name."""
     return codes.verify(db_session(), cipher(), redis_client(), _seat().merchant,
@@ -625,7 +717,8 @@ def verify_code(body):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @idempotent
 @blp.response(201, RedemptionSchema)
-@blp.errors(401, 403, 404, 409, 410, 422)
+@blp.errors("VERIFICATION_NOT_FOUND", "VERIFICATION_EXPIRED", "ALREADY_REDEEMED", "OWN_CODE",
+            "NOT_ELIGIBLE", "QUOTA_EXHAUSTED", "LIMIT_REACHED", "DATABASE_BUSY")
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit)."""
     return redemptions.redeem(db_session(), _seat().merchant, access.current().id,
@@ -636,8 +729,8 @@ def redeem(body):
 @blp.arguments(RedemptionQuerySchema, location="query")
 @blp.response(200, RedemptionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def merchant_redemptions(query, pagination_parameters):
     """The merchant's redemptions, newest first."""
     stmt = redemptions.of_merchant(_merchant_id(), query["perk_id"], query["status"])
@@ -647,8 +740,8 @@ def merchant_redemptions(query, pagination_parameters):
 @blp.route("/merchant/redemptions/<int:redemption_id>/reverse", methods=["POST"])
 @blp.arguments(MerchantReasonSchema)
 @blp.response(200, RedemptionSchema)
-@blp.errors(401, 403, 404, 409, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors("REDEMPTION_NOT_FOUND", "ALREADY_REVERSED", "REVERSAL_WINDOW_CLOSED")
 def reverse_redemption(body, redemption_id):
     """Reverse a grant within a day; the quota unit comes back."""
     return redemptions.reverse(db_session(), _seat().merchant, access.current().id,
@@ -658,8 +751,8 @@ def reverse_redemption(body, redemption_id):
 @blp.route("/merchant/stats")
 @blp.arguments(MerchantStatsQuerySchema, location="query")
 @blp.response(200, MerchantStatsSchema)
-@blp.errors(401, 403, 422)
 @blp.doc(parameters=[MERCHANT_HEADER])
+@blp.errors()
 def merchant_stats(query):
     """Verifications, grants, reversals and refusals by reason, per day (default 30 days)."""
     date_to = query["date_to"] or today()
@@ -673,7 +766,7 @@ def merchant_stats(query):
 @blp.arguments(PerkQuerySchema, location="query")
 @blp.response(200, PublicPerkSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def list_active_perks(query, pagination_parameters):
     """Perks on offer now, each saying whether I may have it and why not."""
     session, day = db_session(), today()
@@ -688,7 +781,7 @@ def list_active_perks(query, pagination_parameters):
 
 @blp.route("/me/verification-tokens", methods=["POST"])
 @blp.response(201, VerificationTokenSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def create_verification_token():
     """A one-time code (120 s, with its QR code) to show a merchant my level."""
     issued = codes.issue(db_session(), cipher(), access.current().user, today())
@@ -698,7 +791,7 @@ def create_verification_token():
 @blp.route("/me/redemptions")
 @blp.response(200, MyRedemptionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def my_redemptions(pagination_parameters):
     """Perks I have been granted, with the terms they were granted under."""
     stmt = redemptions.of_resident(access.current().user.id)

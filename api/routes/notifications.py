@@ -38,7 +38,7 @@ class NotificationSchema(Schema):
 @blp.arguments(NotificationQuerySchema, location="query")
 @blp.response(200, NotificationSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def my_notifications(query, pagination_parameters):
     """My notifications, newest first (X-Pagination)."""
     stmt = notifications.mine_stmt(access.current().user.id, query["unread"])
@@ -48,7 +48,7 @@ def my_notifications(query, pagination_parameters):
 
 @blp.route("/<int:notification_id>/read", methods=["POST"])
 @blp.response(204)
-@blp.errors(401, 403, 404)
+@blp.errors("NOTIFICATION_NOT_FOUND")
 def read_one(notification_id):
     """Mark one notification read."""
     notifications.mark_read(db_session(), access.current().user.id, notification_id)
@@ -56,7 +56,7 @@ def read_one(notification_id):
 
 @blp.route("/read-all", methods=["POST"])
 @blp.response(204)
-@blp.errors(401, 403)
+@blp.errors()
 def read_all():
     """Mark all my notifications read."""
     notifications.mark_all_read(db_session(), access.current().user.id)

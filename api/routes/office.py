@@ -2,17 +2,21 @@
 the audit trail."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from flask import request
 from sqlalchemy import select
 
 from api import access
-from api.context import db_session
-from api.smorest import BODY_ERRORS, PERIOD_DATES, Blueprint, Schema, paginate_select
+from api.context import db_session, read_session
+from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from points import calendar, quality, rule_admin
 from points.db import on_commit
 from points.errors import Invalid, NotFound
 from points.models import AuditEntry, Job, RuleSetVersion
+from points.models.office import JOB_KINDS, JOB_STATUSES
+from points.workdays import COMPUTED, OFFICE, PACKAGE
 
 blp = Blueprint("office", __name__, url_prefix="/v1/admin", description="The credit office")
 TOML_TYPES = {"application/toml", "text/toml", "text/x-toml", "text/plain"}
@@ -35,8 +39,8 @@ class JobCreatedSchema(Schema):
 
 class JobSchema(Schema):
     id = ma.fields.String(required=True)
-    kind = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(JOB_KINDS))
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(JOB_STATUSES))
     params = ma.fields.Dict()
     total = ma.fields.Integer()
     done = ma.fields.Integer()
@@ -90,7 +94,7 @@ def _actor() -> str:
 @blp.route("/rule-sets", methods=["GET"])
 @blp.response(200, RuleSetVersionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def list_rule_sets(pagination_parameters):
     """Every stored rule-set version, the active one marked."""
     from points import rule_store
@@ -100,13 +104,24 @@ def list_rule_sets(pagination_parameters):
                            pagination_parameters)
 
 
+# The start of a rule-set file (the whole format: points/rules/changsha-2020.toml).
+RULE_SET_TOML_EXAMPLE = """code = "changsha-2027"
+title = "长沙市个人信用积分规则（2027版）"
+base = 1000
+floor = 0
+# … levels, classes, categories and record types as in points/rules/changsha-2020.toml
+"""
+
+
 @blp.route("/rule-sets", methods=["POST"])
 @blp.doc(requestBody={"required": True, "content": {
-    "application/toml": {"schema": {"type": "string"}},
+    "application/toml": {"schema": {"type": "string"}, "example": RULE_SET_TOML_EXAMPLE},
     "application/json": {"schema": {"type": "object", "description":
-                                    "either {\"content\": \"<TOML>\"} or the parsed rule set"}}}})
+                                    "either {\"content\": \"<TOML>\"} or the parsed rule set"},
+                         "example": {"content": RULE_SET_TOML_EXAMPLE}}}})
 @blp.response(201, RuleSetVersionSchema)
-@blp.errors(400, 401, 403, 409, 413, 415, 422, descriptions=BODY_ERRORS)
+@blp.errors("MALFORMED_JSON", "RULE_SET_EXISTS", "RULE_SET_INVALID", "VALIDATION_ERROR", notes={
+    "UNSUPPORTED_MEDIA_TYPE": "a body that is neither application/toml nor application/json"})
 def upload_rule_set():
     """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule."""
     if request.is_json:
@@ -126,7 +141,7 @@ def upload_rule_set():
 
 @blp.route("/rule-sets/<string:code>/activate", methods=["POST"])
 @blp.response(202, JobCreatedSchema)
-@blp.errors(401, 403, 404)
+@blp.errors("RULE_SET_NOT_FOUND")
 def activate_rule_set(code):
     """Activate a rule-set version (or roll back to an earlier one); starts the recompute job."""
     from api.jobs_runner import enqueue_rule_set_job
@@ -139,7 +154,7 @@ def activate_rule_set(code):
 
 @blp.route("/jobs/<string:job_id>")
 @blp.response(200, JobSchema)
-@blp.errors(401, 403, 404)
+@blp.errors("NOT_FOUND")
 def get_job(job_id):
     """A background job's status and progress."""
     job = db_session().get(Job, job_id)
@@ -151,17 +166,17 @@ def get_job(job_id):
 @blp.route("/quality-report")
 @blp.arguments(PeriodSchema, location="query")
 @blp.response(200, QualityRowSchema(many=True))
-@blp.errors(401, 403, 422)
+@blp.errors()
 def quality_report(period):
     """Per department: records received, accepted, rejected by dimension, late share, open issues."""
-    return quality.quality_report(db_session(), period["start"], period["end"])
+    return quality.quality_report(read_session(), period["start"], period["end"])
 
 
 @blp.route("/audit")
 @blp.arguments(AuditQuerySchema, location="query")
 @blp.response(200, AuditSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def audit_log(query, pagination_parameters):
     """The audit trail of admin and department actions, newest first."""
     stmt = select(AuditEntry)
@@ -209,7 +224,7 @@ class AssessmentRowSchema(Schema):
     "text/csv": {"schema": {"type": "string"}}}}})
 @blp.arguments(AssessmentQuerySchema, location="query")
 @blp.response(200, AssessmentRowSchema(many=True))
-@blp.errors(401, 403, 422)
+@blp.errors()
 def department_assessment(query):
     """Per department: data timeliness and quality, decisions on time, checks with feedback."""
     from flask import Response
@@ -217,7 +232,7 @@ def department_assessment(query):
     from points import assessment
     from points.db import today
 
-    rows = assessment.assessment(db_session(), query["start"], query["end"], today())
+    rows = assessment.assessment(read_session(), query["start"], query["end"], today())
     if query["format"] == "csv" or request.accept_mimetypes.best == "text/csv":
         return Response(assessment.to_csv(rows), mimetype="text/csv", headers={
             "Content-Disposition": "attachment; filename=assessment.csv"})
@@ -227,6 +242,7 @@ def department_assessment(query):
 # -- the year's holiday arrangement --------------------------------------------------
 
 class CalendarInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"holidays": ["2027-01-01", "2027-02-05", "2027-02-06"], "workdays": ["2027-02-14"]}
     holidays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
         max=366), metadata={"description": "the days off, weekends inside a holiday included"})
     workdays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
@@ -236,7 +252,7 @@ class CalendarInSchema(Schema):
 class CalendarDaySchema(Schema):
     date = ma.fields.Date(required=True)
     working = ma.fields.Boolean(required=True)
-    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"})
+    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
 
 
 class CalendarEntrySchema(Schema):
@@ -254,7 +270,7 @@ class DeadlinesMovedSchema(Schema):
 class CalendarSchema(Schema):
     year = ma.fields.Integer(required=True)
     source = ma.fields.String(required=True, metadata={
-        "description": "office (entered here), package (chinese-calendar) or computed"})
+        "description": "office (entered here), package (chinese-calendar) or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
     days_off = ma.fields.List(ma.fields.Date(), metadata={
         "description": "Monday to Friday days that are not working days"})
     workdays = ma.fields.List(ma.fields.Date(), metadata={
@@ -268,7 +284,7 @@ class CalendarSchema(Schema):
 @blp.route("/calendar/<int:year>", methods=["PUT"])
 @blp.arguments(CalendarInSchema)
 @blp.response(200, CalendarSchema)
-@blp.errors(401, 403, 422)
+@blp.errors()
 def put_calendar(body, year):
     """Enter the State Council's holiday arrangement for a year; open deadlines follow it."""
     return calendar.enter(db_session(), year, body["holidays"], body["workdays"], _actor())
@@ -276,7 +292,7 @@ def put_calendar(body, year):
 
 @blp.route("/calendar/<int:year>", methods=["GET"])
 @blp.response(200, CalendarSchema)
-@blp.errors(401, 403, 422)
+@blp.errors("VALIDATION_ERROR")
 def get_calendar(year):
     """The working days of a year as deadlines count them, and the source of each day."""
     return calendar.view(db_session(), year)

@@ -1,17 +1,23 @@
 """The resident's points, their history and records (`/v1/me/points…`, `/v1/me/records`)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 import orjson
 from flask import current_app
 from sqlalchemy import select
 
 from api import access, gate
-from api.context import cipher, db_session, redis_client
+from api.context import cipher, db_session, read_session, redis_client
+from api.metrics import score_cache_read
 from api.smorest import Blueprint, Schema, paginate_select
+from incentives.perks import LEVELS
 from points import records, scoring, statements
 from points.db import today
+from points.engine import STATUSES
 from points.models import ScoreHistory
+from points.rulesets import KINDS
 
 blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit points")
 
@@ -22,34 +28,55 @@ class ItemSchema(Schema):
     title = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True)
     raw_points = ma.fields.Integer()
-    counted_from = ma.fields.String(required=True)
-    counted_until = ma.fields.String(allow_none=True)
+    counted_from = ma.fields.String(required=True, metadata={"format": "date"})
+    counted_until = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "null: counts until it ends or is repaired"})
 
 
 class NextLevelSchema(Schema):
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     points_needed = ma.fields.Integer(required=True)
 
 
 class PointsSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'points': 985,
+                               'level': 'A',
+                               'restricted': False,
+                               'rule_set': 'changsha-2020',
+                               'as_of': '2026-12-03',
+                               'base': 1000,
+                               'items': [{'record_id': 42,
+                                          'type': 'admin.penalty.general',
+                                          'title': '一般行政处罚',
+                                          'points': -30,
+                                          'counted_from': '2026-11-20',
+                                          'counted_until': '2027-11-20'},
+                                         {'record_id': 57,
+                                          'type': 'volunteer.service',
+                                          'title': '志愿服务',
+                                          'points': 15,
+                                          'raw_points': 15,
+                                          'counted_from': '2026-06-01',
+                                          'counted_until': None}],
+                               'next_level': {'level': 'AA', 'points_needed': 45},
+                               'next_change_on': '2027-11-20'}
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True)
-    restricted = ma.fields.Boolean(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS), metadata={"description": "AAA (best) to D; a restricted subject is D"})
+    restricted = ma.fields.Boolean(required=True, metadata={"description": "a serious negative record restricts the subject (联合惩戒): level D, no perks"})
     rule_set = ma.fields.String(required=True)
-    as_of = ma.fields.String(required=True)
+    as_of = ma.fields.String(required=True, metadata={"format": "date"})
     base = ma.fields.Integer(required=True)
     items = ma.fields.List(ma.fields.Nested(ItemSchema), required=True)
     next_level = ma.fields.Nested(NextLevelSchema, allow_none=True, required=True)
-    next_change_on = ma.fields.String(allow_none=True)
+    next_change_on = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "the next day the points change by themselves (a window opens or ends)"})
 
 
 class HistorySchema(Schema):
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     restricted = ma.fields.Boolean()
     rule_set = ma.fields.String()
     changed_at = ma.fields.DateTime(required=True)
-    reason = ma.fields.String(required=True)
+    reason = ma.fields.String(required=True, metadata={"description": "why the points changed, for people (Chinese by default)"})
     cause = ma.fields.String()
     record_id = ma.fields.Integer(allow_none=True)
 
@@ -67,13 +94,37 @@ class StatementSchema(Schema):
 
 
 class RecordSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 42,
+                               'type': 'admin.penalty.general',
+                               'title': '一般行政处罚',
+                               'kind': 'negative',
+                               'class': 'general',
+                               'points': -30,
+                               'status': 'active',
+                               'disputed': False,
+                               'occurred_on': '2026-11-02',
+                               'decided_on': '2026-11-20',
+                               'ended_on': None,
+                               'repaired_on': None,
+                               'counted_from': '2026-11-20',
+                               'counted_until': '2027-11-20',
+                               'counting': True,
+                               'repairable': True,
+                               'repairable_from': '2027-02-20',
+                               'department': {'code': 'market', 'name': '长沙市市场监督管理局'},
+                               'document_no': '长市监罚〔2026〕123号',
+                               'statement': {'record_id': 42,
+                                             'text': '罚款已于2026年11月25日缴清',
+                                             'created_at': '2026-11-26T09:30:00+08:00',
+                                             'updated_at': '2026-11-26T09:30:00+08:00'},
+                               'details': {'document_no': '长市监罚〔2026〕123号'}}
     id = ma.fields.Integer(required=True)
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
-    kind = ma.fields.String(allow_none=True)
+    kind = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(KINDS))
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     points = ma.fields.Integer()
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(STATUSES), metadata={"description": "active, disputed (an objection is open), repaired, ended, revoked or expired"})
     disputed = ma.fields.Boolean(required=True)
     occurred_on = ma.fields.Date(allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
@@ -90,7 +141,7 @@ class RecordSchema(Schema):
         "description": "the department's document number (文号), when it sent one"})
     statement = ma.fields.Nested(StatementSchema, allow_none=True, required=True, metadata={
         "description": "my statement (说明) on the record, PUT /v1/me/records/{id}/statement"})
-    details = ma.fields.Dict()
+    details = ma.fields.Dict(keys=ma.fields.String(), metadata={"description": "the facts the department sent (document_no, amount, …)"})
 
 
 def credit_subject_id(require_consent: bool = True) -> int:
@@ -112,7 +163,7 @@ def credit_subject_id(require_consent: bool = True) -> int:
 
 @blp.route("/points")
 @blp.response(200, PointsSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_points():
     """My points today, with one explanation line per counting record."""
     subject_id = credit_subject_id()
@@ -120,8 +171,10 @@ def my_points():
     # Flask serves this read when api/fastpath.py did not: the gate or the score was
     # not cached, or the request carries an X-Request-Id or an Origin, or request
     # logging is on.
-    body = (scoring.cached_points(redis_client(), subject_id, day)
-            or scoring.rebuilt_points(db_session(), redis_client(), subject_id, day))
+    body = scoring.cached_points(redis_client(), subject_id, day)
+    score_cache_read(body is not None)
+    if body is None:
+        body = scoring.rebuilt_points(db_session(), redis_client(), subject_id, day)
     # The body is the engine's own view, already in the documented shape (and checked
     # against PointsSchema by the fuzzing tests): sent as is, the hottest read skips
     # a marshmallow round trip.
@@ -132,19 +185,19 @@ def my_points():
 @blp.route("/points/history")
 @blp.response(200, HistorySchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_history(pagination_parameters):
     """Every change of my points, newest first, with its reason."""
     subject_id = credit_subject_id()
     stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
             .order_by(ScoreHistory.id.desc()))
-    return paginate_select(db_session(), stmt, pagination_parameters)
+    return paginate_select(read_session(), stmt, pagination_parameters)
 
 
 @blp.route("/records")
 @blp.response(200, RecordSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_records(pagination_parameters):
     """My credit records with status, class, counting window and repair date."""
     items = records.subject_records(db_session(), credit_subject_id(), today())
@@ -159,9 +212,9 @@ class StatementInSchema(Schema):
 
 
 @blp.route("/records/<int:record_id>/statement", methods=["PUT"])
-@blp.arguments(StatementInSchema)
+@blp.arguments(StatementInSchema, example={"text": "罚款已于2026年11月25日缴清，涉事商品已全部下架"})
 @blp.response(200, StatementSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND")
 def put_statement(body, record_id):
     """Add or replace my statement (说明) on a record of mine (Art. 16)."""
     subject_id = credit_subject_id()
@@ -172,7 +225,7 @@ def put_statement(body, record_id):
 
 @blp.route("/records/<int:record_id>/statement", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND")
 def delete_statement(record_id):
     """Remove my statement from a record of mine."""
     statements.remove(db_session(), credit_subject_id(), record_id,

@@ -11,13 +11,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.access import public
 from api.context import db_session, redis_client
 from api.smorest import Blueprint, Schema
+from incentives.perks import LEVELS
+from points.rulesets import KINDS
 
 log = logging.getLogger(__name__)
 blp = Blueprint("public", __name__, url_prefix="/v1", description="Public endpoints")
 
 
 class HealthSchema(Schema):
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
     database = ma.fields.String(required=True)
     redis = ma.fields.String(required=True)
 
@@ -26,8 +28,36 @@ class HealthSchema(Schema):
 @public
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="a dependency is down")
+@blp.errors()
 def health():
     """Check the database and Redis."""
+    return _dependencies()
+
+
+class LiveSchema(Schema):
+    status = ma.fields.String(required=True)
+
+
+@blp.route("/health/live")
+@public
+@blp.response(200, LiveSchema)
+@blp.errors()
+def live():
+    """Liveness: the process answers (nothing else is asked; restart it if this fails)."""
+    return {"status": "ok"}
+
+
+@blp.route("/health/ready")
+@public
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
+@blp.errors()
+def ready():
+    """Readiness: the database and Redis answer (a load balancer sends no traffic on 503)."""
+    return _dependencies()
+
+
+def _dependencies():
     parts = {"database": "ok", "redis": "ok"}
     try:
         db_session().execute(text("SELECT 1"))
@@ -44,20 +74,80 @@ def health():
     return {"status": "ok" if ok else "unavailable", **parts}, 200 if ok else 503
 
 
+class RuleLevelSchema(Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
+    title = ma.fields.String(allow_none=True, metadata={"description": "e.g. 信用优秀"})
+    min_points = ma.fields.Integer(required=True, allow_none=True, metadata={
+        "description": "null for the lowest level: it takes every lower score"})
+    max_points = ma.fields.Integer(required=True, allow_none=True, metadata={
+        "description": "null for the highest level"})
+
+
+class RuleClassSchema(Schema):
+    name = ma.fields.String(required=True, metadata={"description": "e.g. minor, general, "
+                                                                     "serious"})
+    title = ma.fields.String(allow_none=True)
+    max_months = ma.fields.Integer(required=True, metadata={
+        "description": "a negative record of this class stops counting this many months after "
+                       "decided_on"})
+    min_months = ma.fields.Integer(required=True, metadata={
+        "description": "repair may be applied for this many months after decided_on"})
+    restricts = ma.fields.Boolean(required=True, metadata={
+        "description": "a counting record of this class restricts the subject (level D)"})
+
+
+class RuleCategorySchema(Schema):
+    name = ma.fields.String(required=True)
+    title = ma.fields.String(allow_none=True)
+    cap = ma.fields.Integer(allow_none=True, metadata={"description": "null: uncapped"})
+
+
+class RulePerUnitSchema(Schema):
+    detail = ma.fields.String(required=True, metadata={"description": "the detail counted "
+                                                                      "(e.g. hours)"})
+    size = ma.fields.Integer(required=True)
+    points = ma.fields.Integer(required=True, metadata={"description": "per `size` units"})
+
+
+class RuleRecordTypeSchema(Schema):
+    code = ma.fields.String(required=True, metadata={"description": "what departments send "
+                                                                    "as `type`"})
+    title = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
+    category = ma.fields.String(allow_none=True, metadata={"description": "positive only"})
+    points = ma.fields.Integer(allow_none=True, metadata={
+        "description": "fixed points; null for per-unit and occupational types"})
+    per_unit = ma.fields.Nested(RulePerUnitSchema, allow_none=True)
+    cap = ma.fields.Integer(allow_none=True)
+    window_months = ma.fields.Integer(allow_none=True, metadata={
+        "description": "how long a record counts"})
+    open_ended = ma.fields.Boolean(metadata={"description": "counts until ended_on"})
+    class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True,
+                              metadata={"description": "negative only: a class's name"})
+    repairable = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "negative only: repair may be applied for in the app"})
+    repairable_after_months = ma.fields.Integer(allow_none=True)
+    basis = ma.fields.String(allow_none=True, metadata={"description": "the legal basis"})
+
+
 class RuleSetPublicSchema(Schema):
     code = ma.fields.String(required=True)
     title = ma.fields.String(allow_none=True)
-    base = ma.fields.Integer(required=True)
-    floor = ma.fields.Integer(required=True)
-    levels = ma.fields.List(ma.fields.Dict(), required=True)
-    classes = ma.fields.List(ma.fields.Dict(), required=True)
-    categories = ma.fields.List(ma.fields.Dict(), required=True)
-    record_types = ma.fields.List(ma.fields.Dict(), required=True)
+    base = ma.fields.Integer(required=True, metadata={"description": "everyone's starting "
+                                                                     "points"})
+    floor = ma.fields.Integer(required=True, metadata={"description": "points never go "
+                                                                      "below this"})
+    levels = ma.fields.List(ma.fields.Nested(RuleLevelSchema), required=True,
+                            metadata={"description": "best first"})
+    classes = ma.fields.List(ma.fields.Nested(RuleClassSchema), required=True)
+    categories = ma.fields.List(ma.fields.Nested(RuleCategorySchema), required=True)
+    record_types = ma.fields.List(ma.fields.Nested(RuleRecordTypeSchema), required=True)
 
 
 @blp.route("/rule-sets/active")
 @public
 @blp.response(200, RuleSetPublicSchema)
+@blp.errors()
 def active_rule_set():
     """The rule set in force: base, levels and every record type (no personal data)."""
     from points import rule_store
@@ -73,6 +163,7 @@ class DepartmentPublicSchema(Schema):
 @blp.route("/departments")
 @public
 @blp.response(200, DepartmentPublicSchema(many=True))
+@blp.errors()
 def departments():
     """Every department in service: the codes commitments and checks name."""
     from sqlalchemy import select
@@ -97,6 +188,7 @@ class PolicySchema(Schema):
 @blp.route("/policies/current")
 @public
 @blp.response(200, PolicySchema)
+@blp.errors()
 def current_policy():
     """The consent policy in force: its version, and what each consent scope means."""
     from flask import current_app

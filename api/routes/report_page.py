@@ -54,6 +54,7 @@ def _page(template: str, status: int, **context) -> Response:
                   description="No such report link (a page in Chinese)")
 @blp.alt_response(410, schema=HTML, content_type="text/html",
                   description="The link expired or was revoked (a page in Chinese)")
+@blp.errors()
 def view(token):
     """The worker's credit report as a web page (no sign-in; each view is logged)."""
     check_file = current_app.config.get("WECHAT_QRCODE_CHECK_FILE")

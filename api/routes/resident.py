@@ -1,6 +1,8 @@
 """The resident's own data (`/v1/me…`): identity, consents, access log."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from flask import current_app
 from sqlalchemy import select
@@ -16,6 +18,7 @@ blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The sign
 
 
 class VerificationInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"name": "张三", "id_number": "430104199001011230"}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
     id_number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
@@ -29,6 +32,8 @@ class VerificationOutSchema(Schema):
 class IdentityInSchema(Schema):
     """`{"verify_id"}` after a face verification; `{"name", "id_number"}` binds directly
     only in development (elsewhere 422 FACE_VERIFICATION_REQUIRED)."""
+
+    EXAMPLE: ClassVar[dict] = {"verify_id": "F4E3D2C1-1234-4ABC-9DEF-0123456789AB"}
 
     verify_id = ma.fields.String(validate=ma.validate.Length(min=1, max=256))
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=50))
@@ -50,6 +55,11 @@ class IdentityInSchema(Schema):
 
 
 class IdentityOutSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'name_masked': '张*',
+                               'id_number_masked': '4301**********123X',
+                               'phone_masked': None,
+                               'eligible': True,
+                               'verified_at': '2026-12-03T09:30:00+08:00'}
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
     phone_masked = ma.fields.String(allow_none=True)
@@ -67,12 +77,13 @@ class MeSchema(Schema):
 
 
 class ConsentInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"granted": True, "policy_version": "2026-01"}
     granted = ma.fields.Boolean(required=True)
     policy_version = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
 
 class ConsentSchema(Schema):
-    scope = ma.fields.String(required=True)
+    scope = ma.fields.String(required=True, validate=ma.validate.OneOf(accounts.CONSENT_SCOPES))
     granted = ma.fields.Boolean(required=True)
     policy_version = ma.fields.String(allow_none=True)
     at = ma.fields.DateTime(allow_none=True)
@@ -103,7 +114,7 @@ def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
 
 @blp.route("")
 @blp.response(200, MeSchema)
-@blp.errors(401, 403)
+@blp.errors()
 def me():
     """My account."""
     user = access.current().user
@@ -114,7 +125,7 @@ def me():
 
 @blp.route("", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403)
+@blp.errors()
 def close_account():
     """Close my account: erase account data and end every session; credit records stay."""
     from points import privacy
@@ -128,7 +139,7 @@ def close_account():
 @blp.route("/identity/verifications", methods=["POST"])
 @blp.arguments(VerificationInSchema)
 @blp.response(201, VerificationOutSchema)
-@blp.errors(401, 403, 422, 503)
+@blp.errors("IDENTITY_ALREADY_BOUND", "FACE_VERIFICATION_FAILED", "WECHAT_UNAVAILABLE")
 def start_verification(body):
     """Start a face verification (人脸核身) as the person of this name and ID number."""
     verification = face.start(db_session(), cipher(), verifier(), access.current().user,
@@ -140,7 +151,8 @@ def start_verification(body):
 @blp.route("/identity", methods=["PUT"])
 @blp.arguments(IdentityInSchema)
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 404, 409, 422, 503)
+@blp.errors("FACE_VERIFICATION_REQUIRED", "FACE_VERIFICATION_NOT_FOUND",
+            "FACE_VERIFICATION_FAILED", "IDENTITY_ALREADY_BOUND", "WECHAT_UNAVAILABLE")
 def bind_identity(body):
     """Bind my identity once face verification confirmed me (answers only masked values)."""
     user = access.current().user
@@ -155,7 +167,7 @@ def bind_identity(body):
 
 @blp.route("/identity", methods=["GET"])
 @blp.response(200, IdentityOutSchema)
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED")
 def get_identity():
     """My bound identity, masked."""
     from points.errors import Conflict
@@ -184,7 +196,7 @@ def _consents_body(user_id: int) -> dict:
 
 @blp.route("/consents")
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403)
+@blp.errors()
 def get_consents():
     """My consents in force, with their history."""
     return _consents_body(access.current().user.id)
@@ -193,7 +205,7 @@ def get_consents():
 @blp.route("/consents/<string:scope>", methods=["PUT"])
 @blp.arguments(ConsentInSchema)
 @blp.response(200, ConsentsSchema)
-@blp.errors(401, 403, 404, 422)
+@blp.errors("POLICY_VERSION_UNKNOWN")
 def put_consent(body, scope):
     """Grant or withdraw a consent (credit_points, merchant_share) under the policy in force."""
     user = access.current().user
@@ -205,7 +217,7 @@ def put_consent(body, scope):
 @blp.route("/access-log")
 @blp.response(200, AccessLogSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403)
+@blp.errors()
 def access_log(pagination_parameters):
     """Who looked at my credit: merchants, departments, report viewers."""
     user = access.current().user
@@ -218,11 +230,44 @@ def access_log(pagination_parameters):
 
 
 
+class ExportAccountSchema(Schema):
+    id = ma.fields.Integer(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    identity_bound_at = ma.fields.DateTime(allow_none=True)
+
+
+def _rows(what: str) -> ma.fields.List:
+    return ma.fields.List(ma.fields.Dict(keys=ma.fields.String()), required=True, metadata={
+        "description": f"{what}: each row with its stored columns (dates ISO 8601)"})
+
+
+class ExportSchema(Schema):
+    """What GET /v1/me/export sends (documentation: the view returns points.export's dict)."""
+
+    exported_at = ma.fields.DateTime(required=True)
+    account = ma.fields.Nested(ExportAccountSchema, required=True)
+    identity = ma.fields.Nested(lambda: IdentityOutSchema(), allow_none=True, required=True,
+                                metadata={"description": "masked; null before binding"})
+    consents = _rows("every consent given or withdrawn")
+    redemptions = _rows("perks granted")
+    report_shares = _rows("report links made (no tokens)")
+    worker_profile = ma.fields.Dict(keys=ma.fields.String(), allow_none=True, required=True)
+    records = _rows("the credit records about me, as GET /v1/me/records shows them")
+    points_history = _rows("every change of my points")
+    commitments = _rows("my commitments")
+    repairs = _rows("my repair applications")
+    objections = _rows("my objections")
+    access_log = _rows("who looked at my credit, when and why")
+
+
 @blp.route("/export")
-@blp.response(200, description="all personal data held about me, as JSON")
-@blp.errors(401, 403)
+@blp.alt_response(200, schema=ExportSchema, success=True,
+                  description="all personal data held about me, as JSON")
+@blp.errors()
 def export_my_data():
     """Everything held about me (PIPL access and copy)."""
+    from incentives import redemptions
     from points import export
 
-    return export.export(db_session(), cipher(), access.current().user, today())
+    return export.export(db_session(), cipher(), access.current().user, today(),
+                         {"redemptions": redemptions.export_section})

@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from flask import Response, current_app
 from sqlalchemy import select
@@ -15,9 +17,18 @@ from api import access
 from api.context import cipher, db_session, redis_client
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
+from incentives.perks import LEVELS
 from points import credit_checks, report_pdf, report_text, reports, worker_profiles
 from points.db import today, utcnow
-from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, OCCUPATIONS, CreditCheck
+from points.engine import STATUSES
+from points.models.workers import (
+    CHECK_PURPOSES,
+    EMPLOYER_STATUSES,
+    FEEDBACK_ACTIONS,
+    OCCUPATIONS,
+    CreditCheck,
+)
+from points.workers import BACKGROUND_RESULTS, SAFETY_CODES
 
 blp = Blueprint("workers", __name__, url_prefix="/v1",
                 description="Worker profiles, credit reports and credit checks")
@@ -26,6 +37,7 @@ blp = Blueprint("workers", __name__, url_prefix="/v1",
 # ------------------------------------------------------------------ schemas
 
 class WorkerProfileInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"occupation": "housekeeping", "merchant_id": 12}
     occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(load_default=None, allow_none=True, strict=True,
                                     validate=ma.validate.Range(min=1, max=MAX_DB_ID))
@@ -37,7 +49,7 @@ class WorkerIdentitySchema(Schema):
 
 
 class WorkerBackgroundSchema(Schema):
-    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"})
+    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"}, validate=ma.validate.OneOf(BACKGROUND_RESULTS))
     checked_on = ma.fields.Date(allow_none=True)
 
 
@@ -48,7 +60,7 @@ class WorkerCertificateSchema(Schema):
 
 class WorkerTrainingSchema(Schema):
     course = ma.fields.String()
-    hours = ma.fields.Raw()
+    hours = ma.fields.Raw(metadata={"type": "number", "nullable": True})
     completed_on = ma.fields.Date(allow_none=True)
 
 
@@ -59,13 +71,13 @@ class WorkerSkillSchema(Schema):
 
 
 class WorkerLicenseSchema(Schema):
-    occupation = ma.fields.String()
+    occupation = ma.fields.String(validate=ma.validate.OneOf(OCCUPATIONS))
     license_no = ma.fields.String()
     issued_on = ma.fields.Date(allow_none=True)
 
 
 class WorkerStatusSchema(Schema):
-    safety_code = ma.fields.String(required=True)
+    safety_code = ma.fields.String(required=True, validate=ma.validate.OneOf(SAFETY_CODES), metadata={"description": "green: identity, background, health certificate and insurance all in order; yellow: something lapsed; red: not verified or a flagged background"})
     identity = ma.fields.Nested(WorkerIdentitySchema, required=True)
     background = ma.fields.Nested(WorkerBackgroundSchema, required=True)
     health_certificate = ma.fields.Nested(WorkerCertificateSchema, required=True)
@@ -76,12 +88,12 @@ class WorkerStatusSchema(Schema):
 
 
 class WorkerProfileSchema(Schema):
-    occupation = ma.fields.String(required=True)
+    occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(allow_none=True)
     employer_status = ma.fields.String(allow_none=True, metadata={
-        "description": "pending, confirmed or rejected by the merchant named (null: none)"})
+        "description": "pending, confirmed or rejected by the merchant named (null: none)"}, validate=ma.validate.OneOf(EMPLOYER_STATUSES))
     safety_code = ma.fields.String(required=True,
-                                   metadata={"description": "green, yellow or red, today"})
+                                   metadata={"description": "green, yellow or red, today"}, validate=ma.validate.OneOf(SAFETY_CODES))
     as_of = ma.fields.Date(required=True)
     status = ma.fields.Nested(WorkerStatusSchema, required=True)
     created_at = ma.fields.DateTime()
@@ -89,6 +101,7 @@ class WorkerProfileSchema(Schema):
 
 
 class ReportShareInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"ttl_minutes": 60}
     ttl_minutes = ma.fields.Integer(required=True, strict=True,
                                     validate=ma.validate.Range(min=1,
                                                                max=reports.MAX_TTL_MINUTES))
@@ -106,7 +119,8 @@ class ReportShareSchema(Schema):
     id = ma.fields.Integer(required=True)
     token_hint = ma.fields.String(metadata={"description": "the token's first characters"})
     status = ma.fields.Function(lambda share: reports.share_state(share, utcnow()),
-                                metadata={"description": "active, expired or revoked"})
+                                metadata={"type": "string", "enum": list(reports.SHARE_STATES),
+                                          "description": "active, expired or revoked"})
     created_at = ma.fields.DateTime()
     expires_at = ma.fields.DateTime()
     revoked_at = ma.fields.DateTime(allow_none=True)
@@ -152,10 +166,10 @@ class ReportEmployerSchema(Schema):
 class CreditReportSchema(WorkerStatusSchema):
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
-    occupation = ma.fields.String(allow_none=True)
+    occupation = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(OCCUPATIONS))
     employer = ma.fields.Nested(ReportEmployerSchema, allow_none=True, metadata={
         "description": "the employer, once it confirmed the worker"})
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     level_title = ma.fields.String(allow_none=True, metadata={"description": "e.g. 信用良好"})
     negative_records = ma.fields.List(ma.fields.Nested(ReportNegativeRecordSchema), required=True)
     reviews = ma.fields.Nested(ReportReviewSummarySchema, required=True)
@@ -166,6 +180,7 @@ class CreditReportSchema(WorkerStatusSchema):
 
 
 class ReportReviewInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"rating": 5, "comment": "准时、细心，推荐"}
     rating = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 5))
     comment = ma.fields.String(load_default=None, allow_none=True,
                                validate=ma.validate.Length(max=500))
@@ -184,6 +199,9 @@ class CreditCheckSubjectSchema(Schema):
 
 
 class CreditCheckInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'subject': {'id_number': '430104199001011230', 'name': '张三'},
+               'purpose': 'administrative_license',
+               'matter_ref': 'XK-2026-0456'}
     subject = ma.fields.Nested(CreditCheckSubjectSchema, required=True)
     purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(CHECK_PURPOSES))
     matter_ref = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
@@ -195,9 +213,9 @@ class CreditCheckRecordSchema(Schema):
     title = ma.fields.String(required=True)
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     points = ma.fields.Integer()
-    status = ma.fields.String()
-    decided_on = ma.fields.String(allow_none=True)
-    counted_until = ma.fields.String(allow_none=True)
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
+    decided_on = ma.fields.String(allow_none=True, metadata={"format": "date"})
+    counted_until = ma.fields.String(allow_none=True, metadata={"format": "date"})
     department = ma.fields.Nested(RecordDepartmentSchema, allow_none=True)
     document_no = ma.fields.String(allow_none=True)
     statement = ma.fields.String(allow_none=True, metadata={
@@ -207,7 +225,7 @@ class CreditCheckRecordSchema(Schema):
 class OccupationalEntrySchema(Schema):
     record_id = ma.fields.Integer()
     title = ma.fields.String()
-    status = ma.fields.String()
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     occurred_on = ma.fields.Date(allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
@@ -220,25 +238,46 @@ class OccupationalFileSchema(Schema):
     licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
     disciplines = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
     commendations = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
-    safety_code = ma.fields.String(metadata={"description": "housekeeping only"})
+    safety_code = ma.fields.String(metadata={"description": "housekeeping only"}, validate=ma.validate.OneOf(SAFETY_CODES))
 
 
 class CreditCheckFeedbackSchema(Schema):
-    action = ma.fields.String(required=True)
+    action = ma.fields.String(required=True, validate=ma.validate.OneOf(FEEDBACK_ACTIONS))
     note = ma.fields.String(allow_none=True)
     at = ma.fields.DateTime(required=True)
 
 
 class CreditCheckSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 88,
+                               'subject_known': True,
+                               'id_number_masked': '4301**********123X',
+                               'name_masked': '张*',
+                               'purpose': 'administrative_license',
+                               'matter_ref': 'XK-2026-0456',
+                               'points': 985,
+                               'level': 'A',
+                               'restricted': False,
+                               'rule_set': 'changsha-2020',
+                               'negative_records': [{'record_id': 42,
+                                                     'type': 'admin.penalty.general',
+                                                     'title': '一般行政处罚',
+                                                     'class': 'general',
+                                                     'points': -30,
+                                                     'status': 'active',
+                                                     'decided_on': '2026-11-20',
+                                                     'counted_until': '2027-11-20'}],
+                               'checked_at': '2026-12-03T10:00:00+08:00',
+                               'feedback_due_on': '2026-12-10',
+                               'feedback': None}
     id = ma.fields.Integer(required=True)
     subject_known = ma.fields.Boolean(required=True, metadata={
         "description": "false: nobody ever reported on this person; the base score"})
     id_number_masked = ma.fields.String()
     name_masked = ma.fields.String()
-    purpose = ma.fields.String(required=True)
+    purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(CHECK_PURPOSES))
     matter_ref = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True)
+    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
     restricted = ma.fields.Boolean(required=True)
     rule_set = ma.fields.String()
     negative_records = ma.fields.List(ma.fields.Nested(CreditCheckRecordSchema), required=True)
@@ -257,6 +296,7 @@ class CreditCheckQuerySchema(Schema):
 
 
 class CreditCheckFeedbackInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"action": "fast_track", "note": "信用良好，适用容缺受理"}
     action = ma.fields.String(required=True, validate=ma.validate.OneOf(FEEDBACK_ACTIONS))
     note = ma.fields.String(load_default=None, allow_none=True,
                             validate=ma.validate.Length(max=500))
@@ -267,7 +307,7 @@ class CreditCheckFeedbackInSchema(Schema):
 @blp.route("/me/worker-profile", methods=["PUT"])
 @blp.arguments(WorkerProfileInSchema)
 @blp.response(200, WorkerProfileSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def put_profile(body):
     """Declare my occupation (and the housekeeping company I work for)."""
     credit_subject_id(require_consent=False)
@@ -278,7 +318,7 @@ def put_profile(body):
 
 @blp.route("/me/worker-profile", methods=["GET"])
 @blp.response(200, WorkerProfileSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "WORKER_PROFILE_NOT_FOUND")
 def get_profile():
     """My worker profile with today's safety code (安心码) and certificates."""
     credit_subject_id(require_consent=False)
@@ -290,7 +330,7 @@ def get_profile():
 @blp.route("/me/report-shares", methods=["POST"])
 @blp.arguments(ReportShareInSchema)
 @blp.response(201, ReportShareCreatedSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "NOT_A_WORKER")
 def create_share(body):
     """Share my credit report for a while: a link and its QR code (sharing is consent)."""
     credit_subject_id(require_consent=False)
@@ -303,7 +343,7 @@ def create_share(body):
 @blp.route("/me/report-shares", methods=["GET"])
 @blp.response(200, ReportShareSchema(many=True))
 @blp.paginate()
-@blp.errors(401)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def list_shares(pagination_parameters):
     """My report shares, newest first, with their state and number of views."""
     return paginate_select(db_session(), reports.shares_stmt(access.current().user.id),
@@ -312,7 +352,7 @@ def list_shares(pagination_parameters):
 
 @blp.route("/me/report-shares/<string:token>", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 404)
+@blp.errors("SHARE_NOT_FOUND")
 def revoke_share(token):
     """Revoke a share by its token (or by its id from the list); the link stops working."""
     reports.revoke_share(db_session(), access.current().user, token)
@@ -321,7 +361,7 @@ def revoke_share(token):
 @blp.route("/me/reviews", methods=["GET"])
 @blp.response(200, ReportReviewSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_reviews(pagination_parameters):
     """Reviews clients left on my shared reports (reviewers are not named)."""
     subject_id = credit_subject_id(require_consent=False)
@@ -350,7 +390,7 @@ def _pdf(token: str, report: dict) -> Response:
 @blp.response(200, CreditReportSchema)
 @blp.alt_response(200, schema=PDF_BODY, content_type="application/pdf", success=True,
                   description="With format=pdf: the same report as a one-page PDF")
-@blp.errors(401, 403, 404, 410, 422)
+@blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED")
 def view_report(query, token):
     """A worker's credit report: masked identity, safety code, level (never points)."""
     report = _report(token)
@@ -360,7 +400,7 @@ def view_report(query, token):
 @blp.route("/reports/<string:token>.pdf")
 @blp.response(200, PDF_BODY, content_type="application/pdf",
               description="The credit report as a printable one-page PDF with its QR code")
-@blp.errors(401, 403, 404, 410)
+@blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED")
 def view_report_pdf(token):
     """The worker's credit report as a printable PDF (counts as a view)."""
     return _pdf(token, _report(token))
@@ -369,7 +409,8 @@ def view_report_pdf(token):
 @blp.route("/reports/<string:token>/reviews", methods=["POST"])
 @blp.arguments(ReportReviewInSchema)
 @blp.response(201, ReportReviewSchema)
-@blp.errors(401, 403, 404, 409, 410, 422)
+@blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED", "SELF_REVIEW", "REPORT_NOT_VIEWED",
+            "ALREADY_REVIEWED")
 def review(body, token):
     """Rate the worker (1-5) once per shared report, after opening it."""
     return reports.add_review(db_session(), token, access.current().user.id, body["rating"],
@@ -398,7 +439,7 @@ def _check_body(check: CreditCheck, file: dict | None = None) -> dict:
 @blp.route("/dept/credit-checks", methods=["POST"])
 @blp.arguments(CreditCheckInSchema)
 @blp.response(201, CreditCheckSchema)
-@blp.errors(401, 422)
+@blp.errors("NAME_MISMATCH")
 def credit_check(body):
     """Check a person's credit before handling a matter (逢办必查); logged for the person."""
     department = access.current().department
@@ -413,7 +454,7 @@ def credit_check(body):
 @blp.arguments(CreditCheckQuerySchema, location="query")
 @blp.response(200, CreditCheckSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def list_checks(query, pagination_parameters):
     """This department's credit checks; missing_feedback / overdue filter the to-do list."""
     department = access.current().department
@@ -431,7 +472,7 @@ def list_checks(query, pagination_parameters):
 
 @blp.route("/dept/credit-checks/<int:check_id>", methods=["GET"])
 @blp.response(200, CreditCheckSchema)
-@blp.errors(401, 404)
+@blp.errors("CREDIT_CHECK_NOT_FOUND")
 def get_check(check_id):
     """One of this department's credit checks, with the result as it was then."""
     return _check_body(credit_checks.get_check(db_session(), access.current().department,
@@ -441,7 +482,7 @@ def get_check(check_id):
 @blp.route("/dept/credit-checks/<int:check_id>/feedback", methods=["POST"])
 @blp.arguments(CreditCheckFeedbackInSchema)
 @blp.response(200, CreditCheckSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("CREDIT_CHECK_NOT_FOUND", "FAST_TRACK_EXCLUDED", "FEEDBACK_ALREADY_GIVEN")
 def feedback(body, check_id):
     """Say once how the check's result was used (fast_track, normal, extra_review, denied)."""
     check = credit_checks.give_feedback(db_session(), access.current().department, check_id,

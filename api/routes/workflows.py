@@ -2,12 +2,14 @@
 departments' decisions (`/v1/dept/…`) and the public list of commitments."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 from sqlalchemy import func, select
 
 from api import access
 from api.access import public
-from api.context import cipher, db_session, redis_client
+from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
 from api.notify_cli import install_delivery_hook
 from api.routes.points_views import credit_subject_id
@@ -38,6 +40,12 @@ class NoticeSchema(Schema):
 
 
 class CommitmentInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'kind': 'missing_materials',
+               'content': '本人承诺在30日内补齐营业执照复印件。',
+               'department': 'market',
+               'matter': '食品经营许可',
+               'due_on': '2027-01-05',
+               'public': True}
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
     department = ma.fields.String(load_default=None, allow_none=True,
@@ -50,14 +58,14 @@ class CommitmentInSchema(Schema):
 
 class CommitmentSchema(Schema):
     id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True)
     department = ma.fields.String(allow_none=True)
     department_name = ma.fields.String(allow_none=True)
     matter = ma.fields.String(allow_none=True)
     due_on = ma.fields.Date(allow_none=True)
     public = ma.fields.Boolean(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_STATUSES))
     overdue = ma.fields.Boolean(required=True)
     notice = ma.fields.Nested(NoticeSchema, required=True)
     signed_on = ma.fields.Date(required=True)
@@ -72,14 +80,14 @@ class DeptCommitmentSchema(CommitmentSchema):
 
 class PublicCommitmentSchema(Schema):
     id = ma.fields.Integer(required=True)
-    kind = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True)
     name_masked = ma.fields.String(required=True)
     department_name = ma.fields.String(allow_none=True)
     matter = ma.fields.String(allow_none=True)
     due_on = ma.fields.Date(allow_none=True)
     signed_on = ma.fields.Date(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_STATUSES))
 
 
 class CommitmentQuerySchema(Schema):
@@ -96,6 +104,7 @@ class PublicQuerySchema(Schema):
 
 
 class OutcomeSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"outcome": "fulfilled", "serious": False}
     outcome = ma.fields.String(required=True,
                                validate=ma.validate.OneOf(["fulfilled", "breached"]))
     serious = ma.fields.Boolean(load_default=False)
@@ -107,6 +116,10 @@ class EvidenceSchema(Schema):
 
 
 class RepairInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'record_id': 42,
+               'statement': '已于2026年11月缴清罚款并完成整改。',
+               'commitment': '本人承诺今后依法经营，不再发生同类违法行为。',
+               'evidence': [{'kind': 'payment_receipt', 'ref': '缴款书 No.43010020261125'}]}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     statement = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
@@ -120,7 +133,7 @@ class RepairSchema(Schema):
     record_id = ma.fields.Integer(required=True)
     record_type = ma.fields.String(allow_none=True)
     record_title = ma.fields.String(allow_none=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(REPAIR_STATUSES))
     statement = ma.fields.String(required=True)
     commitment = ma.fields.String(allow_none=True)
     commitment_id = ma.fields.Integer(allow_none=True)
@@ -138,6 +151,7 @@ class DeptRepairSchema(RepairSchema):
 
 
 class ObjectionInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"record_id": 42, "reason": "该处罚决定书中的当事人不是本人，身份证号有误。"}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
@@ -148,7 +162,7 @@ class ObjectionSchema(Schema):
     record_id = ma.fields.Integer(required=True)
     record_type = ma.fields.String(allow_none=True)
     record_title = ma.fields.String(allow_none=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(OBJECTION_STATUSES))
     reason = ma.fields.String(required=True)
     submitted_on = ma.fields.Date(required=True)
     decision_due_on = ma.fields.Date(required=True)
@@ -173,12 +187,14 @@ class ObjectionQuerySchema(Schema):
 
 
 class RepairDecisionSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"approve": True, "note": "整改到位，同意修复"}
     approve = ma.fields.Boolean(required=True)
     note = ma.fields.String(load_default=None, allow_none=True,
                             validate=ma.validate.Length(max=1000))
 
 
 class ObjectionDecisionSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"upheld": False, "note": "经核实，记录准确"}
     upheld = ma.fields.Boolean(required=True)
     note = ma.fields.String(load_default=None, allow_none=True,
                             validate=ma.validate.Length(max=1000))
@@ -196,20 +212,20 @@ def _department():
     return access.current().department
 
 
-def _masked_names(subject_ids) -> dict[int, str]:
+def _masked_names(subject_ids, session=None) -> dict[int, str]:
     ids = sorted(set(subject_ids))
     if not ids:
         return {}
     # The verified name, else the reported one (points.subjects.reference_name).
-    rows = db_session().execute(select(
+    rows = (session or db_session()).execute(select(
         Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
     ).where(Subject.id.in_(ids)))
     return {sid: mask_name(cipher().decrypt(enc)) if enc else "*" for sid, enc in rows}
 
 
-def _commitment_views(rows, with_names: bool = False) -> list[dict]:
-    departments = commitments.departments_of(db_session(), rows)
-    names = _masked_names(c.subject_id for c in rows) if with_names else {}
+def _commitment_views(rows, with_names: bool = False, session=None) -> list[dict]:
+    departments = commitments.departments_of(session or db_session(), rows)
+    names = _masked_names((c.subject_id for c in rows), session) if with_names else {}
     day = today()
     out = []
     for c in rows:
@@ -234,7 +250,7 @@ def _with_names(views: list[dict], rows) -> list[dict]:
 @blp.arguments(CommitmentInSchema)
 @idempotent
 @blp.response(201, CommitmentSchema)
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "FAST_TRACK_EXCLUDED")
 def make_commitment(body):
     """Sign a credit commitment; the notice shown is kept with it."""
     user = _me()
@@ -249,7 +265,7 @@ def make_commitment(body):
 @blp.arguments(CommitmentQuerySchema, location="query")
 @blp.response(200, CommitmentSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_commitments(query, pagination_parameters):
     """My commitments, newest first."""
     user = _me()
@@ -260,7 +276,8 @@ def my_commitments(query, pagination_parameters):
 
 @blp.route("/me/commitments/<int:commitment_id>/withdraw", methods=["POST"])
 @blp.response(200, CommitmentSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "COMMITMENT_NOT_FOUND", "COMMITMENT_CLOSED",
+            "COMMITMENT_NOT_WITHDRAWABLE")
 def withdraw_commitment(commitment_id):
     """Withdraw one of my active commitments."""
     commitment = commitments.withdraw(db_session(), _me(), commitment_id)
@@ -272,19 +289,20 @@ def withdraw_commitment(commitment_id):
 @blp.arguments(PublicQuerySchema, location="query")
 @blp.response(200, PublicCommitmentSchema(many=True))
 @blp.paginate()
-@blp.errors(422)
+@blp.errors()
 def public_commitments(query, pagination_parameters):
     """Public commitments, with masked names and no ID numbers."""
-    rows = paginate_select(db_session(), commitments.public_list(query["kind"]),
+    session = read_session()  # a list that may lag: the replica's, if any
+    rows = paginate_select(session, commitments.public_list(query["kind"]),
                            pagination_parameters)
-    return _commitment_views(rows, with_names=True)
+    return _commitment_views(rows, with_names=True, session=session)
 
 
 @blp.route("/dept/commitments")
 @blp.arguments(DeptCommitmentQuerySchema, location="query")
 @blp.response(200, DeptCommitmentSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def department_commitments(query, pagination_parameters):
     """Commitments made in this department's matters (overdue=true: missing materials late)."""
     stmt = commitments.department_list(_department(), query["status"], query["overdue"], today())
@@ -296,7 +314,7 @@ def department_commitments(query, pagination_parameters):
 @blp.arguments(OutcomeSchema)
 @idempotent
 @blp.response(200, DeptCommitmentSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("COMMITMENT_NOT_FOUND", "COMMITMENT_CLOSED", "COMMITMENT_NOT_DUE")
 def commitment_outcome(body, commitment_id):
     """Report a commitment fulfilled or breached; the record is written and points change."""
     commitment = commitments.record_outcome(
@@ -312,7 +330,8 @@ def commitment_outcome(body, commitment_id):
 @blp.arguments(RepairInSchema)
 @idempotent
 @blp.response(201, RepairSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
+            "ALREADY_REPAIRED", "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE", "REPAIR_PENDING")
 def apply_for_repair(body):
     """Apply to repair one of my negative records."""
     session = db_session()
@@ -324,7 +343,7 @@ def apply_for_repair(body):
 @blp.route("/me/repairs")
 @blp.response(200, RepairSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_repairs(pagination_parameters):
     """My repair applications, newest first, with the department's answer."""
     session = db_session()
@@ -334,7 +353,7 @@ def my_repairs(pagination_parameters):
 
 @blp.route("/me/repairs/<int:repair_id>/withdraw", methods=["POST"])
 @blp.response(200, RepairSchema)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "REPAIR_NOT_FOUND", "REPAIR_CLOSED")
 def withdraw_repair(repair_id):
     """Withdraw my repair application before it is decided."""
     session = db_session()
@@ -345,7 +364,7 @@ def withdraw_repair(repair_id):
 @blp.arguments(RepairQuerySchema, location="query")
 @blp.response(200, DeptRepairSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def department_repairs(query, pagination_parameters):
     """Repair applications for this department's records (overdue=true: past due)."""
     session = db_session()
@@ -358,7 +377,8 @@ def department_repairs(query, pagination_parameters):
 @blp.arguments(RepairDecisionSchema)
 @idempotent
 @blp.response(200, DeptRepairSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("REPAIR_NOT_FOUND", "REPAIR_CLOSED", "RECORD_REVOKED", "ALREADY_REPAIRED",
+            "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE")
 def decide_repair(body, repair_id):
     """Approve (the record is repaired, points recomputed) or refuse, with a note."""
     session = db_session()
@@ -374,7 +394,8 @@ def decide_repair(body, repair_id):
 @blp.arguments(ObjectionInSchema)
 @idempotent
 @blp.response(201, ObjectionSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
+            "OBJECTION_PENDING")
 def raise_objection(body):
     """Dispute one of my records; it shows `disputed` at once."""
     session = db_session()
@@ -386,7 +407,7 @@ def raise_objection(body):
 @blp.route("/me/objections")
 @blp.response(200, ObjectionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 409)
+@blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_objections(pagination_parameters):
     """My objections, newest first, with the department's answer."""
     session = db_session()
@@ -398,7 +419,7 @@ def my_objections(pagination_parameters):
 @blp.arguments(ObjectionQuerySchema, location="query")
 @blp.response(200, DeptObjectionSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 422)
+@blp.errors()
 def department_objections(query, pagination_parameters):
     """Objections to this department's records (overdue=true: past due)."""
     session = db_session()
@@ -411,7 +432,7 @@ def department_objections(query, pagination_parameters):
 @blp.arguments(ObjectionDecisionSchema)
 @idempotent
 @blp.response(200, DeptObjectionSchema)
-@blp.errors(401, 404, 409, 422)
+@blp.errors("OBJECTION_NOT_FOUND", "OBJECTION_CLOSED", "RECORD_REVOKED")
 def decide_objection(body, objection_id):
     """Uphold (the record is revoked, points recomputed) or reject with a note."""
     session = db_session()

@@ -51,6 +51,3 @@ __all__ = [
     "Subject",
     "User",
 ]
-
-# Incentives live in their own package but share the one metadata.
-import incentives.models as _incentives  # noqa: F401

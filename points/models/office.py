@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
+JOB_KINDS = ("rule_set_recompute", "recompute_split")
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
 
 class Job(Base):
     """A background job the office can follow (e.g. the recompute after a rule-set

@@ -169,7 +169,7 @@ def test_logout_revokes_access_token(client):
     assert client.post("/v1/auth/logout", headers=headers).status_code == 204
     r = client.get("/v1/me", headers=headers)
     assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
-    assert r.json["message"] == "the access token has been revoked"
+    assert r.json["message"] == "访问令牌已被撤销，请重新登录"
 
 
 def test_logout_ends_the_refresh_token_and_the_sessions_other_access_tokens(client):

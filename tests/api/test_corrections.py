@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -87,6 +88,33 @@ def test_omitted_dates_are_kept_and_checked_as_stored(app, client, session):
                     expect_rejected=1)
         assert [(p["dimension"], p["field"]) for p in body["rejected"][0]["problems"]] == [
             ("accuracy", "decided_on")]
+
+
+FULL = {"source_ref": "pen-9", "type": "admin.penalty.general", "occurred_on": "2026-05-01",
+        "decided_on": "2026-06-01", "ended_on": "2026-10-01",
+        "details": {"document_no": "长市监罚〔2026〕9号"}}
+CHANGED = {"occurred_on": "2026-05-02", "decided_on": "2026-06-02", "ended_on": "2026-10-02",
+           "details": {"document_no": "长市监罚〔2026〕10号"}}
+
+
+@pytest.mark.parametrize("omitted", ["occurred_on", "decided_on", "ended_on", "details"])
+def test_every_optional_field_omitted_from_a_correction_is_kept(app, client, session,
+                                                                 omitted):
+    """Whichever optional field a correction omits keeps its stored value, while the
+    fields it sends are changed."""
+    with _at("2026-11-30"):
+        dept = department(app, client)
+        number = valid_id(seq=705)
+        push(client, dept, {**FULL, "id_number": number})
+        resend = {**FULL, **CHANGED, "id_number": number}
+        del resend[omitted]
+        body = push(client, dept, resend)
+        assert [a["result"] for a in body["accepted"]] == ["updated"]
+        record = session.execute(select(CreditRecord)).scalar_one()
+        stored = {"occurred_on": record.occurred_on.isoformat(),
+                  "decided_on": record.decided_on.isoformat(),
+                  "ended_on": record.ended_on.isoformat(), "details": record.details}
+        assert stored == {**CHANGED, omitted: FULL[omitted]}
 
 
 # -- part 2: a revoked record is not corrected ----------------------------------------

@@ -4,6 +4,7 @@ and the development stand-in that production cannot have."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pytest
 import time_machine
@@ -221,7 +222,8 @@ def test_stand_in_cannot_be_enabled_in_production(monkeypatch):
     from api.config import ConfigError, load_config
     from points.face import StandInVerifier
 
-    production = {"APP_ENV": "production", "SECRET_KEY": "s" * 64, "DATA_KEY": "d" * 44,
+    production = {"APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+                  "DATA_KEY": secrets.token_urlsafe(32),
                   "DATABASE_URL": "postgresql://db/credit", "REDIS_URL": "redis://r/0",
                   "WECHAT_APPID": "wx1", "WECHAT_SECRET": "secret"}
     for key, value in production.items():

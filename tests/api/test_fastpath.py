@@ -73,7 +73,7 @@ def test_a_revoked_token_is_refused_by_flask(client, dispatched):
     dispatched.clear()
     r = _points(client, person)
     assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED"
-    assert r.json["message"] == "the access token has been revoked"
+    assert r.json["message"] == "访问令牌已被撤销，请重新登录"
     assert dispatched == [1]
 
 

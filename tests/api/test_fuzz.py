@@ -549,6 +549,9 @@ def test_every_path_parameter_refuses_other_digits(callers, operations, digit):
         seen += 1
         r = callers.client.open(_url(path, digit), method=method, json={},
                                 headers=callers.headers_for_operation(method, path))
+        if r.mimetype == "text/html":  # a page people open (/r/{token}): its own 404 page
+            assert r.status_code == 404 and "未找到" in r.get_data(as_text=True), path
+            continue
         _refused(r)
     assert seen >= 25  # the operations with path parameters
 

@@ -103,3 +103,54 @@ def test_a_subject_without_a_name_takes_the_next_reported_one(app, client, sessi
                                    "id_number": number, "name": "王五",
                                    "decided_on": "2026-05-01"}, expect_rejected=1)["rejected"]
     assert rejected[0]["problems"][0]["field"] == "subject.name"
+
+
+def _verified(client, stub, openid: str, number: str, name: str) -> dict:
+    """A new account of the person of `number`, verified as `name` (the stub accepts
+    whatever spelling WeChat might), with the credit_points consent."""
+    headers = auth(dev_login(client, openid)["access_token"])
+    stub.person("dev:" + openid, number, "李四")
+    client.put("/v1/me/consents/credit_points", headers=headers,
+               json={"granted": True, "policy_version": "2026-01"})
+    assert _attempt(client, stub, headers, number, name) == 200
+    return headers
+
+
+def _bound_before_any_record(client, stub, dept, number):
+    """The person binds (as "李 四") before any department has reported them."""
+    return _verified(client, stub, "first", number, "李 四")
+
+
+def _moved_to_a_new_account(client, stub, dept, number):
+    """Bound on one phone, then verified on another with another spelling."""
+    _defaulter(client, dept, number, "李四")
+    _verified(client, stub, "old-phone", number, "李四")
+    return _verified(client, stub, "new-phone", number, "李\u3000四")
+
+
+def _closed_and_bound_again(client, stub, dept, number):
+    """The account is closed, then the person signs in again and binds as "李 四"."""
+    _defaulter(client, dept, number, "李四")
+    headers = _verified(client, stub, "closer", number, "李四")
+    assert client.delete("/v1/me", headers=headers).status_code == 204
+    return _verified(client, stub, "closer", number, " 李 四 ")
+
+
+@pytest.mark.parametrize("way", [_bound_before_any_record, _moved_to_a_new_account,
+                                 _closed_and_bound_again], ids=lambda f: f.__name__[1:])
+def test_a_defaulter_record_counts_after_every_other_way_to_bind(app, client, face_wechat,
+                                                                  way):
+    number = valid_id(seq=403)
+    dept = department(app, client, "court")
+    headers = way(client, face_wechat, dept, number)
+    pushed = _defaulter(client, dept, number, "李四")
+    assert pushed["rejected"] == [] and pushed["accepted"][0]["result"] == "created"
+    records = client.get("/v1/me/records", headers=headers).json
+    assert records and all(r["type"] == "court.defaulter" and r["status"] == "active"
+                           for r in records)
+    body = client.get("/v1/me/points", headers=headers).json
+    assert body["points"] < 1000 and body["restricted"] is True
+    r = client.post("/v1/dept/credit-checks", headers=dept, json={
+        "subject": {"id_number": number, "name": "李四"}, "purpose": "inspection",
+        "matter_ref": "J-2"})
+    assert r.status_code == 201, r.json

@@ -117,3 +117,53 @@ def test_x_pagination_is_documented_as_the_json_text_it_is(client):
     sent = client.get("/v1/me/records", headers=resident(client)["headers"])
     assert sent.status_code == 200
     assert json.loads(sent.headers["X-Pagination"])["total"] == 0
+
+
+def _codes(response: dict) -> list[str]:
+    schema = response["content"]["application/json"]["schema"]
+    return schema["allOf"][1]["properties"]["error_code"]["enum"]
+
+
+def test_error_codes_are_an_enum_and_listed_per_operation(client):
+    from api.error_docs import catalogue
+
+    spec = client.get("/openapi.json").json
+    enum = spec["components"]["schemas"]["Error"]["properties"]["error_code"]["enum"]
+    assert set(enum) == set(catalogue()) and "QUOTA_EXHAUSTED" in enum
+    redeem = spec["paths"]["/v1/merchant/redemptions"]["post"]["responses"]
+    assert _codes(redeem["409"]) == ["ALREADY_REDEEMED", "IDEMPOTENCY_IN_PROGRESS",
+                                     "LIMIT_REACHED", "OWN_CODE", "QUOTA_EXHAUSTED"]
+    assert "`QUOTA_EXHAUSTED`: the perk's quota is used up" in redeem["409"]["description"]
+    assert _codes(redeem["410"]) == ["VERIFICATION_EXPIRED"]
+    assert "Retry-After" in redeem["503"]["headers"]
+    # What the pipeline answers is there without being declared by the view.
+    points = spec["paths"]["/v1/me/points"]["get"]["responses"]
+    assert _codes(points["401"]) == ["UNAUTHENTICATED"]
+    assert _codes(points["409"]) == ["IDENTITY_REQUIRED"]
+    assert set(_codes(points["403"])) == {"FORBIDDEN", "CONSENT_REQUIRED", "NOT_ELIGIBLE"}
+    health = spec["paths"]["/v1/health"]["get"]["responses"]
+    assert "401" not in health and "$ref" in health["503"]["content"]["application/json"][
+        "schema"]  # its own body, not the error body
+    merchant = spec["paths"]["/v1/admin/merchants/{merchant_id}"]["get"]["responses"]
+    assert _codes(merchant["404"]) == ["MERCHANT_NOT_FOUND", "NOT_FOUND"]
+
+
+def test_every_error_answer_a_test_meets_is_documented_for_its_operation(client):
+    """Spot checks over HTTP: the code answered is among the operation's documented ones."""
+    from tests.helpers import auth, dev_login
+
+    spec = client.get("/openapi.json").json
+    me = {"headers": auth(dev_login(client)["access_token"])}  # no identity bound
+    answers = [
+        ("get", "/v1/me/points", client.get("/v1/me/points", headers=me["headers"])),
+        ("get", "/v1/me/points", client.get("/v1/me/points")),
+        ("post", "/v1/merchants", client.post("/v1/merchants", json={"name": ""},
+                                               headers=me["headers"])),
+        ("post", "/v1/merchants", client.post("/v1/merchants", data="x",
+                                               headers=me["headers"])),
+    ]
+    for method, path, answer in answers:
+        status = str(answer.status_code)
+        assert status.startswith("4"), (path, status)
+        documented = spec["paths"][path][method]["responses"][status]
+        assert answer.json["error_code"] in _codes(documented), (path, answer.json)

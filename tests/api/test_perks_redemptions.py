@@ -534,3 +534,17 @@ def test_a_perk_not_found_leaves_the_code_unspent_and_unlogged(app, client):
     r = client.post("/v1/merchant/verifications", headers=merchant["headers"],
                     json={"token": token, "perk_id": perk["id"]})
     assert r.status_code == 409 and r.json["error_code"] == "TOKEN_USED"
+
+
+def test_a_grant_is_in_the_residents_export_without_the_staff(app, client):
+    """The export's redemptions come from the incentives package as a section the route
+    gives `points.export` (points does not import incentives)."""
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=5)
+    person = resident(client, id_number=valid_id(seq=437))
+    granted = redeem(client, merchant, verify(client, merchant, person, perk["id"])["id"],
+                     "in-export").json
+    exported = client.get("/v1/me/export", headers=person["headers"]).json["redemptions"]
+    assert [(r["id"], r["perk_id"], r["status"]) for r in exported] == [
+        (granted["id"], perk["id"], "granted")]
+    assert not {"user_id", "staff_user_id"} & set(exported[0])

@@ -25,7 +25,8 @@ def engine(clean_app):
 
 
 def _claim(connection, key: str) -> int | None:
-    return idempotency.claim(connection, "user:1:merchant.redeem", key, "digest")
+    return idempotency.claim(connection, "user:1:merchant.redeem", key, "digest",
+                             dt.timedelta(hours=24))
 
 
 def test_rows_are_sqlalchemys(engine):

@@ -61,3 +61,30 @@ export async function departmentFlow(apiKey: string, idNumber: string, name: str
   return { accepted: pushed.data.accepted.length, rejected, level: check.data.level,
            feedbackOk: feedback.response.ok };
 }
+
+// Closed sets reach the types: a level, a safety code or an error_code outside the
+// document's enums does not compile, and each answer's error_codes are its own.
+import type { components } from "./schema";
+type Schemas = components["schemas"];
+export const best: Schemas["Points"]["level"] = "AAA";
+// @ts-expect-error "AAAA" is not a level
+export const noSuchLevel: Schemas["Points"]["level"] = "AAAA";
+export const green: Schemas["WorkerStatus"]["safety_code"] = "green";
+// @ts-expect-error "blue" is not a safety code
+export const noSuchCode: Schemas["WorkerStatus"]["safety_code"] = "blue";
+// @ts-expect-error "NO_SUCH_CODE" is not an error_code
+export const noSuchError: Schemas["Error"]["error_code"] = "NO_SUCH_CODE";
+export const dated: Schemas["IncomingRecord"] = {
+  source_ref: "case-2026-002", subject: { id_number: "430104199001011230", name: "张三" },
+  type: "admin.penalty.minor", decided_on: "2026-12-01", details: { document_no: "No.1" } };
+
+export async function quotaAware(staffToken: string, verificationId: number) {
+  const grant = await api.POST("/v1/merchant/redemptions", {
+    headers: { Authorization: `Bearer ${staffToken}`, "Idempotency-Key": `grant-${verificationId}` },
+    body: { verification_id: verificationId } });
+  if (grant.response.status === 409 && grant.error) {
+    const code: Schemas["Error"]["error_code"] = grant.error.error_code;
+    return code === "QUOTA_EXHAUSTED" ? "gone" : code;
+  }
+  return grant.data?.status;
+}
