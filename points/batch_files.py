@@ -21,6 +21,7 @@ from points import ingestion
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Invalid
+from points.i18n import gettext
 from points.models import Department, Job
 from points.models.console import ConsoleUpload
 
@@ -84,8 +85,8 @@ def read_rows(filename: str, data: bytes) -> list[dict[str, str]]:
             sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
             table = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         except Exception as exc:
-            raise Invalid("无法读取这个 Excel 文件，请用模板另存为 .xlsx 后再上传",
-                          "UNREADABLE_FILE") from exc
+            raise Invalid(gettext("this Excel file cannot be read; save it as .xlsx from the "
+                                  "template and upload it again"), "UNREADABLE_FILE") from exc
     elif name.endswith(".csv"):
         try:
             text = data.decode("utf-8-sig")
@@ -93,16 +94,18 @@ def read_rows(filename: str, data: bytes) -> list[dict[str, str]]:
             text = data.decode("gb18030", errors="replace")  # Excel's CSV on Chinese Windows
         table = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text))]
     else:
-        raise Invalid("请上传 .xlsx 或 .csv 文件", "UNSUPPORTED_BATCH_FILE")
+        raise Invalid(gettext("upload an .xlsx or a .csv file"), "UNSUPPORTED_BATCH_FILE")
     table = [row for row in table if any(row)]
     if not table:
-        raise Invalid("文件是空的", "EMPTY_FILE")
+        raise Invalid(gettext("the file is empty"), "EMPTY_FILE")
     header = [_HEADER_KEYS.get(h.strip()) for h in table[0]]
     missing = [zh for key, zh in COLUMNS[:4] if key not in header]
     if missing:
-        raise Invalid("第一行须是表头，缺少：" + "、".join(missing), "MISSING_HEADERS")
+        raise Invalid(gettext("the first row must be the headers; missing: {headers}",
+                              headers="、".join(missing)), "MISSING_HEADERS")
     if len(table) - 1 > MAX_ROWS:
-        raise Invalid(f"一个文件至多 {MAX_ROWS} 行，请拆分后上传", "TOO_MANY_ROWS")
+        raise Invalid(gettext("a file holds at most {count} rows; split it and upload the parts",
+                              count=MAX_ROWS), "TOO_MANY_ROWS")
     rows = []
     for values in table[1:]:
         rows.append({key: (values[i] if i < len(values) else "")

@@ -127,9 +127,6 @@ CODES: dict[str, tuple[type[DomainError], str]] = {
                                               "for this account (unknown, used or expired)")),
     "NAME_MISMATCH": (Invalid, "the name does not match the name bound to this ID number"),
     # Records, repairs, objections, commitments.
-    "POLICY_VERSION_UNKNOWN": (Invalid, ("the consent names a policy version other than the one "
-                                        "in force (GET /v1/policies/current)")),
-    "NOTIFICATION_NOT_FOUND": (NotFound, "no such notification of this account"),
     "RECORD_NOT_FOUND": (NotFound, "no such record (for this department, or of this resident)"),
     "RECORD_REVOKED": (Conflict, "the record was revoked; it no longer counts"),
     "RECORD_NOT_ENDABLE": (Conflict, "only negative records can be ended"),
@@ -161,6 +158,10 @@ CODES: dict[str, tuple[type[DomainError], str]] = {
     "RULE_SET_EXISTS": (Conflict, ("a rule set with this code exists already; give the new "
                                   "version its own code")),
     "RULE_SET_INVALID": (Invalid, "the rule set breaks the format; `errors` names the rule"),
+    # Consent policy, statements, notifications, evidence files.
+    "POLICY_VERSION_UNKNOWN": (Invalid, ("the consent names another policy version than the one "
+                                        "in force (GET /v1/policies/current)")),
+    "NOTIFICATION_NOT_FOUND": (NotFound, "no such notification of this resident"),
     # Credit checks, workers, reports.
     "CREDIT_CHECK_NOT_FOUND": (NotFound, "no such credit check by this department"),
     "FEEDBACK_ALREADY_GIVEN": (Conflict, "feedback for this credit check was given already"),

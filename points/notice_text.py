@@ -7,97 +7,117 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from points.i18n import N_, gettext
 from points.outbox import message_data
 
 KINDS = ("record_negative", "record_changed", "level_changed", "credit_checked",
          "report_viewed", "repair_decided", "objection_decided", "commitment_outcome",
          "identity_moved")
 
-CLASS_NAMES = {"minor": "轻微", "general": "一般", "serious": "严重"}
-CHANGES = {"corrected": "更正", "ended": "提前终止", "revoked": "撤销", "repaired": "修复"}
-PURPOSES = {"administrative_license": "行政许可", "administrative_penalty": "行政处罚",
-            "inspection": "监督检查", "financial_support": "财政资金支持",
-            "government_procurement": "政府采购", "bidding": "招标投标",
-            "land_transfer": "土地出让", "research_funding": "科研项目",
-            "civil_service_hiring": "公务员录用", "commendation": "评优评先"}
+CLASS_NAMES = {"minor": N_("minor"), "general": N_("general"), "serious": N_("serious")}
+CHANGES = {"corrected": N_("corrected"), "ended": N_("ended early"), "revoked": N_("revoked"),
+           "repaired": N_("repaired")}
+PURPOSES = {"administrative_license": N_("an administrative licence"),
+            "administrative_penalty": N_("an administrative penalty"),
+            "inspection": N_("an inspection"), "financial_support": N_("financial support"),
+            "government_procurement": N_("government procurement"),
+            "bidding": N_("a tender"), "land_transfer": N_("a land transfer"),
+            "research_funding": N_("research funding"),
+            "civil_service_hiring": N_("civil service hiring"),
+            "commendation": N_("a commendation")}
 
 
 def _date(value: str | None) -> str:
     if not value:
         return ""
-    day = dt.date.fromisoformat(value)
-    return f"{day.year}年{day.month}月{day.day}日"
+    return dt.date.fromisoformat(value).isoformat()
 
 
 def _record_negative(p: dict[str, Any]) -> tuple[str, str]:
-    klass = CLASS_NAMES.get(p.get("class") or "", "")
-    document = f"，文号 {p['document_no']}" if p.get("document_no") else ""
-    when = f"于{_date(p.get('decided_on'))}" if p.get("decided_on") else ""
+    klass = gettext(CLASS_NAMES[p["class"]]) if p.get("class") in CLASS_NAMES else ""
+    document = (gettext(", document {document_no}", document_no=p["document_no"])
+                if p.get("document_no") else "")
     if p.get("repairable"):
-        repair = (f"符合条件后可在“信用修复”中申请修复（最早{_date(p['repairable_from'])}起）。"
-                  if p.get("repairable_from") else "符合条件后可在“信用修复”中申请修复。")
+        repair = gettext("once the conditions are met you may apply for its repair under "
+                         "\"Credit repair\".")
     else:
-        repair = "此类记录不能在小程序中申请修复，由作出决定的部门依法处理。"
-    body = (f"{p['department']}{when}报送了关于您的{klass}失信记录：{p['title']}"
-            f"（记录编号 {p['record_id']}{document}）。依据《征信业管理条例》第十五条告知您："
-            f"您可以在“我的记录”中为该记录添加本人说明；如认为记录有误，可提出异议，"
-            f"部门将在规定期限内核查答复；{repair}")
-    return "新增失信记录告知", body
+        repair = gettext("this kind of record cannot be repaired in the app; the department "
+                         "that decided it handles it as the law provides.")
+    body = gettext(
+        "{department} reported a {klass} negative record about you on {day}: {title} "
+        "(record {record_id}{document}). As Art. 15 of the Regulation on the Administration "
+        "of the Credit Reporting Industry requires, you are told: you may add your own "
+        "statement to the record under \"My records\"; if you think it is wrong, you may "
+        "object, and the department answers within the set time; {repair}",
+        department=p["department"], klass=klass, day=_date(p.get("decided_on")),
+        title=p["title"], record_id=p["record_id"], document=document, repair=repair)
+    return gettext("Notice of a new negative record"), body
 
 
 def _record_changed(p: dict[str, Any]) -> tuple[str, str]:
-    change = CHANGES.get(p["change"], p["change"])
+    change = gettext(CHANGES[p["change"]]) if p["change"] in CHANGES else p["change"]
     extra = ""
     if p["change"] == "ended" and p.get("ended_on"):
-        extra = f"，自{_date(p['ended_on'])}起不再计入"
-    return (f"信用记录已{change}",
-            (f"{p['department']}{change}了您的记录：{p['title']}（记录编号 {p['record_id']}）{extra}。"
-            f"积分已随之重新计算。"))
+        extra = gettext(", no longer counted from {day}", day=_date(p["ended_on"]))
+    return (gettext("Credit record {change}", change=change),
+            gettext("{department} {change} your record {title} (record {record_id}){extra}. "
+                    "Your points were computed again.", department=p["department"],
+                    change=change, title=p["title"], record_id=p["record_id"], extra=extra))
 
 
 def _level_changed(p: dict[str, Any]) -> tuple[str, str]:
-    return ("信用等级变化",
-            (f"您的信用等级由 {p['from']} 级变为 {p['to']} 级，当前积分 {p['points']} 分。"
-            f"可在“我的积分”中查看每条变化的原因。"))
+    return (gettext("Credit level changed"),
+            gettext("Your credit level changed from {old} to {new}; your points are now "
+                    "{points}. \"My points\" shows the reason of every change.",
+                    old=p["from"], new=p["to"], points=p["points"]))
 
 
 def _credit_checked(p: dict[str, Any]) -> tuple[str, str]:
-    purpose = PURPOSES.get(p.get("purpose") or "", p.get("purpose") or "依法办事")
-    return ("信用查询告知",
-            (f"{p['department']}因办理{purpose}事项（事项编号 {p['matter_ref']}）"
-            f"查询了您的信用状况。查询记录可在“查询记录”中查看。"))
+    purpose = (gettext(PURPOSES[p["purpose"]]) if p.get("purpose") in PURPOSES
+               else p.get("purpose") or "")
+    return (gettext("Notice of a credit check"),
+            gettext("{department} checked your credit to handle {purpose} (matter "
+                    "{matter_ref}). \"Access log\" lists every check.",
+                    department=p["department"], purpose=purpose, matter_ref=p["matter_ref"]))
 
 
 def _report_viewed(p: dict[str, Any]) -> tuple[str, str]:
-    return ("信用报告被查看",
-            (f"有人通过您分享的信用报告链接（报告编号 {p['report_no']}）查看了您的报告。"
-            f"不想再被查看时，可在“分享记录”中撤销该链接。"))
+    return (gettext("Your credit report was viewed"),
+            gettext("Someone opened the credit report you shared (report {report_no}). To stop "
+                    "it being viewed, revoke the link under \"My shares\".",
+                    report_no=p["report_no"]))
 
 
 def _decided(what: str, p: dict[str, Any]) -> tuple[str, str]:
-    note = f"说明：{p['note']}" if p.get("note") else ""
-    return (f"{what}结果",
-            f"您就“{p['title']}”提出的{what}，{p['department']}的决定是：{p['answer']}。{note}")
+    note = gettext(" Note: {note}", note=p["note"]) if p.get("note") else ""
+    return (gettext("Result of your {what}", what=what),
+            gettext("{department} decided on your {what} about \"{title}\": {answer}.{note}",
+                    department=p["department"], what=what, title=p["title"],
+                    answer=p["answer"], note=note))
 
 
 def _commitment_outcome(p: dict[str, Any]) -> tuple[str, str]:
-    outcome = "已履约" if p["outcome"] == "fulfilled" else "未履约（违诺）"
-    return ("信用承诺结果",
-            f"{p['department']}认定您的承诺“{p['matter']}”{outcome}，已记入信用记录。")
+    outcome = (gettext("fulfilled") if p["outcome"] == "fulfilled"
+               else gettext("not fulfilled (breached)"))
+    return (gettext("Outcome of your credit commitment"),
+            gettext("{department} found your commitment \"{matter}\" {outcome}; this is in "
+                    "your credit records.", department=p["department"], matter=p["matter"],
+                    outcome=outcome))
 
 
 def _identity_moved(p: dict[str, Any]) -> tuple[str, str]:
-    return ("实名绑定已转移",
-            ("该身份证号已由本人通过人脸核身绑定到另一个微信账号，本账号不再显示其信用信息。"
-            "如非本人操作，请联系信用办。"))
+    return (gettext("Real-name binding moved"),
+            gettext("The ID number was bound to another WeChat account after its holder's face "
+                    "verification; this account no longer shows its credit. If this was not "
+                    "you, contact the credit office."))
 
 
 def render(kind: str, params: dict[str, Any]) -> tuple[str, str]:
-    """(title, body) of a notice."""
+    """(title, body) of a notice, in the current language (points.i18n)."""
     if kind == "repair_decided":
-        return _decided("信用修复申请", params)
+        return _decided(gettext("credit repair application"), params)
     if kind == "objection_decided":
-        return _decided("异议申请", params)
+        return _decided(gettext("objection"), params)
     return {
         "record_negative": _record_negative, "record_changed": _record_changed,
         "level_changed": _level_changed, "credit_checked": _credit_checked,
@@ -107,11 +127,13 @@ def render(kind: str, params: dict[str, Any]) -> tuple[str, str]:
 
 
 def wechat(kind: str, params: dict[str, Any], today: dt.date) -> dict[str, str]:
-    """The subscription message's four fields for a notice."""
+    """The subscription message's four fields for a notice (WeChat notices speak
+    Chinese: jobs and the outbox run in the default language)."""
     title, _body = render(kind, params)
     subject, result = {
         "record_negative": (params.get("title"), "新增记录"),
-        "record_changed": (params.get("title"), CHANGES.get(params.get("change"), "变更")),
+        "record_changed": (params.get("title"),
+                           gettext(CHANGES.get(params.get("change"), N_("changed")))),
         "level_changed": ("信用等级", f"{params.get('to')}级"),
         "credit_checked": (params.get("department"), "已查询"),
         "report_viewed": ("信用报告", "被查看"),

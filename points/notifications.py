@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from points import notice_text, outbox
 from points.db import dialect_insert, utcnow
 from points.errors import NotFound
+from points.i18n import gettext
 from points.models import Notification, User
 
 CHUNK = 200
@@ -138,7 +139,7 @@ def mark_read(session: Session, user_id: int, notification_id: int) -> None:
     found = session.execute(select(Notification.id, Notification.read_at).where(
         Notification.id == notification_id, Notification.user_id == user_id)).first()
     if found is None:
-        raise NotFound("no such notification", "NOTIFICATION_NOT_FOUND")
+        raise NotFound(gettext("no such notification"), "NOTIFICATION_NOT_FOUND")
     if found.read_at is None:
         session.execute(update(Notification).where(Notification.id == notification_id)
                         .values(read_at=utcnow()).execution_options(synchronize_session=False))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from points.errors import Invalid
+from points.i18n import gettext
 
 SCOPE_TEXTS: dict[str, dict[str, str]] = {
     "credit_points": {
@@ -36,7 +37,9 @@ def current(version: str) -> dict[str, Any]:
 
 def check_version(given: str, version: str) -> None:
     if given != version:
-        raise Invalid(f"policy version {given!r} is not the policy in force ({version})",
+        raise Invalid(gettext("policy version {given} is not the policy in force ({version})",
+                              given=given, version=version),
                       "POLICY_VERSION_UNKNOWN", errors={"json": {"policy_version": [
-                          f"must be {version}, the version of GET /v1/policies/current"]}},
+                          gettext("must be {version}, the version of GET /v1/policies/current",
+                                  version=version)]}},
                       current_version=version)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from points.audit import audit
 from points.db import dialect_insert, utcnow
 from points.errors import Invalid, NotFound
+from points.i18n import gettext
 from points.models import CreditRecord, RecordStatement
 
 MAX_LENGTH = 500
@@ -35,7 +36,7 @@ def of_subject(session: Session, subject_id: int) -> dict[int, dict[str, Any]]:
 def _own_record(session: Session, subject_id: int, record_id: int) -> CreditRecord:
     record = session.get(CreditRecord, record_id)
     if record is None or record.subject_id != subject_id:
-        raise NotFound("no such record", "RECORD_NOT_FOUND")
+        raise NotFound(gettext("no such record"), "RECORD_NOT_FOUND")
     return record
 
 
@@ -44,8 +45,9 @@ def put(session: Session, subject_id: int, record_id: int, text: str,
     """Write or replace the statement; the same text again changes nothing."""
     text = (text or "").strip()
     if not 1 <= len(text) <= MAX_LENGTH:
-        raise Invalid("the statement must have 1 to 500 characters",
-                      errors={"json": {"text": [f"1 to {MAX_LENGTH} characters"]}})
+        raise Invalid(gettext("the statement must have 1 to {most} characters", most=MAX_LENGTH),
+                      errors={"json": {"text": [gettext("1 to {most} characters",
+                                                        most=MAX_LENGTH)]}})
     record = _own_record(session, subject_id, record_id)
     now = utcnow()
     before = session.execute(select(RecordStatement).where(

@@ -14,6 +14,7 @@ from points.audit import audit
 from points.crypto import hash_token
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.i18n import gettext
 from points.models import AdminAccount, Department
 from points.models.console import ConsoleSession, DepartmentUser
 
@@ -30,13 +31,14 @@ def first_password() -> str:
 def check_new_password(password: str, username: str) -> None:
     problems = []
     if len(password) < MIN_PASSWORD:
-        problems.append(f"密码至少 {MIN_PASSWORD} 位")
+        problems.append(gettext("at least {count} characters", count=MIN_PASSWORD))
     if username and username.lower() in password.lower():
-        problems.append("密码不能包含用户名")
+        problems.append(gettext("it must not contain the username"))
     if password.isdigit() or password.isalpha():
-        problems.append("密码须同时含有字母和数字或符号")
+        problems.append(gettext("letters together with digits or symbols"))
     if problems:
-        raise Invalid("；".join(problems), "WEAK_PASSWORD", errors={"form": {"password": problems}})
+        raise Invalid(gettext("the password is too weak: {problems}", problems="; ".join(problems)),
+                      "WEAK_PASSWORD", errors={"form": {"password": problems}})
 
 
 def create_clerk(session: Session, department: Department, username: str, display_name: str,
@@ -44,16 +46,19 @@ def create_clerk(session: Session, department: Department, username: str, displa
     username = (username or "").strip().lower()
     display_name = (display_name or "").strip()
     if not USERNAME_RE.match(username):
-        raise Invalid("用户名须为 3-64 位小写字母、数字、点、下划线或连字符，以字母开头",
-                      errors={"form": {"username": ["格式不对"]}})
+        raise Invalid(gettext("a username is 3 to 64 lower-case letters, digits, dots, underscores "
+                              "or hyphens, starting with a letter"),
+                      errors={"form": {"username": [gettext("not in that form")]}})
     if not display_name or len(display_name) > 100:
-        raise Invalid("请填写姓名（至多 100 字）", errors={"form": {"display_name": ["必填"]}})
+        raise Invalid(gettext("give the name (at most 100 characters)"),
+                      errors={"form": {"display_name": [gettext("required")]}})
     # One sign-in form and one lockout per username: no clerk may share an admin's name.
     taken = session.execute(select(DepartmentUser.id).where(
         DepartmentUser.username == username)).first() or session.execute(
         select(AdminAccount.id).where(AdminAccount.username == username)).first()
     if taken:
-        raise Conflict(f"用户名 {username} 已被使用", "USERNAME_TAKEN")
+        raise Conflict(gettext("the username {username} is taken", username=username),
+                       "USERNAME_TAKEN")
     password = first_password()
     clerk = DepartmentUser(department_id=department.id, username=username,
                            display_name=display_name, password_hash=hasher.hash(password),
@@ -69,7 +74,7 @@ def create_clerk(session: Session, department: Department, username: str, displa
 def department_clerk(session: Session, department: Department, clerk_id: int) -> DepartmentUser:
     clerk = session.get(DepartmentUser, clerk_id, with_for_update=True)
     if clerk is None or clerk.department_id != department.id:
-        raise NotFound("没有这个部门用户", "DEPARTMENT_USER_NOT_FOUND")
+        raise NotFound(gettext("no such department user"), "DEPARTMENT_USER_NOT_FOUND")
     return clerk
 
 
@@ -98,11 +103,12 @@ def change_password(session: Session, clerk: DepartmentUser, current: str, new: 
     try:
         hasher.verify(clerk.password_hash, current)
     except (VerificationError, InvalidHashError) as exc:
-        raise Invalid("当前密码不对", "WRONG_PASSWORD",
-                      errors={"form": {"current": ["不对"]}}) from exc
+        raise Invalid(gettext("the current password is not right"), "WRONG_PASSWORD",
+                      errors={"form": {"current": [gettext("not right")]}}) from exc
     check_new_password(new, clerk.username)
     if new == current:
-        raise Invalid("新密码不能与当前密码相同", "WEAK_PASSWORD")
+        raise Invalid(gettext("the new password must differ from the current one"),
+                      "WEAK_PASSWORD")
     clerk.password_hash = hasher.hash(new)
     clerk.must_change_password = False
     clerk.password_changed_at = utcnow()

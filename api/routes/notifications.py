@@ -38,7 +38,7 @@ class NotificationSchema(Schema):
 @blp.arguments(NotificationQuerySchema, location="query")
 @blp.response(200, NotificationSchema(many=True))
 @blp.paginate()
-@blp.errors(401, 403, 422)
+@blp.errors()
 def my_notifications(query, pagination_parameters):
     """My notifications, newest first (X-Pagination).
 
@@ -54,7 +54,7 @@ def my_notifications(query, pagination_parameters):
 
 @blp.route("/<int:notification_id>/read", methods=["POST"])
 @blp.response(204)
-@blp.errors(401, 403, 404)
+@blp.errors("NOTIFICATION_NOT_FOUND")
 def read_one(notification_id):
     """Mark one notification read.
 
@@ -66,7 +66,7 @@ def read_one(notification_id):
 
 @blp.route("/read-all", methods=["POST"])
 @blp.response(204)
-@blp.errors(401, 403)
+@blp.errors()
 def read_all():
     """Mark all my notifications read.
 

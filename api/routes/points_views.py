@@ -130,10 +130,13 @@ class RecordSchema(Schema):
                                'counting': True,
                                'repairable': True,
                                'repairable_from': '2027-02-20',
-                               'details': {'document_no': '长市监罚〔2026〕123号'},
                                'department': {'code': 'market', 'name': '雨花区市场监督管理局'},
                                'document_no': '长市监罚〔2026〕123号',
-                               'statement': None}
+                               'statement': {'record_id': 42,
+                                             'text': '罚款已于2026年11月25日缴清',
+                                             'created_at': '2026-11-26T09:30:00+08:00',
+                                             'updated_at': '2026-11-26T09:30:00+08:00'},
+                               'details': {'document_no': '长市监罚〔2026〕123号'}}
     id = ma.fields.Integer(required=True)
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
@@ -257,9 +260,9 @@ class StatementInSchema(Schema):
 
 
 @blp.route("/records/<int:record_id>/statement", methods=["PUT"])
-@blp.arguments(StatementInSchema)
+@blp.arguments(StatementInSchema, example={"text": "罚款已于2026年11月25日缴清，涉事商品已全部下架"})
 @blp.response(200, StatementSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND")
 def put_statement(body, record_id):
     """Add or replace my statement (说明) on a record of mine (Art. 16).
 
@@ -275,7 +278,7 @@ def put_statement(body, record_id):
 
 @blp.route("/records/<int:record_id>/statement", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND")
 def delete_statement(record_id):
     """Remove my statement from a record of mine.
 

@@ -248,7 +248,7 @@ def get_consents():
 @blp.route("/consents/<string:scope>", methods=["PUT"])
 @blp.arguments(ConsentInSchema)
 @blp.response(200, ConsentsSchema)
-@blp.errors()
+@blp.errors("POLICY_VERSION_UNKNOWN")
 def put_consent(body, scope):
     """Grant or withdraw a consent (credit_points, merchant_share).
 

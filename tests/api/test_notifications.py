@@ -196,3 +196,17 @@ def test_thousands_of_notices_page_fast(app, client, session):
 
     assert json.loads(r.headers["X-Pagination"])["total"] == 2500
     assert elapsed < 2.0, elapsed
+
+
+def test_notices_in_english_when_asked(app, client):
+    with at():
+        dept = department(app, client, "tax", name="税务局")
+        number = valid_id(seq=508)
+        who = resident(client, id_number=number, consents=())
+        push(client, dept, {"type": "admin.penalty.general", "id_number": number,
+                            "decided_on": "2026-06-10"})
+        r = client.get(URL, headers={**who["headers"], "Accept-Language": "en"})
+        [notice] = r.json
+        assert notice["title"] == "Notice of a new negative record"
+        assert "Art. 15" in notice["body"] and "general negative record" in notice["body"]
+        assert notices(client, who["headers"])[0]["title"] == "新增失信记录告知"

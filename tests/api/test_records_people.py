@@ -61,6 +61,7 @@ def test_policy_and_unknown_version(app, client):
                    json={"granted": True, "policy_version": "1999-01"})
     assert r.status_code == 422, r.json
     assert r.json["error_code"] == "POLICY_VERSION_UNKNOWN"
+    assert "现行版本" in r.json["message"]
     assert client.get("/v1/me/consents", headers=headers).json["history"] == []
     r = client.put("/v1/me/consents/credit_points", headers=headers,
                    json={"granted": True, "policy_version": version})

@@ -83,7 +83,7 @@ def test_wechat_notices_are_chinese_whatever_the_request_asked_for():
     from points import outbox
 
     with use_locale("en"):
-        data = outbox.message_data(i18n.N_("real-name binding"), i18n.N_("approved"),
+        data = outbox.message_data(i18n.N_("credit repair application"), i18n.N_("approved"),
                                    dt.date(2026, 12, 3), "金额有误")
-    assert data == {"thing1": "实名绑定", "phrase2": "已通过", "date3": "2026-12-03",
+    assert data == {"thing1": "信用修复申请", "phrase2": "已通过", "date3": "2026-12-03",
                     "thing4": "金额有误"}
