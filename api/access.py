@@ -106,7 +106,7 @@ def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(gettext("an access token is required (Authorization: Bearer …)"))
-    tokens = current_app.extensions["credit"].extras["tokens"]
+    tokens = current_app.extensions["credit"].tokens
     claims = tokens.decode_access(token.strip())
     extra: tuple[str, ...] = ()
     if claims["sub"].startswith("user:"):

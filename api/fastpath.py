@@ -75,7 +75,7 @@ class CachedPointsRead:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return None
-        tokens = self.state.extras["tokens"]
+        tokens = self.state.tokens
         try:
             claims = tokens.decode_access(token)
         except DomainError:

@@ -125,7 +125,9 @@ def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> No
     on_commit(session, write)
 
 
-def _changed(session: Session, user_id: int) -> None:
+def account_changed(session: Session, user_id: int) -> None:
+    """Bump the account's gate version after the commit (api/bootstrap.py makes it
+    a `points.accounts.ACCOUNT_CHANGED` hook)."""
     if not has_app_context():
         return  # a script outside the app: there is no cache to keep in step
     client = current_app.extensions["credit"].redis
@@ -139,8 +141,3 @@ def _changed(session: Session, user_id: int) -> None:
             log.warning("redis unavailable; the account gate expires by itself")
 
     on_commit(session, bump)
-
-
-def install_invalidation() -> None:
-    """Bump the account's gate version after any commit that changed the account."""
-    accounts.ACCOUNT_CHANGED[:] = [_changed]

@@ -75,7 +75,7 @@ def _dummy_hash() -> str:
 
 
 def _tokens():
-    return state().extras["tokens"]
+    return state().tokens
 
 
 def _resident_login(openid: str) -> dict:
@@ -97,7 +97,7 @@ def _resident_login(openid: str) -> dict:
 def wechat_login(body):
     """Sign in from the mini-program with a wx.login code."""
     # WeChat refuses a login code used twice: asked once even if the view runs again.
-    session = once("wechat_session", lambda: state().extras["wechat"].code_to_session(
+    session = once("wechat_session", lambda: state().wechat.code_to_session(
         body["code"]))
     return _resident_login(session.openid)
 
