@@ -18,7 +18,8 @@ from points.models import AccessLogEntry, Consent, User
 
 CONSENT_SCOPES = ("credit_points", "merchant_share")
 # Called with (session, user_id) whenever an account's identity or consents change,
-# so caches of them can be dropped once the change commits (see api/gate.py).
+# so caches of them can be dropped once the change commits (api/gate.py; the list
+# is set by api/bootstrap.py).
 ACCOUNT_CHANGED: list = []
 
 
