@@ -20,6 +20,21 @@ log = logging.getLogger(__name__)
 NON_JSON_BODIES = {"office.upload_rule_set"}
 
 
+API_INFO = {
+    "description": (
+        "长沙市个人信用积分服务的接口：居民（小程序）、商户、部门和信用办。\n\n"
+        "The API of the Changsha personal credit points service, for the mini-program "
+        "(residents and merchant staff), the departments' data systems and the credit "
+        "office. JSON in and out; dates YYYY-MM-DD (Asia/Shanghai), timestamps ISO 8601 "
+        "with offset. Every error answers `{code, status, error_code, message}`; each "
+        "operation lists the `error_code`s it can answer, and `error_code`s never change "
+        "with the language (`Accept-Language: en` gives English messages). Lists are "
+        "paginated (`page`, `page_size` ≤ 100) with an `X-Pagination` header (JSON text). "
+        "Writes a client may retry take an `Idempotency-Key`."),
+    "contact": {"name": "长沙市信用办 (credit office)", "url": "https://www.changsha.gov.cn/"},
+}
+
+
 class CreditApp(Flask):
     """Flask, remembering `ensure_sync` per function: Flask would otherwise inspect
     every hook and view for a coroutine on every request (a noticeable share of the
@@ -142,7 +157,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     db = state.db
     app.extensions["credit"] = state
 
-    api = Api(app, spec_kwargs={"components": {"securitySchemes": {
+    api = Api(app, spec_kwargs={"info": API_INFO, "servers": [
+        {"url": config["PUBLIC_BASE_URL"], "description": "this deployment"}],
+        "components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     }}})

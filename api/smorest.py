@@ -46,6 +46,8 @@ from werkzeug.exceptions import HTTPException
 from api.bodies import BodyRefused, load_json
 from api.error_docs import ALWAYS, ROLE_CODES, STATUS_ERROR_CODES, catalogue, code_of
 from api.error_docs import responses as error_responses
+from incentives.models import MERCHANT_STATUSES
+from incentives.perks import REASONS
 
 # The largest id a BIGINT key can hold: larger ids in bodies are refused (422).
 MAX_DB_ID = 2**63 - 1
@@ -70,8 +72,14 @@ class ErrorSchema(ma.Schema):
         metadata={"description": "OBJECTION_PENDING: the open one"})
     current_status = ma.fields.String(
         metadata={"description": "the status that refused the change"})
-    merchant_status = ma.fields.String(metadata={"description": "MERCHANT_STATE_CONFLICT"})
-    reasons = ma.fields.List(ma.fields.String(), metadata={"description": "NOT_ELIGIBLE"})
+    merchant_status = ma.fields.String(validate=ma.validate.OneOf(MERCHANT_STATUSES),
+                                       metadata={"description": "MERCHANT_STATE_CONFLICT"})
+    reasons = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(REASONS)),
+                             metadata={"description": "NOT_ELIGIBLE: why not"})
+    verify_ret = ma.fields.Integer(metadata={
+        "description": "FACE_VERIFICATION_FAILED: WeChat's verify_ret"})
+    wechat_errcode = ma.fields.Integer(metadata={
+        "description": "FACE_VERIFICATION_FAILED: WeChat's errcode"})
     limit = ma.fields.Integer(metadata={"description": "LIMIT_REACHED: per-resident limit"})
 
 
@@ -80,6 +88,10 @@ class Api(flask_smorest.Api):
 
     # Every operation's `default`: the answer no route gives on purpose (INTERNAL_ERROR).
     DEFAULT_ERROR_RESPONSE_NAME = "INTERNAL_SERVER_ERROR"
+
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        self.ma_plugin.converter.add_attribute_function(nullable_on_branches)
 
     def handle_http_exception(self, error: HTTPException):
         payload, status, headers = super().handle_http_exception(error)
@@ -125,12 +137,19 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
     @staticmethod
-    def errors(*answers: int | str, notes: dict[str, str] | None = None):
+    def errors(*answers: int | str, notes: dict[str, str] | None = None,
+               descriptions: dict[int, str] | None = None):
         """Declare the error answers of a route: error_codes, or statuses for their
-        generic codes. Documented by `route`; the view is not wrapped."""
+        generic codes. Documented by `route`; the view is not wrapped.
+
+        `descriptions` ({status: "CODE: text"}) is the older spelling of `notes`."""
         codes = {code_of(answer): None for answer in answers}
         for code, note in (notes or {}).items():
             codes[code_of(code)] = note
+        for status, text in (descriptions or {}).items():
+            named, _, rest = text.partition(": ")
+            code = named if rest and named in catalogue() else code_of(status)
+            codes[code] = rest if code == named else text
 
         def decorator(func):
             func._error_codes = {**getattr(func, "_error_codes", {}), **codes}
@@ -223,6 +242,16 @@ PAGINATION_HEADER = {
                '"next_page": 2}',
 }
 RATE_LIMITED = "over this route's rate limit; retry after the seconds in Retry-After"
+
+
+def nullable_on_branches(self, field, ret, **kwargs) -> dict:
+    """OpenAPI 3.0 allows `nullable` only beside a `type`: a field documented as `anyOf`
+    or `oneOf` branches (each saying whether it is nullable) loses the one apispec puts
+    beside them."""
+    if "oneOf" in ret or "anyOf" in ret:
+        ret.pop("nullable", None)
+        ret.pop("default", None)
+    return {}
 
 
 def rate_limited_endpoints() -> set[str]:

@@ -15,8 +15,12 @@ from points.db import dialect_insert, utcnow
 from points.errors import Invalid
 from points.identity import is_adult, mask_id_number, mask_name, mask_phone, normalise_id_number
 from points.models import AccessLogEntry, Consent, User
+from points.models.workers import CHECK_PURPOSES
 
 CONSENT_SCOPES = ("credit_points", "merchant_share")
+# Who may appear in a person's access log, and why (record_access's callers).
+ACCESS_ACTOR_KINDS = ("merchant", "department", "report_viewer", "account")
+ACCESS_PURPOSES = ("perk_verification", "credit_report", "identity_moved", *CHECK_PURPOSES)
 # Called with (session, user_id) whenever an account's identity or consents change,
 # so caches of them can be dropped once the change commits (api/gate.py; the list
 # is set by api/bootstrap.py).

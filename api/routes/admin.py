@@ -20,7 +20,9 @@ def known_record_types() -> set[str]:
 
 
 class DepartmentInSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"code": "market", "name": "长沙市市场监督管理局", "record_types": ["admin.penalty.general"]}
+    EXAMPLE: ClassVar[dict] = {'code': 'market',
+                               'name': '长沙市市场监督管理局',
+                               'record_types': ['admin.penalty.general']}
     code = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=40))
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
@@ -28,7 +30,8 @@ class DepartmentInSchema(Schema):
 
 
 class DepartmentPatchSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"record_types": ["admin.penalty.general", "admin.penalty.serious"], "enabled": True}
+    EXAMPLE: ClassVar[dict] = {'record_types': ['admin.penalty.general', 'admin.penalty.serious'],
+                               'enabled': True}
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     record_types = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=64)),
                                   validate=ma.validate.Length(max=200))
@@ -46,7 +49,9 @@ class DepartmentSchema(Schema):
 
 class DepartmentKeySchema(Schema):
     code = ma.fields.String(required=True)
-    api_key = ma.fields.String(required=True)
+    api_key = ma.fields.String(
+        required=True,
+        metadata={"description": "shown only in this answer: send it as X-API-Key"})
 
 
 @blp.route("/departments", methods=["POST"])
@@ -54,7 +59,11 @@ class DepartmentKeySchema(Schema):
 @blp.response(201, DepartmentKeySchema)
 @blp.errors("DEPARTMENT_EXISTS")
 def create_department(body):
-    """Create a department; its API key is shown this once."""
+    """Create a department; its API key is shown this once.
+
+    Credit office. `record_types` are the rule set's types this department may report.
+    The answer's `api_key` is shown only here: the server keeps a hash.
+    """
     department, key = departments.create_department(
         db_session(), body["code"], body["name"], body["record_types"], known_record_types(),
         actor=access.current().label)
@@ -66,7 +75,11 @@ def create_department(body):
 @blp.paginate()
 @blp.errors()
 def list_departments(pagination_parameters):
-    """All departments."""
+    """All departments.
+
+    Credit office. With each department's allowed record types and whether it is enabled
+    (never its key).
+    """
     return paginate_select(db_session(), select(Department).order_by(Department.code),
                            pagination_parameters)
 
@@ -76,7 +89,11 @@ def list_departments(pagination_parameters):
 @blp.response(200, DepartmentSchema)
 @blp.errors("NOT_FOUND")
 def update_department(body, code):
-    """Rename, enable or disable a department, or change its allowed record types."""
+    """Rename, enable or disable a department, or change its allowed record types.
+
+    Credit office. A disabled department's API key answers 401 until it is enabled
+    again.
+    """
     return departments.update_department(db_session(), code, known_record_types(),
                                          actor=access.current().label, **body)
 
@@ -85,6 +102,9 @@ def update_department(body, code):
 @blp.response(201, DepartmentKeySchema)
 @blp.errors("NOT_FOUND")
 def rotate_key(code):
-    """Issue a new API key for a department; the old key stops working at once."""
+    """Issue a new API key for a department; the old key stops working at once.
+
+    Credit office. The answer's `api_key` is shown only here.
+    """
     department, key = departments.rotate_key(db_session(), code, actor=access.current().label)
     return {"code": department.code, "api_key": key}

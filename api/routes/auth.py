@@ -49,21 +49,29 @@ class DevLoginSchema(Schema):
 
 class UserSummarySchema(Schema):
     id = ma.fields.Integer(required=True)
-    identity_bound = ma.fields.Boolean(required=True)
+    identity_bound = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "false: bind a face-verified identity before credit endpoints"})
     identity_verified = ma.fields.Boolean(metadata={
         "description": "bound by face verification; false with identity_bound: bound "
                        "before face verification, no credit data until the person verifies"})
 
 
 class TokenSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {'access_token': 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyOjEifQ.sig',
+    EXAMPLE: ClassVar[dict] = {'access_token': 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyOjEifQ.c2ln',
                                'refresh_token': 'c2VjcmV0LXJlZnJlc2gtdG9rZW4tZXhhbXBsZQ',
                                'expires_in': 900,
                                'token_type': 'Bearer',
                                'user': {'id': 1, 'identity_bound': False}}
-    access_token = ma.fields.String(required=True)
-    refresh_token = ma.fields.String(required=True)
-    expires_in = ma.fields.Integer(required=True)
+    access_token = ma.fields.String(
+        required=True,
+        metadata={"description": "send as Authorization: Bearer <access_token>"})
+    refresh_token = ma.fields.String(
+        required=True,
+        metadata={"description": "works once, with POST /v1/auth/refresh"})
+    expires_in = ma.fields.Integer(
+        required=True,
+        metadata={"description": "seconds the access token lives"})
     token_type = ma.fields.String(validate=ma.validate.OneOf(["Bearer"]))
     user = ma.fields.Nested(UserSummarySchema)
 
@@ -95,7 +103,13 @@ def _resident_login(openid: str) -> dict:
 @blp.response(200, TokenSchema)
 @blp.errors("WECHAT_LOGIN_FAILED", "WECHAT_UNAVAILABLE")
 def wechat_login(body):
-    """Sign in from the mini-program with a wx.login code."""
+    """Sign in from the mini-program with a wx.login code.
+
+    The server exchanges the code with WeChat (jscode2session); `session_key` never
+    leaves the server. The answer's `user.identity_bound` says whether the account must
+    still bind a real-name identity. Access tokens live `expires_in` seconds; refresh
+    them with POST /v1/auth/refresh.
+    """
     # WeChat refuses a login code used twice: asked once even if the view runs again.
     session = once("wechat_session", lambda: state().wechat.code_to_session(
         body["code"]))
@@ -114,7 +128,11 @@ dev_blp = Blueprint("dev", __name__, url_prefix="/v1/auth",
 @dev_blp.response(200, TokenSchema)
 @dev_blp.errors("NOT_FOUND")
 def dev_login(body):
-    """Development only: sign in as a given openid without WeChat (absent in production)."""
+    """Development only: sign in as a given openid without WeChat (absent in production).
+
+    Only when the app runs outside production (APP_ENV development or testing): signs in
+    the resident with this openid, made on first use. Not in the production document.
+    """
     if not current_app.config["DEV_LOGIN_ENABLED"]:
         abort(404)  # a second app in the same process may not enable it
     return _resident_login("dev:" + body["openid"])
@@ -126,7 +144,12 @@ def dev_login(body):
 @blp.response(200, TokenSchema)
 @blp.errors("UNAUTHENTICATED")
 def refresh(body):
-    """Exchange a refresh token for a new pair; the old one stops working."""
+    """Exchange a refresh token for a new pair; the old one stops working.
+
+    No access token needed. Each refresh token works once: the answer is a new pair.
+    Reusing a spent refresh token ends the whole session family (its access tokens stop
+    working too) and answers 401.
+    """
     return _tokens().refresh(db_session(), body["refresh_token"]).as_dict()
 
 
@@ -134,7 +157,11 @@ def refresh(body):
 @blp.response(204)
 @blp.errors()
 def logout():
-    """End this session: its access and refresh tokens stop working at once."""
+    """End this session: its access and refresh tokens stop working at once.
+
+    Any signed-in account. Answers 204; the access token used and the session's refresh
+    token stop working at once.
+    """
     _tokens().logout(db_session(), access.current().claims)
 
 
@@ -147,7 +174,12 @@ def logout():
     "RATE_LIMITED": "too many sign-ins from this address; Retry-After says for how long",
     "CACHE_UNAVAILABLE": "failed sign-ins cannot be counted (Redis down)"})
 def admin_login(body):
-    """Sign in as a credit-office admin; repeated failures lock the username for a while."""
+    """Sign in as a credit-office admin; repeated failures lock the username for a while.
+
+    For credit-office accounts (made with `flask create-admin`). After
+    ADMIN_LOCKOUT_ATTEMPTS failures within ADMIN_LOCKOUT_MINUTES the username is locked:
+    429 ACCOUNT_LOCKED with Retry-After.
+    """
     config, client = current_app.config, state().redis
     username = body["username"]
     locked = ratelimit.admin_locked_for(client, username)

@@ -87,20 +87,28 @@ class BatchSchema(Schema):
 
 class ProblemSchema(Schema):
     dimension = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.DIMENSIONS))
-    field = ma.fields.String(required=True)
-    message = ma.fields.String(required=True)
+    field = ma.fields.String(
+        required=True,
+        metadata={"description": "the field at fault, e.g. subject.id_number"})
+    message = ma.fields.String(
+        required=True,
+        metadata={"description": "what is wrong, for people"})
 
 
 class AcceptedSchema(Schema):
     source_ref = ma.fields.String(required=True)
     record_id = ma.fields.Integer(required=True)
-    result = ma.fields.String(required=True, validate=ma.validate.OneOf(ingestion.RESULTS), metadata={"description": "created, unchanged (a resend) or updated (a correction)"})
+    result = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(ingestion.RESULTS),
+        metadata={"description": "created, unchanged (a resend) or updated (a correction)"})
     late = ma.fields.Boolean(metadata={"description": "reported after the deadline (timeliness)"})
 
 
 class RejectedSchema(Schema):
     source_ref = ma.fields.String(allow_none=True)
-    index = ma.fields.Integer()
+    index = ma.fields.Integer(
+        metadata={"description": "the record's position in the batch (from 0)"})
     problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
 
 
@@ -155,7 +163,7 @@ class QualityIssueSchema(Schema):
     source_ref = ma.fields.String(allow_none=True)
     record_type = ma.fields.String(allow_none=True)
     problems = ma.fields.List(ma.fields.Nested(ProblemSchema), required=True)
-    dimensions = ma.fields.List(ma.fields.String(), metadata={"items": {"type": "string", "enum": list(quality.DIMENSIONS)}})
+    dimensions = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(quality.DIMENSIONS)))
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.ISSUE_STATUSES))
     created_at = ma.fields.DateTime()
     resolved_at = ma.fields.DateTime(allow_none=True)
@@ -182,7 +190,15 @@ def _department():
 @blp.response(200, BatchResultSchema)
 @blp.errors()
 def push_records(body):
-    """Push up to 1000 records; each is accepted or returned with its problems."""
+    """Push up to 1000 records; each is accepted or returned with its problems.
+
+    X-API-Key. Each record is checked on its own (completeness, validity, accuracy,
+    timeliness): good ones are stored and answered under `accepted` (`created`; a resend
+    of the same content `unchanged`; changed content under the same `source_ref` a
+    correction, `updated`), bad ones under `rejected` with their problems, each also
+    kept as a quality issue for this department. Points are recomputed at once. Send an
+    Idempotency-Key to retry safely.
+    """
     return ingestion.ingest(db_session(), cipher(), redis_client(), _department(),
                             body["records"], today())
 
@@ -193,7 +209,11 @@ def push_records(body):
 @blp.errors("RECORD_NOT_FOUND", "RECORD_NOT_ENDABLE", "RECORD_REVOKED")
 def end_record(body, source_ref):
     """End a negative record's counting on a date (e.g. the court removed a defaulter);
-    a positive record counts its whole window (409 RECORD_NOT_ENDABLE)."""
+    a positive record counts its whole window (409 RECORD_NOT_ENDABLE).
+
+    X-API-Key; the department's own record by its `source_ref`. The record stops
+    counting from `ended_on`; points are recomputed at once.
+    """
     return records.end_record(db_session(), redis_client(), _department(), source_ref,
                               body["ended_on"], today())
 
@@ -203,7 +223,12 @@ def end_record(body, source_ref):
 @blp.response(200, RecordStateSchema)
 @blp.errors("RECORD_NOT_FOUND", "RECORD_REVOKED")
 def revoke_record(body, source_ref):
-    """Revoke a wrong record: it never counts again."""
+    """Revoke a wrong record: it never counts again.
+
+    X-API-Key. A revoked record never counts again and cannot be repaired; the reason is
+    kept in the audit trail; points are
+    recomputed at once.
+    """
     return records.revoke_record(db_session(), redis_client(), _department(), source_ref,
                                  body["reason"], today())
 
@@ -214,7 +239,12 @@ def revoke_record(body, source_ref):
 @blp.paginate()
 @blp.errors()
 def quality_issues(query, pagination_parameters):
-    """Problem data returned to this department."""
+    """Problem data returned to this department.
+
+    X-API-Key. Each rejected record becomes an issue naming its problems by dimension
+    (completeness, validity, accuracy, timeliness) and field; `?status=open` lists what
+    is still to fix.
+    """
     stmt = select(QualityIssue).where(QualityIssue.department_id == _department().id)
     if query["status"]:
         stmt = stmt.where(QualityIssue.status == query["status"])
@@ -227,7 +257,10 @@ def quality_issues(query, pagination_parameters):
 @blp.response(200, QualityIssueSchema)
 @blp.errors("NOT_FOUND", "ALREADY_RESOLVED")
 def resolve_issue(body, issue_id):
-    """Mark a quality issue resolved (the record was fixed and re-sent)."""
+    """Mark a quality issue resolved (the record was fixed and re-sent).
+
+    X-API-Key. With an optional note; resolving twice answers 409 ALREADY_RESOLVED.
+    """
     issue = db_session().get(QualityIssue, issue_id)
     if issue is None or issue.department_id != _department().id:
         raise NotFound("no such quality issue")

@@ -111,7 +111,9 @@ def _etag(perk: Perk) -> dict[str, str]:
 # -- schemas -----------------------------------------------------------------------
 
 class MerchantApplySchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"name": "长沙橘子洲旅行社有限公司", "uscc": "91430100MA4L0XXX0Q", "sector": "tourism"}
+    EXAMPLE: ClassVar[dict] = {'name': '长沙橘子洲旅行社有限公司',
+                               'uscc': '91430100MA4L0XXX0Q',
+                               'sector': 'tourism'}
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     uscc = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
     sector = ma.fields.String(required=True, validate=ma.validate.OneOf(SECTORS))
@@ -209,7 +211,10 @@ class BenefitValue(ma.fields.Field):
 class PerkBenefitSchema(Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(BENEFIT_KINDS))
     value = BenefitValue(load_default=None, allow_none=True, metadata={
-        "oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "number"}],
+        # OpenAPI 3.0 allows `nullable` only beside a type: on each branch.
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": 100, "nullable": True},
+            {"type": "number", "nullable": True}],
         "description": "what the discount or item is: a text such as \"8折\" or a number such "
                        "as 0.8 (needed for discount and free_item)"})
 
@@ -226,13 +231,19 @@ class PerkPatchSchema(Schema):
     EXAMPLE: ClassVar[dict] = {"total_quota": 800}
     title = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), NOT_BLANK])
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
-    min_level = ma.fields.String(validate=ma.validate.OneOf(perks.LEVELS))
+    min_level = ma.fields.String(
+        validate=ma.validate.OneOf(perks.LEVELS),
+        metadata={"description": "the lowest level that may have it"})
     benefit = ma.fields.Nested(PerkBenefitSchema)
-    total_quota = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=10**7))
+    total_quota = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=1, max=10**7),
+        metadata={"description": "grants in all"})
     per_resident_limit = ma.fields.Integer(strict=True,
-                                           validate=ma.validate.Range(min=1, max=1000))
-    valid_from = ma.fields.Date()
-    valid_until = ma.fields.Date()
+                                           validate=ma.validate.Range(min=1, max=1000),
+                                           metadata={"description": "grants per resident"})
+    valid_from = ma.fields.Date(metadata={"description": "first day offered"})
+    valid_until = ma.fields.Date(metadata={"description": "last day offered"})
     active = ma.fields.Boolean()
 
 
@@ -267,20 +278,28 @@ class PerkSchema(Schema):
     min_level = ma.fields.String(required=True, validate=ma.validate.OneOf(perks.LEVELS))
     benefit = ma.fields.Nested(lambda: PerkBenefitSchema(), required=True)
     total_quota = ma.fields.Integer(required=True)
-    used = ma.fields.Integer(required=True)
+    used = ma.fields.Integer(
+        required=True,
+        metadata={"description": "grants so far (reversed ones give their unit back)"})
     remaining = ma.fields.Function(lambda p: p.total_quota - p.used,
                                    metadata={"type": "integer", "description": "quota left"})
     per_resident_limit = ma.fields.Integer(required=True)
     valid_from = ma.fields.Date(required=True)
     valid_until = ma.fields.Date(required=True)
-    active = ma.fields.Boolean(required=True)
-    version = ma.fields.Integer(required=True)
+    active = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "false: not offered, whatever the dates"})
+    version = ma.fields.Integer(
+        required=True,
+        metadata={"description": "changes with each edit (the ETag)"})
     updated_at = ma.fields.DateTime()
 
 
 class PerkQuerySchema(Schema):
     sector = ma.fields.String(load_default=None, validate=ma.validate.OneOf(SECTORS))
-    merchant_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1, max=MAX_ID))
+    merchant_id = ma.fields.Integer(
+        load_default=None,
+        validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
 class PublicPerkSchema(Schema):
@@ -330,10 +349,14 @@ class PublicPerkSchema(Schema):
 class VerificationTokenSchema(Schema):
     EXAMPLE: ClassVar[dict] = {'token': 'vt_9Qx3N7wKp2LmZ4aB',
                                'expires_at': '2026-12-03T10:02:00+08:00',
-                               'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29">…</svg>'}
-    token = ma.fields.String(required=True)
+                               'qr_svg': '<svg xmlns="http://www.w3.org/2000/svg" …>…</svg>'}
+    token = ma.fields.String(
+        required=True,
+        metadata={"description": "one-time; the merchant scans it (or types it) within 120 s"})
     expires_at = ma.fields.DateTime(required=True)
-    qr_svg = ma.fields.String(required=True)
+    qr_svg = ma.fields.String(
+        required=True,
+        metadata={"description": "the token as a QR code: a standalone SVG document"})
 
 
 class PerkVerifyInSchema(Schema):
@@ -447,7 +470,12 @@ class MerchantStatsSchema(Schema):
 @blp.response(201, MerchantSchema)
 @blp.errors("MERCHANT_EXISTS")
 def apply_for_merchant(body):
-    """Apply for a merchant with its unified social credit code; the office decides."""
+    """Apply for a merchant with its unified social credit code; the office decides.
+
+    Any signed-in resident. `uscc` is the 18-character unified social credit code (GB
+    32100, checksum checked); one merchant per code (409 MERCHANT_EXISTS). On approval
+    the applicant becomes the merchant's owner.
+    """
     return merchants.apply(db_session(), access.current().user.id, body["name"],
                            body["uscc"], body["sector"])
 
@@ -457,7 +485,11 @@ def apply_for_merchant(body):
 @blp.paginate()
 @blp.errors()
 def my_applications(pagination_parameters):
-    """My merchant applications, with the office's decision and reason."""
+    """My merchant applications, with the office's decision and reason.
+
+    Any signed-in resident: the merchants I applied for, with status and the office's
+    reason.
+    """
     stmt = (select(Merchant).where(Merchant.applicant_user_id == access.current().user.id)
             .order_by(Merchant.id.desc()))
     return paginate_select(db_session(), stmt, pagination_parameters)
@@ -467,7 +499,11 @@ def my_applications(pagination_parameters):
 @blp.response(200, MerchantJoinedSchema)
 @blp.errors("INVITATION_USED", "INVITATION_EXPIRED", "ALREADY_STAFF", "MERCHANT_STATE_CONFLICT")
 def accept_invitation(code):
-    """Join a merchant as staff with a one-time invitation code."""
+    """Join a merchant as staff with a one-time invitation code.
+
+    Any signed-in resident, with a code from POST /v1/merchant/invitations (valid 7
+    days, once).
+    """
     staff = merchants.accept_invitation(db_session(), code[:200], access.current().user.id)
     return {"merchant_id": staff.merchant_id, "merchant_name": staff.merchant.name,
             "role": staff.role}
@@ -481,7 +517,10 @@ def accept_invitation(code):
 @blp.paginate()
 @blp.errors()
 def admin_list_merchants(query, pagination_parameters):
-    """Merchant applications and merchants, by status (oldest first)."""
+    """Merchant applications and merchants, by status (oldest first).
+
+    Credit office. `?status=pending` lists the applications to decide.
+    """
     stmt = select(Merchant)
     if query["status"]:
         stmt = stmt.where(Merchant.status == query["status"])
@@ -492,7 +531,10 @@ def admin_list_merchants(query, pagination_parameters):
 @blp.response(200, MerchantSchema)
 @blp.errors("MERCHANT_NOT_FOUND")
 def admin_get_merchant(merchant_id):
-    """One merchant."""
+    """One merchant.
+
+    Credit office.
+    """
     merchant = db_session().get(Merchant, _id(merchant_id))
     if merchant is None:
         raise NotFound("no such merchant", "MERCHANT_NOT_FOUND")
@@ -503,7 +545,10 @@ def admin_get_merchant(merchant_id):
 @blp.response(200, MerchantSchema)
 @blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_approve(merchant_id):
-    """Approve a pending application; the applicant becomes the owner."""
+    """Approve a pending application; the applicant becomes the owner.
+
+    Credit office. Only a pending application (409 MERCHANT_STATE_CONFLICT otherwise).
+    """
     return merchants.approve(db_session(), _id(merchant_id), access.current().admin.id)
 
 
@@ -512,7 +557,10 @@ def admin_approve(merchant_id):
 @blp.response(200, MerchantSchema)
 @blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_reject(body, merchant_id):
-    """Reject a pending application, saying why."""
+    """Reject a pending application, saying why.
+
+    Credit office. The reason is shown to the applicant.
+    """
     return merchants.reject(db_session(), _id(merchant_id), access.current().admin.id,
                             body["reason"])
 
@@ -522,7 +570,11 @@ def admin_reject(body, merchant_id):
 @blp.response(200, MerchantSchema)
 @blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_suspend(body, merchant_id):
-    """Suspend an approved merchant: its staff lose merchant powers, its perks hide."""
+    """Suspend an approved merchant: its staff lose merchant powers, its perks hide.
+
+    Credit office. Staff of a suspended merchant get 403 on merchant routes; its perks
+    are not offered.
+    """
     return merchants.suspend(db_session(), _id(merchant_id), access.current().admin.id,
                              body["reason"])
 
@@ -531,7 +583,10 @@ def admin_suspend(body, merchant_id):
 @blp.response(200, MerchantSchema)
 @blp.errors("MERCHANT_NOT_FOUND", "MERCHANT_STATE_CONFLICT")
 def admin_reinstate(merchant_id):
-    """Lift a suspension."""
+    """Lift a suspension.
+
+    Credit office. The merchant is approved again; its perks are offered again.
+    """
     return merchants.reinstate(db_session(), _id(merchant_id), access.current().admin.id)
 
 
@@ -542,7 +597,11 @@ def admin_reinstate(merchant_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def my_merchant():
-    """The merchant I work for, and my role there."""
+    """The merchant I work for, and my role there.
+
+    Merchant staff. Staff of several merchants name one in X-Merchant-Id (422
+    MERCHANT_REQUIRED otherwise), as on every /v1/merchant route.
+    """
     merchant = _merchant()
     fields = ("id", "name", "uscc", "sector", "status", "reason", "created_at", "decided_at")
     return {**{f: getattr(merchant, f) for f in fields}, "role": _seat().role}
@@ -553,7 +612,11 @@ def my_merchant():
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def invite_staff():
-    """Owner: a one-time code (7 days) a new staff member accepts."""
+    """Owner: a one-time code (7 days) a new staff member accepts.
+
+    The owner only (403 otherwise). The code is shown once; the new staff member accepts
+    it with POST /v1/merchants/invitations/{code}/accept.
+    """
     invitation, code = merchants.invite(db_session(), _seat(), access.current().id)
     return {"code": code, "merchant_id": invitation.merchant_id,
             "expires_at": invitation.expires_at}
@@ -565,7 +628,10 @@ def invite_staff():
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def list_staff(pagination_parameters):
-    """The merchant's owner and staff."""
+    """The merchant's owner and staff.
+
+    Merchant staff; names masked.
+    """
     stmt = (select(MerchantStaff, User).join(User, User.id == MerchantStaff.user_id)
             .where(MerchantStaff.merchant_id == _merchant_id()).order_by(MerchantStaff.id))
     rows = db_session().execute(stmt).all()
@@ -582,7 +648,10 @@ def list_staff(pagination_parameters):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("NOT_FOUND", "OWNER_NOT_REMOVABLE")
 def remove_staff(user_id):
-    """Owner: remove a staff member (the owner stays)."""
+    """Owner: remove a staff member (the owner stays).
+
+    The owner only; the owner cannot be removed (409 OWNER_NOT_REMOVABLE). Answers 204.
+    """
     merchants.remove_staff(db_session(), _seat(), _id(user_id))
 
 
@@ -594,7 +663,12 @@ def remove_staff(user_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def create_perk(body):
-    """Owner: offer a perk to residents at or above a level."""
+    """Owner: offer a perk to residents at or above a level.
+
+    The owner only. Residents at or above `min_level` may have it between `valid_from`
+    and `valid_until`, `total_quota` times in all and `per_resident_limit` times each.
+    The answer's ETag is needed to edit it.
+    """
     merchants.require_owner(_seat())
     perk = perks.create(db_session(), _merchant(), body, today())
     return perk, 201, _etag(perk)
@@ -606,7 +680,10 @@ def create_perk(body):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def list_perks(pagination_parameters):
-    """The merchant's perks, with quota used."""
+    """The merchant's perks, with quota used.
+
+    Merchant staff: every perk of the merchant with `used` and `remaining` quota.
+    """
     stmt = select(Perk).where(Perk.merchant_id == _merchant_id()).order_by(Perk.id)
     return paginate_select(db_session(), stmt, pagination_parameters)
 
@@ -616,7 +693,10 @@ def list_perks(pagination_parameters):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("PERK_NOT_FOUND")
 def get_perk(perk_id):
-    """One of the merchant's perks, with its ETag."""
+    """One of the merchant's perks, with its ETag.
+
+    Merchant staff. The ETag header is what PATCH needs in If-Match.
+    """
     perk = perks.own(db_session(), _merchant_id(), _id(perk_id))
     return perk, 200, _etag(perk)
 
@@ -627,7 +707,11 @@ def get_perk(perk_id):
 @blp.doc(parameters=[IF_MATCH, MERCHANT_HEADER])
 @blp.errors("PERK_NOT_FOUND", "PRECONDITION_FAILED", "PRECONDITION_REQUIRED")
 def patch_perk(body, perk_id):
-    """Owner: edit a perk; send its ETag in If-Match (redemptions keep their terms)."""
+    """Owner: edit a perk; send its ETag in If-Match (redemptions keep their terms).
+
+    The owner only. Without If-Match 428; with a stale ETag 412 (read the perk again).
+    Redemptions already granted keep the terms they were granted under.
+    """
     if not request.if_match:
         raise PreconditionRequired(description="send the perk's ETag in If-Match")
     merchants.require_owner(_seat())
@@ -667,7 +751,11 @@ def _worker_body(profile: WorkerProfile) -> dict:
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def list_workers(query, pagination_parameters):
-    """Workers who name this merchant as employer (?status=pending to confirm them)."""
+    """Workers who name this merchant as employer (?status=pending to confirm them).
+
+    Merchant staff. A worker naming this merchant is `pending` until staff confirm or
+    reject; the safety code is shown only for confirmed workers.
+    """
     stmt = worker_profiles.of_merchant(_merchant_id(), query["status"])
     return [_worker_body(p) for p in paginate_select(db_session(), stmt, pagination_parameters)]
 
@@ -683,7 +771,10 @@ def _decide_worker(user_id: int, confirm: bool) -> dict:
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("WORKER_NOT_FOUND")
 def confirm_worker(user_id):
-    """Confirm that the worker works for this merchant: shown on their report from now."""
+    """Confirm that the worker works for this merchant: shown on their report from now.
+
+    Merchant staff. From now on the merchant appears as employer on the worker's report.
+    """
     return _decide_worker(user_id, True)
 
 
@@ -692,7 +783,10 @@ def confirm_worker(user_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("WORKER_NOT_FOUND")
 def reject_worker(user_id):
-    """Say the worker does not (or no longer) work for this merchant."""
+    """Say the worker does not (or no longer) work for this merchant.
+
+    Merchant staff. The merchant no longer appears on the worker's report.
+    """
     return _decide_worker(user_id, False)
 
 
@@ -704,7 +798,13 @@ def reject_worker(user_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("PERK_NOT_FOUND", "TOKEN_USED", "TOKEN_EXPIRED", "OWN_CODE")
 def verify_code(body):
-    """Scan a resident's one-time code for one perk: eligibility, level, masked name."""
+    """Scan a resident's one-time code for one perk: eligibility, level, masked name.
+
+    Merchant staff, with the code the resident shows (valid 120 s, once). The merchant
+    learns the level and a masked name only, never points, records or ID number; a
+    restricted resident shows as `D` with reason `not_eligible`. Staff cannot scan their
+    own code (409 OWN_CODE). Redeem within 10 minutes.
+    """
     return codes.verify(db_session(), cipher(), redis_client(), _seat().merchant,
                         access.current().id, body["token"], body["perk_id"], today())
 
@@ -717,7 +817,12 @@ def verify_code(body):
 @blp.errors("VERIFICATION_NOT_FOUND", "VERIFICATION_EXPIRED", "ALREADY_REDEEMED", "OWN_CODE",
             "NOT_ELIGIBLE", "QUOTA_EXHAUSTED", "LIMIT_REACHED", "DATABASE_BUSY")
 def redeem(body):
-    """Grant the perk on a verification (at most once, within quota and limit)."""
+    """Grant the perk on a verification (at most once, within quota and limit).
+
+    Merchant staff. Grants once per verification, within the perk's quota and the
+    resident's limit, under the perk's terms at verification. Send an Idempotency-Key: a
+    retry with the same key and body replays the first answer.
+    """
     return redemptions.redeem(db_session(), _seat().merchant, access.current().id,
                               body["verification_id"], today())
 
@@ -729,7 +834,10 @@ def redeem(body):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def merchant_redemptions(query, pagination_parameters):
-    """The merchant's redemptions, newest first."""
+    """The merchant's redemptions, newest first.
+
+    Merchant staff. Filter by `perk_id` and `status` (granted, reversed).
+    """
     stmt = redemptions.of_merchant(_merchant_id(), query["perk_id"], query["status"])
     return paginate_select(db_session(), stmt, pagination_parameters)
 
@@ -740,7 +848,11 @@ def merchant_redemptions(query, pagination_parameters):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("REDEMPTION_NOT_FOUND", "ALREADY_REVERSED", "REVERSAL_WINDOW_CLOSED")
 def reverse_redemption(body, redemption_id):
-    """Reverse a grant within a day; the quota unit comes back."""
+    """Reverse a grant within a day; the quota unit comes back.
+
+    Merchant staff, within a day of the grant (409 REVERSAL_WINDOW_CLOSED after); the
+    reason is kept.
+    """
     return redemptions.reverse(db_session(), _seat().merchant, access.current().id,
                                _id(redemption_id), body["reason"])
 
@@ -751,7 +863,11 @@ def reverse_redemption(body, redemption_id):
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors()
 def merchant_stats(query):
-    """Verifications, grants, reversals and refusals by reason, per day (default 30 days)."""
+    """Verifications, grants, reversals and refusals by reason, per day (default 30 days).
+
+    Merchant staff. For `date_from`..`date_to` (at most a year; default the last 30
+    days), per day.
+    """
     date_to = query["date_to"] or today()
     date_from = query["date_from"] or date_to - dt.timedelta(days=29)
     return redemptions.stats(db_session(), _merchant_id(), date_from, date_to)
@@ -765,7 +881,12 @@ def merchant_stats(query):
 @blp.paginate()
 @blp.errors()
 def list_active_perks(query, pagination_parameters):
-    """Perks on offer now, each saying whether I may have it and why not."""
+    """Perks on offer now, each saying whether I may have it and why not.
+
+    Any signed-in resident. Filter by `sector` and `merchant_id`. `eligible` says
+    whether a grant would succeed today for me; `reasons` says why not (level too low,
+    limit reached, quota used up, consent missing, …).
+    """
     session, day = db_session(), today()
     stmt = perks.visible(session, day, query["sector"], query["merchant_id"])
     page = paginate_select(session, stmt, pagination_parameters)
@@ -780,7 +901,12 @@ def list_active_perks(query, pagination_parameters):
 @blp.response(201, VerificationTokenSchema)
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def create_verification_token():
-    """A one-time code (120 s, with its QR code) to show a merchant my level."""
+    """A one-time code (120 s, with its QR code) to show a merchant my level.
+
+    Needs a face-verified identity, age 18 or over and the `merchant_share` consent (403
+    CONSENT_REQUIRED). The token and its QR code (a standalone SVG) work once, for 120
+    seconds.
+    """
     issued = codes.issue(db_session(), cipher(), access.current().user, today())
     return {"token": issued.token, "expires_at": issued.expires_at, "qr_svg": issued.qr_svg}
 
@@ -790,6 +916,9 @@ def create_verification_token():
 @blp.paginate()
 @blp.errors()
 def my_redemptions(pagination_parameters):
-    """Perks I have been granted, with the terms they were granted under."""
+    """Perks I have been granted, with the terms they were granted under.
+
+    The terms shown are those the perk had when it was granted.
+    """
     stmt = redemptions.of_resident(access.current().user.id)
     return paginate_select(db_session(), stmt, pagination_parameters)

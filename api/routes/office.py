@@ -96,7 +96,11 @@ def _actor() -> str:
 @blp.paginate()
 @blp.errors()
 def list_rule_sets(pagination_parameters):
-    """Every stored rule-set version, the active one marked."""
+    """Every stored rule-set version, the active one marked.
+
+    Credit office. Every version with its code, title, when it was stored and by whom,
+    and which one is active.
+    """
     from points import rule_store
 
     rule_store.ensure_default(db_session())
@@ -123,7 +127,12 @@ floor = 0
 @blp.errors("MALFORMED_JSON", "RULE_SET_EXISTS", "RULE_SET_INVALID", "VALIDATION_ERROR", notes={
     "UNSUPPORTED_MEDIA_TYPE": "a body that is neither application/toml nor application/json"})
 def upload_rule_set():
-    """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule."""
+    """Store a new rule-set version (TOML, or JSON with the file content); 422 names every broken rule.
+
+    Credit office. The format is the shipped file's (points/rules/changsha-2020.toml);
+    the version is stored, not activated. A version code may be used once (409
+    RULE_SET_EXISTS).
+    """
     if request.is_json:
         body = request.get_json()  # unreadable: 400 MALFORMED_JSON (api/bodies.py)
         if not isinstance(body, dict):
@@ -143,7 +152,12 @@ def upload_rule_set():
 @blp.response(202, JobCreatedSchema)
 @blp.errors("RULE_SET_NOT_FOUND")
 def activate_rule_set(code):
-    """Activate a rule-set version (or roll back to an earlier one); starts the recompute job."""
+    """Activate a rule-set version (or roll back to an earlier one); starts the recompute job.
+
+    Credit office. Answers 202 with the job that recomputes every subject's points under
+    the version (GET /v1/admin/jobs/{job_id}); scores keep the version they were
+    computed with.
+    """
     from api.jobs_runner import enqueue_rule_set_job
 
     session = db_session()
@@ -156,7 +170,11 @@ def activate_rule_set(code):
 @blp.response(200, JobSchema)
 @blp.errors("NOT_FOUND")
 def get_job(job_id):
-    """A background job's status and progress."""
+    """A background job's status and progress.
+
+    Credit office. `status` queued, running, done or failed; `done` of `total` subjects,
+    how many changed, and the errors of a failed job.
+    """
     job = db_session().get(Job, job_id)
     if job is None:
         raise NotFound("no such job")
@@ -168,7 +186,10 @@ def get_job(job_id):
 @blp.response(200, QualityRowSchema(many=True))
 @blp.errors()
 def quality_report(period):
-    """Per department: records received, accepted, rejected by dimension, late share, open issues."""
+    """Per department: records received, accepted, rejected by dimension, late share, open issues.
+
+    Credit office. For a period (default: the last 30 days).
+    """
     return quality.quality_report(read_session(), period["start"], period["end"])
 
 
@@ -178,7 +199,11 @@ def quality_report(period):
 @blp.paginate()
 @blp.errors()
 def audit_log(query, pagination_parameters):
-    """The audit trail of admin and department actions, newest first."""
+    """The audit trail of admin and department actions, newest first.
+
+    Credit office. Who did what to which object, with the values before and after;
+    filter by actor and target.
+    """
     stmt = select(AuditEntry)
     for field in ("target_type", "target_id", "actor"):
         if query[field]:
@@ -226,7 +251,12 @@ class AssessmentRowSchema(Schema):
 @blp.response(200, AssessmentRowSchema(many=True))
 @blp.errors()
 def department_assessment(query):
-    """Per department: data timeliness and quality, decisions on time, checks with feedback."""
+    """Per department: data timeliness and quality, decisions on time, checks with feedback.
+
+    Credit office. For a period: records reported on time, rejected by dimension,
+    repairs and objections decided within their deadlines, credit checks with feedback.
+    `?format=csv` (or Accept: text/csv) for CSV.
+    """
     from flask import Response
 
     from points import assessment
@@ -242,7 +272,8 @@ def department_assessment(query):
 # -- the year's holiday arrangement --------------------------------------------------
 
 class CalendarInSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"holidays": ["2027-01-01", "2027-02-05", "2027-02-06"], "workdays": ["2027-02-14"]}
+    EXAMPLE: ClassVar[dict] = {'holidays': ['2027-01-01', '2027-02-05', '2027-02-06'],
+                               'workdays': ['2027-02-14']}
     holidays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
         max=366), metadata={"description": "the days off, weekends inside a holiday included"})
     workdays = ma.fields.List(ma.fields.Date(), required=True, validate=ma.validate.Length(
@@ -252,7 +283,10 @@ class CalendarInSchema(Schema):
 class CalendarDaySchema(Schema):
     date = ma.fields.Date(required=True)
     working = ma.fields.Boolean(required=True)
-    source = ma.fields.String(required=True, metadata={"description": "office, package or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
+    source = ma.fields.String(
+        required=True,
+        metadata={"description": "office, package or computed"},
+        validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
 
 
 class CalendarEntrySchema(Schema):
@@ -269,8 +303,10 @@ class DeadlinesMovedSchema(Schema):
 
 class CalendarSchema(Schema):
     year = ma.fields.Integer(required=True)
-    source = ma.fields.String(required=True, metadata={
-        "description": "office (entered here), package (chinese-calendar) or computed"}, validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)))
+    source = ma.fields.String(required=True,
+                              validate=ma.validate.OneOf((OFFICE, PACKAGE, COMPUTED)),
+                              metadata={"description": "office (entered here), package "
+                                                       "(chinese-calendar) or computed"})
     days_off = ma.fields.List(ma.fields.Date(), metadata={
         "description": "Monday to Friday days that are not working days"})
     workdays = ma.fields.List(ma.fields.Date(), metadata={
@@ -286,7 +322,12 @@ class CalendarSchema(Schema):
 @blp.response(200, CalendarSchema)
 @blp.errors()
 def put_calendar(body, year):
-    """Enter the State Council's holiday arrangement for a year; open deadlines follow it."""
+    """Enter the State Council's holiday arrangement for a year; open deadlines follow it.
+
+    Credit office. `holidays` are the days off (weekends inside a holiday included),
+    `workdays` the weekend days made working days. Deadlines of open repairs, objections
+    and credit-check feedback are recomputed; the answer says how many moved.
+    """
     return calendar.enter(db_session(), year, body["holidays"], body["workdays"], _actor())
 
 
@@ -294,5 +335,9 @@ def put_calendar(body, year):
 @blp.response(200, CalendarSchema)
 @blp.errors("VALIDATION_ERROR")
 def get_calendar(year):
-    """The working days of a year as deadlines count them, and the source of each day."""
+    """The working days of a year as deadlines count them, and the source of each day.
+
+    Credit office. `source`: `office` (entered here), `package` (the chinese-calendar
+    package's data) or `computed` (weekends only, for years nobody knows yet).
+    """
     return calendar.view(db_session(), year)

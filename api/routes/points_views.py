@@ -24,12 +24,19 @@ blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit 
 
 class ItemSchema(Schema):
     record_id = ma.fields.Integer(required=True)
-    type = ma.fields.String(required=True)
+    type = ma.fields.String(
+        required=True,
+        metadata={"description": "a record type of the rule set"})
     title = ma.fields.String(required=True)
-    points = ma.fields.Integer(required=True)
-    raw_points = ma.fields.Integer()
+    points = ma.fields.Integer(
+        required=True,
+        metadata={"description": "what this record adds (negative: takes) today, after caps"})
+    raw_points = ma.fields.Integer(metadata={"description": "before its category cap"})
     counted_from = ma.fields.String(required=True, metadata={"format": "date"})
-    counted_until = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "null: counts until it ends or is repaired"})
+    counted_until = ma.fields.String(
+        allow_none=True,
+        metadata={"format": "date",
+                  "description": "null: counts until it ends or is repaired"})
 
 
 class NextLevelSchema(Schema):
@@ -60,14 +67,24 @@ class PointsSchema(Schema):
                                'next_level': {'level': 'AA', 'points_needed': 45},
                                'next_change_on': '2027-11-20'}
     points = ma.fields.Integer(required=True)
-    level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS), metadata={"description": "AAA (best) to D; a restricted subject is D"})
-    restricted = ma.fields.Boolean(required=True, metadata={"description": "a serious negative record restricts the subject (联合惩戒): level D, no perks"})
+    level = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(LEVELS),
+        metadata={"description": "AAA (best) to D; a restricted subject is D"})
+    restricted = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "a serious negative record restricts the subject (联合惩戒): level "
+                                 "D, no perks"})
     rule_set = ma.fields.String(required=True)
     as_of = ma.fields.String(required=True, metadata={"format": "date"})
     base = ma.fields.Integer(required=True)
     items = ma.fields.List(ma.fields.Nested(ItemSchema), required=True)
     next_level = ma.fields.Nested(NextLevelSchema, allow_none=True, required=True)
-    next_change_on = ma.fields.String(allow_none=True, metadata={"format": "date", "description": "the next day the points change by themselves (a window opens or ends)"})
+    next_change_on = ma.fields.String(
+        allow_none=True,
+        metadata={"format": "date",
+                  "description": "the next day the points change by themselves (a window opens "
+                                 "or ends)"})
 
 
 class HistorySchema(Schema):
@@ -76,7 +93,9 @@ class HistorySchema(Schema):
     restricted = ma.fields.Boolean()
     rule_set = ma.fields.String()
     changed_at = ma.fields.DateTime(required=True)
-    reason = ma.fields.String(required=True, metadata={"description": "why the points changed, for people (Chinese by default)"})
+    reason = ma.fields.String(
+        required=True,
+        metadata={"description": "why the points changed, for people (Chinese by default)"})
     cause = ma.fields.String()
     record_id = ma.fields.Integer(allow_none=True)
 
@@ -105,19 +124,32 @@ class RecordSchema(Schema):
     title = ma.fields.String(required=True)
     kind = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(KINDS))
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
-    points = ma.fields.Integer()
-    status = ma.fields.String(required=True, validate=ma.validate.OneOf(STATUSES), metadata={"description": "active, disputed (an objection is open), repaired, ended, revoked or expired"})
-    disputed = ma.fields.Boolean(required=True)
+    points = ma.fields.Integer(metadata={"description": "what it adds or takes while it counts"})
+    status = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(STATUSES),
+        metadata={"description": "active, disputed (an objection is open), repaired, ended, "
+                                 "revoked or expired"})
+    disputed = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "an objection to it is being decided"})
     occurred_on = ma.fields.Date(allow_none=True)
-    decided_on = ma.fields.Date(allow_none=True)
+    decided_on = ma.fields.Date(
+        allow_none=True,
+        metadata={"description": "when the department decided (a penalty counts from this day)"})
     ended_on = ma.fields.Date(allow_none=True)
     repaired_on = ma.fields.Date(allow_none=True)
     counted_from = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
-    counting = ma.fields.Boolean()
-    repairable = ma.fields.Boolean()
-    repairable_from = ma.fields.Date(allow_none=True)
-    details = ma.fields.Dict(keys=ma.fields.String(), metadata={"description": "the facts the department sent (document_no, amount, …)"})
+    counting = ma.fields.Boolean(metadata={"description": "counts in today's points"})
+    repairable = ma.fields.Boolean(
+        metadata={"description": "a repair may be applied for now (never for a revoked record)"})
+    repairable_from = ma.fields.Date(
+        allow_none=True,
+        metadata={"description": "the first day a repair may be applied for"})
+    details = ma.fields.Dict(
+        keys=ma.fields.String(),
+        metadata={"description": "the facts the department sent (document_no, amount, …)"})
 
 
 def credit_subject_id(require_consent: bool = True) -> int:
@@ -141,7 +173,13 @@ def credit_subject_id(require_consent: bool = True) -> int:
 @blp.response(200, PointsSchema)
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_points():
-    """My points today, with one explanation line per counting record."""
+    """My points today, with one explanation line per counting record.
+
+    Needs a face-verified identity (409 IDENTITY_REQUIRED) and the `credit_points`
+    consent (403 CONSENT_REQUIRED). `items` explain the points: one line per counting
+    record with its points and counting window; `next_level` says how many points the
+    next level needs (null at the top or when restricted).
+    """
     subject_id = credit_subject_id()
     day = today()
     # Flask serves this read when api/fastpath.py did not: the gate or the score was
@@ -163,7 +201,11 @@ def my_points():
 @blp.paginate()
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_history(pagination_parameters):
-    """Every change of my points, newest first, with its reason."""
+    """Every change of my points, newest first, with its reason.
+
+    Each change with the points and level after it and a reason for people (Chinese by
+    default; `Accept-Language: en` for English).
+    """
     subject_id = credit_subject_id()
     stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
             .order_by(ScoreHistory.id.desc()))
@@ -175,7 +217,12 @@ def my_history(pagination_parameters):
 @blp.paginate()
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_records(pagination_parameters):
-    """My credit records with status, class, counting window and repair date."""
+    """My credit records with status, class, counting window and repair date.
+
+    Every record about me, counting or not: `status` (active, disputed, repaired, ended,
+    revoked, expired), `class` for negative records, `counted_from`/`counted_until`, and
+    `repairable_from`: the first day a repair may be applied for.
+    """
     items = records.subject_records(db_session(), credit_subject_id(), today())
     pagination_parameters.item_count = len(items)
     start = (pagination_parameters.page - 1) * pagination_parameters.page_size

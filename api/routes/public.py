@@ -20,8 +20,8 @@ blp = Blueprint("public", __name__, url_prefix="/v1", description="Public endpoi
 
 class HealthSchema(Schema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
-    database = ma.fields.String(required=True)
-    redis = ma.fields.String(required=True)
+    database = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
+    redis = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok", "unavailable"]))
 
 
 @blp.route("/health")
@@ -30,7 +30,11 @@ class HealthSchema(Schema):
 @blp.alt_response(503, schema=HealthSchema, description="a dependency is down")
 @blp.errors()
 def health():
-    """Check the database and Redis."""
+    """Check the database and Redis.
+
+    No sign-in. 200 when the database and Redis both answer; 503 names the part that is
+    down (`database` or `redis`: `unavailable`). For load balancers and monitoring.
+    """
     return _dependencies()
 
 
@@ -43,7 +47,11 @@ class LiveSchema(Schema):
 @blp.response(200, LiveSchema)
 @blp.errors()
 def live():
-    """Liveness: the process answers (nothing else is asked; restart it if this fails)."""
+    """Liveness: the process answers.
+
+    No sign-in. Nothing else is asked: a process that does not answer 200 is restarted
+    (a container's liveness probe, systemd's watchdog).
+    """
     return {"status": "ok"}
 
 
@@ -53,7 +61,11 @@ def live():
 @blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
 @blp.errors()
 def ready():
-    """Readiness: the database and Redis answer (a load balancer sends no traffic on 503)."""
+    """Readiness: the database and Redis answer.
+
+    No sign-in. 200 when both answer; 503 names the part that is down, and a load
+    balancer sends the node no traffic until it answers 200 again.
+    """
     return _dependencies()
 
 
@@ -149,7 +161,13 @@ class RuleSetPublicSchema(Schema):
 @blp.response(200, RuleSetPublicSchema)
 @blp.errors()
 def active_rule_set():
-    """The rule set in force: base, levels and every record type (no personal data)."""
+    """The rule set in force: base, levels and every record type (no personal data).
+
+    No sign-in. What residents may read about how points are computed: the base and
+    floor, the levels best first with their point ranges, the classes of negative
+    records (how long they count, when repair may be applied for, which restrict), the
+    categories' caps and every record type departments may report.
+    """
     from points import rule_store
 
     return rule_store.active(db_session()).public_view()

@@ -56,7 +56,12 @@ def _page(template: str, status: int, **context) -> Response:
                   description="The link expired or was revoked (a page in Chinese)")
 @blp.errors()
 def view(token):
-    """The worker's credit report as a web page (no sign-in; each view is logged)."""
+    """The worker's credit report as a web page (no sign-in; each view is logged).
+
+    No sign-in: the link is the worker's authorisation. A mobile page in Chinese (no
+    script) with the report, what the safety code's colour and the level mean, and until
+    when the link is valid; 404 and 410 are Chinese pages too.
+    """
     check_file = current_app.config.get("WECHAT_QRCODE_CHECK_FILE")
     if check_file and token == check_file:
         # WeChat checks that we own the rule "/r/" by this file in that folder;

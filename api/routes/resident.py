@@ -70,8 +70,12 @@ class IdentityOutSchema(Schema):
 
 class MeSchema(Schema):
     id = ma.fields.Integer(required=True)
-    identity_bound = ma.fields.Boolean(required=True)
-    identity_verified = ma.fields.Boolean(required=True)
+    identity_bound = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "an ID number is bound to this account"})
+    identity_verified = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "the binding was face-verified; credit endpoints need it"})
     identity = ma.fields.Nested(IdentityOutSchema, allow_none=True)
 
 
@@ -95,10 +99,15 @@ class ConsentsSchema(Schema):
 
 class AccessLogSchema(Schema):
     id = ma.fields.Integer(required=True)
-    actor_kind = ma.fields.String(required=True)
-    organisation = ma.fields.String(allow_none=True)
-    purpose = ma.fields.String(required=True)
-    reference = ma.fields.String(allow_none=True)
+    actor_kind = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        accounts.ACCESS_ACTOR_KINDS))
+    organisation = ma.fields.String(allow_none=True, metadata={
+        "description": "the merchant or department, by name"})
+    purpose = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        accounts.ACCESS_PURPOSES), metadata={"description": "a credit check's purpose, or "
+                                             "what else the look was for"})
+    reference = ma.fields.String(allow_none=True, metadata={
+        "description": "the department's matter, the report share, …"})
     at = ma.fields.DateTime(required=True)
 
 
@@ -115,7 +124,11 @@ def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
 @blp.response(200, MeSchema)
 @blp.errors()
 def me():
-    """My account."""
+    """My account.
+
+    `identity_bound` and `identity_verified`: credit endpoints answer 409
+    IDENTITY_REQUIRED until a face-verified identity is bound.
+    """
     user = access.current().user
     view = accounts.identity_of(cipher(), user, today())
     return {"id": user.id, "identity_bound": view is not None,
@@ -126,7 +139,13 @@ def me():
 @blp.response(204)
 @blp.errors()
 def close_account():
-    """Close my account: erase account data and end every session; credit records stay."""
+    """Close my account: erase account data and end every session; credit records stay.
+
+    Answers 204. Account data is erased (the WeChat openid, consents, the worker profile,
+    merchant seats, unused codes, kept answers of retried writes), report links stop
+    working, public commitments leave the public list and every token stops working; the
+    credit records the law requires to keep stay with the person's credit subject.
+    """
     from points import privacy
 
     session = db_session()
@@ -140,7 +159,13 @@ def close_account():
 @blp.response(201, VerificationOutSchema)
 @blp.errors("IDENTITY_ALREADY_BOUND", "FACE_VERIFICATION_FAILED", "WECHAT_UNAVAILABLE")
 def start_verification(body):
-    """Start a face verification (人脸核身) as the person of this name and ID number."""
+    """Start a face verification (人脸核身) as the person of this name and ID number.
+
+    Step 1 of binding: the ID number is checked (checksum and date, 422), then WeChat is
+    asked for a `verify_id` for this account as that person. Pass it to
+    `wx.requestFacialVerify`, then PUT /v1/me/identity with it within `expires_in`
+    seconds.
+    """
     verification = face.start(db_session(), cipher(), verifier(), access.current().user,
                               body["name"], body["id_number"])
     expires_in = int((verification.expires_at - verification.started_at).total_seconds())
@@ -153,7 +178,15 @@ def start_verification(body):
 @blp.errors("FACE_VERIFICATION_REQUIRED", "FACE_VERIFICATION_NOT_FOUND",
             "FACE_VERIFICATION_FAILED", "IDENTITY_ALREADY_BOUND", "WECHAT_UNAVAILABLE")
 def bind_identity(body):
-    """Bind my identity once face verification confirmed me (answers only masked values)."""
+    """Bind my identity once face verification confirmed me (answers only masked values).
+
+    Step 3 of binding: with `{"verify_id"}` the server asks WeChat how the verification
+    ended; on success the account is bound to the credit subject of that ID number
+    (records pushed earlier become visible). An ID number bound to another account moves
+    here: that account loses the credit file at once (audited, and shown in the person's
+    access log). `{"name", "id_number"}`
+    without a verification works only in development.
+    """
     user = access.current().user
     if "verify_id" in body:
         view = face.complete(db_session(), cipher(), verifier(), user, body["verify_id"],
@@ -168,7 +201,11 @@ def bind_identity(body):
 @blp.response(200, IdentityOutSchema)
 @blp.errors("IDENTITY_REQUIRED")
 def get_identity():
-    """My bound identity, masked."""
+    """My bound identity, masked.
+
+    Only masked values: name 张*, ID number 4301**********123X; `eligible` is false under
+    18.
+    """
     from points.errors import Conflict
 
     view = accounts.identity_of(cipher(), access.current().user, today())
@@ -197,7 +234,12 @@ def _consents_body(user_id: int) -> dict:
 @blp.response(200, ConsentsSchema)
 @blp.errors()
 def get_consents():
-    """My consents in force, with their history."""
+    """My consents in force, with their history.
+
+    `credit_points` lets the service compute and show my points; `merchant_share` lets
+    merchants see my level when I show a code. Each change is kept with the policy
+    version it was given under.
+    """
     return _consents_body(access.current().user.id)
 
 
@@ -206,7 +248,12 @@ def get_consents():
 @blp.response(200, ConsentsSchema)
 @blp.errors()
 def put_consent(body, scope):
-    """Grant or withdraw a consent (credit_points, merchant_share)."""
+    """Grant or withdraw a consent (credit_points, merchant_share).
+
+    `policy_version` is the version of the policy text the resident agreed to. A code
+    shown before `merchant_share` was withdrawn is refused when scanned
+    (`consent_withdrawn`).
+    """
     user = access.current().user
     accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"])
     return _consents_body(user.id)
@@ -217,7 +264,11 @@ def put_consent(body, scope):
 @blp.paginate()
 @blp.errors()
 def access_log(pagination_parameters):
-    """Who looked at my credit: merchants, departments, report viewers."""
+    """Who looked at my credit: merchants, departments, report viewers.
+
+    Every look at my credit data: merchants scanning my code, departments' credit checks
+    (with purpose and matter), report viewers, identity moves. Newest first.
+    """
     user = access.current().user
     if user.subject_id is None:
         pagination_parameters.item_count = 0
@@ -263,7 +314,12 @@ class ExportSchema(Schema):
                   description="all personal data held about me, as JSON")
 @blp.errors()
 def export_my_data():
-    """Everything held about me (PIPL access and copy)."""
+    """Everything held about me (PIPL access and copy).
+
+    The right of access and copy (PIPL): account, masked identity, consents, records,
+    points history, commitments, repairs, objections, redemptions, report shares, worker
+    profile and the access log, as JSON.
+    """
     from incentives import redemptions
     from points import export
 

@@ -49,7 +49,10 @@ class WorkerIdentitySchema(Schema):
 
 
 class WorkerBackgroundSchema(Schema):
-    result = ma.fields.String(allow_none=True, metadata={"description": "clear or flagged"}, validate=ma.validate.OneOf(BACKGROUND_RESULTS))
+    result = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "clear or flagged"},
+        validate=ma.validate.OneOf(BACKGROUND_RESULTS))
     checked_on = ma.fields.Date(allow_none=True)
 
 
@@ -77,7 +80,12 @@ class WorkerLicenseSchema(Schema):
 
 
 class WorkerStatusSchema(Schema):
-    safety_code = ma.fields.String(required=True, validate=ma.validate.OneOf(SAFETY_CODES), metadata={"description": "green: identity, background, health certificate and insurance all in order; yellow: something lapsed; red: not verified or a flagged background"})
+    safety_code = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(SAFETY_CODES),
+        metadata={"description": "green: identity, background, health certificate and insurance "
+                                 "all in order; yellow: something lapsed; red: not verified or a"
+                                 " flagged background"})
     identity = ma.fields.Nested(WorkerIdentitySchema, required=True)
     background = ma.fields.Nested(WorkerBackgroundSchema, required=True)
     health_certificate = ma.fields.Nested(WorkerCertificateSchema, required=True)
@@ -90,10 +98,11 @@ class WorkerStatusSchema(Schema):
 class WorkerProfileSchema(Schema):
     occupation = ma.fields.String(required=True, validate=ma.validate.OneOf(OCCUPATIONS))
     merchant_id = ma.fields.Integer(allow_none=True)
-    employer_status = ma.fields.String(allow_none=True, metadata={
-        "description": "pending, confirmed or rejected by the merchant named (null: none)"}, validate=ma.validate.OneOf(EMPLOYER_STATUSES))
-    safety_code = ma.fields.String(required=True,
-                                   metadata={"description": "green, yellow or red, today"}, validate=ma.validate.OneOf(SAFETY_CODES))
+    employer_status = ma.fields.String(
+        allow_none=True, validate=ma.validate.OneOf(EMPLOYER_STATUSES), metadata={
+            "description": "pending, confirmed or rejected by the merchant named (null: none)"})
+    safety_code = ma.fields.String(required=True, validate=ma.validate.OneOf(SAFETY_CODES),
+                                   metadata={"description": "green, yellow or red, today"})
     as_of = ma.fields.Date(required=True)
     status = ma.fields.Nested(WorkerStatusSchema, required=True)
     created_at = ma.fields.DateTime()
@@ -111,8 +120,12 @@ class ReportShareCreatedSchema(Schema):
     id = ma.fields.Integer(required=True)
     token = ma.fields.String(required=True, metadata={"description": "shown only once"})
     expires_at = ma.fields.DateTime(required=True)
-    qr_svg = ma.fields.String(required=True)
-    url = ma.fields.String(required=True)
+    qr_svg = ma.fields.String(
+        required=True,
+        metadata={"description": "the url as a QR code: a standalone SVG document"})
+    url = ma.fields.String(
+        required=True,
+        metadata={"description": "{PUBLIC_BASE_URL}/r/{token}: the report page, no sign-in"})
 
 
 class ReportShareSchema(Schema):
@@ -223,11 +236,14 @@ class OccupationalEntrySchema(Schema):
 
 
 class OccupationalFileSchema(Schema):
-    occupations = ma.fields.List(ma.fields.String(), required=True)
+    occupations = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(OCCUPATIONS)),
+                                 required=True)
     licenses = ma.fields.List(ma.fields.Nested(WorkerLicenseSchema), required=True)
     disciplines = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
     commendations = ma.fields.List(ma.fields.Nested(OccupationalEntrySchema), required=True)
-    safety_code = ma.fields.String(metadata={"description": "housekeeping only"}, validate=ma.validate.OneOf(SAFETY_CODES))
+    safety_code = ma.fields.String(
+        metadata={"description": "housekeeping only"},
+        validate=ma.validate.OneOf(SAFETY_CODES))
 
 
 class CreditCheckFeedbackSchema(Schema):
@@ -267,11 +283,18 @@ class CreditCheckSchema(Schema):
     matter_ref = ma.fields.String(required=True)
     points = ma.fields.Integer(required=True)
     level = ma.fields.String(required=True, validate=ma.validate.OneOf(LEVELS))
-    restricted = ma.fields.Boolean(required=True)
+    restricted = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "a serious negative record restricts the person (联合惩戒)"})
     rule_set = ma.fields.String()
-    negative_records = ma.fields.List(ma.fields.Nested(CreditCheckRecordSchema), required=True)
+    negative_records = ma.fields.List(
+        ma.fields.Nested(CreditCheckRecordSchema),
+        required=True,
+        metadata={"description": "the negative records counting on the day of the check"})
     checked_at = ma.fields.DateTime(required=True)
-    feedback_due_on = ma.fields.Date(required=True)
+    feedback_due_on = ma.fields.Date(
+        required=True,
+        metadata={"description": "give feedback (POST …/feedback) by this day"})
     feedback = ma.fields.Nested(CreditCheckFeedbackSchema, allow_none=True)
     occupational_file = ma.fields.Nested(OccupationalFileSchema, metadata={
         "description": "only when this department supervises the person's occupation"})
@@ -298,7 +321,11 @@ class CreditCheckFeedbackInSchema(Schema):
 @blp.response(200, WorkerProfileSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def put_profile(body):
-    """Declare my occupation (and the housekeeping company I work for)."""
+    """Declare my occupation (and the housekeeping company I work for).
+
+    Needs a face-verified identity. A housekeeping worker may name the company they work
+    for (`merchant_id`); it shows on the report once that merchant confirms.
+    """
     credit_subject_id(require_consent=False)
     user = access.current().user
     worker_profiles.save_profile(db_session(), user, body["occupation"], body["merchant_id"])
@@ -309,7 +336,13 @@ def put_profile(body):
 @blp.response(200, WorkerProfileSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "WORKER_PROFILE_NOT_FOUND")
 def get_profile():
-    """My worker profile with today's safety code (安心码) and certificates."""
+    """My worker profile with today's safety code (安心码) and certificates.
+
+    Needs a face-verified identity (404 WORKER_PROFILE_NOT_FOUND before declaring an
+    occupation). `safety_code`: green when identity, background check, health
+    certificate and insurance are all in order, yellow when something lapsed, red when
+    not verified or the background is flagged.
+    """
     credit_subject_id(require_consent=False)
     return worker_profiles.profile_view(db_session(), access.current().user.id, today())
 
@@ -321,7 +354,12 @@ def get_profile():
 @blp.response(201, ReportShareCreatedSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "NOT_A_WORKER")
 def create_share(body):
-    """Share my credit report for a while: a link and its QR code (sharing is consent)."""
+    """Share my credit report for a while: a link and its QR code (sharing is consent).
+
+    Needs a worker profile (409 NOT_A_WORKER). `ttl_minutes` 1–1440. The answer's `url`
+    opens the report page without sign-in; its QR code encodes that URL. Every view is
+    logged in my access log.
+    """
     credit_subject_id(require_consent=False)
     new = reports.create_share(db_session(), access.current().user, body["ttl_minutes"],
                                current_app.config["PUBLIC_BASE_URL"])
@@ -334,7 +372,10 @@ def create_share(body):
 @blp.paginate()
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def list_shares(pagination_parameters):
-    """My report shares, newest first, with their state and number of views."""
+    """My report shares, newest first, with their state and number of views.
+
+    The tokens are not shown again, only their first characters.
+    """
     return paginate_select(db_session(), reports.shares_stmt(access.current().user.id),
                            pagination_parameters)
 
@@ -343,7 +384,10 @@ def list_shares(pagination_parameters):
 @blp.response(204)
 @blp.errors("SHARE_NOT_FOUND")
 def revoke_share(token):
-    """Revoke a share by its token (or by its id from the list); the link stops working."""
+    """Revoke a share by its token (or by its id from the list); the link stops working.
+
+    Answers 204; the link then answers 410.
+    """
     reports.revoke_share(db_session(), access.current().user, token)
 
 
@@ -352,7 +396,10 @@ def revoke_share(token):
 @blp.paginate()
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_reviews(pagination_parameters):
-    """Reviews clients left on my shared reports (reviewers are not named)."""
+    """Reviews clients left on my shared reports (reviewers are not named).
+
+    Ratings and comments, newest first.
+    """
     subject_id = credit_subject_id(require_consent=False)
     return paginate_select(db_session(), reports.my_reviews_stmt(subject_id),
                            pagination_parameters)
@@ -381,7 +428,12 @@ def _pdf(token: str, report: dict) -> Response:
                   description="With format=pdf: the same report as a one-page PDF")
 @blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED")
 def view_report(query, token):
-    """A worker's credit report: masked identity, safety code, level (never points)."""
+    """A worker's credit report: masked identity, safety code, level (never points).
+
+    Any signed-in user with the link's token. Masked identity, safety code, certificates
+    with dates, level and counting negative records (never points). Expired or revoked:
+    410 SHARE_EXPIRED. `?format=pdf` for the PDF.
+    """
     report = _report(token)
     return _pdf(token, report) if query["format"] == "pdf" else report
 
@@ -391,7 +443,11 @@ def view_report(query, token):
               description="The credit report as a printable one-page PDF with its QR code")
 @blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED")
 def view_report_pdf(token):
-    """The worker's credit report as a printable PDF (counts as a view)."""
+    """The worker's credit report as a printable PDF (counts as a view).
+
+    Any signed-in user. One A4 page with an embedded Chinese font and the link's QR
+    code.
+    """
     return _pdf(token, _report(token))
 
 
@@ -401,7 +457,12 @@ def view_report_pdf(token):
 @blp.errors("SHARE_NOT_FOUND", "SHARE_EXPIRED", "SELF_REVIEW", "REPORT_NOT_VIEWED",
             "ALREADY_REVIEWED")
 def review(body, token):
-    """Rate the worker (1-5) once per shared report, after opening it."""
+    """Rate the worker (1-5) once per shared report, after opening it.
+
+    Any signed-in user who opened the report through this link (409 REPORT_NOT_VIEWED
+    before); once per link (409 ALREADY_REVIEWED); not the worker themselves (403
+    SELF_REVIEW).
+    """
     return reports.add_review(db_session(), token, access.current().user.id, body["rating"],
                               body["comment"])
 
@@ -430,7 +491,13 @@ def _check_body(check: CreditCheck, file: dict | None = None) -> dict:
 @blp.response(201, CreditCheckSchema)
 @blp.errors("NAME_MISMATCH")
 def credit_check(body):
-    """Check a person's credit before handling a matter (逢办必查); logged for the person."""
+    """Check a person's credit before handling a matter (逢办必查); logged for the person.
+
+    X-API-Key. `purpose` is one of the listed administrative purposes and `matter_ref`
+    the department's own case reference. The name must match the name bound to the ID
+    number (422 NAME_MISMATCH). The person sees the check in their access log. Give
+    feedback by `feedback_due_on`.
+    """
     department = access.current().department
     mapping = current_app.config.get("OCCUPATION_DEPARTMENTS")
     check, file = credit_checks.run_check(
@@ -445,7 +512,11 @@ def credit_check(body):
 @blp.paginate()
 @blp.errors()
 def list_checks(query, pagination_parameters):
-    """This department's credit checks; missing_feedback / overdue filter the to-do list."""
+    """This department's credit checks; missing_feedback / overdue filter the to-do list.
+
+    X-API-Key. `?missing_feedback=true` and `?overdue=true` make the to-do list; filter
+    by `purpose`.
+    """
     department = access.current().department
     if query["missing_feedback"] or query["overdue"]:
         stmt = credit_checks.missing_feedback_stmt(today(), department.id,
@@ -463,7 +534,10 @@ def list_checks(query, pagination_parameters):
 @blp.response(200, CreditCheckSchema)
 @blp.errors("CREDIT_CHECK_NOT_FOUND")
 def get_check(check_id):
-    """One of this department's credit checks, with the result as it was then."""
+    """One of this department's credit checks, with the result as it was then.
+
+    X-API-Key. The result as it was when checked, not as it is today.
+    """
     return _check_body(credit_checks.get_check(db_session(), access.current().department,
                                                check_id))
 
@@ -473,7 +547,11 @@ def get_check(check_id):
 @blp.response(200, CreditCheckSchema)
 @blp.errors("CREDIT_CHECK_NOT_FOUND", "FAST_TRACK_EXCLUDED", "FEEDBACK_ALREADY_GIVEN")
 def feedback(body, check_id):
-    """Say once how the check's result was used (fast_track, normal, extra_review, denied)."""
+    """Say once how the check's result was used (fast_track, normal, extra_review, denied).
+
+    X-API-Key. Once per check (409 FEEDBACK_ALREADY_GIVEN); `fast_track` is refused for
+    a restricted person (409 FAST_TRACK_EXCLUDED).
+    """
     check = credit_checks.give_feedback(db_session(), access.current().department, check_id,
                                         body["action"], body["note"])
     return _check_body(check)

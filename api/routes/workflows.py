@@ -47,11 +47,18 @@ class CommitmentInSchema(Schema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_KINDS))
     content = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
     department = ma.fields.String(load_default=None, allow_none=True,
-                                  validate=ma.validate.Length(min=1, max=40))
+                                  validate=ma.validate.Length(min=1, max=40),
+                                  metadata={"description": "a department code: needed for "
+                                            "approval_substitute and missing_materials"})
     matter = ma.fields.String(load_default=None, allow_none=True,
                               validate=ma.validate.Length(min=1, max=200))
-    due_on = ma.fields.Date(load_default=None, allow_none=True)
-    public = ma.fields.Boolean(load_default=False)
+    due_on = ma.fields.Date(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "when the materials are due (missing_materials)"})
+    public = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "shown on the public board with the name masked"})
 
 
 class CommitmentSchema(Schema):
@@ -65,7 +72,10 @@ class CommitmentSchema(Schema):
     public = ma.fields.Boolean(required=True)
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(COMMITMENT_STATUSES))
     overdue = ma.fields.Boolean(required=True)
-    notice = ma.fields.Nested(NoticeSchema, required=True)
+    notice = ma.fields.Nested(
+        NoticeSchema,
+        required=True,
+        metadata={"description": "the notice shown when signing, kept with it"})
     signed_on = ma.fields.Date(required=True)
     outcome_on = ma.fields.Date(allow_none=True)
     outcome_serious = ma.fields.Boolean(allow_none=True)
@@ -120,8 +130,14 @@ class RepairInSchema(Schema):
                'evidence': [{'kind': 'payment_receipt', 'ref': '缴款书 No.43010020261125'}]}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
-    statement = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
-    commitment = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+    statement = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=2000),
+        metadata={"description": "what was done to put things right"})
+    commitment = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=1000),
+        metadata={"description": "becomes a public repair commitment"})
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), load_default=list,
                               validate=ma.validate.Length(max=20))
 
@@ -137,7 +153,9 @@ class RepairSchema(Schema):
     commitment_id = ma.fields.Integer(allow_none=True)
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema))
     submitted_on = ma.fields.Date(required=True)
-    decision_due_on = ma.fields.Date(required=True)
+    decision_due_on = ma.fields.Date(
+        required=True,
+        metadata={"description": "the department decides by this day (working days)"})
     overdue = ma.fields.Boolean(required=True)
     decided_on = ma.fields.Date(allow_none=True)
     decision_note = ma.fields.String(allow_none=True)
@@ -163,7 +181,9 @@ class ObjectionSchema(Schema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(OBJECTION_STATUSES))
     reason = ma.fields.String(required=True)
     submitted_on = ma.fields.Date(required=True)
-    decision_due_on = ma.fields.Date(required=True)
+    decision_due_on = ma.fields.Date(
+        required=True,
+        metadata={"description": "the department decides by this day (working days)"})
     overdue = ma.fields.Boolean(required=True)
     decided_on = ma.fields.Date(allow_none=True)
     decision_note = ma.fields.String(allow_none=True)
@@ -250,7 +270,14 @@ def _with_names(views: list[dict], rows) -> list[dict]:
 @blp.response(201, CommitmentSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "FAST_TRACK_EXCLUDED")
 def make_commitment(body):
-    """Sign a credit commitment; the notice shown is kept with it."""
+    """Sign a credit commitment; the notice shown is kept with it.
+
+    Needs a face-verified identity. `approval_substitute` and `missing_materials` need
+    `department`, `matter` and `due_on`, and are refused (409 FAST_TRACK_EXCLUDED) to a
+    restricted person or one with an unrepaired breached commitment. `repair`
+    commitments are made with POST /v1/me/repairs (422 here). A fulfilled commitment may
+    add points, a breached one takes them.
+    """
     user = _me()
     commitment = commitments.make(
         db_session(), user, kind=body["kind"], content=body["content"],
@@ -265,7 +292,10 @@ def make_commitment(body):
 @blp.paginate()
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_commitments(query, pagination_parameters):
-    """My commitments, newest first."""
+    """My commitments, newest first.
+
+    With their status: active, fulfilled, breached, withdrawn or expired.
+    """
     user = _me()
     rows = paginate_select(db_session(), commitments.mine(user.subject_id, query["status"],
                                                           today()), pagination_parameters)
@@ -277,7 +307,11 @@ def my_commitments(query, pagination_parameters):
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "COMMITMENT_NOT_FOUND", "COMMITMENT_CLOSED",
             "COMMITMENT_NOT_WITHDRAWABLE")
 def withdraw_commitment(commitment_id):
-    """Withdraw one of my active commitments."""
+    """Withdraw one of my active commitments.
+
+    Only an active commitment; a repair commitment ends with its repair application
+    instead (409 COMMITMENT_NOT_WITHDRAWABLE).
+    """
     commitment = commitments.withdraw(db_session(), _me(), commitment_id)
     return _commitment_views([commitment])[0]
 
@@ -289,7 +323,11 @@ def withdraw_commitment(commitment_id):
 @blp.paginate()
 @blp.errors()
 def public_commitments(query, pagination_parameters):
-    """Public commitments, with masked names and no ID numbers."""
+    """Public commitments, with masked names and no ID numbers.
+
+    No sign-in. Commitments made public, for the public notice board: kind, content,
+    matter and status, the person's name masked.
+    """
     session = read_session()  # a list that may lag: the replica's, if any
     rows = paginate_select(session, commitments.public_list(query["kind"]),
                            pagination_parameters)
@@ -302,7 +340,11 @@ def public_commitments(query, pagination_parameters):
 @blp.paginate()
 @blp.errors()
 def department_commitments(query, pagination_parameters):
-    """Commitments made in this department's matters (overdue=true: missing materials late)."""
+    """Commitments made in this department's matters (overdue=true: missing materials late).
+
+    X-API-Key. `?status=` and `?overdue=true` (missing materials past their due day)
+    make the to-do list.
+    """
     stmt = commitments.department_list(_department(), query["status"], query["overdue"], today())
     return _commitment_views(paginate_select(db_session(), stmt, pagination_parameters),
                              with_names=True)
@@ -314,7 +356,12 @@ def department_commitments(query, pagination_parameters):
 @blp.response(200, DeptCommitmentSchema)
 @blp.errors("COMMITMENT_NOT_FOUND", "COMMITMENT_CLOSED", "COMMITMENT_NOT_DUE")
 def commitment_outcome(body, commitment_id):
-    """Report a commitment fulfilled or breached; the record is written and points change."""
+    """Report a commitment fulfilled or breached; the record is written and points change.
+
+    X-API-Key. Writes `commitment.fulfilled`, `commitment.breached` or (serious)
+    `commitment.breached_serious` for the person; a missing-materials commitment cannot
+    be breached before its `due_on` (409 COMMITMENT_NOT_DUE).
+    """
     commitment = commitments.record_outcome(
         db_session(), cipher(), redis_client(), _department(), commitment_id, body["outcome"],
         body["serious"], today())
@@ -331,7 +378,13 @@ def commitment_outcome(body, commitment_id):
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
             "ALREADY_REPAIRED", "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE", "REPAIR_PENDING")
 def apply_for_repair(body):
-    """Apply to repair one of my negative records."""
+    """Apply to repair one of my negative records.
+
+    Needs a face-verified identity. Only a negative record whose type may be repaired in
+    the app, from its `repairable_from` (409 NOT_YET_REPAIRABLE with the date), one open
+    application per record. The `commitment` text becomes a public repair commitment.
+    The department that reported the record decides by `decision_due_on` (working days).
+    """
     session = db_session()
     application = repairs.apply(session, _me(), body["record_id"], body["statement"],
                                 body["commitment"], body["evidence"], today())
@@ -343,7 +396,11 @@ def apply_for_repair(body):
 @blp.paginate()
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_repairs(pagination_parameters):
-    """My repair applications, newest first, with the department's answer."""
+    """My repair applications, newest first, with the department's answer.
+
+    With status (submitted, approved, rejected, withdrawn), the decision's note and
+    date.
+    """
     session = db_session()
     rows = paginate_select(session, repairs.mine(_me().subject_id), pagination_parameters)
     return [repairs.view(session, r, today()) for r in rows]
@@ -353,7 +410,11 @@ def my_repairs(pagination_parameters):
 @blp.response(200, RepairSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "REPAIR_NOT_FOUND", "REPAIR_CLOSED")
 def withdraw_repair(repair_id):
-    """Withdraw my repair application before it is decided."""
+    """Withdraw my repair application before it is decided.
+
+    Only a submitted application (409 REPAIR_CLOSED otherwise); its repair commitment is
+    withdrawn with it.
+    """
     session = db_session()
     return repairs.view(session, repairs.withdraw(session, _me(), repair_id), today())
 
@@ -364,7 +425,11 @@ def withdraw_repair(repair_id):
 @blp.paginate()
 @blp.errors()
 def department_repairs(query, pagination_parameters):
-    """Repair applications for this department's records (overdue=true: past due)."""
+    """Repair applications for this department's records (overdue=true: past due).
+
+    X-API-Key. `?status=submitted` and `?overdue=true` make the to-do list; with the
+    person's name masked.
+    """
     session = db_session()
     stmt = repairs.department_list(_department(), query["status"], query["overdue"], today())
     rows = paginate_select(session, stmt, pagination_parameters)
@@ -378,7 +443,12 @@ def department_repairs(query, pagination_parameters):
 @blp.errors("REPAIR_NOT_FOUND", "REPAIR_CLOSED", "RECORD_REVOKED", "ALREADY_REPAIRED",
             "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE")
 def decide_repair(body, repair_id):
-    """Approve (the record is repaired, points recomputed) or refuse, with a note."""
+    """Approve (the record is repaired, points recomputed) or refuse, with a note.
+
+    X-API-Key; only the department that reported the record. Approval repairs the
+    record: it stops counting and the points are recomputed at once; the person is
+    notified either way.
+    """
     session = db_session()
     application = repairs.decide(session, redis_client(), _department(), repair_id,
                                  body["approve"], body["note"], today())
@@ -395,7 +465,11 @@ def decide_repair(body, repair_id):
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
             "OBJECTION_PENDING")
 def raise_objection(body):
-    """Dispute one of my records; it shows `disputed` at once."""
+    """Dispute one of my records; it shows `disputed` at once.
+
+    Needs a face-verified identity. The record shows `disputed` at once; the department
+    that reported it decides by `decision_due_on`. One open objection per record.
+    """
     session = db_session()
     objection = objections.raise_objection(session, _me(), body["record_id"], body["reason"],
                                            today())
@@ -407,7 +481,10 @@ def raise_objection(body):
 @blp.paginate()
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def my_objections(pagination_parameters):
-    """My objections, newest first, with the department's answer."""
+    """My objections, newest first, with the department's answer.
+
+    With status (pending, upheld, rejected), the decision's note and date.
+    """
     session = db_session()
     rows = paginate_select(session, objections.mine(_me().subject_id), pagination_parameters)
     return [objections.view(session, o, today()) for o in rows]
@@ -419,7 +496,10 @@ def my_objections(pagination_parameters):
 @blp.paginate()
 @blp.errors()
 def department_objections(query, pagination_parameters):
-    """Objections to this department's records (overdue=true: past due)."""
+    """Objections to this department's records (overdue=true: past due).
+
+    X-API-Key. `?status=pending` and `?overdue=true` make the to-do list.
+    """
     session = db_session()
     stmt = objections.department_list(_department(), query["status"], query["overdue"], today())
     rows = paginate_select(session, stmt, pagination_parameters)
@@ -432,7 +512,12 @@ def department_objections(query, pagination_parameters):
 @blp.response(200, DeptObjectionSchema)
 @blp.errors("OBJECTION_NOT_FOUND", "OBJECTION_CLOSED", "RECORD_REVOKED")
 def decide_objection(body, objection_id):
-    """Uphold (the record is revoked, points recomputed) or reject with a note."""
+    """Uphold (the record is revoked, points recomputed) or reject with a note.
+
+    X-API-Key; only the department that reported the record. An upheld objection revokes
+    the record (it never counts again); a rejected one leaves it as it was. The person
+    is notified either way.
+    """
     session = db_session()
     objection = objections.decide(session, redis_client(), _department(), objection_id,
                                   body["upheld"], body["note"], today())

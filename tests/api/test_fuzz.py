@@ -312,6 +312,12 @@ def wechat_stub(app, make_httpserver):
     server.clear()
 
 
+@schemathesis.serializer("application/toml")
+def _toml(ctx, value):
+    """A rule-set upload as TOML: the generated or documented text as it is."""
+    return value.encode() if isinstance(value, str) else b""
+
+
 @pytest.fixture(scope="module")
 def api_schema(app):
     return schemathesis.openapi.from_wsgi("/openapi.json", app, config=CONFIG)

@@ -52,11 +52,13 @@ def _error_responses(operation):
 def test_every_operation_names_itself_and_its_caller(spec):
     missing = []
     for name, operation in _operations(spec):
-        for key in ("operationId", "summary", "security"):
+        for key in ("operationId", "summary", "description", "security"):
             if key not in operation or (key != "security" and not operation[key]):
-                missing.append(f"{name}: no {key}"
-                               + (" (write a docstring: its first line is the summary)"
-                                  if key == "summary" else f" {HOW}"))
+                missing.append(f"{name}: no {key}" + {
+                    "summary": " (write a docstring: its first line is the summary)",
+                    "description": " (write a second paragraph in the view's docstring: "
+                                   "who may call, what changes, what a client must know)",
+                }.get(key, f" {HOW}"))
     assert not missing, "\n".join(missing)
 
 

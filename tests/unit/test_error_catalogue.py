@@ -74,3 +74,20 @@ def test_every_code_means_something():
     for code, (status, meaning) in catalogue().items():
         assert code.isupper() and 400 <= status < 600, code
         assert len(meaning) > 15 and meaning != code, code
+
+
+def test_a_view_declares_codes_statuses_and_notes():
+    import pytest
+
+    from api.smorest import Blueprint
+
+    def view():
+        """A view."""
+
+    view = Blueprint.errors("QUOTA_EXHAUSTED", 404, notes={"OWN_CODE": "not yours"},
+                            descriptions={429: "ACCOUNT_LOCKED: wait", 413: "too big"})(view)
+    assert view._error_codes == {"QUOTA_EXHAUSTED": None, "NOT_FOUND": None,
+                                 "OWN_CODE": "not yours", "ACCOUNT_LOCKED": "wait",
+                                 "PAYLOAD_TOO_LARGE": "too big"}
+    with pytest.raises(ValueError, match="add it to points.errors.CODES"):
+        Blueprint.errors("NO_SUCH_CODE")
