@@ -16,7 +16,16 @@ from api.notify_cli import enqueue_delivery
 from api.routes import merchant as merchant_routes
 from api.security import TokenService
 from incentives import codes, merchants
-from points import accounts, calendar, face, outbox, privacy, reports, workdays
+from points import (
+    accounts,
+    calendar,
+    face,
+    notifications,
+    outbox,
+    privacy,
+    reports,
+    workdays,
+)
 from points.crypto import DataCipher
 from points.db import run_on_commit
 from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
@@ -58,7 +67,8 @@ def wire(state: AppState) -> None:
     # The domain's hooks: what else goes with an account closed or a credit file
     # moved to another account, which caches an account change outdates, and what
     # runs after a commit that queued notifications.
-    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
+    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
+                                  notifications.erase_account]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
     outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job

@@ -101,6 +101,7 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
         "role_checks": {"merchant": ["api.routes.merchant.merchant_check"]},
         "role_cache_keys": {"merchant": ["api.seat_cache.keys"]},
         "account_erasers": ["incentives.merchants.erase_account",
+                            "points.notifications.erase_account",
                             "points.reports.erase_account"],
         "identity_removed": ["incentives.codes.drop_unused"],
         "account_changed": ["api.gate.account_changed"],
