@@ -167,6 +167,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_blueprints(api, dev_login=config["DEV_LOGIN_ENABLED"])
     docs.register_assets(app)
+    from api.console import init_console
+
+    init_console(app)  # the staff console's pages (/console/), before the views are wrapped
 
     bootstrap.wire(state)  # every hook, registry and session listener
 
@@ -183,7 +186,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     @app.before_request
     def _json_only():
         if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
-            if request.endpoint in NON_JSON_BODIES or request.endpoint is None:
+            if request.endpoint in NON_JSON_BODIES or request.endpoint is None or \
+                    request.endpoint.startswith("console."):  # the console's HTML forms
                 return None
             if not request.is_json:
                 from api.errors import error_response

@@ -50,6 +50,43 @@ def demo_api_key(secret_key: str, code: str) -> str:
     return "dk_demo_" + digest.hexdigest()[:40]
 
 
+def demo_clerk_password(secret_key: str, code: str) -> str:
+    """The demo clerk's console password: derived like the demo API keys, so that
+    `make run` prints the same one after every restart (development only)."""
+    digest = hmac.new(secret_key.encode(), b"demo-clerk:" + code.encode(), hashlib.sha256)
+    return "demo-" + digest.hexdigest()[:12]
+
+
+def _seed_clerks(session, secret: str) -> list[str]:
+    """A console clerk per demo department, its password already its own (no change
+    asked at the first sign-in, for trying the console at once)."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    from api.console.accounts import hasher
+    from points.models import Department
+    from points.models.console import DepartmentUser
+
+    lines = []
+    for code, name, _ in DEMO_DEPARTMENTS:
+        username, password = f"clerk-{code}", demo_clerk_password(secret, code)
+        department = session.execute(select(Department).where(Department.code == code)).scalar_one()
+        clerk = session.execute(select(DepartmentUser).where(
+            DepartmentUser.username == username)).scalar_one_or_none()
+        if clerk is None:
+            session.add(DepartmentUser(department_id=department.id, username=username,
+                                       display_name=f"{name}经办人", must_change_password=False,
+                                       password_hash=hasher.hash(password), active=True,
+                                       created_by="seed-demo"))
+        else:
+            try:
+                hasher.verify(clerk.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                clerk.password_hash = hasher.hash(password)
+            clerk.active, clerk.must_change_password = True, False
+        lines.append(f"console clerk of {code} ({name}): {username} / {password}")
+    return lines
+
+
 def _kept_pairs(path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -145,6 +182,11 @@ def register_demo_cli(app: Flask) -> None:
                              f"{pair['access_token']}\n    refresh_token: {pair['refresh_token']}"
                              f"\n    or sign in again: POST /v1/auth/dev/login "
                              f'{{"openid": "{openid}"}}')
+            base = app.config["PUBLIC_BASE_URL"]
+            lines.append(f"console (staff pages, sign in with a form): {base}/console/ — "
+                         f"credit office: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}")
+            session.flush()
+            lines += _seed_clerks(session, secret)
             market = session.execute(select(Department).where(Department.code == "market")).scalar()
             ingestion.ingest(session, st.cipher, st.redis, market, DEMO_RECORDS, today())
             from incentives.demo import seed_incentives

@@ -47,3 +47,34 @@ def enqueue_split(job_id: str, ranges: list[tuple[int, int]]) -> None:
     for lo, hi in ranges:
         enqueue(run_range_part, job_id, lo, hi, queue_name="recompute",
                 job_id=f"job-{job_id}-{lo}", retry=Retry(max=3, interval=5))
+
+
+def run_console_upload(job_id: str) -> None:
+    from points import batch_files
+    from points.db import today
+
+    state = current_app.extensions["credit"]
+    batch_files.run(state.db.new_session, state.cipher, state.redis, job_id, today())
+
+
+def run_rule_set_preview(job_id: str) -> None:
+    from points import rule_preview
+    from points.db import today
+
+    state = current_app.extensions["credit"]
+    rule_preview.run(state.db.new_session, job_id, today())
+
+
+def enqueue_console_job(func, job_id: str) -> None:
+    """A console job (an uploaded batch, a rule set's preview) on the default queue; with
+    Redis down it stays `queued` and the page says so."""
+    import logging
+
+    import redis
+
+    from api.tasks import enqueue
+
+    try:
+        enqueue(func, job_id, queue_name="default", job_id=f"job-{job_id}")
+    except redis.exceptions.RedisError:
+        logging.getLogger(__name__).warning("redis unavailable; job %s stays queued", job_id)

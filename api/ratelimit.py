@@ -126,6 +126,7 @@ LIMITS = {
     "auth.wechat_login": ("RATELIMIT_LOGIN", get_remote_address),
     "dev.dev_login": ("RATELIMIT_LOGIN", get_remote_address),
     "auth.admin_login": ("RATELIMIT_LOGIN", get_remote_address),
+    "console.sign_in": ("RATELIMIT_LOGIN", get_remote_address),
     "merchant.create_verification_token": ("RATELIMIT_CODES", _resident_key),
     "workers.create_share": ("RATELIMIT_CODES", _resident_key),
     # Each getVerifyId is a call WeChat counts (and bills): a few a day are plenty.

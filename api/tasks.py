@@ -41,7 +41,8 @@ def register_worker_cli(app: Flask) -> None:
             raise click.UsageError("REDIS_URL=memory:// runs jobs in-process; no worker needed")
         names = queues or QUEUES
         # Maintenance every 30 s (RQ's default: 10 minutes) finds the jobs of a worker
-        # that died and queues those with retries left again.
+        # that died and queues those with retries left again; an idle worker wakes for
+        # it every worker_ttl - 15 s (RQ's default: 405 s).
         w = rq.SimpleWorker([rq.Queue(n, connection=state.redis) for n in names],
-                            connection=state.redis, maintenance_interval=30)
+                            connection=state.redis, maintenance_interval=30, worker_ttl=45)
         w.work(burst=burst, with_scheduler=True)

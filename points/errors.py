@@ -206,4 +206,14 @@ CODES: dict[str, tuple[type[DomainError], str]] = {
     "IDEMPOTENCY_KEY_REUSED": (Invalid, "this Idempotency-Key was used with another body"),
     "IDEMPOTENCY_IN_PROGRESS": (Conflict, ("the first request with this Idempotency-Key is "
                                           "still running; retry shortly")),
+    # The staff console (api/console): its pages show these; no API route answers them.
+    "WEAK_PASSWORD": (Invalid, "the new password is too short or too simple"),
+    "WRONG_PASSWORD": (Invalid, "the current password given is wrong"),
+    "USERNAME_TAKEN": (Conflict, "a department user or admin has this username already"),
+    "DEPARTMENT_USER_NOT_FOUND": (NotFound, "no such department user in this department"),
+    "UNSUPPORTED_BATCH_FILE": (Invalid, "an uploaded batch is neither .xlsx nor .csv"),
+    "UNREADABLE_FILE": (Invalid, "an uploaded .xlsx file cannot be read"),
+    "EMPTY_FILE": (Invalid, "an uploaded batch file holds no rows"),
+    "MISSING_HEADERS": (Invalid, "an uploaded batch file lacks required column headers"),
+    "TOO_MANY_ROWS": (Invalid, "an uploaded batch file holds more rows than allowed"),
 }
