@@ -11,12 +11,9 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter, ValidationError
 
 from api.bodies import StrictJSONProvider, StrictRequest
 from api.config import load_config
-from api.context import AppState
-from api.extensions import Database, make_redis
 from api.logs import init_logging
 from api.smorest import Api
 from points import i18n
-from points.crypto import DataCipher
 
 log = logging.getLogger(__name__)
 # Bodies that are not JSON, accepted by the few routes that take another format.
@@ -109,18 +106,6 @@ class PlainString(UnicodeConverter):
         return value
 
 
-def face_verifier(config: dict, state: AppState):
-    """WeChat's face verification, or the development stand-in (never in production:
-    `load_config` refuses it, and the stand-in refuses to be made there)."""
-    from points.face import StandInVerifier
-    from points.wechat import AccessTokenHolder, WeChatFaceVerifier
-
-    if config["FACE_VERIFIER"] == "stand-in":
-        return StandInVerifier(config["APP_ENV"])
-    client = state.extras["wechat"]
-    return WeChatFaceVerifier(client, AccessTokenHolder(client, state.redis))
-
-
 class TrustedProxies:
     """werkzeug's ProxyFix for `TRUSTED_PROXIES` proxies (0: none, the peer is the
     client): the client's address (REMOTE_ADDR, which the per-IP rate limits count) is
@@ -166,20 +151,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.url_map.converters["default"] = app.url_map.converters["string"] = PlainString
     init_logging(app)
 
-    db = Database()
-    db.init(config["DATABASE_URL"], replica_url=config["DATABASE_REPLICA_URL"],
-            pgbouncer=config["DATABASE_PGBOUNCER"])
-    state = AppState(db=db, redis=make_redis(config["REDIS_URL"]),
-                     cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]))
+    from api import bootstrap
+
+    state = bootstrap.build_state(config)  # the services
+    db = state.db
     app.extensions["credit"] = state
-
-    from api.security import TokenService
-    from points.wechat import WeChatClient
-
-    state.extras["tokens"] = TokenService(config, state.redis)
-    state.extras["wechat"] = WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
-                                          config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
-    state.extras["face"] = face_verifier(config, state)
 
     api = Api(app, spec_kwargs={"info": API_INFO, "servers": [
         {"url": config["PUBLIC_BASE_URL"], "description": "this deployment"}],
@@ -195,18 +171,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     init_console(app)  # the staff console's pages (/console/), before the views are wrapped
 
-    from incentives import codes, merchants
-    from points import calendar, face, notifications, privacy, reports, workdays
-
-    # Working days follow the office's holiday arrangements stored in this database.
-    workdays.configure(calendar.source_for(db.engine))
-
-    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
-                                  notifications.erase_account]
-    face.IDENTITY_REMOVED[:] = [codes.drop_unused]
-    from api import gate
-
-    gate.install_invalidation()
+    bootstrap.wire(state)  # every hook, registry and session listener
 
     from api.access import init_access
     from api.errors import register_error_handlers
@@ -215,7 +180,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     register_error_handlers(app)
     wrap_all_views(app)
-    state.extras["limiter"] = init_rate_limits(app)
+    state.limiter = init_rate_limits(app)
     init_access(app)
 
     @app.before_request

@@ -34,7 +34,7 @@ PREFIX_ROLES: list[tuple[str, str]] = [
     ("/v1/me/", "resident"),  # and /v1/me itself; not /v1/merchants (any signed-in user)
     ("/v1/auth/", "any"),
 ]
-# Extra checks for roles that need more than a token (filled in by their modules).
+# Extra checks for roles that need more than a token (set by api/bootstrap.py).
 ROLE_CHECKS: dict[str, Callable[[Principal], None]] = {}
 # Redis keys such a check reads, fetched with the token check after the account's
 # gate keys (`user:<id>` → keys); their values land in `Principal.extras["cached"]`.
@@ -106,7 +106,7 @@ def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(gettext("an access token is required (Authorization: Bearer …)"))
-    tokens = current_app.extensions["credit"].extras["tokens"]
+    tokens = current_app.extensions["credit"].tokens
     claims = tokens.decode_access(token.strip())
     extra: tuple[str, ...] = ()
     if claims["sub"].startswith("user:"):

@@ -1,8 +1,8 @@
 """Accessors for the app's shared objects, for use inside a request or app context."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 from flask import current_app
@@ -11,13 +11,24 @@ from sqlalchemy.orm import Session
 from api.extensions import Database
 from points.crypto import DataCipher
 
+if TYPE_CHECKING:
+    from flask_limiter import Limiter
+
+    from api.security import TokenService
+    from points.wechat import FaceVerifier, WeChatClient
+
 
 @dataclass
 class AppState:
+    """The app's services (`app.extensions["credit"]`), built by api/bootstrap.py."""
+
     db: Database
     redis: redis.Redis
     cipher: DataCipher
-    extras: dict[str, Any] = field(default_factory=dict)
+    tokens: TokenService
+    wechat: WeChatClient
+    face: FaceVerifier
+    limiter: Limiter | None = None  # made with the routes' rate limits
 
 
 def state() -> AppState:

@@ -149,7 +149,7 @@ class MerchantCounter:
         caller is known, before the body is read) and in the same bucket; its headers.
         Reached: left to Flask, which refuses it. Counted: marked, so that Flask does
         not count it again if the request ends up there."""
-        limiter = self.state.extras["limiter"]
+        limiter = self.state.limiter
         if not limiter.enabled:
             return []
         try:
@@ -205,7 +205,7 @@ class MerchantCounter:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Defer
-        tokens = self.state.extras["tokens"]
+        tokens = self.state.tokens
         try:
             claims = tokens.decode_access(token)
             kind, _, ident = claims["sub"].partition(":")

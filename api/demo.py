@@ -132,7 +132,7 @@ def register_demo_cli(app: Flask) -> None:
         from points.rulesets import default_rule_set
 
         st = state()
-        tokens = st.extras["tokens"]
+        tokens = st.tokens
         all_types = sorted(default_rule_set().resolved_types)
         session = st.db.new_session()
         lines: list[str] = []
@@ -163,7 +163,7 @@ def register_demo_cli(app: Flask) -> None:
             for openid, name, id_number in DEMO_RESIDENTS:
                 user, _ = accounts.user_for_openid(session, "dev:" + openid)
                 if user.subject_id is None:
-                    face.bind_in_development(session, st.cipher, st.extras["face"], user, name,
+                    face.bind_in_development(session, st.cipher, st.face, user, name,
                                              id_number, None, today())
                 for scope in accounts.CONSENT_SCOPES:
                     if not accounts.has_consent(session, user.id, scope):

@@ -22,6 +22,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from points.db import sqlite_pragmas
+
 log = logging.getLogger(__name__)
 _FAKE_SERVER = None
 _FAKE_SERVER_LOCK = threading.Lock()
@@ -58,12 +60,15 @@ def make_engine(url: str, *, pgbouncer: bool = False, **kwargs: Any) -> Engine:
         if url in {"sqlite://", "sqlite:///:memory:"}:
             options["poolclass"] = StaticPool
         options.update(kwargs)
-        return create_engine(url, **options)
+        engine = create_engine(url, **options)
+        sqlite_pragmas(engine)
+        return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     options = {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
     options.update(kwargs)
     engine = create_engine(url, **options)
+    sqlite_pragmas(engine)  # a replica's engine may make SQLite connections (tests)
     ping_when_idle(engine)
     return engine
 
@@ -271,16 +276,31 @@ class Database:
         self._session: scoped_session[Session] | None = None
         self.replica_engine: Engine | None = None
         self._replica: scoped_session[Session] | None = None
+        self._session_listeners: list[Callable[[sessionmaker], None]] = []
 
     def init(self, url: str, *, replica_url: str | None = None, pgbouncer: bool = False) -> None:
         self.engine = make_engine(url, pgbouncer=pgbouncer)
-        self._session = scoped_session(sessionmaker(self.engine, expire_on_commit=False))
+        self._session = scoped_session(self._factory(self.engine))
         if replica_url:
             self.init_replica(replica_url, url, pgbouncer=pgbouncer)
 
     def init_replica(self, url: str, primary_url: str, *, pgbouncer: bool = False) -> None:
         self.replica_engine = make_replica_engine(url, primary_url, pgbouncer=pgbouncer)
-        self._replica = scoped_session(sessionmaker(self.replica_engine, expire_on_commit=False))
+        self._replica = scoped_session(self._factory(self.replica_engine))
+
+    def listen_sessions(self, install: Callable[[sessionmaker], None]) -> None:
+        """Attach session event listeners (`install(factory)`) to this database's
+        session factories, those made so far and any made later (a replica's)."""
+        self._session_listeners.append(install)
+        for scoped in (self._session, self._replica):
+            if scoped is not None:
+                install(scoped.session_factory)
+
+    def _factory(self, engine: Engine) -> sessionmaker:
+        factory = sessionmaker(engine, expire_on_commit=False)
+        for install in self._session_listeners:
+            install(factory)
+        return factory
 
     def drop_replica(self) -> None:
         if self.replica_engine is not None:

@@ -10,7 +10,7 @@ middleware answers such a read directly, and only when every fact is clean:
 - a cached score that is still right today.
 
 It decides with the same functions the full path uses (`TokenService.decode_access`
-and `check`, `gate.usable` and `gate.refusal`, `scoring.cached_points`) and sends
+and `check`, `gate.usable`, `eligibility.refusal`, `scoring.cached_points`) and sends
 the same body and headers. Anything else — no or bad token, any refusal, a cache
 miss, Redis unreachable, a CORS `Origin` or an `X-Request-Id` to echo, request
 logging switched on — goes to Flask, which answers exactly as it always does
@@ -28,7 +28,7 @@ from flask import Flask
 
 from api import access, gate
 from api.metrics import ROUTE_KEY, score_cache_read
-from points import scoring
+from points import eligibility, scoring
 from points.db import today
 from points.errors import DomainError
 
@@ -75,7 +75,7 @@ class CachedPointsRead:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return None
-        tokens = self.state.extras["tokens"]
+        tokens = self.state.tokens
         try:
             claims = tokens.decode_access(token)
         except DomainError:
@@ -92,7 +92,7 @@ class CachedPointsRead:
             return None
         account = gate.usable(values[0], values[1])
         day = today()
-        if account is None or gate.refusal(account, day) is not None:
+        if account is None or eligibility.refusal(gate.standing(account), day) is not None:
             return None
         body = scoring.cached_points(self.state.redis, account["subject_id"], day, values[2])
         if body is None:

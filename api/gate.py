@@ -1,11 +1,12 @@
-"""What the resident's points read needs to know about the account — its subject,
-the credit_points consent, the date it turns 18 — cached in Redis, so a cached
-points read makes no database round trip.
+"""What the resident's points read needs to know about the account — its standing
+(points.eligibility: its subject, the credit_points consent, the date it turns 18) —
+cached in Redis, so a cached points read makes no database round trip. The rules
+that decide on it are the domain's (`eligibility.refusal`); this module only caches.
 
 The entry is read in the same Redis round trip as the token's denylist check
 (api/access.py), together with the account's gate version. Every commit that
 changes the account (identity binding, consent, closure) bumps that version
-(through the hook in `points.accounts`), and an entry made under an older
+(`account_changed`, a `points.accounts` hook), and an entry made under an older
 version is ignored — so a read racing a consent withdrawal can never leave the
 old answer cached.
 """
@@ -20,12 +21,9 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from api.extensions import thread_local_command
-from points import accounts, score_cache
+from points import eligibility, score_cache
 from points.crypto import DataCipher
 from points.db import on_commit
-from points.errors import Conflict, DomainError, Forbidden
-from points.i18n import gettext
-from points.identity import ADULT_AGE, birth_date
 from points.models import User
 
 log = logging.getLogger(__name__)
@@ -78,20 +76,14 @@ def keys(principal: str) -> tuple[str, str]:
 
 
 def compute(session: Session, cipher: DataCipher, user: User, version: int) -> dict:
-    adult_from = None
-    if user.subject is not None:
-        born = birth_date(cipher.decrypt(user.subject.id_number_enc))
-        try:
-            adult_from = born.replace(year=born.year + ADULT_AGE)
-        except ValueError:  # born on 29 February
-            adult_from = dt.date(born.year + ADULT_AGE, 3, 1)
+    """The entry to cache: the account's standing (points.eligibility) under `version`."""
+    account = eligibility.standing(session, cipher, user)
     return {
         "format": FORMAT,
         "version": version,
-        # Only a face-verified binding sets it (users.unverified_subject_id sees nothing).
-        "subject_id": user.subject_id,
-        "credit_points": accounts.has_consent(session, user.id, "credit_points"),
-        "adult_from": adult_from.isoformat() if adult_from else None,
+        "subject_id": account.subject_id,
+        "credit_points": account.credit_points,
+        "adult_from": account.adult_from.isoformat() if account.adult_from else None,
     }
 
 
@@ -105,15 +97,11 @@ def usable(raw: bytes | None, version: bytes | None) -> dict | None:
     return entry
 
 
-def refusal(account: dict, today: dt.date, require_consent: bool = True) -> DomainError | None:
-    """Why this account may not see credit points (None: it may), as the contract says."""
-    if account["subject_id"] is None:
-        return Conflict(gettext("bind your real-name identity first"), "IDENTITY_REQUIRED")
-    if require_consent and not account["credit_points"]:
-        return Forbidden(gettext("grant the credit_points consent to see your points"), "CONSENT_REQUIRED")
-    if today < dt.date.fromisoformat(account["adult_from"]):
-        return Forbidden(gettext("credit points are for residents aged 18 or over"), "NOT_ELIGIBLE")
-    return None
+def standing(entry: dict) -> eligibility.Standing:
+    """The account's standing as a usable entry holds it, for `eligibility.refusal`."""
+    adult_from = entry["adult_from"]
+    return eligibility.Standing(entry["subject_id"], entry["credit_points"],
+                                dt.date.fromisoformat(adult_from) if adult_from else None)
 
 
 def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> None:
@@ -126,7 +114,9 @@ def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> No
     on_commit(session, write)
 
 
-def _changed(session: Session, user_id: int) -> None:
+def account_changed(session: Session, user_id: int) -> None:
+    """Bump the account's gate version after the commit (api/bootstrap.py makes it
+    a `points.accounts.ACCOUNT_CHANGED` hook)."""
     if not has_app_context():
         return  # a script outside the app: there is no cache to keep in step
     client = current_app.extensions["credit"].redis
@@ -140,8 +130,3 @@ def _changed(session: Session, user_id: int) -> None:
             log.warning("redis unavailable; the account gate expires by itself")
 
     on_commit(session, bump)
-
-
-def install_invalidation() -> None:
-    """Bump the account's gate version after any commit that changed the account."""
-    accounts.ACCOUNT_CHANGED[:] = [_changed]

@@ -1,9 +1,10 @@
 """Delivering queued WeChat notifications: the RQ job and `flask --app wsgi points-notify`.
 
 Decisions queue their messages in the outbox (points.outbox); after the commit
-the hook installed here enqueues `deliver_job` on the `notifications` queue. The
-command sends whatever is pending and due, so nothing waits for ever if a job was
-lost; run it from cron every few minutes (or as a scheduled job).
+`enqueue_delivery` (the outbox's delivery hook, installed by api/bootstrap.py)
+enqueues `deliver_job` on the `notifications` queue. The command sends whatever is
+pending and due, so nothing waits for ever if a job was lost; run it from cron every
+few minutes (or as a scheduled job).
 """
 from __future__ import annotations
 
@@ -48,19 +49,13 @@ def deliver_job(ids: list[int] | None = None) -> dict[str, int]:
     return outbox.deliver_pending(state.db.new_session, build_notifier(), ids=ids)
 
 
-def _enqueue_delivery(ids: list[int]) -> None:
+def enqueue_delivery(ids: list[int]) -> None:
     from api import tasks  # looked up at call time, so tests can stand in for it
 
     tasks.enqueue(deliver_job, ids, queue_name=QUEUE)
 
 
-def install_delivery_hook() -> None:
-    outbox.set_delivery_hook(_enqueue_delivery)
-
-
 def register_notify_cli(app: Flask) -> None:
-    install_delivery_hook()
-
     @app.cli.command("points-notify")
     @click.option("--limit", default=outbox.BATCH, show_default=True,
                   help="messages per round")

@@ -31,7 +31,7 @@ def _resident_key() -> str:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         try:
-            claims = current_app.extensions["credit"].extras["tokens"].decode_access(header[7:])
+            claims = current_app.extensions["credit"].tokens.decode_access(header[7:])
             return "sub:" + claims["sub"]
         except DomainError:
             pass

@@ -9,7 +9,7 @@ current gate version:
 
 - every commit that changes a merchant's status or name (approval, suspension, …)
   or its staff (a new member, a removal, an account leaving every merchant) bumps
-  the epoch (the session hooks below, after commit), so a removed member or a
+  the epoch (the session hooks below, after commit; `watch`), so a removed member or a
   suspended merchant loses its powers at once. The hooks see the ORM and
   `Session.execute`: write these two tables that way, not on
   `session.connection()` or in raw SQL;
@@ -30,7 +30,7 @@ from typing import Any
 import redis
 from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from incentives.models import Merchant, MerchantStaff
 from points.db import on_commit
@@ -111,7 +111,13 @@ def _changes_seats(obj: object) -> bool:
     return False
 
 
-@event.listens_for(Session, "before_flush")
+def watch(sessions: sessionmaker) -> None:
+    """Bump the epoch after commits of this factory's sessions that change seats
+    (api/bootstrap.py attaches it to the app's session factories)."""
+    event.listen(sessions, "before_flush", _flushing)
+    event.listen(sessions, "do_orm_execute", _executing)
+
+
 def _flushing(session: Session, flush_context: Any, instances: Any) -> None:
     if (any(isinstance(obj, Merchant | MerchantStaff) for obj in session.deleted)
             or any(isinstance(obj, MerchantStaff) for obj in session.new)
@@ -119,7 +125,6 @@ def _flushing(session: Session, flush_context: Any, instances: Any) -> None:
         _changed(session)
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _executing(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         table = getattr(state.statement, "table", None)

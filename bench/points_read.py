@@ -56,13 +56,13 @@ def resident_token() -> str:
         "        d, _ = departments.create_department(s, 'bench', 'bench', "
         "['donation.blood'], {'donation.blood'})\n"
         "        u, _ = accounts.user_for_openid(s, 'bench-reader')\n"
-        "        face.bind_in_development(s, st.cipher, st.extras['face'], u, '张三', '430104199001011230', None, "
+        "        face.bind_in_development(s, st.cipher, st.face, u, '张三', '430104199001011230', None, "
         "today())\n"
         "        accounts.set_consent(s, u, 'credit_points', True, '2026-01')\n"
         "        ingestion.ingest(s, st.cipher, st.redis, d, [{'source_ref': 'b1', 'subject': "
         "{'id_number': '430104199001011230', 'name': '张三'}, 'type': 'donation.blood', "
         "'occurred_on': '2026-05-01'}], today())\n"
-        "        pair = st.extras['tokens'].issue_pair(s, f'user:{u.id}', 'resident')\n"
+        "        pair = st.tokens.issue_pair(s, f'user:{u.id}', 'resident')\n"
         "    print(pair.access_token)\n")
     out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env={**env(), "ACCESS_TOKEN_TTL": "3600"},
                          check=True, capture_output=True, text=True)

@@ -141,7 +141,7 @@ def seed() -> tuple[str, list[str]]:
         holders = []
         for i in range(RESIDENTS):
             user, _ = accounts.user_for_openid(session, f"bench-{i}")
-            face.bind_in_development(session, state.cipher, state.extras["face"], user, "张三",
+            face.bind_in_development(session, state.cipher, state.face, user, "张三",
                                    valid_id(i), None, today())
             accounts.set_consent(session, user, "merchant_share", True, "2026-01")
             holders.append((user.id, user.subject_id))
@@ -157,7 +157,7 @@ def seed() -> tuple[str, list[str]]:
             rows.append({"token_hash": hash_token(token), "user_id": user_id,
                          "subject_id": subject_id, "created_at": now, "expires_at": expires})
         session.execute(VerificationToken.__table__.insert(), rows)
-        access = state.extras["tokens"].issue_pair(session, f"user:{owner.id}", "resident")
+        access = state.tokens.issue_pair(session, f"user:{owner.id}", "resident")
         session.commit()
         session.close()
         # The residents' scores computed and cached beforehand, as the nightly recompute

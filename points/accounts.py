@@ -24,7 +24,8 @@ CONSENT_SCOPES = ("credit_points", "merchant_share")
 ACCESS_ACTOR_KINDS = ("merchant", "department", "report_viewer", "account")
 ACCESS_PURPOSES = ("perk_verification", "credit_report", "identity_moved", *CHECK_PURPOSES)
 # Called with (session, user_id) whenever an account's identity or consents change,
-# so caches of them can be dropped once the change commits (see api/gate.py).
+# so caches of them can be dropped once the change commits (api/gate.py; the list
+# is set by api/bootstrap.py).
 ACCOUNT_CHANGED: list = []
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -72,11 +72,14 @@ def today() -> dt.date:
     return dt.datetime.now(SHANGHAI).date()
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    # Foreign keys are off by default in SQLite; WAL lets readers run beside a writer.
-    module = type(dbapi_connection).__module__
-    if module.startswith("sqlite3"):
+def sqlite_pragmas(engine: Engine) -> None:
+    """Foreign keys on (off by default in SQLite) and a busy timeout, on every SQLite
+    connection `engine` makes (api/extensions.make_engine attaches it to every engine)."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+        if not type(dbapi_connection).__module__.startswith("sqlite3"):
+            return
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
@@ -107,7 +110,14 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault("on_commit", []).append((registered_in, callback))
 
 
-@event.listens_for(Session, "after_commit")
+def run_on_commit(sessions: sessionmaker) -> None:
+    """Make `on_commit` work for the sessions of this factory (api/bootstrap.py
+    attaches it to the app's): its callbacks run after the commit, and a rollback
+    drops those it undid."""
+    event.listen(sessions, "after_commit", _run_on_commit)
+    event.listen(sessions, "after_soft_rollback", _drop_on_commit)
+
+
 def _run_on_commit(session: Session) -> None:
     if session.get_nested_transaction() is not None:
         return  # a savepoint released: the transaction has not committed yet
@@ -128,7 +138,6 @@ def _within(transaction: Any, ancestor: Any) -> bool:
     return False
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _drop_on_commit(session: Session, previous_transaction: Any) -> None:
     """A rollback drops what was registered in the transaction rolled back: all of
     it for the transaction itself, only a savepoint's own for a savepoint."""

@@ -41,7 +41,8 @@ from points.subjects import find_subject, get_or_create_subject
 from points.wechat import VERIFY_ID_DEFAULT_TTL, VERIFY_OK, FaceVerifier, VerifyId, cert_hash
 
 # Called with (session, user) when an account loses its credit file to a verified
-# binding elsewhere (other packages drop what they issued on it, e.g. unused codes).
+# binding elsewhere (other packages drop what they issued on it, e.g. unused codes;
+# the list is set by api/bootstrap.py).
 IDENTITY_REMOVED: list[Callable[[Session, User], None]] = []
 
 

@@ -15,7 +15,8 @@ from points.db import utcnow
 from points.models import AccessLogEntry, Consent, User
 from points.models.workflows import Commitment
 
-# Other modules add what they hold about an account (report shares, staff seats …).
+# What other modules hold about an account (report shares, staff seats …): erased
+# with it (the list is set by api/bootstrap.py).
 ACCOUNT_ERASERS: list[Callable[[Session, User], None]] = []
 
 

@@ -131,7 +131,7 @@ def dispatched(app, monkeypatch):
 @pytest.fixture
 def wechat_login(app, httpserver):
     """The app's WeChat login client (jscode2session) pointed at a local stub server."""
-    client = app.extensions["credit"].extras["wechat"]
+    client = app.extensions["credit"].wechat
     saved = client.base_url
     client.base_url = httpserver.url_for("").rstrip("/")
     yield httpserver
@@ -151,8 +151,8 @@ def face_wechat(app, httpserver):
     config = app.config
     client = WeChatClient(httpserver.url_for("").rstrip("/"), config["WECHAT_APPID"],
                           config["WECHAT_SECRET"], timeout=2.0)
-    saved = state.extras["face"]
-    state.extras["face"] = WeChatFaceVerifier(client, AccessTokenHolder(client, state.redis))
+    saved = state.face
+    state.face = WeChatFaceVerifier(client, AccessTokenHolder(client, state.redis))
     stub = FaceStub(httpserver)
     yield stub
-    state.extras["face"] = saved
+    state.face = saved

@@ -84,7 +84,7 @@ def _dummy_hash() -> str:
 
 
 def _tokens():
-    return state().extras["tokens"]
+    return state().tokens
 
 
 def _resident_login(openid: str) -> dict:
@@ -112,7 +112,7 @@ def wechat_login(body):
     them with POST /v1/auth/refresh.
     """
     # WeChat refuses a login code used twice: asked once even if the view runs again.
-    session = once("wechat_session", lambda: state().extras["wechat"].code_to_session(
+    session = once("wechat_session", lambda: state().wechat.code_to_session(
         body["code"]))
     return _resident_login(session.openid)
 

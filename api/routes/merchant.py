@@ -85,9 +85,6 @@ def wanted_merchant(raw: str | None) -> int | None:
     return int(raw)
 
 
-access.ROLE_CHECKS["merchant"] = merchant_check
-access.ROLE_CACHE_KEYS["merchant"] = seat_cache.keys
-
 
 def _seat() -> merchants.StaffSeat:
     return access.current().extras["seat"]

@@ -13,7 +13,7 @@ from api.context import cipher, db_session, read_session, redis_client
 from api.metrics import score_cache_read
 from api.smorest import Blueprint, Schema, TranslatedText, paginate_select
 from incentives.perks import LEVELS
-from points import records, scoring, statements
+from points import eligibility, records, scoring, statements
 from points.db import today
 from points.engine import STATUSES
 from points.models import ScoreHistory
@@ -187,7 +187,7 @@ def credit_subject_id(require_consent: bool = True) -> int:
         account = gate.compute(db_session(), cipher(), principal.user, int(version or 0))
         if cached is not None:
             gate.store(redis_client(), db_session(), principal.id, account)
-    refused = gate.refusal(account, today(), require_consent)
+    refused = eligibility.refusal(gate.standing(account), today(), require_consent)
     if refused is not None:
         raise refused
     return account["subject_id"]

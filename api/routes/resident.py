@@ -115,7 +115,7 @@ class AccessLogSchema(Schema):
 
 def verifier():
     """The face verifier: WeChat's, or the development stand-in (api/__init__.py)."""
-    return state().extras["face"]
+    return state().face
 
 
 def _identity_dict(view: accounts.IdentityView | None) -> dict | None:
@@ -152,7 +152,7 @@ def close_account():
 
     session = db_session()
     user = access.current().user
-    state().extras["tokens"].cut_user_tokens(session, user)
+    state().tokens.cut_user_tokens(session, user)
     privacy.close_account(session, user)
 
 

@@ -11,7 +11,6 @@ from api import access
 from api.access import public
 from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
-from api.notify_cli import install_delivery_hook
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from points import commitments, objections, repairs
@@ -26,7 +25,6 @@ from points.models.workflows import (
 )
 
 blp = Blueprint("workflows", __name__, url_prefix="/v1", description="Commitments, repairs and objections")
-install_delivery_hook()  # decisions' WeChat messages are sent by a job after commit
 
 
 # ------------------------------------------------------------------ schemas

@@ -55,7 +55,7 @@ def test_wechat_timeout(client, wechat_login, app):
 
     wechat_login.expect_request("/sns/jscode2session").respond_with_handler(
         lambda req: (time.sleep(0.5), Response(json.dumps({"openid": "late"})))[1])
-    wc = app.extensions["credit"].extras["wechat"]
+    wc = app.extensions["credit"].wechat
     saved, wc.timeout = wc.timeout, 0.1
     try:
         r = client.post("/v1/auth/wechat/login", json={"code": "c"})
@@ -65,7 +65,7 @@ def test_wechat_timeout(client, wechat_login, app):
 
 
 def test_wechat_down(client, app):
-    wc = app.extensions["credit"].extras["wechat"]
+    wc = app.extensions["credit"].wechat
     saved, wc.base_url = wc.base_url, "http://127.0.0.1:9"  # nothing listens on port 9
     try:
         r = client.post("/v1/auth/wechat/login", json={"code": "c"})
@@ -129,22 +129,22 @@ def test_key_rotation_grace(app, client):
     from api.security import TokenService
 
     tokens = dev_login(client)
-    old = app.extensions["credit"].extras["tokens"]
+    old = app.extensions["credit"].tokens
     new_config = dict(app.config, SECRET_KEY="a-brand-new-signing-key-0123456789abcdef",
                       SECRET_KEY_PREVIOUS=[SECRET])
-    app.extensions["credit"].extras["tokens"] = TokenService(new_config, old.redis)
+    app.extensions["credit"].tokens = TokenService(new_config, old.redis)
     try:
         assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 200
-        newer = app.extensions["credit"].extras["tokens"].issue_access("user:1", "resident")
+        newer = app.extensions["credit"].tokens.issue_access("user:1", "resident")
         assert jwt.get_unverified_header(newer)["kid"] != jwt.get_unverified_header(
             tokens["access_token"])["kid"]
         assert client.get("/v1/me", headers=auth(newer)).status_code == 200
         # Once the grace period ends (the old key is no longer listed) the old token fails.
-        app.extensions["credit"].extras["tokens"] = TokenService(
+        app.extensions["credit"].tokens = TokenService(
             dict(new_config, SECRET_KEY_PREVIOUS=[]), old.redis)
         assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 401
     finally:
-        app.extensions["credit"].extras["tokens"] = old
+        app.extensions["credit"].tokens = old
 
 
 def test_refresh_rotates_and_reuse_revokes_family(client):
@@ -198,7 +198,7 @@ def _redis_down(app, monkeypatch) -> None:
         def __getattr__(self, name):
             return getattr(real, name)
 
-    monkeypatch.setattr(app.extensions["credit"].extras["tokens"], "redis", Down())
+    monkeypatch.setattr(app.extensions["credit"].tokens, "redis", Down())
 
 
 @pytest.mark.parametrize("redis_state", ["kept", "lost", "down"])
@@ -241,7 +241,7 @@ def test_logout_survives_redis_loss(client, app):
         def __getattr__(self, name):
             return getattr(real, name)
 
-    tokens_service = app.extensions["credit"].extras["tokens"]
+    tokens_service = app.extensions["credit"].tokens
     tokens_service.redis = Down()
     try:
         assert client.get("/v1/me", headers=headers).status_code == 401

@@ -49,7 +49,7 @@ def counter(app, client):
 @pytest.fixture
 def limiter(app):
     """The rate limiter switched on for one test, off again afterwards."""
-    limits = app.extensions["credit"].extras["limiter"]
+    limits = app.extensions["credit"].limiter
     limits.reset()
     limits.enabled = True
     yield limits

@@ -305,7 +305,7 @@ def wechat_stub(app, make_httpserver):
     server.clear()
     server.expect_request("/sns/jscode2session").respond_with_json(
         {"openid": "wx-fuzz-openid", "session_key": "never-leaves-the-server"})
-    wechat = app.extensions["credit"].extras["wechat"]
+    wechat = app.extensions["credit"].wechat
     saved, wechat.base_url = wechat.base_url, server.url_for("").rstrip("/")
     yield server
     wechat.base_url = saved

@@ -150,7 +150,7 @@ def test_rate_limits_count_the_client_behind_trusted_proxies(app, client, monkey
                                                              trusted, forwarded, separately):
     monkeypatch.setitem(app.config, "TRUSTED_PROXIES", trusted)
     monkeypatch.setitem(app.config, "RATELIMIT_LOGIN", "2/minute")
-    limiter = app.extensions["credit"].extras["limiter"]
+    limiter = app.extensions["credit"].limiter
     limiter.reset()
     limiter.enabled = True
     try:

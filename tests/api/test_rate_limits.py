@@ -8,7 +8,7 @@ from tests.helpers import department, resident, valid_id
 
 @pytest.fixture
 def limits(app):
-    limiter = app.extensions["credit"].extras["limiter"]
+    limiter = app.extensions["credit"].limiter
     saved = {k: app.config[k] for k in ("RATELIMIT_LOGIN", "RATELIMIT_CODES",
                                         "RATELIMIT_BATCHES", "RATELIMIT_VERIFY",
                                         "RATELIMIT_FACE")}

@@ -140,11 +140,7 @@ def test_worker_profile_needs_identity_and_a_known_occupation(app, client):
                       headers=person["headers"]).json["occupation"] == "lawyer"
 
 
-def test_unknown_merchant_is_refused_when_merchants_exist(app, client):
-    from incentives import models
-
-    if getattr(models, "Merchant", None) is None:
-        pytest.skip("incentives.models.Merchant is not written yet; merchant_id is unchecked")
+def test_unknown_merchant_is_refused(app, client):
     person = resident(client, id_number=valid_id(seq=14), consents=())
     r = client.put("/v1/me/worker-profile", headers=person["headers"],
                    json={"occupation": "housekeeping", "merchant_id": 987654})

@@ -340,7 +340,7 @@ def test_a_view_run_again_asks_wechat_once(clean_app, settings, httpserver):
     connection, the code is not sent again."""
     app, proxy = _proxied_app(settings)
     client = app.test_client()
-    wechat = app.extensions["credit"].extras["wechat"]
+    wechat = app.extensions["credit"].wechat
     wechat.base_url = httpserver.url_for("").rstrip("/")
     for _ in range(2):
         httpserver.expect_request("/sns/jscode2session").respond_with_json(

@@ -64,7 +64,7 @@ def test_logs_never_carry_personal_data_or_secrets(app, client, httpserver, monk
     level = root.level
     root.setLevel(logging.INFO)
     monkeypatch.setitem(app.config, "LOG_REQUESTS", True)
-    wechat = app.extensions["credit"].extras["wechat"]
+    wechat = app.extensions["credit"].wechat
     saved = wechat.base_url
     wechat.base_url = httpserver.url_for("").rstrip("/")
     httpserver.expect_request("/sns/jscode2session").respond_with_json(

@@ -43,7 +43,7 @@ def _setup(app, client, session, *, residents: int, per_resident: int, quota: in
     ids = []
     for i in range(residents):
         user, _ = accounts.user_for_openid(session, f"race-{i}")
-        face.bind_in_development(session, state.cipher, state.extras["face"], user, "张三", valid_id(seq=100 + i), None,
+        face.bind_in_development(session, state.cipher, state.face, user, "张三", valid_id(seq=100 + i), None,
                                today())
         accounts.set_consent(session, user, "merchant_share", True, "2026-01")
         for _ in range(per_resident):

@@ -54,11 +54,11 @@ def test_points_are_served_from_the_database_when_redis_is_down(app, client):
 
     state.redis = Down()
     try:
-        state.extras["tokens"].redis = state.redis
+        state.tokens.redis = state.redis
         r = client.get("/v1/me/points", headers=person["headers"])
     finally:
         state.redis = real
-        state.extras["tokens"].redis = real
+        state.tokens.redis = real
     assert r.status_code == 200 and r.json["points"] == 1010
 
 

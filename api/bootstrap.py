@@ -1,0 +1,81 @@
+"""What the app is made of and who is told of what: the services `create_app` puts on
+`app.extensions["credit"]`, and every registry, hook and session listener the app
+uses, each set here by an explicit call. Importing a module registers nothing.
+
+The hooks and registries below are the domain's (points, incentives) and the access
+rule's; each is set as a whole, so a second app made in the same process (tests,
+the CLI) has the same wiring, exactly once. Session listeners attach to the app's
+own session factories, never to SQLAlchemy's `Session` class.
+"""
+from __future__ import annotations
+
+from api import access, gate, seat_cache
+from api.context import AppState
+from api.extensions import Database, make_redis
+from api.notify_cli import enqueue_delivery
+from api.routes import merchant as merchant_routes
+from api.security import TokenService
+from incentives import codes, merchants
+from points import (
+    accounts,
+    calendar,
+    face,
+    notifications,
+    outbox,
+    privacy,
+    reports,
+    workdays,
+)
+from points.crypto import DataCipher
+from points.db import run_on_commit
+from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+
+
+def build_state(config: dict) -> AppState:
+    """The app's services from its configuration."""
+    db = Database()
+    db.init(config["DATABASE_URL"], replica_url=config["DATABASE_REPLICA_URL"],
+            pgbouncer=config["DATABASE_PGBOUNCER"])
+    client = make_redis(config["REDIS_URL"])
+    wechat = WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
+                          config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
+    return AppState(db=db, redis=client,
+                    cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]),
+                    tokens=TokenService(config, client), wechat=wechat,
+                    face=face_verifier(config, wechat, client))
+
+
+def face_verifier(config: dict, wechat: WeChatClient, client):
+    """WeChat's face verification, or the development stand-in (never in production:
+    `load_config` refuses it, and the stand-in refuses to be made there)."""
+    if config["FACE_VERIFIER"] == "stand-in":
+        return face.StandInVerifier(config["APP_ENV"])
+    return WeChatFaceVerifier(wechat, AccessTokenHolder(wechat, client))
+
+
+def wire(state: AppState) -> None:
+    """Every hook, registry and listener, for the app whose services are `state`."""
+    db = state.db
+    # Sessions: side effects registered with `points.db.on_commit` run after the
+    # commit; a commit changing merchants or their staff outdates the cached seats.
+    db.listen_sessions(run_on_commit)
+    db.listen_sessions(seat_cache.watch)
+
+    # Working days follow the office's holiday arrangements stored in this database.
+    workdays.configure(calendar.source_for(db.engine))
+
+    # The domain's hooks: what else goes with an account closed or a credit file
+    # moved to another account, which caches an account change outdates, and what
+    # runs after a commit that queued notifications.
+    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
+                                  notifications.erase_account]
+    face.IDENTITY_REMOVED[:] = [codes.drop_unused]
+    accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
+    outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job
+
+    # Who may call: the merchant role needs a seat at an approved merchant, read with
+    # the token check from the staff seats cached in Redis.
+    access.ROLE_CHECKS.clear()
+    access.ROLE_CHECKS["merchant"] = merchant_routes.merchant_check
+    access.ROLE_CACHE_KEYS.clear()
+    access.ROLE_CACHE_KEYS["merchant"] = seat_cache.keys

@@ -1,0 +1,117 @@
+"""The app is wired in one place (api/bootstrap.py, called by `create_app`): importing
+a module registers nothing, and two apps made in one process have the same wiring,
+each exactly once. Run in a fresh interpreter, where nothing has made an app yet."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import importlib, json, pkgutil, sys
+
+import api.routes
+from sqlalchemy.orm import Session
+
+for module in pkgutil.iter_modules(api.routes.__path__):
+    importlib.import_module("api.routes." + module.name)
+for name in ("api.access", "api.bootstrap", "api.counter_fastpath", "api.fastpath",
+             "api.gate", "api.notify_cli", "api.seat_cache", "points.db"):
+    importlib.import_module(name)
+
+from api import access
+from points import accounts, face, outbox, privacy, workdays
+
+
+def names(hooks):
+    return sorted(f"{hook.__module__}.{hook.__qualname__}" for hook in hooks)
+
+
+def wiring():
+    return {
+        "role_checks": {role: names([check]) for role, check in access.ROLE_CHECKS.items()},
+        "role_cache_keys": {role: names([keys]) for role, keys in access.ROLE_CACHE_KEYS.items()},
+        "account_erasers": names(privacy.ACCOUNT_ERASERS),
+        "identity_removed": names(face.IDENTITY_REMOVED),
+        "account_changed": names(accounts.ACCOUNT_CHANGED),
+        "delivery_hook": names([outbox._delivery_hook] if outbox._delivery_hook else []),
+        "workdays_source": workdays._source is not None,
+    }
+
+
+def session_listeners(session):
+    return {event: names(getattr(session.dispatch, event))
+            for event in ("after_commit", "after_soft_rollback", "before_flush",
+                          "do_orm_execute")}
+
+
+report = {"imported": wiring(), "global_session": session_listeners(Session())}
+from api import create_app
+
+apps = [create_app({"TESTING": True}) for _ in range(2)]
+report["made"] = wiring()
+report["global_session_after"] = session_listeners(Session())
+report["app_sessions"] = []
+for app in apps:
+    db = app.extensions["credit"].db
+    report["app_sessions"].append(session_listeners(db.new_session()))
+# A session of one app carries only that app's listeners, once: commit runs a callback once.
+from points.db import on_commit
+from sqlalchemy import text
+
+ran = []
+session = apps[0].extensions["credit"].db.new_session()
+session.execute(text("SELECT 1"))
+on_commit(session, lambda: ran.append(1))
+session.commit()
+report["on_commit_runs"] = len(ran)
+print("REPORT" + json.dumps(report))
+"""
+
+
+def _probe(tmp_path) -> dict:
+    env = {**os.environ, "APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
+           "REDIS_URL": "memory://",
+           "SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+           "DATA_KEY": "test-data-key"}
+    env.pop("DATABASE_REPLICA_URL", None)
+    done = subprocess.run([sys.executable, "-c", PROBE], check=False, cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("REPORT"))
+    return json.loads(line[len("REPORT"):])
+
+
+def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
+    report = _probe(tmp_path)
+    nothing = {"after_commit": [], "after_soft_rollback": [], "before_flush": [],
+               "do_orm_execute": []}
+    # Importing every route module and the modules holding hooks wired nothing …
+    assert report["imported"] == {
+        "role_checks": {}, "role_cache_keys": {}, "account_erasers": [],
+        "identity_removed": [], "account_changed": [], "delivery_hook": [],
+        "workdays_source": False}
+    assert report["global_session"] == nothing
+    # … create_app did, and a second app left each registration single.
+    assert report["made"] == {
+        "role_checks": {"merchant": ["api.routes.merchant.merchant_check"]},
+        "role_cache_keys": {"merchant": ["api.seat_cache.keys"]},
+        "account_erasers": ["incentives.merchants.erase_account",
+                            "points.notifications.erase_account",
+                            "points.reports.erase_account"],
+        "identity_removed": ["incentives.codes.drop_unused"],
+        "account_changed": ["api.gate.account_changed"],
+        "delivery_hook": ["api.notify_cli.enqueue_delivery"],
+        "workdays_source": True}
+    # Session listeners sit on each app's own session factory, never on Session.
+    assert report["global_session_after"] == nothing
+    assert report["app_sessions"] == [{
+        "after_commit": ["points.db._run_on_commit"],
+        "after_soft_rollback": ["points.db._drop_on_commit"],
+        "before_flush": ["api.seat_cache._flushing"],
+        "do_orm_execute": ["api.seat_cache._executing"]}] * 2
+    assert report["on_commit_runs"] == 1
