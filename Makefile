@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-pg install lint migrate seed clean lock outdated messages docs-assets
+.PHONY: run test test-pg install lint migrate seed clean lock outdated messages docs-assets cluster cluster-stop
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -28,6 +28,7 @@ $(DOCS_STAMP): clients/docs/package-lock.json
 	else echo "npm not found: /redoc stays off (Swagger UI at /docs works)"; fi
 
 docs-assets: $(DOCS_STAMP)
+
 
 # Message catalogs (docs/i18n.md): the .po files are the source, committed; the .mo
 # files are compiled from them here, so a fresh clone, `make run` and `make test` have them.
@@ -88,3 +89,10 @@ outdated: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The deployment on this machine, on loopback ports 16000+ (deploy/cluster; docs/deployment.md).
+cluster: install
+	deploy/cluster start
+
+cluster-stop:
+	deploy/cluster stop

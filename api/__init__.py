@@ -167,7 +167,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_logging(app)
 
     db = Database()
-    db.init(config["DATABASE_URL"])
+    db.init(config["DATABASE_URL"], replica_url=config["DATABASE_REPLICA_URL"],
+            pgbouncer=config["DATABASE_PGBOUNCER"])
     state = AppState(db=db, redis=make_redis(config["REDIS_URL"]),
                      cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]))
     app.extensions["credit"] = state
@@ -251,6 +252,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
         lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+    from api.metrics import Metrics, watch_pool
+
+    watch_pool(db.engine, "primary")
+    if db.replica_engine is not None:
+        watch_pool(db.replica_engine, "replica")
+    app.wsgi_app = Metrics(app, app.wsgi_app)  # times every request; answers /metrics
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
     from api.locale import RequestLocale
 

@@ -183,9 +183,47 @@ def load_config(overrides: dict | None = None) -> dict:
             config[name] = env[name]
     if overrides:
         config.update(overrides)
+    config.update(_cluster_settings(env, app_env, overrides or {}))
     if config["FACE_VERIFIER"] not in {"wechat", "stand-in"}:
         raise ConfigError("FACE_VERIFIER must be wechat or stand-in")
     if config["FACE_VERIFIER"] != "wechat" and app_env == "production":
         raise ConfigError("FACE_VERIFIER must be wechat in production: the stand-in "
                           "passes every face verification")
     return config
+
+
+def _cluster_settings(env: dict, app_env: str, overrides: dict) -> dict:
+    """Settings of a deployment on several machines (docs/deployment.md)."""
+    from api.metrics import allowed_networks
+
+    # /metrics: outside production open to all; in production only to these networks
+    # or to a caller sending `Authorization: Bearer <METRICS_TOKEN>` (none by default).
+    networks = env.get("METRICS_ALLOWED_NETWORKS")
+    if networks is None:
+        networks = "" if app_env == "production" else "0.0.0.0/0,::/0"
+    try:
+        parsed = allowed_networks(networks)
+    except ValueError as error:
+        raise ConfigError(f"METRICS_ALLOWED_NETWORKS: {error}") from None
+    token = env.get("METRICS_TOKEN") or None
+    if token and app_env == "production" and secret_weakness(token):
+        raise ConfigError(f"METRICS_TOKEN is too weak to be real ({secret_weakness(token)})")
+    settings = {
+        "METRICS_TOKEN": token, "METRICS_ALLOWED_NETWORKS": parsed,
+        # Reads that may lag (docs/scaling.md) go to this streaming replica; unset: all
+        # reads on DATABASE_URL.
+        "DATABASE_REPLICA_URL": env.get("DATABASE_REPLICA_URL") or None,
+        # DATABASE_URL (and the replica's) lead to PgBouncer in transaction pooling: no
+        # statements prepared on the server.
+        "DATABASE_PGBOUNCER": _bool(env.get("DATABASE_PGBOUNCER"), False),
+    }
+    redis_url = env.get("REDIS_URL") or ""
+    if redis_url.startswith("redis+sentinel://"):
+        from api.extensions import SentinelURL
+
+        try:
+            SentinelURL.parse(redis_url)
+        except ValueError as error:
+            raise ConfigError(f"REDIS_URL: {error}") from None
+    return {k: v for k, v in settings.items() if not (k in overrides
+                                                      and not isinstance(overrides[k], str))}

@@ -28,6 +28,11 @@ def db_session() -> Session:
     return state().db.session
 
 
+def read_session() -> Session:
+    """For reads that may lag a few seconds: the replica's session when there is one."""
+    return state().db.read_session
+
+
 def redis_client() -> redis.Redis:
     return state().redis
 

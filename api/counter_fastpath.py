@@ -56,6 +56,7 @@ from api import access, gate, idempotency, ratelimit, seat_cache
 from api.bodies import BodyRefused, load_json
 from api.extensions import thread_local_command
 from api.fastpath import Defer, no_database
+from api.metrics import ROUTE_KEY
 from api.routes import merchant as routes
 from api.uow import _CommitInterrupted
 from incentives import codes, merchants, redemptions
@@ -118,6 +119,7 @@ class MerchantCounter:
                 return self.wsgi_app(environ, start_response)
             log.warning("the app context failed to close after a commit", exc_info=True)
         body, extra_headers = done
+        environ[ROUTE_KEY] = environ["PATH_INFO"]  # the request's URL rule, for /metrics
         start_response("201 CREATED", [*self.headers, ("Content-Length", str(len(body))),
                                        ("X-Request-Id", os.urandom(16).hex()), *extra_headers])
         return [body]

@@ -27,6 +27,7 @@ import orjson
 from flask import Flask
 
 from api import access, gate
+from api.metrics import ROUTE_KEY, score_cache_read
 from points import scoring
 from points.db import today
 from points.errors import DomainError
@@ -61,6 +62,8 @@ class CachedPointsRead:
                 and "HTTP_X_REQUEST_ID" not in environ and "resident" not in access.ROLE_CHECKS):
             body = self.answer(environ.get("HTTP_AUTHORIZATION", ""))
             if body is not None:
+                environ[ROUTE_KEY] = PATH  # the request's URL rule, for /metrics
+                score_cache_read(True)
                 start_response("200 OK", [*self.headers, ("Content-Length", str(len(body))),
                                           ("X-Request-Id", os.urandom(16).hex())])
                 return [body]

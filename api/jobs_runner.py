@@ -37,8 +37,13 @@ def run_range_part(job_id: str, lo: int, hi: int) -> None:
 
 
 def enqueue_split(job_id: str, ranges: list[tuple[int, int]]) -> None:
+    from rq import Retry
+
     from api.tasks import enqueue
 
+    # A part whose worker died (kill -9, a lost machine) is found abandoned by a
+    # worker's maintenance (api/tasks.py) and queued again: recomputing a range twice
+    # stores the same scores.
     for lo, hi in ranges:
         enqueue(run_range_part, job_id, lo, hi, queue_name="recompute",
-                job_id=f"job-{job_id}-{lo}")
+                job_id=f"job-{job_id}-{lo}", retry=Retry(max=3, interval=5))

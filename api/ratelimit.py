@@ -139,6 +139,12 @@ def init_rate_limits(app: Flask) -> Limiter:
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     redis_url = app.config["REDIS_URL"]
+    storage_options = {"socket_timeout": 1, "socket_connect_timeout": 1}
+    if redis_url.startswith("redis+sentinel://"):  # the limits package's own form of it
+        from api.extensions import SentinelURL
+
+        redis_url, sentinel_options = SentinelURL.parse(redis_url).limits_storage()
+        storage_options.update(sentinel_options)
     app.config.setdefault("RATELIMIT_STORAGE_URI",
                           "memory://" if redis_url.startswith("memory://") else redis_url)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
@@ -150,7 +156,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     wanted = app.config["RATELIMIT_ENABLED"]
     app.config["RATELIMIT_ENABLED"] = True
     limiter = Limiter(get_remote_address, app=app, default_limits=[],
-                      storage_options={"socket_timeout": 1, "socket_connect_timeout": 1}
+                      storage_options=storage_options
                       if not redis_url.startswith("memory://") else {})
     app.config["RATELIMIT_ENABLED"] = limiter.enabled = wanted
     # Every limit here is a route's own, checked when its view runs; with no default

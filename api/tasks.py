@@ -40,6 +40,8 @@ def register_worker_cli(app: Flask) -> None:
         if app.config["REDIS_URL"].startswith("memory://"):
             raise click.UsageError("REDIS_URL=memory:// runs jobs in-process; no worker needed")
         names = queues or QUEUES
+        # Maintenance every 30 s (RQ's default: 10 minutes) finds the jobs of a worker
+        # that died and queues those with retries left again.
         w = rq.SimpleWorker([rq.Queue(n, connection=state.redis) for n in names],
-                            connection=state.redis)
+                            connection=state.redis, maintenance_interval=30)
         w.work(burst=burst, with_scheduler=True)

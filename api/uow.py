@@ -44,9 +44,9 @@ def reconnecting(call: Callable[[], Any]) -> Any:
             raise
         log.warning("database connection lost (%s); running again on a new one",
                     type(error.orig).__name__)
-        session = state().db.current()
-        if session is not None:
-            session.rollback()
+        for session in (state().db.current(), state().db.current_replica()):
+            if session is not None:
+                session.rollback()
         return call()
 
 

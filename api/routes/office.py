@@ -9,7 +9,7 @@ from flask import request
 from sqlalchemy import select
 
 from api import access
-from api.context import db_session
+from api.context import db_session, read_session
 from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from points import calendar, quality, rule_admin
 from points.db import on_commit
@@ -190,7 +190,7 @@ def quality_report(period):
 
     Credit office. For a period (default: the last 30 days).
     """
-    return quality.quality_report(db_session(), period["start"], period["end"])
+    return quality.quality_report(read_session(), period["start"], period["end"])
 
 
 @blp.route("/audit")
@@ -262,7 +262,7 @@ def department_assessment(query):
     from points import assessment
     from points.db import today
 
-    rows = assessment.assessment(db_session(), query["start"], query["end"], today())
+    rows = assessment.assessment(read_session(), query["start"], query["end"], today())
     if query["format"] == "csv" or request.accept_mimetypes.best == "text/csv":
         return Response(assessment.to_csv(rows), mimetype="text/csv", headers={
             "Content-Disposition": "attachment; filename=assessment.csv"})

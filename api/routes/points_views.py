@@ -9,7 +9,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from api import access, gate
-from api.context import cipher, db_session, redis_client
+from api.context import cipher, db_session, read_session, redis_client
+from api.metrics import score_cache_read
 from api.smorest import Blueprint, Schema, paginate_select
 from incentives.perks import LEVELS
 from points import records, scoring
@@ -184,8 +185,10 @@ def my_points():
     # Flask serves this read when api/fastpath.py did not: the gate or the score was
     # not cached, or the request carries an X-Request-Id or an Origin, or request
     # logging is on.
-    body = (scoring.cached_points(redis_client(), subject_id, day)
-            or scoring.rebuilt_points(db_session(), redis_client(), subject_id, day))
+    body = scoring.cached_points(redis_client(), subject_id, day)
+    score_cache_read(body is not None)
+    if body is None:
+        body = scoring.rebuilt_points(db_session(), redis_client(), subject_id, day)
     # The body is the engine's own view, already in the documented shape (and checked
     # against PointsSchema by the fuzzing tests): sent as is, the hottest read skips
     # a marshmallow round trip.
@@ -206,7 +209,7 @@ def my_history(pagination_parameters):
     subject_id = credit_subject_id()
     stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
             .order_by(ScoreHistory.id.desc()))
-    return paginate_select(db_session(), stmt, pagination_parameters)
+    return paginate_select(read_session(), stmt, pagination_parameters)
 
 
 @blp.route("/records")

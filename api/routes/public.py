@@ -35,6 +35,40 @@ def health():
     No sign-in. 200 when the database and Redis both answer; 503 names the part that is
     down (`database` or `redis`: `unavailable`). For load balancers and monitoring.
     """
+    return _dependencies()
+
+
+class LiveSchema(Schema):
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok"]))
+
+
+@blp.route("/health/live")
+@public
+@blp.response(200, LiveSchema)
+@blp.errors()
+def live():
+    """Liveness: the process answers (nothing else is asked; restart it if this fails).
+
+    No sign-in. Asks neither the database nor Redis, so a dependency that is down does not
+    get the app restarted; for the orchestrator's liveness probe.
+    """
+    return {"status": "ok"}
+
+
+@blp.route("/health/ready")
+@public
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
+@blp.errors()
+def ready():
+    """Readiness: the database and Redis answer (a load balancer sends no traffic on 503).
+
+    No sign-in. The same answer as GET /v1/health: 503 names the part that is down.
+    """
+    return _dependencies()
+
+
+def _dependencies():
     parts = {"database": "ok", "redis": "ok"}
     try:
         db_session().execute(text("SELECT 1"))

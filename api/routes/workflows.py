@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from api import access
 from api.access import public
-from api.context import cipher, db_session, redis_client
+from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
 from api.notify_cli import install_delivery_hook
 from api.routes.points_views import credit_subject_id
@@ -232,20 +232,20 @@ def _department():
     return access.current().department
 
 
-def _masked_names(subject_ids) -> dict[int, str]:
+def _masked_names(subject_ids, session=None) -> dict[int, str]:
     ids = sorted(set(subject_ids))
     if not ids:
         return {}
     # The verified name, else the reported one (points.subjects.reference_name).
-    rows = db_session().execute(select(
+    rows = (session or db_session()).execute(select(
         Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
     ).where(Subject.id.in_(ids)))
     return {sid: mask_name(cipher().decrypt(enc)) if enc else "*" for sid, enc in rows}
 
 
-def _commitment_views(rows, with_names: bool = False) -> list[dict]:
-    departments = commitments.departments_of(db_session(), rows)
-    names = _masked_names(c.subject_id for c in rows) if with_names else {}
+def _commitment_views(rows, with_names: bool = False, session=None) -> list[dict]:
+    departments = commitments.departments_of(session or db_session(), rows)
+    names = _masked_names((c.subject_id for c in rows), session) if with_names else {}
     day = today()
     out = []
     for c in rows:
@@ -330,9 +330,10 @@ def public_commitments(query, pagination_parameters):
     No sign-in. Commitments made public, for the public notice board: kind, content,
     matter and status, the person's name masked.
     """
-    rows = paginate_select(db_session(), commitments.public_list(query["kind"]),
+    session = read_session()  # a list that may lag: the replica's, if any
+    rows = paginate_select(session, commitments.public_list(query["kind"]),
                            pagination_parameters)
-    return _commitment_views(rows, with_names=True)
+    return _commitment_views(rows, with_names=True, session=session)
 
 
 @blp.route("/dept/commitments")

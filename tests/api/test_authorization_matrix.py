@@ -52,7 +52,7 @@ CALLERS = (ANON, RES, RES2, STAFF, STAFF2, DEPT, DEPT2, ADMIN, CLERK2_AS_A, RETI
 CALL_ORDER = (ANON, RETIRED_ADMIN, ADMIN, DEPT2, CLERK2_AS_A, RES2, STAFF2, STAFF, DEPT, RES)
 
 SKIPPED_ENDPOINTS = ("static",)
-SKIPPED_PREFIXES = ("api-docs.", "docs_assets.")  # the docs pages and their files
+SKIPPED_PREFIXES = ("api-docs.", "docs_assets.")  # the docs pages and their static files
 
 RES_NAME = "赵矩阵"
 RES_ID = valid_id(birth="19850505", seq=731)
@@ -156,6 +156,8 @@ PERK = {"title": "门票八折", "description": "凭码购票", "min_level": "D"
 MATRIX: dict[tuple[str, str], Case] = {
     # -- public -------------------------------------------------------------------
     ("GET", "/v1/health"): Case("/v1/health", everyone(200)),
+    ("GET", "/v1/health/live"): Case("/v1/health/live", everyone(200)),
+    ("GET", "/v1/health/ready"): Case("/v1/health/ready", everyone(200)),
     ("GET", "/v1/rule-sets/active"): Case("/v1/rule-sets/active", everyone(200)),
     ("GET", "/v1/commitments/public"): Case("/v1/commitments/public", everyone(200)),
     # Empty bodies: 422 shows the route is open (a closed one answers 401 first).
