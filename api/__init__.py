@@ -193,12 +193,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     docs.register_assets(app)
 
     from incentives import codes, merchants
-    from points import calendar, face, privacy, reports, workdays
+    from points import calendar, face, notifications, privacy, reports, workdays
 
     # Working days follow the office's holiday arrangements stored in this database.
     workdays.configure(calendar.source_for(db.engine))
 
-    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account]
+    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
+                                  notifications.erase_account]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     from api import gate
 

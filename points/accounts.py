@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from points import policy
 from points.crypto import DataCipher
 from points.db import dialect_insert, utcnow
 from points.errors import Invalid
@@ -92,10 +93,14 @@ def is_eligible(cipher: DataCipher, user: User, today: dt.date) -> bool:
 
 
 def set_consent(session: Session, user: User, scope: str, granted: bool,
-                policy_version: str) -> Consent:
+                policy_version: str, current_version: str | None = None) -> Consent:
+    """Record a consent; with `current_version`, only one given under the policy in
+    force (points.policy) is accepted."""
     if scope not in CONSENT_SCOPES:
         raise Invalid(f"unknown consent scope {scope!r}",
                       errors={"path": {"scope": [f"one of {', '.join(CONSENT_SCOPES)}"]}})
+    if current_version is not None:
+        policy.check_version(policy_version, current_version)
     consent = Consent(user_id=user.id, scope=scope, granted=granted,
                       policy_version=policy_version, at=utcnow())
     session.add(consent)

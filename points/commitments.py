@@ -20,7 +20,7 @@ import redis
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from points import engine, ingestion, outbox, rule_store, scoring
+from points import engine, ingestion, notifications, rule_store, scoring
 from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
@@ -257,12 +257,12 @@ def record_outcome(session: Session, cipher: DataCipher, cache: redis.Redis | No
     commitment.outcome_record_id = result["accepted"][0]["record_id"]
     commitment.decided_by = f"department:{department.code}"
     commitment.closed_at = utcnow()
-    outbox.queue(session, user_id=commitment.user_id, event="commitment_outcome",
-                 dedupe_key=f"commitment:{commitment.id}:outcome",
-                 page=f"pages/commitments/detail?id={commitment.id}",
-                 data=outbox.message_data(commitment.matter or commitment.content,
-                                          "已履约" if outcome == "fulfilled" else "违诺",
-                                          today, department.name))
+    notifications.send_one(session, notifications.Notice(
+        kind="commitment_outcome", dedupe_key=f"commitment:{commitment.id}:outcome",
+        user_id=commitment.user_id, subject_id=commitment.subject_id,
+        ref=("commitment", commitment.id),
+        params={"matter": commitment.matter or commitment.content, "outcome": outcome,
+                "department": department.name, "serious": commitment.outcome_serious}), today)
     return commitment
 
 

@@ -28,7 +28,7 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from points import accounts, records, rule_store, scoring
+from points import accounts, notifications, records, rule_store, scoring
 from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
@@ -59,7 +59,9 @@ def _negative_records(session: Session, subject_id: int, today: dt.date) -> list
     return [{"record_id": r["id"], "type": r["type"], "title": r["title"], "class": r["class"],
              "points": r["points"], "status": r["status"],
              "decided_on": r["decided_on"].isoformat() if r["decided_on"] else None,
-             "counted_until": r["counted_until"].isoformat() if r["counted_until"] else None}
+             "counted_until": r["counted_until"].isoformat() if r["counted_until"] else None,
+             "department": r["department"], "document_no": r["document_no"],
+             "statement": r["statement"]["text"] if r["statement"] else None}
             for r in records.subject_records(session, subject_id, today)
             if r["kind"] == "negative" and r["counting"]]
 
@@ -107,6 +109,12 @@ def run_check(session: Session, cipher: DataCipher, cache: redis.Redis,
         checked_at=utcnow(), checked_on=today)
     session.add(check)
     session.flush()
+    if subject is not None:
+        notifications.send_one(session, notifications.Notice(
+            kind="credit_checked", dedupe_key=f"credit_check:{check.id}", subject_id=subject.id,
+            ref=("credit_check", check.id),
+            params={"department": department.name, "purpose": purpose,
+                    "matter_ref": matter_ref[:200]}), today)
     return check, file
 
 

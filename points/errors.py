@@ -127,6 +127,9 @@ CODES: dict[str, tuple[type[DomainError], str]] = {
                                               "for this account (unknown, used or expired)")),
     "NAME_MISMATCH": (Invalid, "the name does not match the name bound to this ID number"),
     # Records, repairs, objections, commitments.
+    "POLICY_VERSION_UNKNOWN": (Invalid, ("the consent names a policy version other than the one "
+                                        "in force (GET /v1/policies/current)")),
+    "NOTIFICATION_NOT_FOUND": (NotFound, "no such notification of this account"),
     "RECORD_NOT_FOUND": (NotFound, "no such record (for this department, or of this resident)"),
     "RECORD_REVOKED": (Conflict, "the record was revoked; it no longer counts"),
     "RECORD_NOT_ENDABLE": (Conflict, "only negative records can be ended"),

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from points import accounts, outbox
+from points import accounts, notifications
 from points.audit import audit
 from points.crypto import DataCipher
 from points.db import utcnow
@@ -181,6 +181,7 @@ def bind_verified(session: Session, cipher: DataCipher, user: User, name: str, n
     user.identity_bound_at = user.identity_bound_at or now
     user.identity_verified_at = now
     subject.verified_name_enc = user.name_enc
+    notifications.claim(session, user.id, subject.id)
     verification.bound_at = now
     verification.subject_id = subject.id
     verification.name_enc = verification.id_number_enc = None  # needed no longer
@@ -205,11 +206,11 @@ def _move_away(session: Session, holder: User, to: User, subject: Subject,
           after={"user_id": to.id, "out_seq_no": verification.out_seq_no})
     accounts.record_access(session, subject.id, "account", "identity_moved",
                            actor_id=_actor(to), reference=f"from {_actor(holder)}")
-    outbox.queue(session, user_id=holder.id, event="identity_moved",
-                 dedupe_key=f"identity_moved:{verification.out_seq_no}:{holder.id}",
-                 data=outbox.message_data("实名绑定", "已转移", today,
-                                          "该身份证号已由本人人脸核身后绑定到另一账号"))
-
+    # To the account, not the person: the notices about the person's credit move
+    # with the binding (`notifications.claim`), this one stays with the account.
+    notifications.send_one(session, notifications.Notice(
+        kind="identity_moved", dedupe_key=f"identity_moved:{verification.out_seq_no}:{holder.id}",
+        user_id=holder.id, params={}), today)
 
 def _view(cipher: DataCipher, user: User, today: dt.date, name: str | None = None,
           number: str | None = None) -> accounts.IdentityView:

@@ -19,7 +19,7 @@ from sqlalchemy import JSON, ColumnElement, any_, cast, column, func, literal, s
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, scoring
+from points import engine, notifications, rule_store, scoring
 from points.crypto import DataCipher
 from points.db import SHANGHAI, dialect_insert, utcnow
 from points.identity import is_adult, normalise_id_number, same_name
@@ -390,6 +390,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     # Subjects whose explanation may change with their points unmoved: a correction,
     # or a new record that counts today (a capped category, a 0-point one).
     explained: set[int] = set()
+    notices: list[notifications.Notice] = []
 
     def correct(record: CreditRecord, item: Checked, subject_id: int, digest: str) -> None:
         """A resend of a stored record: unchanged, or a correction (both the person it
@@ -402,6 +403,7 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         if result == "updated":
             touched.update({old_subject, subject_id})
             explained.update({old_subject, subject_id})
+            notices.append(changed_notice(record, "corrected", department.name, rule_set))
         accepted.append({"source_ref": item.source_ref, "record_id": record.id, "result": result,
                          "late": record.late, "index": item.index})
 
@@ -441,6 +443,10 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                 accepted.append({"source_ref": item.source_ref,
                                  "record_id": inserted[item.source_ref], "result": "created",
                                  "late": item.late, "index": item.index})
+                notice = negative_notice(item, inserted[item.source_ref], subject_id,
+                                         department, rule_set)
+                if notice is not None:
+                    notices.append(notice)
             else:
                 correct(racers[item.source_ref], item, subject_id,
                         content_hash(item, item.id_hash))
@@ -462,6 +468,8 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
             "record_type": c.type, "problems": c.problems,
             "dimensions": sorted({p["dimension"] for p in c.problems}), "status": "open",
             "created_at": now} for c in rejected])
+    # Art. 15: the person is told of each negative record when it is stored.
+    notifications.send(session, notices, today)
     if touched:
         scoring.recompute_subjects(session, cache, touched, today, cause="record",
                                    explanation_changed=explained,
@@ -472,6 +480,37 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
         "rejected": [{"source_ref": c.source_ref, "index": c.index, "problems": c.problems}
                      for c in rejected],
     }
+
+
+def negative_notice(item: Checked, record_id: int, subject_id: int, department: Department,
+                    rule_set: RuleSet) -> notifications.Notice | None:
+    """The notice of a newly stored negative record (《征信业管理条例》 Art. 15): its
+    type, department, document number, and how to object or apply for repair."""
+    resolved = rule_set.resolved_types.get(item.type)
+    if resolved is None or resolved.kind != "negative":
+        return None
+    decided = item.dates.get("decided_on") or item.dates.get("occurred_on")
+    document_no = (item.details or {}).get("document_no")
+    return notifications.Notice(
+        kind="record_negative", dedupe_key=f"record:{record_id}:negative", subject_id=subject_id,
+        ref=("record", record_id), params={
+            "record_id": record_id, "type": item.type, "title": resolved.type.title,
+            "class": resolved.type.record_class, "department": department.name,
+            "department_code": department.code,
+            "document_no": str(document_no) if document_no not in (None, "") else None,
+            "decided_on": decided.isoformat() if decided else None,
+            "repairable": bool(resolved.type.repairable)})
+
+
+def changed_notice(record: CreditRecord, change: str, department_name: str,
+                   rule_set: RuleSet, **extra: Any) -> notifications.Notice:
+    """The notice of a record corrected, ended, revoked or repaired."""
+    resolved = rule_set.resolved_types.get(record.type)
+    return notifications.Notice(
+        kind="record_changed", dedupe_key=f"record:{record.id}:{change}:v{record.version}",
+        subject_id=record.subject_id, ref=("record", record.id), params={
+            "record_id": record.id, "change": change, "department": department_name,
+            "title": resolved.type.title if resolved else record.type, **extra})
 
 
 def _close_fixed_issues(session: Session, department_id: int, refs: list[str], batch_id: int,

@@ -38,6 +38,11 @@ PERMANENT_ERRORS = {40037, 41028, 41029, 41030, 47003}
 # Our templates each have the same four fields, chosen in the mini-program console:
 # thing1 (事项), phrase2 (结果), date3 (日期), thing4 (说明).
 DEFAULT_TEMPLATES = {
+    "record_negative": "record-negative-template",
+    "record_changed": "record-changed-template",
+    "level_changed": "level-changed-template",
+    "credit_checked": "credit-checked-template",
+    "report_viewed": "report-viewed-template",
     "repair_decided": "repair-decided-template",
     "objection_decided": "objection-decided-template",
     "commitment_outcome": "commitment-outcome-template",

@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from points import outbox, records
+from points import notifications, records
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
@@ -82,7 +82,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
           objection.id, before={"status": objection.status},
           after={"status": "upheld" if upheld else "rejected", "record_status": record.status},
           note=note)
-    outbox.close_decided(session, objection, kind="objection",
+    notifications.close_decided(session, objection, kind="objection",
                          status="upheld" if upheld else "rejected", by=by, note=note,
                          today=today, title=title, answer="异议成立" if upheld else "未采纳",
                          sender=department.name)

@@ -92,6 +92,26 @@ def queue(session: Session, *, user_id: int | None, event: str, dedupe_key: str,
     return message_id
 
 
+def queue_many(session: Session, messages: list[dict]) -> list[int]:
+    """`queue` for many messages (each a dict of user_id, event, dedupe_key, data,
+    page) with one INSERT per chunk; the ids of those not queued before."""
+    if not messages:
+        return []
+    now = utcnow()
+    rows = [{"dedupe_key": m["dedupe_key"], "user_id": m["user_id"], "event": m["event"],
+             "page": m.get("page"), "data": m["data"], "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now} for m in messages]
+    ids: list[int] = []
+    for i in range(0, len(rows), BATCH):
+        ids += session.execute(dialect_insert(session, OutboxMessage).values(rows[i:i + BATCH])
+                               .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                               .returning(OutboxMessage.id)).scalars().all()
+    hook = _delivery_hook
+    if ids and hook is not None:
+        on_commit(session, lambda: hook(ids))
+    return ids
+
+
 def _due(session: Session, now: dt.datetime, ids: list[int] | None, limit: int) -> list[int]:
     stmt = (select(OutboxMessage.id)
             .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -172,18 +192,3 @@ def deliver_pending(session_factory: Callable[[], Session], sender: Sender, *,
                 result = SendResult("retry", f"{type(exc).__name__}: {exc}"[:500])
         counts[_finish(session_factory, message, token, result, now())] += 1
     return counts
-
-
-def close_decided(session: Session, item, *, kind: str, status: str, by: str,
-                  note: str | None, today: dt.date, title: str, answer: str,
-                  sender: str) -> None:
-    """Close a decided repair application or objection (same decision columns on
-    both) and queue the resident's message about it in the same transaction."""
-    item.status = status
-    item.decided_on = today
-    item.decision_note = note
-    item.decided_by = by
-    item.closed_at = utcnow()
-    queue(session, user_id=item.user_id, event=f"{kind}_decided",
-          dedupe_key=f"{kind}:{item.id}:decided", page=f"pages/{kind}s/detail?id={item.id}",
-          data=message_data(title, answer, today, note or sender))

@@ -9,12 +9,12 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, scoring
+from points import engine, notifications, rule_store, scoring, statements
 from points.audit import audit
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
 from points.i18n import gettext
-from points.ingestion import snapshot
+from points.ingestion import changed_notice, snapshot
 from points.models import CreditRecord, Department, RecordVersion
 from points.rulesets import RuleSet
 
@@ -55,6 +55,9 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
     audit(session, f"department:{department.code}", "record.ended", "record", record.id,
           before={"ended_on": record.ended_on}, after={"ended_on": ended_on})
     record.ended_on = ended_on
+    notifications.send_one(session, changed_notice(record, "ended", department.name,
+                                                   rule_store.active(session),
+                                                   ended_on=ended_on.isoformat()), today)
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause="record",
                                reason=f"{department.name} ended record {record.id} "
                                       f"({record.type}) on {ended_on.isoformat()}",
@@ -80,6 +83,8 @@ def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, re
     record.status = "revoked"
     record.revoked_reason = reason
     record.disputed = False
+    notifications.send_one(session, changed_notice(record, "revoked", who,
+                                                   rule_store.active(session)), today)
     scoring.recompute_subjects(session, cache, [record.subject_id], today, cause=cause,
                                reason=f"{who} revoked record {record.id} ({record.type}): {reason}",
                                record_id=record.id)
@@ -102,7 +107,17 @@ def shown_status(record: CreditRecord, end: dt.date | None, today: dt.date,
     return "active"
 
 
-def view(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, Any]:
+def document_no(record: CreditRecord) -> str | None:
+    """The department's document number (文号), when it sent one in `details`."""
+    value = (record.details or {}).get("document_no")
+    return str(value) if value not in (None, "") else None
+
+
+def view(record: CreditRecord, rule_set: RuleSet, today: dt.date,
+         department: Department | None = None,
+         statement: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The record as its subject sees it: which department reported it under which
+    document number, and the person's own statement (说明) on it, if any."""
     facts = scoring.facts_of(record)
     resolved = rule_set.resolved_types.get(record.type)
     start = end = repairable = None
@@ -129,14 +144,23 @@ def view(record: CreditRecord, rule_set: RuleSet, today: dt.date) -> dict[str, A
         "counted_until": end,
         "counting": (record.status != "revoked" and start is not None and start <= today
                      and (end is None or today < end)),
-        "repairable": bool(rt and rt.kind == "negative" and rt.repairable),
-        "repairable_from": repairable,
+        # A revoked record is gone from the file: there is nothing left to repair.
+        "repairable": bool(rt and rt.kind == "negative" and rt.repairable
+                           and record.status != "revoked"),
+        "repairable_from": repairable if record.status != "revoked" else None,
+        "department": (None if department is None
+                       else {"code": department.code, "name": department.name}),
+        "document_no": document_no(record),
+        "statement": statement,
         "details": record.details,
     }
 
 
 def subject_records(session: Session, subject_id: int, today: dt.date) -> list[dict[str, Any]]:
     rule_set = rule_store.active(session)
-    rows = session.execute(select(CreditRecord).where(CreditRecord.subject_id == subject_id)
-                           .order_by(CreditRecord.id.desc())).scalars()
-    return [view(r, rule_set, today) for r in rows]
+    rows = session.execute(select(CreditRecord, Department)
+                           .join(Department, Department.id == CreditRecord.department_id)
+                           .where(CreditRecord.subject_id == subject_id)
+                           .order_by(CreditRecord.id.desc())).all()
+    said = statements.of_subject(session, subject_id)
+    return [view(r, rule_set, today, department, said.get(r.id)) for r, department in rows]

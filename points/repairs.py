@@ -16,11 +16,12 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from points import outbox, records, rule_store, scoring
+from points import notifications, records, rule_store, scoring
 from points.audit import audit
 from points.commitments import notice
 from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
+from points.ingestion import changed_notice
 from points.models import CreditRecord, Department, User
 from points.models.workflows import Commitment, RepairApplication
 from points.rulesets import RuleSet
@@ -162,6 +163,8 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
         records.keep_version(session, record, "repaired", by)
         record.status = "repaired"
         record.repaired_on = today
+        notifications.send_one(session, changed_notice(record, "repaired", department.name,
+                                                       rule_store.active(session)), today)
         scoring.recompute_subjects(
             session, cache, [record.subject_id], today, cause="repair", record_id=record.id,
             reason=f"{department.name} approved the repair of record {record.id} ({title}), "
@@ -172,7 +175,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
           application.id, before={"status": application.status, "record_status": "active"},
           after={"status": "approved" if approve else "rejected",
                  "record_status": record.status}, note=note)
-    outbox.close_decided(session, application, kind="repair",
+    notifications.close_decided(session, application, kind="repair",
                          status="approved" if approve else "rejected", by=by, note=note,
                          today=today, title=title, answer="已通过" if approve else "未通过",
                          sender=department.name)

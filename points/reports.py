@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from points import accounts, records, rule_store, scoring
+from points import accounts, notifications, records, rule_store, scoring
 from points.crypto import DataCipher, hash_token
 from points.db import SHANGHAI, dialect_insert, utcnow
 from points.errors import Conflict, Forbidden, Gone, NotFound
@@ -126,9 +126,14 @@ def view_report(session: Session, cache: redis.Redis, cipher: DataCipher, token:
     authorisation, so the log says a holder of this link read the report."""
     share = open_share(session, token)
     if viewer_id is None or viewer_id != share.user_id:
-        accounts.record_access(session, share.subject_id, VIEWER_KIND, VIEW_PURPOSE,
-                               actor_id=None if viewer_id is None else str(viewer_id),
-                               reference=_reference(share))
+        entry = accounts.record_access(session, share.subject_id, VIEWER_KIND, VIEW_PURPOSE,
+                                       actor_id=None if viewer_id is None else str(viewer_id),
+                                       reference=_reference(share))
+        session.flush()
+        notifications.send_one(session, notifications.Notice(
+            kind="report_viewed", dedupe_key=f"report_view:{entry.id}",
+            subject_id=share.subject_id, ref=("report_share", share.id),
+            params={"report_no": report_number(share)}), today)
         session.execute(update(ReportShare).where(ReportShare.id == share.id).values(
             views=ReportShare.views + 1, last_viewed_at=utcnow()))
     return build_report(session, cache, cipher, share, today)
@@ -151,7 +156,8 @@ def build_report(session: Session, cache: redis.Redis, cipher: DataCipher, share
     # The worker's statement (说明) goes with each record, when there is one.
     negatives = [{"type": r["type"], "title": r["title"], "class": r["class"],
                   "decided_on": r["decided_on"], "counted_until": r["counted_until"],
-                  "statement": r.get("statement")}
+                  "department": r["department"], "document_no": r["document_no"],
+                  "statement": r["statement"]}
                  for r in records.subject_records(session, share.subject_id, today)
                  if r["kind"] == "negative" and r["counting"]]
     scale = rule_store.active(session).public_view()

@@ -10,7 +10,7 @@ import redis
 from sqlalchemy import Text, cast, insert, select, text
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, score_cache
+from points import engine, notifications, rule_store, score_cache
 from points.db import dialect_insert, on_commit, utcnow
 from points.models import CreditRecord, Score, ScoreHistory, Subject
 from points.rulesets import RuleSet
@@ -264,6 +264,7 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
     writes: list[tuple] = []
     history: list[tuple] = []
     to_cache: list[tuple[int, int, bytes]] = []
+    levels: list[notifications.Notice] = []
     for subject_id in ids:
         previous = stored.get(subject_id)
         use = active
@@ -284,9 +285,15 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
         if moved:
             results.changed.add(subject_id)
             history.append((subject_id, *state))
+            if previous is not None and previous.level != score.level:
+                levels.append(notifications.Notice(
+                    kind="level_changed", dedupe_key=f"level:{subject_id}:{version}",
+                    subject_id=subject_id, params={"from": previous.level, "to": score.level,
+                                                   "points": score.points}))
         if stale or fill_cache:
             to_cache.append((subject_id, version, cache_body(score, change_on)))
     _write(session, writes, history, as_of, utcnow(), reason, cause, record_id)
+    notifications.send(session, levels, as_of)
     if cache is not None and to_cache:
         on_commit(session, lambda: score_cache.put_many(cache, to_cache))
     return results

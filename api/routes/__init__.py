@@ -10,6 +10,7 @@ def register_blueprints(api: Api, *, dev_login: bool) -> None:
         auth,
         department,
         merchant,
+        notifications,
         office,
         points_views,
         public,
@@ -20,7 +21,7 @@ def register_blueprints(api: Api, *, dev_login: bool) -> None:
     )
 
     for module in (public, auth, resident, points_views, department, admin, office, workflows,
-                   merchant, workers, report_page):
+                   merchant, workers, report_page, notifications):
         api.register_blueprint(module.blp)
     if dev_login:
         api.register_blueprint(auth.dev_blp)

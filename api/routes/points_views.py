@@ -13,7 +13,7 @@ from api.context import cipher, db_session, read_session, redis_client
 from api.metrics import score_cache_read
 from api.smorest import Blueprint, Schema, paginate_select
 from incentives.perks import LEVELS
-from points import records, scoring
+from points import records, scoring, statements
 from points.db import today
 from points.engine import STATUSES
 from points.models import ScoreHistory
@@ -100,6 +100,18 @@ class HistorySchema(Schema):
     record_id = ma.fields.Integer(allow_none=True)
 
 
+class DepartmentRefSchema(Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class StatementSchema(Schema):
+    record_id = ma.fields.Integer(required=True)
+    text = ma.fields.String(required=True)
+    created_at = ma.fields.DateTime(required=True)
+    updated_at = ma.fields.DateTime(required=True)
+
+
 class RecordSchema(Schema):
     EXAMPLE: ClassVar[dict] = {'id': 42,
                                'type': 'admin.penalty.general',
@@ -118,7 +130,10 @@ class RecordSchema(Schema):
                                'counting': True,
                                'repairable': True,
                                'repairable_from': '2027-02-20',
-                               'details': {'document_no': '长市监罚〔2026〕123号'}}
+                               'details': {'document_no': '长市监罚〔2026〕123号'},
+                               'department': {'code': 'market', 'name': '雨花区市场监督管理局'},
+                               'document_no': '长市监罚〔2026〕123号',
+                               'statement': None}
     id = ma.fields.Integer(required=True)
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
@@ -147,6 +162,12 @@ class RecordSchema(Schema):
     repairable_from = ma.fields.Date(
         allow_none=True,
         metadata={"description": "the first day a repair may be applied for"})
+    department = ma.fields.Nested(DepartmentRefSchema, allow_none=True, required=True,
+                                  metadata={"description": "who reported the record"})
+    document_no = ma.fields.String(allow_none=True, required=True, metadata={
+        "description": "the department's document number (文号), when it sent one"})
+    statement = ma.fields.Nested(StatementSchema, allow_none=True, required=True, metadata={
+        "description": "my statement (说明) on the record, PUT /v1/me/records/{id}/statement"})
     details = ma.fields.Dict(
         keys=ma.fields.String(),
         metadata={"description": "the facts the department sent (document_no, amount, …)"})
@@ -227,3 +248,39 @@ def my_records(pagination_parameters):
     pagination_parameters.item_count = len(items)
     start = (pagination_parameters.page - 1) * pagination_parameters.page_size
     return items[start:start + pagination_parameters.page_size]
+
+
+class StatementInSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {"text": "罚款已于2026年11月25日缴清，违法行为已改正。"}
+    text = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500),
+                            metadata={"description": "1 to 500 characters"})
+
+
+@blp.route("/records/<int:record_id>/statement", methods=["PUT"])
+@blp.arguments(StatementInSchema)
+@blp.response(200, StatementSchema)
+@blp.errors(401, 403, 404, 409, 422)
+def put_statement(body, record_id):
+    """Add or replace my statement (说明) on a record of mine (Art. 16).
+
+    Resident, on my own records (anyone else's: 404). The statement is shown with the
+    record to me, to departments in their credit checks, and on my worker's report while
+    the record counts; it is in my export.
+    """
+    subject_id = credit_subject_id()
+    saved = statements.put(db_session(), subject_id, record_id, body["text"],
+                           f"user:{access.current().user.id}")
+    return statements.as_dict(saved)
+
+
+@blp.route("/records/<int:record_id>/statement", methods=["DELETE"])
+@blp.response(204)
+@blp.errors(401, 403, 404, 409)
+def delete_statement(record_id):
+    """Remove my statement from a record of mine.
+
+    Resident, on my own records (anyone else's: 404). It leaves the record, the checks
+    and the report at once.
+    """
+    statements.remove(db_session(), credit_subject_id(), record_id,
+                      f"user:{access.current().user.id}")

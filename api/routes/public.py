@@ -47,10 +47,10 @@ class LiveSchema(Schema):
 @blp.response(200, LiveSchema)
 @blp.errors()
 def live():
-    """Liveness: the process answers (nothing else is asked; restart it if this fails).
+    """Liveness: the process answers.
 
-    No sign-in. Asks neither the database nor Redis, so a dependency that is down does not
-    get the app restarted; for the orchestrator's liveness probe.
+    No sign-in. Nothing else is asked: a process that does not answer 200 is restarted
+    (a container's liveness probe, systemd's watchdog).
     """
     return {"status": "ok"}
 
@@ -61,9 +61,10 @@ def live():
 @blp.alt_response(503, schema=HealthSchema, description="the database or Redis is down")
 @blp.errors()
 def ready():
-    """Readiness: the database and Redis answer (a load balancer sends no traffic on 503).
+    """Readiness: the database and Redis answer.
 
-    No sign-in. The same answer as GET /v1/health: 503 names the part that is down.
+    No sign-in. 200 when both answer; 503 names the part that is down, and a load
+    balancer sends the node no traffic until it answers 200 again.
     """
     return _dependencies()
 
@@ -170,3 +171,54 @@ def active_rule_set():
     from points import rule_store
 
     return rule_store.active(db_session()).public_view()
+
+
+class DepartmentPublicSchema(Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+@blp.route("/departments")
+@public
+@blp.response(200, DepartmentPublicSchema(many=True))
+@blp.errors()
+def departments():
+    """Every department in service: the codes commitments and checks name.
+
+    No sign-in. Code and name of each department that is not disabled, for the
+    mini-program's pickers (a commitment names the department of its matter).
+    """
+    from sqlalchemy import select
+
+    from points.models import Department
+
+    return db_session().execute(select(Department).where(Department.enabled.is_(True))
+                                .order_by(Department.code)).scalars().all()
+
+
+class PolicyScopeSchema(Schema):
+    title = ma.fields.String(required=True)
+    text = ma.fields.String(required=True)
+
+
+class PolicySchema(Schema):
+    version = ma.fields.String(required=True)
+    scopes = ma.fields.Dict(keys=ma.fields.String(),
+                            values=ma.fields.Nested(PolicyScopeSchema), required=True)
+
+
+@blp.route("/policies/current")
+@public
+@blp.response(200, PolicySchema)
+@blp.errors()
+def current_policy():
+    """The consent policy in force: its version, and what each consent scope means.
+
+    No sign-in. A consent (`PUT /v1/me/consents/{scope}`) must name this `version`;
+    another is refused with 422 `POLICY_VERSION_UNKNOWN`.
+    """
+    from flask import current_app
+
+    from points import policy
+
+    return policy.current(current_app.config["CONSENT_POLICY_VERSION"])

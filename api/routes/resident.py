@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import marshmallow as ma
+from flask import current_app
 from sqlalchemy import select
 
 from api import access
@@ -258,12 +259,14 @@ def get_consents():
 def put_consent(body, scope):
     """Grant or withdraw a consent (credit_points, merchant_share).
 
-    `policy_version` is the version of the policy text the resident agreed to. A code
+    `policy_version` is the version of the policy text the resident agreed to
+    (`GET /v1/policies/current`; another version: 422 `POLICY_VERSION_UNKNOWN`). A code
     shown before `merchant_share` was withdrawn is refused when scanned
     (`consent_withdrawn`).
     """
     user = access.current().user
-    accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"])
+    accounts.set_consent(db_session(), user, scope, body["granted"], body["policy_version"],
+                         current_app.config["CONSENT_POLICY_VERSION"])
     return _consents_body(user.id)
 
 

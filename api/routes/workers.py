@@ -149,12 +149,19 @@ class ReportQuerySchema(Schema):
                               metadata={"description": "pdf: the printable one-page PDF"})
 
 
+class RecordDepartmentSchema(Schema):
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
 class ReportNegativeRecordSchema(Schema):
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     class_ = ma.fields.String(data_key="class", attribute="class", allow_none=True)
     decided_on = ma.fields.Date(allow_none=True)
     counted_until = ma.fields.Date(allow_none=True)
+    department = ma.fields.Nested(RecordDepartmentSchema, allow_none=True)
+    document_no = ma.fields.String(allow_none=True)
     statement = ma.fields.Function(report_text.statement_text, allow_none=True, metadata={
         "type": "string", "description": "the worker's statement (说明) on this record, if any"})
 
@@ -245,6 +252,10 @@ class CreditCheckRecordSchema(Schema):
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
     decided_on = ma.fields.String(allow_none=True, metadata={"format": "date"})
     counted_until = ma.fields.String(allow_none=True, metadata={"format": "date"})
+    department = ma.fields.Nested(RecordDepartmentSchema, allow_none=True)
+    document_no = ma.fields.String(allow_none=True)
+    statement = ma.fields.String(allow_none=True, metadata={
+        "description": "the person's statement (说明) on the record when it was checked"})
 
 
 class OccupationalEntrySchema(Schema):

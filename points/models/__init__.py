@@ -12,12 +12,14 @@ from points.models.accounts import (
     User,
 )
 from points.models.credit import Department, Subject
+from points.models.notices import Notification
 from points.models.office import AuditEntry, HolidayArrangement, Job
 from points.models.records import (
     CreditRecord,
     IdempotencyKey,
     IngestBatch,
     QualityIssue,
+    RecordStatement,
     RecordVersion,
     RuleSetVersion,
     Score,
@@ -37,7 +39,9 @@ __all__ = [
     "IdempotencyKey",
     "IngestBatch",
     "Job",
+    "Notification",
     "QualityIssue",
+    "RecordStatement",
     "RecordVersion",
     "RefreshToken",
     "RevokedToken",

@@ -168,3 +168,18 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[dict | list | None] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecordStatement(Base):
+    """The person's own statement (说明) on a record (《征信业管理条例》 Art. 16): one per
+    record, kept with the credit subject for as long as the record is kept."""
+
+    __tablename__ = "record_statements"
+    __table_args__ = (Index("ix_record_statements_subject", "subject_id"),)
+
+    record_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("credit_records.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

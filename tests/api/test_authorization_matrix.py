@@ -159,6 +159,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/health/live"): Case("/v1/health/live", everyone(200)),
     ("GET", "/v1/health/ready"): Case("/v1/health/ready", everyone(200)),
     ("GET", "/v1/rule-sets/active"): Case("/v1/rule-sets/active", everyone(200)),
+    ("GET", "/v1/departments"): Case("/v1/departments", everyone(200)),
+    ("GET", "/v1/policies/current"): Case("/v1/policies/current", everyone(200)),
     ("GET", "/v1/commitments/public"): Case("/v1/commitments/public", everyone(200)),
     # Empty bodies: 422 shows the route is open (a closed one answers 401 first).
     ("POST", "/v1/auth/wechat/login"): Case("/v1/auth/wechat/login", everyone(422), {}),
@@ -187,6 +189,14 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/me/points"): Case("/v1/me/points", mine(200)),
     ("GET", "/v1/me/points/history"): Case("/v1/me/points/history", mine(200)),
     ("GET", "/v1/me/records"): Case("/v1/me/records", mine(200)),
+    ("GET", "/v1/me/notifications"): Case("/v1/me/notifications", mine(200)),
+    ("POST", "/v1/me/notifications/read-all"): Case("/v1/me/notifications/read-all", mine(204)),
+    ("POST", "/v1/me/notifications/<int:notification_id>/read"): Case(
+        "/v1/me/notifications/{notification}/read", my_object(204)),
+    ("PUT", "/v1/me/records/<int:record_id>/statement"): Case(
+        "/v1/me/records/{record_to_object}/statement", my_object(200), {"text": STATEMENT}),
+    ("DELETE", "/v1/me/records/<int:record_id>/statement"): Case(
+        "/v1/me/records/{record_to_object}/statement", my_object(204)),
     ("GET", "/v1/me/redemptions"): Case("/v1/me/redemptions", mine(200)),
     ("POST", "/v1/me/verification-tokens"): Case("/v1/me/verification-tokens", mine(201)),
     ("GET", "/v1/me/commitments"): Case("/v1/me/commitments", mine(200)),
@@ -445,6 +455,8 @@ def _build(app, client) -> World:
     ids["credit_check_id"] = _ok(client.post("/v1/dept/credit-checks", headers=market, json={
         "subject": {"id_number": RES_ID, "name": RES_NAME}, "purpose": "administrative_license",
         "matter_ref": "XK-2026-1"}), 201)["id"]
+    # The resident was told of each record and of the check.
+    ids["notification"] = _ok(client.get("/v1/me/notifications", headers=h[RES]))[0]["id"]
 
     # Report shares: one to view and review, one to revoke. Viewers open it first.
     ids["share_to_view"], ids["share_to_revoke"] = (

@@ -191,6 +191,7 @@ def test_share_view_review_revoke(app, client):
     assert report["negative_records"] == [{
         "type": "housekeeping.verified_complaint", "title": "家政服务有效投诉",
         "class": "minor", "decided_on": "2026-06-10", "counted_until": "2026-09-10",
+        "department": {"code": "commerce", "name": "commerce 局"}, "document_no": None,
         "statement": None}]
     assert report["level_title"] == "信用良好"
     assert re.fullmatch(r"CSXY-20260615-\d{8}", report["report_no"])
