@@ -54,7 +54,7 @@ def my_notifications(query, pagination_parameters):
 
 @blp.route("/<int:notification_id>/read", methods=["POST"])
 @blp.response(204)
-@blp.errors(401, 403, 404)
+@blp.errors("NOTIFICATION_NOT_FOUND")
 def read_one(notification_id):
     """Mark one notification read.
 

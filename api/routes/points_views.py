@@ -259,7 +259,7 @@ class StatementInSchema(Schema):
 @blp.route("/records/<int:record_id>/statement", methods=["PUT"])
 @blp.arguments(StatementInSchema)
 @blp.response(200, StatementSchema)
-@blp.errors(401, 403, 404, 409, 422)
+@blp.errors("RECORD_NOT_FOUND", "CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def put_statement(body, record_id):
     """Add or replace my statement (说明) on a record of mine (Art. 16).
 
@@ -275,7 +275,7 @@ def put_statement(body, record_id):
 
 @blp.route("/records/<int:record_id>/statement", methods=["DELETE"])
 @blp.response(204)
-@blp.errors(401, 403, 404, 409)
+@blp.errors("RECORD_NOT_FOUND", "CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
 def delete_statement(record_id):
     """Remove my statement from a record of mine.
 
