@@ -39,7 +39,7 @@ def health():
 
 
 class LiveSchema(Schema):
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=ma.validate.OneOf(["ok"]))
 
 
 @blp.route("/health/live")

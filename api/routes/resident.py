@@ -71,6 +71,14 @@ class IdentityOutSchema(Schema):
 
 
 class MeSchema(Schema):
+    EXAMPLE: ClassVar[dict] = {'id': 1,
+                               'identity_bound': True,
+                               'identity_verified': True,
+                               'identity': {'name_masked': '张*',
+                                            'id_number_masked': '4301**********123X',
+                                            'phone_masked': None,
+                                            'eligible': True,
+                                            'verified_at': '2026-12-03T09:30:00+08:00'}}
     id = ma.fields.Integer(required=True)
     identity_bound = ma.fields.Boolean(
         required=True,

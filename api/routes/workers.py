@@ -177,6 +177,29 @@ class ReportEmployerSchema(Schema):
 
 
 class CreditReportSchema(WorkerStatusSchema):
+    EXAMPLE: ClassVar[dict] = {'safety_code': 'green',
+                               'identity': {'verified': True, 'verified_on': '2026-03-02'},
+                               'background': {'result': 'clear', 'checked_on': '2026-03-10'},
+                               'health_certificate': {'valid': True, 'valid_until': '2027-03-01'},
+                               'insurance': {'valid': True, 'valid_until': '2027-01-31'},
+                               'training': [{'course': '家政服务员（中级）',
+                                             'hours': 40,
+                                             'completed_on': '2026-04-20'}],
+                               'skill_certificates': [{'name': '育婴员',
+                                                       'grade': '四级',
+                                                       'obtained_on': '2026-05-18'}],
+                               'licenses': [],
+                               'name_masked': '李*',
+                               'id_number_masked': '4301**********123X',
+                               'occupation': 'housekeeping',
+                               'employer': {'merchant_id': 12, 'name': '长沙好帮手家政服务有限公司'},
+                               'level': 'AA',
+                               'level_title': '信用优秀',
+                               'negative_records': [],
+                               'reviews': {'count': 8, 'average': 4.9},
+                               'as_of': '2026-12-03',
+                               'expires_at': '2026-12-03T11:00:00+08:00',
+                               'report_no': 'R-2026-000123'}
     name_masked = ma.fields.String(required=True)
     id_number_masked = ma.fields.String(required=True)
     occupation = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(OCCUPATIONS))
