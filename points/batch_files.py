@@ -17,7 +17,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from sqlalchemy.orm import Session
 
-from points import ingestion
+from points import ingestion, jobs
 from points.crypto import DataCipher
 from points.db import utcnow
 from points.errors import Invalid
@@ -175,10 +175,7 @@ def run(session_factory: Callable[[], Session], cipher: DataCipher, cache: redis
                 rejected.append({"row": chunk[item["index"]], "line": start_at + item["index"] + 2,
                                  "problems": item["problems"]})
     except Exception as exc:
-        with session_factory() as session, session.begin():
-            job = session.get(Job, job_id)
-            job.status, job.finished_at = "failed", utcnow()
-            job.errors = [f"{type(exc).__name__}: {exc}"]
+        jobs.mark_failed(session_factory, job_id, exc)
         raise
     with session_factory() as session, session.begin():
         upload = session.get(ConsoleUpload, upload_id)

@@ -39,6 +39,14 @@ class Progress:
     errors: list[str] = field(default_factory=list)
 
 
+def mark_failed(session_factory: Callable[[], Session], job_id, exc: Exception) -> None:
+    """Mark a job failed, its last errors kept with the exception that ended it."""
+    with session_factory() as session, session.begin():
+        job = session.get(Job, job_id)
+        job.status, job.finished_at = "failed", utcnow()
+        job.errors = [*(job.errors or []), f"{type(exc).__name__}: {exc}"][-50:]
+
+
 def _chunks(session: Session, stmt, after: int = 0) -> Iterator[list[int]]:
     """Subject ids in key order, a chunk at a time (keyset pagination: no OFFSET)."""
     while True:

@@ -77,10 +77,7 @@ def run_job(session_factory: Callable[[], Session], cache: redis.Redis | None, j
             reason=N_("rule set {code} activated (was {previous})").format(
                 code=code, previous=previous), on_progress=save)
     except Exception as exc:
-        with session_factory() as s, s.begin():
-            row = s.get(Job, job_id)
-            row.status, row.finished_at = "failed", utcnow()
-            row.errors = [*row.errors, f"{type(exc).__name__}: {exc}"][-50:]
+        jobs.mark_failed(session_factory, job_id, exc)
         raise
     with session_factory() as s, s.begin():
         row = s.get(Job, job_id)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from points import engine, rule_store, scoring
+from points import engine, jobs, rule_store, scoring
 from points.db import utcnow
 from points.models import Job, Subject
 from points.rulesets import RuleSet
@@ -77,10 +77,7 @@ def run(session_factory: Callable[[], Session], job_id: str, today: dt.date) -> 
                 job = session.get(Job, job_id)
                 job.done, job.changed = done, changed
     except Exception as exc:
-        with session_factory() as session, session.begin():
-            job = session.get(Job, job_id)
-            job.status, job.finished_at = "failed", utcnow()
-            job.errors = [f"{type(exc).__name__}: {exc}"]
+        jobs.mark_failed(session_factory, job_id, exc)
         raise
     with session_factory() as session, session.begin():
         job = session.get(Job, job_id)
