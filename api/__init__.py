@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 
 from flask import Flask, request
 from flask.sessions import SessionInterface
@@ -156,6 +157,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     state = bootstrap.build_state(config)  # the services
     db = state.db
     app.extensions["credit"] = state
+    # An app dropped in the same process (tests, tools) closes its pooled connections.
+    weakref.finalize(app, db.dispose)
 
     api = Api(app, spec_kwargs={"info": API_INFO, "servers": [
         {"url": config["PUBLIC_BASE_URL"], "description": "this deployment"}],

@@ -302,6 +302,12 @@ class Database:
             install(factory)
         return factory
 
+    def dispose(self) -> None:
+        """Close every pooled connection of the primary and the replica."""
+        for engine in (self.engine, self.replica_engine):
+            if engine is not None:
+                engine.dispose()
+
     def drop_replica(self) -> None:
         if self.replica_engine is not None:
             self._replica.remove()
