@@ -22,9 +22,9 @@ from sqlalchemy import Row, select
 from api import gate
 from api.context import db_session
 from api.uow import reconnecting
-from points.crypto import hash_token
 from points.errors import Forbidden, Unauthenticated
 from points.i18n import gettext
+from points.infra.crypto import hash_token
 from points.models import AdminAccount, Department, User
 
 PREFIX_ROLES: list[tuple[str, str]] = [

@@ -16,19 +16,13 @@ from api.notify_cli import enqueue_delivery
 from api.routes import merchant as merchant_routes
 from api.security import TokenService
 from incentives import codes, merchants
-from points import (
-    accounts,
-    calendar,
-    face,
-    notifications,
-    outbox,
-    privacy,
-    reports,
-    workdays,
-)
-from points.crypto import DataCipher
-from points.db import run_on_commit
-from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+from points.employment import reports
+from points.infra import outbox
+from points.infra.crypto import DataCipher
+from points.infra.db import run_on_commit
+from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+from points.office import calendar, workdays
+from points.people import accounts, face, notifications, privacy
 
 
 def build_state(config: dict) -> AppState:
@@ -56,7 +50,7 @@ def face_verifier(config: dict, wechat: WeChatClient, client):
 def wire(state: AppState) -> None:
     """Every hook, registry and listener, for the app whose services are `state`."""
     db = state.db
-    # Sessions: side effects registered with `points.db.on_commit` run after the
+    # Sessions: side effects registered with `points.infra.db.on_commit` run after the
     # commit; a commit changing merchants or their staff outdates the cached seats.
     db.listen_sessions(run_on_commit)
     db.listen_sessions(seat_cache.watch)

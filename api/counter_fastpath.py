@@ -60,8 +60,8 @@ from api.metrics import ROUTE_KEY
 from api.routes import merchant as routes
 from api.uow import _CommitInterrupted
 from incentives import codes, merchants, redemptions
-from points.db import today, utcnow
 from points.errors import DomainError
+from points.infra.db import today, utcnow
 
 VERIFY = "/v1/merchant/verifications"
 REDEEM = "/v1/merchant/redemptions"

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from api.config import INSTANCE_DIR
-from points.crypto import hash_token
+from points.infra.crypto import hash_token
 
 DEMO_ADMIN = ("admin", "admin-demo-2026")
 DEMO_DEPARTMENTS = [
@@ -126,10 +126,12 @@ def register_demo_cli(app: Flask) -> None:
         """Demo departments, residents and records; prints credentials and tokens."""
         from api.context import state
         from api.routes.auth import password_hasher
-        from points import accounts, departments, face, ingestion
-        from points.db import today
+        from points.infra.db import today
         from points.models import AdminAccount, Department
-        from points.rulesets import default_rule_set
+        from points.office import departments
+        from points.people import accounts, face
+        from points.recordkeeping import ingestion
+        from points.rules.rulesets import default_rule_set
 
         st = state()
         tokens = st.tokens

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from points.db import sqlite_pragmas
+from points.infra.db import sqlite_pragmas
 
 log = logging.getLogger(__name__)
 _FAKE_SERVER = None

@@ -28,9 +28,10 @@ from flask import Flask
 
 from api import access, gate
 from api.metrics import ROUTE_KEY, score_cache_read
-from points import eligibility, scoring
-from points.db import today
 from points.errors import DomainError
+from points.infra.db import today
+from points.people import eligibility
+from points.scores import scoring
 
 PATH = "/v1/me/points"
 

@@ -1,12 +1,12 @@
 """What the resident's points read needs to know about the account — its standing
-(points.eligibility: its subject, the credit_points consent, the date it turns 18) —
+(points.people.eligibility: its subject, the credit_points consent, the date it turns 18) —
 cached in Redis, so a cached points read makes no database round trip. The rules
 that decide on it are the domain's (`eligibility.refusal`); this module only caches.
 
 The entry is read in the same Redis round trip as the token's denylist check
 (api/access.py), together with the account's gate version. Every commit that
 changes the account (identity binding, consent, closure) bumps that version
-(`account_changed`, a `points.accounts` hook), and an entry made under an older
+(`account_changed`, a `points.people.accounts` hook), and an entry made under an older
 version is ignored — so a read racing a consent withdrawal can never leave the
 old answer cached.
 """
@@ -21,10 +21,11 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from api.extensions import thread_local_command
-from points import eligibility, score_cache
-from points.crypto import DataCipher
-from points.db import on_commit
+from points.infra.crypto import DataCipher
+from points.infra.db import on_commit
 from points.models import User
+from points.people import eligibility
+from points.scores import score_cache
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 3600
@@ -76,7 +77,7 @@ def keys(principal: str) -> tuple[str, str]:
 
 
 def compute(session: Session, cipher: DataCipher, user: User, version: int) -> dict:
-    """The entry to cache: the account's standing (points.eligibility) under `version`."""
+    """The entry to cache: the account's standing (points.people.eligibility) under `version`."""
     account = eligibility.standing(session, cipher, user)
     return {
         "format": FORMAT,
@@ -116,7 +117,7 @@ def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> No
 
 def account_changed(session: Session, user_id: int) -> None:
     """Bump the account's gate version after the commit (api/bootstrap.py makes it
-    a `points.accounts.ACCOUNT_CHANGED` hook)."""
+    a `points.people.accounts.ACCOUNT_CHANGED` hook)."""
     if not has_app_context():
         return  # a script outside the app: there is no cache to keep in step
     client = current_app.extensions["credit"].redis

@@ -25,7 +25,7 @@ from api import access
 from api.context import db_session, state
 from points.errors import Conflict, Invalid
 from points.i18n import gettext
-from points.idempotency_keys import claim, store
+from points.infra.idempotency_keys import claim, store
 from points.models import IdempotencyKey
 
 IDEMPOTENCY_HEADER = {

@@ -6,8 +6,8 @@ from flask import current_app
 
 
 def run_rule_set_job(job_id: str) -> None:
-    from points import rule_admin
-    from points.db import today
+    from points.infra.db import today
+    from points.rules import rule_admin
 
     state = current_app.extensions["credit"]
     rule_admin.run_job(state.db.new_session, state.redis, job_id, today())
@@ -29,8 +29,8 @@ def enqueue_rule_set_job(job_id: str) -> None:
 
 
 def run_range_part(job_id: str, lo: int, hi: int) -> None:
-    from points import jobs
-    from points.db import today
+    from points.infra.db import today
+    from points.scores import jobs
 
     state = current_app.extensions["credit"]
     jobs.run_range_part(state.db.new_session, state.redis, job_id, lo, hi, today())
@@ -50,16 +50,16 @@ def enqueue_split(job_id: str, ranges: list[tuple[int, int]]) -> None:
 
 
 def run_console_upload(job_id: str) -> None:
-    from points import batch_files
-    from points.db import today
+    from points.infra.db import today
+    from points.recordkeeping import batch_files
 
     state = current_app.extensions["credit"]
     batch_files.run(state.db.new_session, state.cipher, state.redis, job_id, today())
 
 
 def run_rule_set_preview(job_id: str) -> None:
-    from points import rule_preview
-    from points.db import today
+    from points.infra.db import today
+    from points.rules import rule_preview
 
     state = current_app.extensions["credit"]
     rule_preview.run(state.db.new_session, job_id, today())

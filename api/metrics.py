@@ -130,7 +130,7 @@ class StateCollector:
     def _outbox(self) -> Iterable[GaugeMetricFamily]:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from points.db import utcnow
+        from points.infra.db import utcnow
         from points.models.workflows import OutboxMessage
 
         engine = self.app.extensions["credit"].db.engine

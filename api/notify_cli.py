@@ -1,6 +1,6 @@
 """Delivering queued WeChat notifications: the RQ job and `flask --app wsgi points-notify`.
 
-Decisions queue their messages in the outbox (points.outbox); after the commit
+Decisions queue their messages in the outbox (points.infra.outbox); after the commit
 `enqueue_delivery` (the outbox's delivery hook, installed by api/bootstrap.py)
 enqueues `deliver_job` on the `notifications` queue. The command sends whatever is
 pending and due, so nothing waits for ever if a job was lost; run it from cron every
@@ -14,8 +14,8 @@ import os
 import click
 from flask import Flask, current_app
 
-from points import outbox
-from points.notify import AccessTokenHolder, SubscribeClient, WeChatNotifier
+from points.infra import outbox
+from points.infra.notify import AccessTokenHolder, SubscribeClient, WeChatNotifier
 
 QUEUE = "notifications"
 

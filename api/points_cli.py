@@ -18,8 +18,8 @@ def register_points_cli(app: Flask) -> None:
     def recompute(everyone: bool, subject_id: int | None, parts: int):
         """Rebuild scores from records; reports stored scores that differed."""
         from api.context import state
-        from points import jobs
-        from points.db import today
+        from points.infra.db import today
+        from points.scores import jobs
 
         if everyone == (subject_id is not None):
             raise click.UsageError("give either --all or --subject ID")
@@ -58,8 +58,9 @@ def register_points_cli(app: Flask) -> None:
 
         from api.context import state
         from api.jobs_runner import enqueue_rule_set_job
-        from points import jobs, rule_admin
-        from points.db import today
+        from points.infra.db import today
+        from points.rules import rule_admin
+        from points.scores import jobs
 
         st = state()
         result = jobs.sweep(st.db.new_session, st.redis, today(),
@@ -77,8 +78,8 @@ def register_points_cli(app: Flask) -> None:
     def verify():
         """Recompute every score from records; exit 1 if a stored or cached score differs."""
         from api.context import state
-        from points import maintenance
-        from points.db import today
+        from points.infra.db import today
+        from points.scores import maintenance
 
         st = state()
         result = maintenance.verify(st.db.new_session, st.redis, today())
@@ -92,7 +93,7 @@ def register_points_cli(app: Flask) -> None:
     def rotate_data_key():
         """Re-encrypt personal data under the newest DATA_KEY (list it first, old ones after)."""
         from api.context import state
-        from points import maintenance
+        from points.scores import maintenance
 
         st = state()
         count = maintenance.rotate_data_key(st.db.new_session, st.cipher)

@@ -33,7 +33,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from incentives.models import Merchant, MerchantStaff
-from points.db import on_commit
+from points.infra.db import on_commit
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 60

@@ -28,10 +28,10 @@ import redis
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from points.crypto import hash_token
-from points.db import utcnow
 from points.errors import Unauthenticated
 from points.i18n import gettext
+from points.infra.crypto import hash_token
+from points.infra.db import utcnow
 from points.models import AdminAccount, RefreshToken, RevokedToken, User
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class TokenService:
         session.merge(RevokedToken(jti=claims["jti"], expires_at=expires))
         ttl = max(1, int(claims["exp"] - utcnow().timestamp()) + 5)
         # Redis is the fast path; the row above is the truth if Redis loses it.
-        from points.db import on_commit
+        from points.infra.db import on_commit
 
         on_commit(session, lambda: self._safe_redis(self.redis.set, f"deny:{claims['jti']}", 1,
                                                     ex=ttl))
@@ -140,7 +140,7 @@ class TokenService:
         session.execute(update(RefreshToken)
                         .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
                         .values(revoked_at=now or utcnow()))
-        from points.db import on_commit
+        from points.infra.db import on_commit
 
         on_commit(session, lambda: self._safe_redis(self.redis.set, f"fam:{family}", 1,
                                                     ex=self.access_ttl + 60))
@@ -159,7 +159,7 @@ class TokenService:
                         .where(RefreshToken.principal == f"user:{user.id}",
                                RefreshToken.revoked_at.is_(None))
                         .values(revoked_at=now))
-        from points.db import on_commit
+        from points.infra.db import on_commit
 
         on_commit(session, lambda: self._safe_redis(
             self.redis.set, f"cut:user:{user.id}", int(now.timestamp()), ex=self.access_ttl + 60))

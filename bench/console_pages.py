@@ -35,8 +35,8 @@ def fill(records: int, cases: int) -> dict:
     from argon2 import PasswordHasher
     from sqlalchemy import create_engine, insert, select
 
-    from points.crypto import DataCipher
-    from points.db import utcnow
+    from points.infra.crypto import DataCipher
+    from points.infra.db import utcnow
     from points.models import AdminAccount, AuditEntry, CreditRecord, Department, Score, Subject
     from points.models.console import DepartmentUser
     from points.models.workers import CreditCheck

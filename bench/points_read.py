@@ -47,7 +47,7 @@ def wrk(url: str, token: str | None, seconds: int, connections: int = 32) -> tup
 def resident_token() -> str:
     code = (
         "from api import create_app\nfrom points import accounts, departments, face, ingestion\n"
-        "from points.db import today\n"
+        "from points.infra.db import today\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         "    st = app.extensions['credit']\n"

@@ -113,9 +113,9 @@ def seed() -> tuple[str, list[str]]:
     """The merchant owner's access token and a pile of unspent codes."""
     from api import create_app
     from incentives.models import Merchant, MerchantStaff, Perk, VerificationToken
-    from points import accounts, face
-    from points.crypto import hash_token
-    from points.db import today, utcnow
+    from points.infra.crypto import hash_token
+    from points.infra.db import today, utcnow
+    from points.people import accounts, face
 
     app = create_app()
     state = app.extensions["credit"]
@@ -162,7 +162,7 @@ def seed() -> tuple[str, list[str]]:
         session.close()
         # The residents' scores computed and cached beforehand, as the nightly recompute
         # leaves them: the run measures the counter, not first-time computations.
-        from points import jobs
+        from points.scores import jobs
 
         jobs.recompute_all(state.db.new_session, state.redis, today(),
                            subject_ids=[subject_id for _, subject_id in holders])

@@ -33,15 +33,16 @@ from sqlalchemy.orm import Session
 from incentives import perks
 from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification, VerificationToken
-from points import accounts, scoring
-from points.crypto import DataCipher, hash_token
-from points.db import utcnow
+from points.employment.qr import qr_svg
 from points.errors import Conflict, Forbidden, Gone, NotFound
-from points.hot import HotStatement
 from points.i18n import gettext
-from points.identity import is_adult, mask_name
+from points.infra.crypto import DataCipher, hash_token
+from points.infra.db import utcnow
+from points.infra.hot import HotStatement
 from points.models import AccessLogEntry, Subject, User
-from points.qr import qr_svg
+from points.people import accounts
+from points.people.identity import is_adult, mask_name
+from points.scores import scoring
 
 TOKEN_TTL = dt.timedelta(seconds=120)
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from incentives.models import Merchant, MerchantStaff, Perk
-from points.db import utcnow
+from points.infra.db import utcnow
 from points.models import User
 
 # (name, uscc, sector, [(title, description, min_level, benefit, quota, per-resident limit)])

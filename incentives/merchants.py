@@ -18,12 +18,12 @@ from stdnum.cn import uscc as gb32100
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
 from incentives.models import Invitation, Merchant, MerchantStaff
-from points.audit import audit
-from points.crypto import hash_token
-from points.db import utcnow
 from points.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from points.i18n import gettext
+from points.infra.crypto import hash_token
+from points.infra.db import utcnow
 from points.models import User
+from points.office.audit import audit
 
 INVITATION_TTL = dt.timedelta(days=7)
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
 SECTORS = ("tourism", "housekeeping", "hotel", "catering", "culture", "transport", "other")
 MERCHANT_STATUSES = ("pending", "approved", "rejected", "suspended")

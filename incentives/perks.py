@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from incentives.models import Merchant, Perk, Redemption
-from points import accounts, scoring
-from points.crypto import DataCipher
-from points.db import utcnow
 from points.errors import Invalid, NotFound
 from points.i18n import gettext
+from points.infra.crypto import DataCipher
+from points.infra.db import utcnow
 from points.models import User
+from points.people import accounts
+from points.scores import scoring
 
 # Highest first, as the contract names them.
 LEVELS = ("AAA", "AA", "A", "B", "C", "D")

@@ -29,12 +29,13 @@ from sqlalchemy.orm import Session
 from incentives import perks
 from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
-from points import export, idempotency_keys
-from points.db import SHANGHAI, per_dialect, utcnow
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
-from points.hot import HotStatement
 from points.i18n import gettext
+from points.infra import idempotency_keys
+from points.infra.db import SHANGHAI, per_dialect, utcnow
+from points.infra.hot import HotStatement
 from points.models import Subject
+from points.people import export
 
 VERIFICATION_TTL = dt.timedelta(minutes=10)
 REVERSAL_WINDOW = dt.timedelta(days=1)
@@ -426,6 +427,6 @@ def stats(session: Session, merchant_id: int, date_from: dt.date, date_to: dt.da
 
 
 def export_section(session: Session, user) -> list[dict[str, Any]]:
-    """The resident's redemptions, for their data export (`points.export` sections)."""
+    """The resident's redemptions, for their data export (`points.people.export` sections)."""
     return export.rows(session, select(Redemption).where(Redemption.user_id == user.id)
                        .order_by(Redemption.id), {"user_id", "staff_user_id"})

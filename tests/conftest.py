@@ -87,7 +87,7 @@ def _clean(app) -> None:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
     state.redis.flushdb()
-    from points import workdays
+    from points.office import workdays
 
     workdays.invalidate()  # the office's arrangements went with the tables
 
@@ -144,7 +144,7 @@ def face_wechat(app, httpserver):
     (tests/face_stub.py) instead of the development stand-in; sign people in with
     `dev_login(client, openid)` and tell the stub whose face each account has
     (`stub.person("dev:" + openid, number, name)`)."""
-    from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+    from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
     from tests.face_stub import FaceStub
 
     state = app.extensions["credit"]

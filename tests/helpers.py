@@ -89,7 +89,7 @@ def department(app, client, code: str = "market", record_types: list[str] | None
                name: str | None = None) -> dict:
     """Create a department allowed to push `record_types` (default: every type);
     returns its X-API-Key header."""
-    from points.rulesets import default_rule_set
+    from points.rules.rulesets import default_rule_set
 
     types = record_types if record_types is not None else sorted(default_rule_set().resolved_types)
     r = client.post("/v1/admin/departments", headers=admin_headers(app, client),

@@ -10,13 +10,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from points.audit import audit
-from points.crypto import hash_token
-from points.db import utcnow
 from points.errors import Conflict, Invalid, NotFound
 from points.i18n import gettext
+from points.infra.crypto import hash_token
+from points.infra.db import utcnow
 from points.models import AdminAccount, Department
 from points.models.console import ConsoleSession, DepartmentUser
+from points.office.audit import audit
 
 hasher = PasswordHasher()
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")

@@ -35,11 +35,11 @@ from sqlalchemy import select
 from api import ratelimit
 from api.console import accounts
 from api.context import db_session, redis_client
-from points.audit import audit
-from points.db import utcnow
 from points.errors import DomainError
+from points.infra.db import utcnow
 from points.models import AdminAccount, Department
 from points.models.console import ConsoleSession, DepartmentUser
+from points.office.audit import audit
 
 OPEN_ENDPOINTS = {"console.sign_in_form", "console.sign_in", "console.static"}
 PASSWORD_ENDPOINTS = {"console.password_form", "console.change_password", "console.sign_out"}

@@ -16,11 +16,13 @@ from api.console import bp, charts
 from api.console.auth import staff
 from api.console.pages import attempt, job_json, paged, refusal
 from api.context import db_session
-from points import assessment, calendar, quality, rule_admin, rule_preview, rule_store
-from points.assessment import csv_cell
-from points.db import on_commit, today
 from points.errors import DomainError
+from points.infra.db import on_commit, today
 from points.models import AuditEntry, Job, RuleSetVersion
+from points.office import assessment, calendar
+from points.office.assessment import csv_cell
+from points.recordkeeping import quality
+from points.rules import rule_admin, rule_preview, rule_store
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JOB_KINDS = {"rule_set_recompute", "rule_set_preview", "recompute_split"}

@@ -132,7 +132,7 @@ def job_json(job) -> dict:
 
 def beijing_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored UTC time as people in Changsha read it."""
-    from points.db import SHANGHAI
+    from points.infra.db import SHANGHAI
 
     return value.astimezone(SHANGHAI).strftime(fmt) if value is not None else ""
 

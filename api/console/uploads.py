@@ -12,10 +12,10 @@ from api.console import bp
 from api.console.auth import staff
 from api.console.pages import DIMENSIONS, FIELDS, attempt, paged
 from api.context import cipher, db_session
-from points import batch_files
-from points.db import on_commit
+from points.infra.db import on_commit
 from points.models import Job
 from points.models.console import ConsoleUpload
+from points.recordkeeping import batch_files
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The ingestion's problem messages, as a clerk reads them.

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from api import access
 from api.context import db_session
 from api.smorest import Blueprint, Schema, paginate_select
-from points import departments, rule_store
 from points.models import Department
+from points.office import departments
+from points.rules import rule_store
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="The credit office")
 

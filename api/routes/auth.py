@@ -16,10 +16,10 @@ from api.access import public
 from api.context import db_session, state
 from api.smorest import Blueprint, Schema
 from api.uow import once
-from points.accounts import user_for_openid
 from points.errors import TooManyAttempts, Unauthenticated
 from points.i18n import gettext
 from points.models import AdminAccount
+from points.people.accounts import user_for_openid
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Authentication")
 password_hasher = PasswordHasher()

@@ -11,12 +11,12 @@ from api import access
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
 from api.smorest import Blueprint, Schema, paginate_select
-from points import ingestion, quality, records
-from points.db import today, utcnow
 from points.errors import Conflict, NotFound
 from points.i18n import gettext
+from points.infra.db import today, utcnow
 from points.models import QualityIssue
 from points.models.records import RECORD_STATUSES
+from points.recordkeeping import ingestion, quality, records
 
 blp = Blueprint("department", __name__, url_prefix="/v1/dept",
                 description="Departments: records, decisions, credit checks")
@@ -32,7 +32,7 @@ class IncomingSubjectSchema(Schema):
 
 
 class IncomingRecordSchema(Schema):
-    """One record as a department sends it (documentation: `points.ingestion.check_one`
+    """One record as a department sends it (documentation: `points.recordkeeping.ingestion.check_one`
     checks each record on its own and reports its problems by dimension and field)."""
 
     source_ref = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100),

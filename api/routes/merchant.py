@@ -31,14 +31,14 @@ from incentives.models import (
     MerchantStaff,
     Perk,
 )
-from points import worker_profiles
-from points.db import today
+from points.employment import worker_profiles
+from points.employment.workers import SAFETY_CODES
 from points.errors import Invalid, NotFound
 from points.i18n import gettext
-from points.identity import mask_id_number, mask_name
+from points.infra.db import today
 from points.models import Subject, User
 from points.models.workers import EMPLOYER_STATUSES, OCCUPATIONS, WorkerProfile
-from points.workers import SAFETY_CODES
+from points.people.identity import mask_id_number, mask_name
 
 blp = Blueprint("merchant", __name__, url_prefix="/v1", description="Merchants, perks, codes and redemptions")
 

@@ -6,8 +6,8 @@ import marshmallow as ma
 from api import access
 from api.context import db_session
 from api.smorest import Blueprint, Schema, paginate_select
-from points import notifications
-from points.notice_text import KINDS
+from points.people import notifications
+from points.people.notice_text import KINDS
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1/me/notifications",
                 description="What happened to my credit, and who looked at it")

@@ -11,13 +11,15 @@ from sqlalchemy import select
 from api import access
 from api.context import db_session, read_session
 from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
-from points import calendar, quality, rule_admin
-from points.db import on_commit
 from points.errors import Invalid, NotFound
 from points.i18n import gettext
+from points.infra.db import on_commit
 from points.models import AuditEntry, Job, RuleSetVersion
 from points.models.office import JOB_KINDS, JOB_STATUSES
-from points.workdays import COMPUTED, OFFICE, PACKAGE
+from points.office import calendar
+from points.office.workdays import COMPUTED, OFFICE, PACKAGE
+from points.recordkeeping import quality
+from points.rules import rule_admin
 
 blp = Blueprint("office", __name__, url_prefix="/v1/admin", description="The credit office")
 TOML_TYPES = {"application/toml", "text/toml", "text/x-toml", "text/plain"}
@@ -102,7 +104,7 @@ def list_rule_sets(pagination_parameters):
     Credit office. Every version with its code, title, when it was stored and by whom,
     and which one is active.
     """
-    from points import rule_store
+    from points.rules import rule_store
 
     rule_store.ensure_default(db_session())
     return paginate_select(db_session(), select(RuleSetVersion).order_by(RuleSetVersion.id),
@@ -260,8 +262,8 @@ def department_assessment(query):
     """
     from flask import Response
 
-    from points import assessment
-    from points.db import today
+    from points.infra.db import today
+    from points.office import assessment
 
     rows = assessment.assessment(read_session(), query["start"], query["end"], today())
     if query["format"] == "csv" or request.accept_mimetypes.best == "text/csv":

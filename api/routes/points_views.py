@@ -13,11 +13,13 @@ from api.context import cipher, db_session, read_session, redis_client
 from api.metrics import score_cache_read
 from api.smorest import Blueprint, Schema, TranslatedText, paginate_select
 from incentives.perks import LEVELS
-from points import eligibility, records, scoring, statements
-from points.db import today
-from points.engine import STATUSES
+from points.infra.db import today
 from points.models import ScoreHistory
-from points.rulesets import KINDS
+from points.people import eligibility
+from points.recordkeeping import records, statements
+from points.rules.engine import STATUSES
+from points.rules.rulesets import KINDS
+from points.scores import scoring
 
 blp = Blueprint("points", __name__, url_prefix="/v1/me", description="My credit points")
 

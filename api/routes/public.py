@@ -12,7 +12,7 @@ from api.access import public
 from api.context import db_session, redis_client
 from api.smorest import Blueprint, Schema
 from incentives.perks import LEVELS
-from points.rulesets import KINDS
+from points.rules.rulesets import KINDS
 
 log = logging.getLogger(__name__)
 blp = Blueprint("public", __name__, url_prefix="/v1", description="Public endpoints")
@@ -168,7 +168,7 @@ def active_rule_set():
     records (how long they count, when repair may be applied for, which restrict), the
     categories' caps and every record type departments may report.
     """
-    from points import rule_store
+    from points.rules import rule_store
 
     return rule_store.active(db_session()).public_view()
 
@@ -219,6 +219,6 @@ def current_policy():
     """
     from flask import current_app
 
-    from points import policy
+    from points.people import policy
 
     return policy.current(current_app.config["CONSENT_POLICY_VERSION"])

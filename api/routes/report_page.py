@@ -17,9 +17,9 @@ from flask import Response, current_app, render_template, request
 from api.access import public
 from api.context import cipher, db_session, redis_client
 from api.smorest import Blueprint
-from points import report_text, reports
-from points.db import SHANGHAI, today
+from points.employment import report_text, reports
 from points.errors import Gone, NotFound
+from points.infra.db import SHANGHAI, today
 
 blp = Blueprint("report_page", __name__, url_prefix="/r",
                 description="The worker report page a family opens from the QR code")

@@ -18,9 +18,9 @@ from api.context import cipher, db_session, redis_client
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from incentives.perks import LEVELS
-from points import credit_checks, report_pdf, report_text, reports, worker_profiles
-from points.db import today, utcnow
-from points.engine import STATUSES
+from points.employment import credit_checks, report_pdf, report_text, reports, worker_profiles
+from points.employment.workers import BACKGROUND_RESULTS, SAFETY_CODES
+from points.infra.db import today, utcnow
 from points.models.workers import (
     CHECK_PURPOSES,
     EMPLOYER_STATUSES,
@@ -28,7 +28,7 @@ from points.models.workers import (
     OCCUPATIONS,
     CreditCheck,
 )
-from points.workers import BACKGROUND_RESULTS, SAFETY_CODES
+from points.rules.engine import STATUSES
 
 blp = Blueprint("workers", __name__, url_prefix="/v1",
                 description="Worker profiles, credit reports and credit checks")

@@ -13,9 +13,7 @@ from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
-from points import commitments, objections, repairs
-from points.db import today
-from points.identity import mask_name
+from points.infra.db import today
 from points.models import Subject
 from points.models.workflows import (
     COMMITMENT_KINDS,
@@ -23,6 +21,8 @@ from points.models.workflows import (
     OBJECTION_STATUSES,
     REPAIR_STATUSES,
 )
+from points.people.identity import mask_name
+from points.workflows import commitments, objections, repairs
 
 blp = Blueprint("workflows", __name__, url_prefix="/v1", description="Commitments, repairs and objections")
 
@@ -234,7 +234,7 @@ def _masked_names(subject_ids, session=None) -> dict[int, str]:
     ids = sorted(set(subject_ids))
     if not ids:
         return {}
-    # The verified name, else the reported one (points.subjects.reference_name).
+    # The verified name, else the reported one (points.recordkeeping.subjects.reference_name).
     rows = (session or db_session()).execute(select(
         Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
     ).where(Subject.id.in_(ids)))

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import points.db
+import points.infra.db
 
 revision = '2026_11_30_credit_records'
 down_revision = '2026_11_30_initial_schema'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('response', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
     sa.UniqueConstraint('scope', 'key', name=op.f('uq_idempotency_keys_scope_key'))
     )
@@ -34,8 +34,8 @@ def upgrade() -> None:
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('content', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('activated_at', points.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('activated_at', points.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rule_sets')),
     sa.UniqueConstraint('code', name=op.f('uq_rule_sets_code'))
     )
@@ -55,8 +55,8 @@ def upgrade() -> None:
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('late', sa.Boolean(), nullable=False),
-    sa.Column('received_at', points.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('revoked_reason', sa.Text(), nullable=True),
     sa.CheckConstraint("status IN ('active', 'repaired', 'revoked')", name=op.f('ck_credit_records_status')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_credit_records_department_id_departments')),
@@ -74,7 +74,7 @@ def upgrade() -> None:
     sa.Column('accepted', sa.Integer(), nullable=False),
     sa.Column('rejected', sa.Integer(), nullable=False),
     sa.Column('late', sa.Integer(), nullable=False),
-    sa.Column('received_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_ingest_batches_department_id_departments')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ingest_batches'))
     )
@@ -91,7 +91,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('cause', sa.String(length=32), nullable=False),
     sa.Column('record_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('changed_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subject_id'], ['subjects.id'], name=op.f('fk_score_history_subject_id_subjects')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_score_history'))
     )
@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('next_change_on', sa.Date(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('computed_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('computed_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subject_id'], ['subjects.id'], name=op.f('fk_scores_subject_id_subjects')),
     sa.PrimaryKeyConstraint('subject_id', name=op.f('pk_scores'))
     )
@@ -123,8 +123,8 @@ def upgrade() -> None:
     sa.Column('problems', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('dimensions', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolved_at', points.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', points.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolution_note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['batch_id'], ['ingest_batches.id'], name=op.f('fk_quality_issues_batch_id_ingest_batches')),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_quality_issues_department_id_departments')),
@@ -140,7 +140,7 @@ def upgrade() -> None:
     sa.Column('change', sa.String(length=32), nullable=False),
     sa.Column('snapshot', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('changed_by', sa.String(length=64), nullable=True),
-    sa.Column('changed_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['record_id'], ['credit_records.id'], name=op.f('fk_record_versions_record_id_credit_records'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_record_versions'))
     )

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import points.db
+import points.infra.db
 
 revision = '2026_11_30_initial_schema'
 down_revision = None
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_accounts')),
     sa.UniqueConstraint('username', name=op.f('uq_admin_accounts_username'))
     )
@@ -33,9 +33,9 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('record_types', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('api_key_hash', sa.String(length=64), nullable=False),
-    sa.Column('key_rotated_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('key_rotated_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
     sa.UniqueConstraint('api_key_hash', name=op.f('uq_departments_api_key_hash')),
     sa.UniqueConstraint('code', name=op.f('uq_departments_code'))
@@ -45,10 +45,10 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('family', sa.String(length=32), nullable=False),
     sa.Column('principal', sa.String(length=40), nullable=False),
-    sa.Column('issued_at', points.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', points.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('spent_at', points.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', points.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('issued_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('spent_at', points.infra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', points.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_refresh_tokens_token_hash'))
     )
@@ -58,7 +58,7 @@ def upgrade() -> None:
 
     op.create_table('revoked_tokens',
     sa.Column('jti', sa.String(length=64), nullable=False),
-    sa.Column('expires_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('jti', name=op.f('pk_revoked_tokens'))
     )
     with op.batch_alter_table('revoked_tokens', schema=None) as batch_op:
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('id_hash', sa.String(length=64), nullable=False),
     sa.Column('id_number_enc', sa.Text(), nullable=False),
     sa.Column('name_enc', sa.Text(), nullable=True),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subjects')),
     sa.UniqueConstraint('id_hash', name=op.f('uq_subjects_id_hash'))
     )
@@ -81,7 +81,7 @@ def upgrade() -> None:
     sa.Column('organisation', sa.String(length=200), nullable=True),
     sa.Column('purpose', sa.String(length=64), nullable=False),
     sa.Column('reference', sa.String(length=200), nullable=True),
-    sa.Column('at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subject_id'], ['subjects.id'], name=op.f('fk_access_log_subject_id_subjects')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_access_log'))
     )
@@ -94,10 +94,10 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('name_enc', sa.Text(), nullable=True),
     sa.Column('phone_enc', sa.Text(), nullable=True),
-    sa.Column('identity_bound_at', points.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', points.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', points.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('tokens_valid_after', points.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('identity_bound_at', points.infra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', points.infra.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('tokens_valid_after', points.infra.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['subject_id'], ['subjects.id'], name=op.f('fk_users_subject_id_subjects')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('openid', name=op.f('uq_users_openid'))
@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.Column('scope', sa.String(length=32), nullable=False),
     sa.Column('granted', sa.Boolean(), nullable=False),
     sa.Column('policy_version', sa.String(length=32), nullable=False),
-    sa.Column('at', points.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', points.infra.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_consents_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consents'))
     )

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import points.db
+import points.infra.db
 
 revision = "2026_11_30_office"
 down_revision = "2026_11_30_workers"
@@ -30,9 +30,9 @@ def upgrade() -> None:
         sa.Column("changed", sa.Integer(), nullable=False),
         sa.Column("errors", JSON, nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", points.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
     op.create_table(
@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("before", JSON, nullable=True),
         sa.Column("after", JSON, nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index("ix_audit_log_target", "audit_log", ["target_type", "target_id"])

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import points.db
+import points.infra.db
 
 revision = "2026_11_30_workers"
 down_revision = "2026_11_30_incentives"
@@ -33,11 +33,11 @@ def upgrade() -> None:
         sa.Column("rule_set", sa.String(length=64), nullable=False),
         sa.Column("negative_records", sa.JSON().with_variant(
             postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
-        sa.Column("checked_at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("checked_on", sa.Date(), nullable=False),
         sa.Column("feedback_action", sa.String(length=20), nullable=True),
         sa.Column("feedback_note", sa.Text(), nullable=True),
-        sa.Column("feedback_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("feedback_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "feedback_action IS NULL OR feedback_action IN "
             "('fast_track', 'normal', 'extra_review', 'denied')",
@@ -64,11 +64,11 @@ def upgrade() -> None:
         sa.Column("subject_id", ID, nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("token_hint", sa.String(length=8), nullable=False),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("views", sa.Integer(), nullable=False),
-        sa.Column("last_viewed_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_viewed_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"],
                                 name=op.f("fk_report_shares_subject_id_subjects")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"],
@@ -86,8 +86,8 @@ def upgrade() -> None:
         sa.Column("occupation", sa.String(length=20), nullable=False),
         # incentives' merchants.id; the foreign key is added once that table exists.
         sa.Column("merchant_id", ID, nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("occupation IN ('housekeeping', 'lawyer', 'teacher', 'doctor')",
                            name=op.f("ck_worker_profiles_occupation")),
         sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"],
@@ -107,7 +107,7 @@ def upgrade() -> None:
         sa.Column("reviewer_id", ID, nullable=True),
         sa.Column("rating", sa.Integer(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("rating BETWEEN 1 AND 5", name=op.f("ck_report_reviews_rating")),
         sa.ForeignKeyConstraint(["reviewer_id"], ["users.id"],
                                 name=op.f("fk_report_reviews_reviewer_id_users"),

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import points.db
+import points.infra.db
 
 revision = "2026_11_30_workflows"
 down_revision = "2026_11_30_credit_records"
@@ -42,8 +42,8 @@ def upgrade() -> None:
         sa.Column("outcome_serious", sa.Boolean(), nullable=True),
         sa.Column("outcome_record_id", ID, nullable=True),
         sa.Column("decided_by", sa.String(length=64), nullable=True),
-        sa.Column("closed_at", points.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("kind IN ('voluntary', 'industry', 'approval_substitute', "
                            "'missing_materials', 'repair')", name=op.f("ck_commitments_kind")),
         sa.CheckConstraint("status IN ('active', 'fulfilled', 'breached', 'withdrawn', 'expired')",
@@ -79,8 +79,8 @@ def upgrade() -> None:
         sa.Column("decided_on", sa.Date(), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
         sa.Column("decided_by", sa.String(length=64), nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('pending', 'upheld', 'rejected')",
                            name=op.f("ck_objections_status")),
         sa.ForeignKeyConstraint(["department_id"], ["departments.id"],
@@ -111,11 +111,11 @@ def upgrade() -> None:
         sa.Column("data", JSON, nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('pending', 'sent', 'skipped', 'failed')",
                            name=op.f("ck_outbox_messages_status")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"],
@@ -143,8 +143,8 @@ def upgrade() -> None:
         sa.Column("decided_on", sa.Date(), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
         sa.Column("decided_by", sa.String(length=64), nullable=True),
-        sa.Column("created_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('submitted', 'approved', 'rejected', 'withdrawn')",
                            name=op.f("ck_repair_applications_status")),
         sa.ForeignKeyConstraint(["commitment_id"], ["commitments.id"],

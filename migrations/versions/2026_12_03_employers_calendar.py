@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import points.db
+import points.infra.db
 
 revision = "2026_12_03_employers_calendar"
 down_revision = "2026_12_03_idempotency_expiry"
@@ -28,7 +28,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("worker_profiles") as batch:
         batch.add_column(sa.Column("employer_status", sa.String(length=10), nullable=True))
-        batch.add_column(sa.Column("employer_decided_at", points.db.UTCDateTime(timezone=True),
+        batch.add_column(sa.Column("employer_decided_at", points.infra.db.UTCDateTime(timezone=True),
                                    nullable=True))
         batch.add_column(sa.Column("employer_decided_by", ID, nullable=True))
         batch.create_foreign_key(op.f("fk_worker_profiles_employer_decided_by_users"), "users",
@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column("holidays", JSON, nullable=False),
         sa.Column("workdays", JSON, nullable=False),
         sa.Column("entered_by", sa.String(length=64), nullable=True),
-        sa.Column("entered_at", points.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("entered_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("year BETWEEN 2000 AND 2100",
                            name=op.f("ck_holiday_arrangements_year")),
         sa.PrimaryKeyConstraint("year", name=op.f("pk_holiday_arrangements")),

@@ -15,7 +15,7 @@ Revises: 2026_11_30_no_health_data
 import sqlalchemy as sa
 from alembic import op
 
-import points.db
+import points.infra.db
 
 revision = "2026_12_03_face_verification"
 down_revision = "2026_11_30_no_health_data"
@@ -39,11 +39,11 @@ def upgrade() -> None:
         sa.Column("cert_hash", sa.String(length=64), nullable=False),
         sa.Column("name_enc", sa.Text(), nullable=True),
         sa.Column("id_number_enc", sa.Text(), nullable=True),
-        sa.Column("started_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", points.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("checked_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", points.infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("verify_ret", sa.Integer(), nullable=True),
-        sa.Column("bound_at", points.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("bound_at", points.infra.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("subject_id", ID, nullable=True),
         sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"],
                                 name=op.f("fk_face_verifications_subject_id_subjects")),
@@ -58,7 +58,7 @@ def upgrade() -> None:
     # Plain ADD COLUMN (no table rebuild: on SQLite a rebuild would drop `users`, and
     # with foreign keys on, that deletes every row referring to it).
     op.add_column("subjects", sa.Column("verified_name_enc", sa.Text(), nullable=True))
-    op.add_column("users", sa.Column("identity_verified_at", points.db.UTCDateTime(timezone=True),
+    op.add_column("users", sa.Column("identity_verified_at", points.infra.db.UTCDateTime(timezone=True),
                                      nullable=True))
     fk = "fk_users_unverified_subject_id_subjects"
     if op.get_bind().dialect.name == "sqlite":  # ALTER of constraints: only inline

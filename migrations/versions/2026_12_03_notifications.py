@@ -6,7 +6,7 @@ Revises: 2026_12_03_record_statements
 import sqlalchemy as sa
 from alembic import op
 
-from points.db import BigId, JSONType, UTCDateTime
+from points.infra.db import BigId, JSONType, UTCDateTime
 
 revision = "2026_12_03_notifications"
 down_revision = "2026_12_03_record_statements"

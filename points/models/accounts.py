@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from points.db import Base, BigId, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, UTCDateTime, utcnow
 
 
 class User(Base):

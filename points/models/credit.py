@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
 
 class Subject(Base):

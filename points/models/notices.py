@@ -6,12 +6,12 @@ import datetime as dt
 from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
 
 class Notification(Base):
     """One notice to a person. `kind` and `params` are stored, not the sentence: the
-    text is rendered when read, in the reader's language (points.notice_text).
+    text is rendered when read, in the reader's language (points.people.notice_text).
 
     A notice about a person's credit carries their `subject_id`; it goes to the
     account bound to that subject, and moves with the binding (an account that binds

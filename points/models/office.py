@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
 JOB_KINDS = ("rule_set_recompute", "recompute_split")
 JOB_STATUSES = ("queued", "running", "done", "failed")

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
 # Stored statuses; `disputed`, `ended` and `expired` are derived when shown.
 RECORD_STATUSES = ("active", "repaired", "revoked")

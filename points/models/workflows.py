@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from points.db import Base, BigId, JSONType, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, JSONType, UTCDateTime, utcnow
 
 COMMITMENT_KINDS = ("voluntary", "industry", "approval_substitute", "missing_materials", "repair")
 # Kinds that buy a faster procedure and are refused to restricted subjects.

@@ -7,7 +7,7 @@ import io
 
 import time_machine
 
-from points import assessment
+from points.office import assessment
 from tests.helpers import admin_headers, department, push, resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from points.db import today
+from points.infra.db import today
 from points.models import AdminAccount
 from tests.api.test_merchants import valid_uscc
 from tests.conftest import _clean

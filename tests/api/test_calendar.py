@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 import time_machine
 
-from points import workdays
+from points.office import workdays
 from tests.api.test_repairs import apply, at, person
 from tests.conftest import _clean
 from tests.helpers import admin_headers, department, push
@@ -27,7 +27,7 @@ ARRANGEMENT = {
 
 @pytest.fixture(autouse=True)
 def _forget_the_arrangement(app):
-    """Later tests (the unit tests of points/workdays.py among them) meet no 2027 entry."""
+    """Later tests (the unit tests of points/office/workdays.py among them) meet no 2027 entry."""
     yield
     _clean(app)
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from points.db import SHANGHAI
+from points.infra.db import SHANGHAI
 from points.models import CreditRecord, QualityIssue
 from tests.helpers import department, push, resident, valid_id
 

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from points.credit_checks import checks_missing_feedback
+from points.employment.credit_checks import checks_missing_feedback
 from points.models import Subject
 from tests.helpers import department, push, resident, valid_id
 

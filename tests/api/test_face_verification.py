@@ -44,7 +44,7 @@ def audits(session, action: str) -> list[AuditEntry]:
 
 
 def test_cert_hash_is_computed_as_wechat_documents():
-    from points.wechat import cert_hash
+    from points.infra.wechat import cert_hash
 
     # The example of WeChat's documentation (queryVerifyInfo, 注意事项).
     assert cert_hash("张三", "310101199801011234") == (
@@ -220,7 +220,7 @@ def test_stand_in_binds_in_development_only(client):
 
 def test_stand_in_cannot_be_enabled_in_production(monkeypatch):
     from api.config import ConfigError, load_config
-    from points.face import StandInVerifier
+    from points.people.face import StandInVerifier
 
     production = {"APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
                   "DATA_KEY": secrets.token_urlsafe(32),
@@ -241,8 +241,8 @@ def test_stand_in_cannot_be_enabled_in_production(monkeypatch):
 
 
 def test_the_sweep_erases_name_and_number_of_unused_verifications(app, client, session):
-    from points import jobs
-    from points.db import today
+    from points.infra.db import today
+    from points.scores import jobs
 
     headers = auth(dev_login(client, "fv-sweep")["access_token"])
     start(client, headers, valid_id(seq=213))

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from points.db import today
+from points.infra.db import today
 from tests.conftest import _clean
 from tests.helpers import admin_headers, auth, department, dev_login, push, resident, valid_id
 

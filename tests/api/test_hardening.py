@@ -127,7 +127,7 @@ def test_the_assessment_csv_neutralises_formulas(app, client):
              "普通 局"]
     for index, name in enumerate(names):
         department(app, client, code=f"csv-{index}", name=name, record_types=[])
-    from points.assessment import COLUMNS
+    from points.office.assessment import COLUMNS
 
     r = client.get("/v1/admin/assessment?format=csv", headers=admin_headers(app, client))
     assert r.status_code == 200 and r.mimetype == "text/csv"

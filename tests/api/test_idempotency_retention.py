@@ -13,9 +13,9 @@ import time_machine
 from sqlalchemy import func, select
 
 from api import counter_fastpath
-from points import jobs
-from points.db import today, utcnow
+from points.infra.db import today, utcnow
 from points.models import IdempotencyKey
+from points.scores import jobs
 from tests.api.test_merchants import approved_merchant
 from tests.api.test_perks_redemptions import make_perk, verify
 from tests.helpers import resident, signed_in, valid_id

@@ -117,9 +117,9 @@ def test_bulk_insert_keeps_every_row_and_value(client, dept, session):
     """`_insert_rows` sends a column holding one value in every row only once: rows
     alike in all plain columns must still all be stored, JSON values that == would
     confuse (1 and true) kept apart, and a single row stored as given."""
-    from points.db import utcnow
-    from points.ingestion import _insert_params, _insert_rows
+    from points.infra.db import utcnow
     from points.models import Department, IngestBatch
+    from points.recordkeeping.ingestion import _insert_params, _insert_rows
 
     department_id = session.execute(select(Department.id)).scalar_one()
     batch = IngestBatch(department_id=department_id, received=0, accepted=0, rejected=0,
@@ -151,7 +151,7 @@ def test_bulk_insert_refuses_naive_timestamps_like_the_column_type(session):
     JSON encoder refuses a naive one just as the column type does on SQLite."""
     from sqlalchemy.exc import StatementError
 
-    from points.ingestion import _insert_params, _insert_rows
+    from points.recordkeeping.ingestion import _insert_params, _insert_rows
 
     rows = [{"id_hash": f"{i}" * 64, "id_number_enc": "enc", "name_enc": None,
              "created_at": dt.datetime(2026, 1, 1, i)} for i in range(2)]

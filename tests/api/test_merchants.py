@@ -202,7 +202,7 @@ def test_demo_seed_is_idempotent(app, client, session):
 
     from incentives.demo import seed_incentives
     from incentives.models import Merchant, Perk
-    from points.db import today
+    from points.infra.db import today
     from points.models import User
 
     dev_login(client, "demo-owner")

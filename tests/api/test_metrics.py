@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.config import load_config
-from points.db import utcnow
+from points.infra.db import utcnow
 from points.models.workflows import OutboxMessage
 from tests.api.test_counter_fastpath import _person, _verify, counter  # noqa: F401
 from tests.api.test_perks_redemptions import code_for
@@ -93,9 +93,9 @@ def test_fast_paths_are_counted_with_the_score_cache(app, client, dispatched, co
 def test_queues_outbox_and_pool_are_read_when_scraped(app, client):
     state = app.extensions["credit"]
     queue = rq.Queue("recompute", connection=state.redis)
-    queue.enqueue("points.jobs.no_such_function")
-    queue.enqueue("points.jobs.no_such_function")
-    failed = queue.enqueue("points.jobs.no_such_function")
+    queue.enqueue("points.scores.jobs.no_such_function")
+    queue.enqueue("points.scores.jobs.no_such_function")
+    failed = queue.enqueue("points.scores.jobs.no_such_function")
     queue.remove(failed)
     queue.failed_job_registry.add(failed, ttl=600, exc_string="boom")
     now = utcnow()

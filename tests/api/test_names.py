@@ -1,13 +1,13 @@
 """The subject's name is never the resident's to set: departments' records and credit
 checks compare with the verified name, or else the name departments reported, after
-normalisation (points.identity.same_name)."""
+normalisation (points.people.identity.same_name)."""
 from __future__ import annotations
 
 import itertools
 
 import pytest
 
-from points.identity import normalise_name, same_name
+from points.people.identity import normalise_name, same_name
 from tests.helpers import auth, department, dev_login, push, valid_id
 
 _refs = itertools.count(1)

@@ -176,7 +176,7 @@ def test_notices_wait_for_the_binding_and_follow_a_move(app, client):
 
 
 def test_thousands_of_notices_page_fast(app, client, session):
-    from points.db import utcnow
+    from points.infra.db import utcnow
 
     who = resident(client, id_number=valid_id(seq=507), consents=())
     user_id = who["user"]["id"]

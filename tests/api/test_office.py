@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tomllib
 
-from points.rulesets import default_rule_set
+from points.rules.rulesets import default_rule_set
 from tests.helpers import admin_headers, department, push, resident, run_jobs, valid_id
 
 

@@ -178,8 +178,8 @@ def test_closed_sets_and_dates_are_typed(spec):
     """Spot checks that enums and formats reach the document from the domain's constants."""
     from incentives.models import SECTORS
     from incentives.perks import LEVELS
-    from points.engine import STATUSES
-    from points.workers import SAFETY_CODES
+    from points.employment.workers import SAFETY_CODES
+    from points.rules.engine import STATUSES
 
     schemas = spec["components"]["schemas"]
     assert schemas["Points"]["properties"]["level"]["enum"] == list(LEVELS)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import time_machine
 
-from points.db import today
+from points.infra.db import today
 from tests.api.test_merchants import approved_merchant
 from tests.helpers import auth, department, dev_login, push, resident, valid_id
 
@@ -538,7 +538,7 @@ def test_a_perk_not_found_leaves_the_code_unspent_and_unlogged(app, client):
 
 def test_a_grant_is_in_the_residents_export_without_the_staff(app, client):
     """The export's redemptions come from the incentives package as a section the route
-    gives `points.export` (points does not import incentives)."""
+    gives `points.people.export` (points does not import incentives)."""
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=5)
     person = resident(client, id_number=valid_id(seq=437))

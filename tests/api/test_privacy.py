@@ -38,7 +38,7 @@ def test_closing_the_account_then_binding_again(app, client, session):
 
 
 def test_access_log_retention(app, client, session):
-    from points.accounts import record_access
+    from points.people.accounts import record_access
 
     person = resident(client)
     subject_id = session.query(User).filter(User.subject_id.is_not(None)).one().subject_id

@@ -8,10 +8,10 @@ import datetime as dt
 import time_machine
 from sqlalchemy import select
 
-from points.db import SHANGHAI
-from points.engine import RecordFacts, compute, window
+from points.infra.db import SHANGHAI
 from points.models import CreditRecord
-from points.rulesets import default_rule_set
+from points.rules.engine import RecordFacts, compute, window
+from points.rules.rulesets import default_rule_set
 from tests.helpers import admin_headers, department, push, resident, valid_id
 
 

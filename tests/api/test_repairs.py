@@ -239,7 +239,7 @@ def test_identity_required(client):
 
 def test_overdue_repairs_are_listed(app, client, session):
     from points.models import Department
-    from points.repairs import overdue_repairs
+    from points.workflows.repairs import overdue_repairs
 
     with time_machine.travel(at("2026-09-30"), tick=False) as clock:
         market = department(app, client, "market")
@@ -273,7 +273,7 @@ def test_retried_application_with_idempotency_key(app, client):
 def test_two_applications_at_once_make_one(app, client):
     import threading
 
-    from points.db import today as shanghai_today
+    from points.infra.db import today as shanghai_today
 
     market = department(app, client, "market")
     zhang = person(client)

@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from pypdf import PdfReader
 
-from points import records
-from points.qr import QUIET_ZONE, qr_svg
+from points.employment.qr import QUIET_ZONE, qr_svg
+from points.recordkeeping import records
 from tests.api.test_worker_reports import (
     NAME,
     access_log,

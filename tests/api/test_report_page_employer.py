@@ -8,7 +8,7 @@ import re
 
 from pypdf import PdfReader
 
-from points.qr import qr_svg
+from points.employment.qr import qr_svg
 from tests.api.test_merchants import approved_merchant
 from tests.api.test_report_page import page_text, report_worker
 from tests.api.test_worker_reports import at, share, sign_in

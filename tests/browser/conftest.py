@@ -49,7 +49,7 @@ def live_app(tmp_path_factory, browser):
 
     from api import create_app
     from api.cli import upgrade_database
-    from points import workdays
+    from points.office import workdays
 
     saved = workdays._source  # create_app points the working days at its own database
     url = f"sqlite:///{tmp_path_factory.mktemp('browser')}/console.db"

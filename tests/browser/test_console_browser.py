@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from points.db import today
+from points.infra.db import today
 from tests.console.helpers import ADMIN_PASSWORD, CLERK_PASSWORD, make_admin, make_clerk
 from tests.helpers import department, push, resident, valid_id
 

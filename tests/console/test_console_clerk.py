@@ -9,7 +9,7 @@ import re
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from points.db import today
+from points.infra.db import today
 from tests.console.helpers import CLERK_PASSWORD, make_clerk, sign_in, token
 from tests.helpers import department, push, resident, run_jobs, signed_in, valid_id
 

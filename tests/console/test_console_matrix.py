@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from points.db import today
+from points.infra.db import today
 from tests.conftest import _clean
 from tests.console.helpers import (
     ADMIN_PASSWORD,

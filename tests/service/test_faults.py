@@ -300,7 +300,7 @@ def test_the_counter_fast_path_survives_lost_connections(clean_app, settings):
     """The counter's fast path (api/counter_fastpath.py) pings a pooled connection only
     when idle, like a request: a connection dropped since its last use fails the first
     statement (wrapped and invalidated by SQLAlchemy although it ran on the driver's
-    cursor, points/hot.py), the attempt is rolled back and Flask runs it again on a
+    cursor, points/infra/hot.py), the attempt is rolled back and Flask runs it again on a
     fresh connection. The resident sees one verification and one grant."""
     from tests.api.test_perks_redemptions import make_perk, redeem, verify
     from tests.helpers import resident

@@ -1,4 +1,4 @@
-"""`points.hot.HotStatement`: the counter's statements on the driver's cursor answer
+"""`points.infra.hot.HotStatement`: the counter's statements on the driver's cursor answer
 as SQLAlchemy would, and whatever it does not do as SQLAlchemy would goes through
 SQLAlchemy (on SQLite everything does)."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ from sqlalchemy.exc import NoResultFound
 
 from api import idempotency
 from incentives import codes, redemptions
-from points import idempotency_keys
-from points.hot import HotStatement
+from points.infra import idempotency_keys
+from points.infra.hot import HotStatement
 from points.models import AccessLogEntry, IdempotencyKey
 
 KEYS = IdempotencyKey.__table__

@@ -1,12 +1,12 @@
 """A background job that raises is left `failed` with the exception among its errors,
-so the console's progress bar stops and says why (`points.jobs.mark_failed`)."""
+so the console's progress bar stops and says why (`points.scores.jobs.mark_failed`)."""
 from __future__ import annotations
 
 import pytest
 
-from points import rule_preview, rule_store
-from points.db import today
+from points.infra.db import today
 from points.models import Job, Subject
+from points.rules import rule_preview, rule_store
 
 
 def test_a_preview_that_raises_is_marked_failed_with_its_error(clean_app, session, monkeypatch):

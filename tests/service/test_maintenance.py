@@ -5,10 +5,10 @@ import io
 import logging
 
 from api.logs import JsonFormatter
-from points import score_cache
-from points.crypto import DataCipher
+from points.infra.crypto import DataCipher
 from points.models import Score, Subject
-from points.subjects import find_subject
+from points.recordkeeping.subjects import find_subject
+from points.scores import score_cache
 from tests.helpers import bind, department, push, resident, valid_id
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from points.db import today, utcnow
+from points.infra.db import today, utcnow
 from points.models.workflows import OutboxMessage
 from tests.api.test_repairs import apply, person, record_for
 from tests.helpers import department, valid_id
@@ -48,7 +48,7 @@ def run(app, caught: list[tuple]) -> None:
 def deliver(app, **kwargs) -> dict:
     """One run of the deliverer, as `points-notify` or a job does it."""
     from api.notify_cli import build_notifier
-    from points import outbox
+    from points.infra import outbox
 
     with app.app_context():
         return outbox.deliver_pending(app.extensions["credit"].db.new_session,
@@ -183,7 +183,7 @@ def test_retry_with_back_off_after_a_wechat_error(app, client, session, wechat, 
 
 
 def test_wechat_unreachable_is_retried_then_given_up(app, client, session, jobs):
-    from points import outbox
+    from points.infra import outbox
 
     objection_decided(app, client)  # WECHAT_API_BASE points at a closed port
     run(app, jobs)
@@ -235,7 +235,7 @@ def test_no_duplicate_after_a_crash_between_commit_and_send(app, client, session
 
 
 def test_a_claimed_message_is_not_sent_by_a_second_sender(app, client, session, wechat, jobs):
-    from points import outbox
+    from points.infra import outbox
 
     stub_token(wechat)
     wechat.expect_request(SEND, method="POST").respond_with_json({"errcode": 0})
@@ -250,14 +250,14 @@ def test_a_claimed_message_is_not_sent_by_a_second_sender(app, client, session, 
     assert deliver(app, now=lambda: after_lease)["sent"] == 1
     assert len(sends(wechat)) == 1
     # A's late result cannot overwrite B's: its claim token is gone.
-    from points.notify import SendResult
+    from points.infra.notify import SendResult
 
     outbox._finish(factory, claim[1], claim[0], SendResult("retry", "late"), utcnow())
     assert [m.status for m in messages(session)] == ["sent"]
 
 
 def test_access_token_is_shared_and_refreshed_when_refused(app, client, session, wechat, jobs):
-    from points.notify import TOKEN_KEY
+    from points.infra.notify import TOKEN_KEY
 
     stub_token(wechat, "TOKEN-1")
     wechat.expect_oneshot_request(SEND, method="POST").respond_with_json({"errcode": 0})

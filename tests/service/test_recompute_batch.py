@@ -8,8 +8,8 @@ import datetime as dt
 
 from sqlalchemy import func, select, update
 
-from points import jobs, score_cache, scoring
 from points.models import CreditRecord, Score, ScoreHistory, Subject
+from points.scores import jobs, score_cache, scoring
 from tests.helpers import department, push, valid_id
 
 AS_OF = dt.date(2026, 11, 30)

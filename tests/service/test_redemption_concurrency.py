@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from incentives import codes
 from incentives.models import Merchant, MerchantStaff, Perk, Redemption
-from points import accounts, face
-from points.db import today
+from points.infra.db import today
+from points.people import accounts, face
 from tests.api.test_merchants import approved_merchant
 from tests.helpers import valid_id
 

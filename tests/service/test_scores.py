@@ -7,8 +7,8 @@ import datetime as dt
 
 import redis as redis_lib
 
-from points import score_cache
 from points.models import CreditRecord, Score
+from points.scores import score_cache
 from tests.helpers import department, push, resident, run_jobs, valid_id
 
 

@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 for module in pkgutil.iter_modules(api.routes.__path__):
     importlib.import_module("api.routes." + module.name)
 for name in ("api.access", "api.bootstrap", "api.counter_fastpath", "api.fastpath",
-             "api.gate", "api.notify_cli", "api.seat_cache", "points.db"):
+             "api.gate", "api.notify_cli", "api.seat_cache", "points.infra.db"):
     importlib.import_module(name)
 
 from api import access
-from points import accounts, face, outbox, privacy, workdays
+from points.infra import outbox
+from points.office import workdays
+from points.people import accounts, face, privacy
 
 
 def names(hooks):
@@ -60,7 +62,7 @@ for app in apps:
     db = app.extensions["credit"].db
     report["app_sessions"].append(session_listeners(db.new_session()))
 # A session of one app carries only that app's listeners, once: commit runs a callback once.
-from points.db import on_commit
+from points.infra.db import on_commit
 from sqlalchemy import text
 
 ran = []
@@ -101,8 +103,8 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
         "role_checks": {"merchant": ["api.routes.merchant.merchant_check"]},
         "role_cache_keys": {"merchant": ["api.seat_cache.keys"]},
         "account_erasers": ["incentives.merchants.erase_account",
-                            "points.notifications.erase_account",
-                            "points.reports.erase_account"],
+                            "points.people.notifications.erase_account",
+                            "points.employment.reports.erase_account"],
         "identity_removed": ["incentives.codes.drop_unused"],
         "account_changed": ["api.gate.account_changed"],
         "delivery_hook": ["api.notify_cli.enqueue_delivery"],
@@ -110,8 +112,8 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
     # Session listeners sit on each app's own session factory, never on Session.
     assert report["global_session_after"] == nothing
     assert report["app_sessions"] == [{
-        "after_commit": ["points.db._run_on_commit"],
-        "after_soft_rollback": ["points.db._drop_on_commit"],
+        "after_commit": ["points.infra.db._run_on_commit"],
+        "after_soft_rollback": ["points.infra.db._drop_on_commit"],
         "before_flush": ["api.seat_cache._flushing"],
         "do_orm_execute": ["api.seat_cache._executing"]}] * 2
     assert report["on_commit_runs"] == 1

@@ -1,11 +1,11 @@
-"""points.eligibility: who may see credit points, decided without the API or a cache."""
+"""points.people.eligibility: who may see credit points, decided without the API or a cache."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from points.eligibility import Standing, adult_from, refusal
+from points.people.eligibility import Standing, adult_from, refusal
 
 TODAY = dt.date(2026, 6, 1)
 ADULT = dt.date(2020, 1, 1)

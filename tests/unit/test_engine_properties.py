@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from points.dates import add_months
-from points.engine import (
+from points.rules.engine import (
     STATUSES,
     RecordFacts,
     RecordInvalid,
@@ -20,7 +20,7 @@ from points.engine import (
     repairable_from,
     window,
 )
-from points.rulesets import default_rule_set
+from points.rules.rulesets import default_rule_set
 
 RULE_SET = default_rule_set()
 TYPES = sorted(rt.code for rt in RULE_SET.record_types)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from points.engine import RecordFacts, compute
-from points.rulesets import default_rule_set
+from points.rules.engine import RecordFacts, compute
+from points.rules.rulesets import default_rule_set
 
 GOLDEN = json.loads((Path(__file__).parent / "golden_cases.json").read_text("utf-8"))
 DATE_FIELDS = ("occurred_on", "decided_on", "ended_on", "repaired_on")

@@ -80,7 +80,7 @@ def test_wechat_notices_are_chinese_whatever_the_request_asked_for():
     subscription templates are zh_CN)."""
     import datetime as dt
 
-    from points import outbox
+    from points.infra import outbox
 
     with use_locale("en"):
         data = outbox.message_data(i18n.N_("credit repair application"), i18n.N_("approved"),

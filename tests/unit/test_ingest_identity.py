@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from points.identity import normalise_id_number
+from points.people.identity import normalise_id_number
 from tests.helpers import valid_id
 
 

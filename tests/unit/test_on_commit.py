@@ -1,10 +1,10 @@
-"""`points.db.on_commit`: side effects run after the transaction commits, never when
+"""`points.infra.db.on_commit`: side effects run after the transaction commits, never when
 a savepoint inside it is released, and a rolled-back savepoint drops only its own."""
 from __future__ import annotations
 
 from sqlalchemy import text
 
-from points.db import on_commit
+from points.infra.db import on_commit
 
 
 def test_a_released_savepoint_runs_nothing_yet(session):

@@ -10,9 +10,9 @@ import fakeredis
 import pytest
 import redis
 
-from points import outbox
 from points.errors import Unavailable
-from points.notify import TOKEN_KEY, AccessTokenHolder, classify
+from points.infra import outbox
+from points.infra.notify import TOKEN_KEY, AccessTokenHolder, classify
 
 
 def test_backoff_doubles_and_is_capped():

@@ -13,8 +13,16 @@ import orjson
 import pytest
 from hypothesis import given
 
-from points import engine, jobs, scoring
-from points.engine import ExplanationItem, RecordFacts, RecordInvalid, boundaries, compute, evaluate
+from points.rules import engine
+from points.rules.engine import (
+    ExplanationItem,
+    RecordFacts,
+    RecordInvalid,
+    boundaries,
+    compute,
+    evaluate,
+)
+from points.scores import jobs, scoring
 from tests.unit.test_engine_properties import EXAMPLES, RULE_SET, days, subjects
 from tests.unit.test_golden import GOLDEN, to_facts
 

@@ -7,7 +7,7 @@ import io
 
 from pypdf import PdfReader
 
-from points.report_pdf import render
+from points.employment.report_pdf import render
 
 DAY = dt.date(2026, 6, 15)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from points import report_text as txt
+from points.employment import report_text as txt
 
 D = dt.date
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from points.rulesets import RuleSetInvalid, default_rule_set, parse_rule_set
+from points.rules.rulesets import RuleSetInvalid, default_rule_set, parse_rule_set
 
 
 def shipped() -> dict:

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from points.workdays import add_working_days, is_working_day
+from points.office.workdays import add_working_days, is_working_day
 
 
 def test_national_day_holiday_is_skipped():
@@ -37,7 +37,7 @@ def test_the_statutory_holidays_agree_with_the_published_calendar():
     day computed as a statutory holiday is one in the State Council's arrangement."""
     import chinese_calendar
 
-    from points.workdays import statutory_days_off
+    from points.office.workdays import statutory_days_off
 
     for year in (2025, 2026):
         days = statutory_days_off(year)

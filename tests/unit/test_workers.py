@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from points.engine import RecordFacts
-from points.workers import safety_code, worker_status
+from points.employment.workers import safety_code, worker_status
+from points.rules.engine import RecordFacts
 
 TODAY = dt.date(2026, 11, 30)
 YESTERDAY = TODAY - dt.timedelta(days=1)

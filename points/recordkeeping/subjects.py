@@ -1,0 +1,43 @@
+"""Credit subjects: found or created by ID number, concurrency-safe."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from points.infra.crypto import DataCipher
+from points.infra.db import dialect_insert, utcnow
+from points.models import Subject
+
+
+def find_subject(session: Session, cipher: DataCipher, id_number: str) -> Subject | None:
+    return session.execute(
+        select(Subject).where(Subject.id_hash == cipher.lookup_hash(id_number))
+    ).scalar_one_or_none()
+
+
+def reference_name(cipher: DataCipher, subject: Subject) -> str | None:
+    """The name a department's data about this person is compared with: the name face
+    verification confirmed, else the name departments reported. Never a typed name."""
+    name_enc = subject.verified_name_enc or subject.name_enc
+    return cipher.decrypt(name_enc) if name_enc else None
+
+
+def get_or_create_subject(session: Session, cipher: DataCipher, id_number: str,
+                          name: str | None = None) -> Subject:
+    """The subject of this ID number, created if no one has reported it yet.
+
+    INSERT … ON CONFLICT DO NOTHING makes two requests creating the same person at
+    once both end with the one row, instead of one failing on the unique hash."""
+    id_hash = cipher.lookup_hash(id_number)
+    subject = session.execute(select(Subject).where(Subject.id_hash == id_hash)).scalar_one_or_none()
+    if subject is not None:
+        return subject
+    values = {
+        "id_hash": id_hash,
+        "id_number_enc": cipher.encrypt(id_number),
+        "name_enc": cipher.encrypt(name) if name else None,
+        "created_at": utcnow(),
+    }
+    session.execute(dialect_insert(session, Subject).values(**values).on_conflict_do_nothing(
+        index_elements=["id_hash"]))
+    return session.execute(select(Subject).where(Subject.id_hash == id_hash)).scalar_one()
