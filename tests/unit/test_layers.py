@@ -1,4 +1,5 @@
-"""The top-level packages depend one way: api → incentives → points. Every import
+"""The top-level packages depend one way: api → incentives → points; inside points, the
+plumbing (points.infra) and the shared modules depend on no domain folder. Every import
 statement counts, at module level or inside a function."""
 from __future__ import annotations
 
@@ -36,3 +37,63 @@ def test_the_check_sees_an_upward_import(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from incentives.models import Perk\n", encoding="utf-8")
     assert imported_packages(module) == {"incentives"}
+
+
+# Inside points: what the domain's folders stand on. The plumbing (points.infra), the
+# tables and the shared modules at the top import none of the domain's folders.
+POINTS = ROOT / "points"
+BASE = {"infra", "models", "errors", "i18n", "dates"}
+KEPT_AT_TOP = {"__init__", "errors", "i18n", "dates"}
+
+
+def domain_folders() -> set[str]:
+    return {p.name for p in POINTS.iterdir() if (p / "__init__.py").exists()} - BASE
+
+
+def package_of(path: Path) -> list[str]:
+    return list(path.relative_to(ROOT).parts[:-1])
+
+
+def imported_modules(path: Path, package: list[str]) -> set[str]:
+    """The dotted names a module in `package` imports, relative imports resolved, and
+    for `from package import name` also `package.name`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def domain_imports(path: Path, domain: set[str], package: list[str]) -> list[str]:
+    return sorted(name for name in imported_modules(path, package)
+                  if name.split(".")[0] == "points" and len(name.split(".")) > 1
+                  and name.split(".")[1] in domain)
+
+
+@pytest.mark.parametrize("base", sorted(BASE))
+def test_the_plumbing_and_shared_modules_import_no_domain_folder(base):
+    domain = domain_folders()
+    assert {"rules", "scores", "people"} <= domain
+    paths = sorted((POINTS / base).rglob("*.py")) if (POINTS / base).is_dir() \
+        else [POINTS / f"{base}.py"]
+    wrong = {str(path.relative_to(ROOT)): found for path in paths
+             if (found := domain_imports(path, domain, package_of(path)))}
+    assert not wrong, f"points.{base} may not import {sorted(domain)}: {wrong}"
+
+
+def test_every_domain_module_lives_in_a_folder():
+    loose = sorted(p.name for p in POINTS.glob("*.py") if p.stem not in KEPT_AT_TOP)
+    assert not loose, f"place these in a folder of points/ (README, Architecture): {loose}"
+
+
+def test_the_check_sees_a_domain_import_relative_or_absolute(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from ..scores import scoring\n"
+                      "from points import people\nfrom . import db\n", encoding="utf-8")
+    assert domain_imports(module, {"scores", "people"}, ["points", "infra"]) == [
+        "points.people", "points.scores", "points.scores.scoring"]
