@@ -219,12 +219,14 @@ def create_app(overrides: dict | None = None) -> Flask:
         db.remove()
 
     from api.bodies import BodyReader
+    from api.routes.attachments import UPLOAD_BODY_LIMIT, UPLOAD_PATH
     from api.counter_fastpath import MerchantCounter
     from api.fastpath import CachedPointsRead
 
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
-        lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+        lambda environ: UPLOAD_BODY_LIMIT if environ.get("PATH_INFO") == UPLOAD_PATH
+        else app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
     from api.metrics import Metrics, watch_pool
 
     watch_pool(db.engine, "primary")

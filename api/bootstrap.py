@@ -9,6 +9,8 @@ own session factories, never to SQLAlchemy's `Session` class.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from api import access, gate, seat_cache
 from api.context import AppState
 from api.extensions import Database, make_redis
@@ -18,6 +20,7 @@ from api.security import TokenService
 from incentives import codes, merchants
 from points import (
     accounts,
+    attachments,
     calendar,
     face,
     notifications,
@@ -39,10 +42,12 @@ def build_state(config: dict) -> AppState:
     client = make_redis(config["REDIS_URL"])
     wechat = WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
                           config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
+    directory = config.get("ATTACHMENT_DIR")
     return AppState(db=db, redis=client,
                     cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]),
                     tokens=TokenService(config, client), wechat=wechat,
-                    face=face_verifier(config, wechat, client))
+                    face=face_verifier(config, wechat, client),
+                    files=attachments.Storage(Path(directory) if directory else None))
 
 
 def face_verifier(config: dict, wechat: WeChatClient, client):
@@ -68,7 +73,9 @@ def wire(state: AppState) -> None:
     # moved to another account, which caches an account change outdates, and what
     # runs after a commit that queued notifications.
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
-                                  notifications.erase_account]
+                                  notifications.erase_account,
+                                  lambda session, user: attachments.erase_account(
+                                      session, user, state.files)]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
     outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job

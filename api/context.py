@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from api.extensions import Database
+from points.attachments import Storage
 from points.crypto import DataCipher
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class AppState:
     wechat: WeChatClient
     face: FaceVerifier
     limiter: Limiter | None = None  # made with the routes' rate limits
+    files: Storage = Storage()  # where evidence files are kept (ATTACHMENT_DIR)
 
 
 def state() -> AppState:

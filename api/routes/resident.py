@@ -318,6 +318,8 @@ class ExportSchema(Schema):
     commitments = _rows("my commitments")
     repairs = _rows("my repair applications")
     objections = _rows("my objections")
+    attachments = _rows("my evidence files: name, type, size, sha256 and the repair_ids and "
+                        "objection_ids citing each (the files: GET /v1/me/attachments/{id})")
     access_log = _rows("who looked at my credit, when and why")
 
 
@@ -329,11 +331,13 @@ def export_my_data():
     """Everything held about me (PIPL access and copy).
 
     The right of access and copy (PIPL): account, masked identity, consents, records,
-    points history, commitments, repairs, objections, redemptions, report shares, worker
+    points history, commitments, repairs, objections, evidence files (what each is; the
+    file itself from GET /v1/me/attachments/{id}), redemptions, report shares, worker
     profile and the access log, as JSON.
     """
     from incentives import redemptions
-    from points import export
+    from points import attachments, export
 
     return export.export(db_session(), cipher(), access.current().user, today(),
-                         {"redemptions": redemptions.export_section})
+                         {"redemptions": redemptions.export_section,
+                          "attachments": attachments.export_section})
