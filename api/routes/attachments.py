@@ -88,7 +88,9 @@ def within_upload_limit(view):
     return limited
 
 
-def _send(attachment):
+def send_attachment(attachment):
+    """The file as a download under its name, with its own type and nosniff (also the
+    console's download, api/console/clerk.py)."""
     data = state().files.read(attachment)
     response = send_file(io.BytesIO(data), mimetype=attachment.content_type,
                          as_attachment=True, download_name=attachment.filename,
@@ -153,7 +155,7 @@ def my_attachment(attachment_id):
     The owner only (anyone else: 404 ATTACHMENT_NOT_FOUND). Sent with `Content-Disposition:
     attachment` under its name and `X-Content-Type-Options: nosniff`.
     """
-    return _send(attachments.own(db_session(), access.current().user, attachment_id))
+    return send_attachment(attachments.own(db_session(), access.current().user, attachment_id))
 
 
 @blp.route("/dept/attachments/<int:attachment_id>")
@@ -168,5 +170,5 @@ def department_attachment(attachment_id):
     `attachments`); any other: 404 ATTACHMENT_NOT_FOUND. Sent as a download with its own
     Content-Type and `X-Content-Type-Options: nosniff`.
     """
-    return _send(attachments.for_department(db_session(), access.current().department,
+    return send_attachment(attachments.for_department(db_session(), access.current().department,
                                             attachment_id))
