@@ -18,7 +18,8 @@ from points import i18n
 
 log = logging.getLogger(__name__)
 # Bodies that are not JSON, accepted by the few routes that take another format.
-NON_JSON_BODIES = {"office.upload_rule_set"}
+# Writes whose body is not JSON: a rule set's TOML, an evidence file's multipart form.
+NON_JSON_BODIES = {"office.upload_rule_set", "attachments.upload_attachment"}
 
 
 API_INFO = {
@@ -219,9 +220,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         db.remove()
 
     from api.bodies import BodyReader
-    from api.routes.attachments import UPLOAD_BODY_LIMIT, UPLOAD_PATH
     from api.counter_fastpath import MerchantCounter
     from api.fastpath import CachedPointsRead
+    from api.routes.attachments import UPLOAD_BODY_LIMIT, UPLOAD_PATH
 
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),

@@ -1,7 +1,7 @@
 """Accessors for the app's shared objects, for use inside a request or app context."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import redis
@@ -30,7 +30,7 @@ class AppState:
     wechat: WeChatClient
     face: FaceVerifier
     limiter: Limiter | None = None  # made with the routes' rate limits
-    files: Storage = Storage()  # where evidence files are kept (ATTACHMENT_DIR)
+    files: Storage = field(default_factory=Storage)  # where evidence files are kept (ATTACHMENT_DIR)
 
 
 def state() -> AppState:

@@ -255,13 +255,13 @@ def mine(user: User) -> Select:
 
 # -- citing in cases --------------------------------------------------------------------
 
-def cite(session: Session, user: User, attachment_ids: list[int], department_id: int, *,
-         repair_id: int | None = None, objection_id: int | None = None) -> None:
-    """The user's own attachments cited by one case (in the order given); an id that is
-    not the user's: 404 ATTACHMENT_NOT_FOUND naming it, and nothing is cited."""
+def own_ids(session: Session, user: User, attachment_ids: list[int]) -> list[int]:
+    """The ids, each once in the order given, if every one is the user's attachment;
+    else 404 ATTACHMENT_NOT_FOUND naming those that are not. Checked before the case is
+    written, so a refusal leaves nothing behind."""
     wanted = list(dict.fromkeys(attachment_ids))
     if not wanted:
-        return
+        return []
     found = set(session.execute(select(Attachment.id).where(
         Attachment.id.in_(wanted), Attachment.user_id == user.id)).scalars())
     missing = [i for i in wanted if i not in found]
@@ -269,9 +269,16 @@ def cite(session: Session, user: User, attachment_ids: list[int], department_id:
         raise NotFound(gettext("no evidence file {ids} of yours",
                                ids=", ".join(str(i) for i in missing)),
                        "ATTACHMENT_NOT_FOUND", attachment_ids=missing)
+    return wanted
+
+
+def cite(session: Session, attachment_ids: list[int], department_id: int, *,
+         repair_id: int | None = None, objection_id: int | None = None) -> None:
+    """Attachments (`own_ids`) cited by one case, in the order given; the deciding
+    department may read them from now on."""
     session.add_all(AttachmentCitation(attachment_id=i, repair_id=repair_id,
                                        objection_id=objection_id, department_id=department_id,
-                                       position=n) for n, i in enumerate(wanted))
+                                       position=n) for n, i in enumerate(attachment_ids))
     session.flush()
 
 

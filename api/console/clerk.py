@@ -1,6 +1,7 @@
 """A department clerk's pages (`/console/dept/…`): the repairs and objections queues
-and their decisions (one set of views serving both) with the evidence files cited, a record by source_ref with its history, end and revoke, credit
-checks (逢办必查) and their feedback, quality issues. Batch uploads:
+and their decisions (one set of views serving both) with the evidence files cited, a
+record by source_ref with its history, end and revoke, credit checks (逢办必查) and
+their feedback, quality issues. Batch uploads:
 api/console/uploads.py. Everything is the clerk's own department's; anything else is
 404, and every action goes through the API's domain services and audit rows."""
 from __future__ import annotations

@@ -100,8 +100,13 @@ def send_attachment(attachment):
     return response
 
 
-FILE_RESPONSES = {"200": {"content": {kind: {"schema": FILE_BODY}
-                                      for kind in ATTACHMENT_TYPES if kind != "application/pdf"}}}
+def file_responses(view):
+    """The file's answer documented under each of its types."""
+    view = blp.response(200, FILE_BODY, content_type="application/pdf",
+                        description="The file, as application/pdf, image/jpeg or image/png")(view)
+    for kind in ("image/jpeg", "image/png"):
+        view = blp.alt_response(200, schema=FILE_BODY, content_type=kind, success=True)(view)
+    return view
 
 
 @blp.route("/me/attachments", methods=["POST"])
@@ -145,9 +150,7 @@ def my_attachments(pagination_parameters):
 
 
 @blp.route("/me/attachments/<int:attachment_id>")
-@blp.response(200, FILE_BODY, content_type="application/pdf",
-              description="The file, as application/pdf, image/jpeg or image/png")
-@blp.doc(responses=FILE_RESPONSES)
+@file_responses
 @blp.errors("ATTACHMENT_NOT_FOUND")
 def my_attachment(attachment_id):
     """One of my evidence files, as a download with its own Content-Type.
@@ -159,9 +162,7 @@ def my_attachment(attachment_id):
 
 
 @blp.route("/dept/attachments/<int:attachment_id>")
-@blp.response(200, FILE_BODY, content_type="application/pdf",
-              description="The file, as application/pdf, image/jpeg or image/png")
-@blp.doc(responses=FILE_RESPONSES)
+@file_responses
 @blp.errors("ATTACHMENT_NOT_FOUND")
 def department_attachment(attachment_id):
     """An evidence file cited by a repair or objection this department decides.

@@ -409,10 +409,10 @@ def apply_for_repair(body):
     department deciding reads them.
     """
     session, user = db_session(), _me()
+    cited = attachments.own_ids(session, user, body["attachments"])  # before anything is written
     application = repairs.apply(session, user, body["record_id"], body["statement"],
                                 body["commitment"], body["evidence"], today())
-    attachments.cite(session, user, body["attachments"], application.department_id,
-                     repair_id=application.id)
+    attachments.cite(session, cited, application.department_id, repair_id=application.id)
     return _repair_views(session, [application])[0]
 
 
@@ -497,10 +497,10 @@ def raise_objection(body):
     `attachments` cites up to 10 of my evidence files, as for a repair.
     """
     session, user = db_session(), _me()
+    cited = attachments.own_ids(session, user, body["attachments"])
     objection = objections.raise_objection(session, user, body["record_id"], body["reason"],
                                            today())
-    attachments.cite(session, user, body["attachments"], objection.department_id,
-                     objection_id=objection.id)
+    attachments.cite(session, cited, objection.department_id, objection_id=objection.id)
     return _objection_views(session, [objection])[0]
 
 

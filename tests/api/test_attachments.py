@@ -12,6 +12,8 @@ import os
 import pytest
 from PIL import Image
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from points import attachments
 from points.db import today
@@ -49,9 +51,12 @@ FILES = {"application/pdf": (pdf, "缴款书.pdf"), "image/jpeg": (jpeg, "收据
 
 
 def upload(client, who, data: bytes, name: str, declared: str | None = None):
-    part = (io.BytesIO(data), name) if declared is None else (io.BytesIO(data), name, declared)
-    return client.post("/v1/me/attachments", headers=who["headers"],
-                       data={"file": part}, content_type="multipart/form-data")
+    """The multipart body made in memory (the test client's own spools a large one to
+    a temporary file it never closes)."""
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(data), name,
+                                                           content_type=declared)})
+    return client.post("/v1/me/attachments", headers=who["headers"], data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def refused(response, status: int, code: str) -> None:
@@ -288,14 +293,15 @@ def test_closing_the_account_erases_files_no_case_needs(client, market, session)
     left = session.execute(select(Attachment.id, Attachment.user_id)).all()
     assert left == [(decided, None)]  # kept with the decided case, without the account
     assert client.get(f"/v1/dept/attachments/{decided}", headers=market).status_code == 200
-    assert client.get(f"/v1/dept/attachments/{loose}", headers=market).status_code == 404
+    for gone in (loose, dropped):
+        assert client.get(f"/v1/dept/attachments/{gone}", headers=market).status_code == 404
 
 
 def test_files_in_a_directory(app, client, market, session, tmp_path, monkeypatch):
     """With ATTACHMENT_DIR the bytes are a file per attachment, not a database value;
     the files of erased attachments are deleted once the erasure commits."""
     monkeypatch.setattr(app.extensions["credit"], "files", attachments.Storage(tmp_path))
-    zhang, loose, decided, dropped = _closing_world(client, market)
+    zhang, _, decided, _ = _closing_world(client, market)
     stored = {a.id: a for a in session.execute(select(Attachment)).scalars()}
     assert all(a.content is None for a in stored.values())
     paths = {i: attachments.Storage(tmp_path).path(a) for i, a in stored.items()}
