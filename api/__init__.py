@@ -18,7 +18,8 @@ from points import i18n
 
 log = logging.getLogger(__name__)
 # Bodies that are not JSON, accepted by the few routes that take another format.
-NON_JSON_BODIES = {"office.upload_rule_set"}
+# Writes whose body is not JSON: a rule set's TOML, an evidence file's multipart form.
+NON_JSON_BODIES = {"office.upload_rule_set", "attachments.upload_attachment"}
 
 
 API_INFO = {
@@ -221,10 +222,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     from api.bodies import BodyReader
     from api.counter_fastpath import MerchantCounter
     from api.fastpath import CachedPointsRead
+    from api.routes.attachments import UPLOAD_BODY_LIMIT, UPLOAD_PATH
 
     app.wsgi_app = BodyReader(MerchantCounter(
         app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
-        lambda: app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
+        lambda environ: UPLOAD_BODY_LIMIT if environ.get("PATH_INFO") == UPLOAD_PATH
+        else app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
     from api.metrics import Metrics, watch_pool
 
     watch_pool(db.engine, "primary")

@@ -15,7 +15,8 @@ Python's limit on converting long digit strings), is refused here with 400 and a
 
 `BodyReader` (WSGI, outermost) reads a chunked body of a write whole before anything
 else sees it (a body on a GET or DELETE is dropped unread): a malformed one (a bad chunk header, a connection cut mid-chunk) is answered
-400 `MALFORMED_BODY`, one over `MAX_CONTENT_LENGTH` 413, and the rest of the app
+400 `MALFORMED_BODY`, one over `MAX_CONTENT_LENGTH` (an evidence file's upload: its
+own limit) 413, and the rest of the app
 sees an ordinary body with a Content-Length.
 """
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _chunked(environ: dict) -> bool:
 class BodyReader:
     """WSGI middleware reading a body without a Content-Length (chunked) in full."""
 
-    def __init__(self, wsgi_app: Callable, max_length: Callable[[], int | None],
+    def __init__(self, wsgi_app: Callable, max_length: Callable[[dict], int | None],
                  headers: Iterable[tuple[str, str]]) -> None:
         self.wsgi_app = wsgi_app
         self.max_length = max_length
@@ -144,7 +145,7 @@ class BodyReader:
             environ["wsgi.input_terminated"] = False
             environ.pop("HTTP_TRANSFER_ENCODING", None)
         elif _chunked(environ):
-            limit = self.max_length()
+            limit = self.max_length(environ)
             try:
                 body = environ["wsgi.input"].read(-1 if limit is None else limit + 1)
             except Exception as error:  # noqa: BLE001 - whatever the server's reader raises

@@ -9,6 +9,8 @@ own session factories, never to SQLAlchemy's `Session` class.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from api import access, gate, seat_cache
 from api.context import AppState
 from api.extensions import Database, make_redis
@@ -16,13 +18,20 @@ from api.notify_cli import enqueue_delivery
 from api.routes import merchant as merchant_routes
 from api.security import TokenService
 from incentives import codes, merchants
-from points.employment import reports
-from points.infra import outbox
-from points.infra.crypto import DataCipher
-from points.infra.db import run_on_commit
-from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
-from points.office import calendar, workdays
-from points.people import accounts, face, notifications, privacy
+from points import (
+    accounts,
+    attachments,
+    calendar,
+    face,
+    notifications,
+    outbox,
+    privacy,
+    reports,
+    workdays,
+)
+from points.crypto import DataCipher
+from points.db import run_on_commit
+from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
 
 
 def build_state(config: dict) -> AppState:
@@ -33,10 +42,12 @@ def build_state(config: dict) -> AppState:
     client = make_redis(config["REDIS_URL"])
     wechat = WeChatClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
                           config["WECHAT_SECRET"], config["WECHAT_TIMEOUT"])
+    directory = config.get("ATTACHMENT_DIR")
     return AppState(db=db, redis=client,
                     cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]),
                     tokens=TokenService(config, client), wechat=wechat,
-                    face=face_verifier(config, wechat, client))
+                    face=face_verifier(config, wechat, client),
+                    files=attachments.Storage(Path(directory) if directory else None))
 
 
 def face_verifier(config: dict, wechat: WeChatClient, client):
@@ -50,7 +61,7 @@ def face_verifier(config: dict, wechat: WeChatClient, client):
 def wire(state: AppState) -> None:
     """Every hook, registry and listener, for the app whose services are `state`."""
     db = state.db
-    # Sessions: side effects registered with `points.infra.db.on_commit` run after the
+    # Sessions: side effects registered with `points.db.on_commit` run after the
     # commit; a commit changing merchants or their staff outdates the cached seats.
     db.listen_sessions(run_on_commit)
     db.listen_sessions(seat_cache.watch)
@@ -62,7 +73,9 @@ def wire(state: AppState) -> None:
     # moved to another account, which caches an account change outdates, and what
     # runs after a commit that queued notifications.
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
-                                  notifications.erase_account]
+                                  notifications.erase_account,
+                                  lambda session, user: attachments.erase_account(
+                                      session, user, state.files)]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
     outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job

@@ -137,6 +137,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "ACCESS_LOG_RETENTION_DAYS": int(env.get("ACCESS_LOG_RETENTION_DAYS", str(5 * 365))),
         "CONSENT_POLICY_VERSION": env.get("CONSENT_POLICY_VERSION", "2026-01"),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
+        # Evidence files (points/attachments.py): in the database unless a directory is
+        # given (shared by every app server, e.g. a mounted volume).
+        "ATTACHMENT_DIR": env.get("ATTACHMENT_DIR") or None,
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         # WeChat's check file for the rule "{PUBLIC_BASE_URL}/r/" (扫普通链接二维码打开小程序),
         # served at /r/<name> (docs/worker-report.md).
@@ -174,7 +177,7 @@ def load_config(overrides: dict | None = None) -> dict:
     # The rate limits (api/ratelimit.py has their defaults), checked here so a bad value
     # stops the start rather than the first limited request.
     for name in ("RATELIMIT_LOGIN", "RATELIMIT_CODES", "RATELIMIT_VERIFY", "RATELIMIT_BATCHES",
-                 "RATELIMIT_FACE"):
+                 "RATELIMIT_FACE", "RATELIMIT_UPLOADS"):
         if env.get(name):
             try:
                 parse_many(env[name])

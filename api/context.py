@@ -1,7 +1,7 @@
 """Accessors for the app's shared objects, for use inside a request or app context."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import redis
@@ -9,13 +9,14 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from api.extensions import Database
-from points.infra.crypto import DataCipher
+from points.attachments import Storage
+from points.crypto import DataCipher
 
 if TYPE_CHECKING:
     from flask_limiter import Limiter
 
     from api.security import TokenService
-    from points.infra.wechat import FaceVerifier, WeChatClient
+    from points.wechat import FaceVerifier, WeChatClient
 
 
 @dataclass
@@ -29,6 +30,7 @@ class AppState:
     wechat: WeChatClient
     face: FaceVerifier
     limiter: Limiter | None = None  # made with the routes' rate limits
+    files: Storage = field(default_factory=Storage)  # where evidence files are kept (ATTACHMENT_DIR)
 
 
 def state() -> AppState:

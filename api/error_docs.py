@@ -19,6 +19,8 @@ KIND_STATUS = {
     "unauthenticated": 401,
     "gone": 410,
     "invalid": 422,
+    "too_large": 413,
+    "unsupported": 415,
     "too_many": 429,
     "unavailable": 503,
 }

@@ -23,6 +23,7 @@ DEFAULTS = {
     "RATELIMIT_VERIFY": "120/minute",       # per merchant staff member
     "RATELIMIT_BATCHES": "120/minute",      # per department key
     "RATELIMIT_FACE": "5/minute;20/day",     # per resident: face verifications started
+    "RATELIMIT_UPLOADS": "20/minute;200/day",  # per resident: evidence files uploaded
 }
 
 
@@ -133,6 +134,7 @@ LIMITS = {
     "resident.start_verification": ("RATELIMIT_FACE", _resident_key),
     "merchant.verify_code": ("RATELIMIT_VERIFY", _resident_key),
     "department.push_records": ("RATELIMIT_BATCHES", _department_key),
+    "attachments.upload_attachment": ("RATELIMIT_UPLOADS", _resident_key),
 }
 
 

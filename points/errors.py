@@ -72,6 +72,20 @@ class TooManyAttempts(DomainError):
         self.retry_after = retry_after
 
 
+class TooLarge(DomainError):
+    """Content over its size limit (413)."""
+
+    kind = "too_large"
+    default_code = "FILE_TOO_LARGE"
+
+
+class Unsupported(DomainError):
+    """Content of a kind the service does not take (415)."""
+
+    kind = "unsupported"
+    default_code = "UNSUPPORTED_FILE"
+
+
 class Unavailable(DomainError):
     """A dependency (WeChat, Redis, the database) cannot answer now (503)."""
 
@@ -162,6 +176,15 @@ CODES: dict[str, tuple[type[DomainError], str]] = {
     "POLICY_VERSION_UNKNOWN": (Invalid, ("the consent names another policy version than the one "
                                         "in force (GET /v1/policies/current)")),
     "NOTIFICATION_NOT_FOUND": (NotFound, "no such notification of this resident"),
+    "UNSUPPORTED_FILE": (Unsupported, ("the file is not a PDF, JPEG or PNG by its content, is "
+                                      "empty or malformed, or its name or declared type names "
+                                      "another type")),
+    "FILE_TOO_LARGE": (TooLarge, "the file is over the 5 MB an evidence file may have"),
+    "ATTACHMENT_NOT_FOUND": (NotFound, ("no such evidence file of this resident (for a "
+                                       "department: none cited by a case it decides); "
+                                       "`attachment_ids` names those not found")),
+    "ATTACHMENT_QUOTA_EXCEEDED": (Conflict, ("the resident's evidence files would exceed their "
+                                            "quota (`limit_files`, `limit_bytes`)")),
     # Credit checks, workers, reports.
     "CREDIT_CHECK_NOT_FOUND": (NotFound, "no such credit check by this department"),
     "FEEDBACK_ALREADY_GIVEN": (Conflict, "feedback for this credit check was given already"),

@@ -1,11 +1,14 @@
 """A department clerk's pages (`/console/dept/…`): the repairs and objections queues
-and their decisions, a record by source_ref with its history, end and revoke, credit
-checks (逢办必查) and their feedback, quality issues. Batch uploads:
+and their decisions (one set of views serving both) with the evidence files cited, a
+record by source_ref with its history, end and revoke, credit checks (逢办必查) and
+their feedback, quality issues. Batch uploads:
 api/console/uploads.py. Everything is the clerk's own department's; anything else is
 404, and every action goes through the API's domain services and audit rows."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from types import ModuleType
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -15,8 +18,17 @@ from api.console.auth import staff
 from api.console.pages import attempt, paged
 from api.context import cipher, db_session, redis_client
 from api.routes.workflows import _masked_names
-from points.employment import credit_checks
-from points.infra.db import today
+from points import (
+    attachments,
+    commitments,
+    credit_checks,
+    objections,
+    records,
+    repairs,
+    rule_store,
+)
+from points.db import today
+from points.errors import NotFound
 from points.models import CreditRecord, QualityIssue, RecordVersion
 from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, CreditCheck
 from points.models.workflows import (
@@ -27,9 +39,6 @@ from points.models.workflows import (
     Objection,
     RepairApplication,
 )
-from points.recordkeeping import records
-from points.rules import rule_store
-from points.workflows import commitments, objections, repairs
 
 PURPOSES = {"administrative_license": "行政许可", "administrative_penalty": "行政处罚",
             "inspection": "日常监管检查", "financial_support": "财政资金支持",
@@ -72,82 +81,109 @@ def dept_home():
     return render_template("console/dept/home.html", title="工作台", stats=stats)
 
 
-# -- repairs and objections -----------------------------------------------------------
+# -- repairs and objections: one set of views for both -------------------------------
 
-def _queue_args(open_status: str) -> tuple[str | None, bool | None]:
-    status = request.args.get("status", open_status) or None
-    overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
-    return status, overdue
+@dataclass(frozen=True)
+class CaseKind:
+    """What differs between the repairs and the objections queues: the domain module
+    (department_list, view, decide, OPEN), the model, its statuses and the texts."""
 
+    name: str  # repair | objection: the template's kind and the endpoints' suffix
+    plural: str  # the URL part and the queue's endpoint
+    domain: ModuleType
+    model: type
+    statuses: tuple[str, ...]
+    title: str
+    status_choices: tuple[tuple[str, str], ...]  # the queue's filter: (status, label)
+    summary: tuple[str, str]  # the queue's column: (label, view key)
+    facts: tuple[tuple[str, str], ...]  # the case page's texts: (label, view key)
+    choices: tuple[tuple[str, str], tuple[str, str]]  # (value, label): yes first, then no
+    done: tuple[str, str]  # what the clerk is told after yes, after no
 
-@bp.get("/dept/repairs")
-def dept_repairs():
-    status, overdue = _queue_args(repairs.OPEN)
-    if status not in {None, *REPAIR_STATUSES}:
-        status = repairs.OPEN
-    page = paged(repairs.department_list(_department(), status, overdue, today()))
-    views = [repairs.view(db_session(), r, today()) for r in page.items]
-    names = _masked_names(r.subject_id for r in page.items)
-    for item, row in zip(views, page.items, strict=True):
-        item["name_masked"] = names.get(row.subject_id, "*")
-    return render_template("console/dept/queue.html", title="信用修复申请", kind="repair",
-                           page=page, items=views, status=status or "",
-                           overdue=request.args.get("overdue", ""))
+    @property
+    def id_arg(self) -> str:
+        return f"{self.name}_id"
 
-
-@bp.get("/dept/repairs/<int:repair_id>")
-def dept_repair(repair_id):
-    application = _mine(RepairApplication, repair_id)
-    item = repairs.view(db_session(), application, today())
-    item["open"] = application.status == repairs.OPEN
-    item["name_masked"] = _masked_names([application.subject_id]).get(application.subject_id, "*")
-    return render_template("console/dept/case.html", title=f"信用修复申请 {repair_id}",
-                           kind="repair", item=item)
+    def url(self, what: str, case_id: int | None = None) -> str:
+        """list, case or decision"""
+        if what == "list":
+            return url_for(f"console.dept_{self.plural}")
+        endpoint = f"console.dept_{self.name}" if what == "case" else f"console.dept_decide_{self.name}"
+        return url_for(endpoint, **{self.id_arg: case_id})
 
 
-@bp.post("/dept/repairs/<int:repair_id>/decision")
-def dept_decide_repair(repair_id):
-    _mine(RepairApplication, repair_id)
-    approve = request.form.get("decision") == "approve"
-    attempt(lambda: repairs.decide(db_session(), redis_client(), _department(), repair_id,
-                                   approve, request.form.get("note", "")[:1000], today()),
-            "已通过修复申请，当事人的积分已重新计算。" if approve else "已决定不予修复，当事人会收到理由。")
-    return redirect(url_for("console.dept_repair", repair_id=repair_id))
+REPAIRS = CaseKind(
+    "repair", "repairs", repairs, RepairApplication, REPAIR_STATUSES, "信用修复申请",
+    (("submitted", "待处理"), ("approved", "已通过"), ("rejected", "未通过"),
+     ("withdrawn", "已撤回"), ("", "全部")),
+    ("申请理由", "statement"), (("情况说明", "statement"), ("信用承诺", "commitment")),
+    (("approve", "通过修复（记录不再扣分，积分立即重算）"), ("reject", "不予修复（须写明理由）")),
+    ("已通过修复申请，当事人的积分已重新计算。", "已决定不予修复，当事人会收到理由。"))
+OBJECTIONS = CaseKind(
+    "objection", "objections", objections, Objection, OBJECTION_STATUSES, "异议申请",
+    (("pending", "待处理"), ("upheld", "异议成立"), ("rejected", "未采纳"), ("", "全部")),
+    ("异议理由", "reason"), (("异议理由", "reason"),),
+    (("uphold", "异议成立（撤销该记录）"), ("reject", "异议不成立（须写明理由）")),
+    ("异议成立，记录已撤销。", "已决定异议不成立，当事人会收到理由。"))
 
 
-@bp.get("/dept/objections")
-def dept_objections():
-    status, overdue = _queue_args(objections.OPEN)
-    if status not in {None, *OBJECTION_STATUSES}:
-        status = objections.OPEN
-    page = paged(objections.department_list(_department(), status, overdue, today()))
-    views = [objections.view(db_session(), r, today()) for r in page.items]
-    names = _masked_names(r.subject_id for r in page.items)
-    for item, row in zip(views, page.items, strict=True):
-        item["name_masked"] = names.get(row.subject_id, "*")
-    return render_template("console/dept/queue.html", title="异议申请", kind="objection",
-                           page=page, items=views, status=status or "",
-                           overdue=request.args.get("overdue", ""))
+def _case_views(kind: CaseKind, rows) -> list[dict]:
+    """The cases as shown: the domain's view, the person's masked name, the evidence
+    files cited."""
+    session, day = db_session(), today()
+    names = _masked_names(r.subject_id for r in rows)
+    cited = attachments.of_cases(session, kind.name, [r.id for r in rows])
+    return [{**kind.domain.view(session, r, day), "name_masked": names.get(r.subject_id, "*"),
+             "attachments": cited[r.id], "open": r.status == kind.domain.OPEN} for r in rows]
 
 
-@bp.get("/dept/objections/<int:objection_id>")
-def dept_objection(objection_id):
-    objection = _mine(Objection, objection_id)
-    item = objections.view(db_session(), objection, today())
-    item["open"] = objection.status == objections.OPEN
-    item["name_masked"] = _masked_names([objection.subject_id]).get(objection.subject_id, "*")
-    return render_template("console/dept/case.html", title=f"异议申请 {objection_id}",
-                           kind="objection", item=item)
+def _register_case_views(kind: CaseKind) -> None:
+    def queue():
+        status = request.args.get("status", kind.domain.OPEN) or None
+        if status not in {None, *kind.statuses}:
+            status = kind.domain.OPEN
+        overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
+        page = paged(kind.domain.department_list(_department(), status, overdue, today()))
+        return render_template("console/dept/queue.html", title=kind.title, kind=kind,
+                               page=page, items=_case_views(kind, page.items),
+                               status=status or "", overdue=request.args.get("overdue", ""))
+
+    def case(**ids):
+        case_id = ids[kind.id_arg]
+        return render_template("console/dept/case.html", title=f"{kind.title} {case_id}",
+                               kind=kind, item=_case_views(kind, [_mine(kind.model, case_id)])[0])
+
+    def decision(**ids):
+        case_id = ids[kind.id_arg]
+        _mine(kind.model, case_id)
+        yes = request.form.get("decision") == kind.choices[0][0]
+        attempt(lambda: kind.domain.decide(db_session(), redis_client(), _department(), case_id,
+                                           yes, request.form.get("note", "")[:1000], today()),
+                kind.done[0] if yes else kind.done[1])
+        return redirect(kind.url("case", case_id))
+
+    rule = f"/dept/{kind.plural}"
+    bp.add_url_rule(rule, f"dept_{kind.plural}", queue, methods=["GET"])
+    bp.add_url_rule(f"{rule}/<int:{kind.id_arg}>", f"dept_{kind.name}", case, methods=["GET"])
+    bp.add_url_rule(f"{rule}/<int:{kind.id_arg}>/decision", f"dept_decide_{kind.name}",
+                    decision, methods=["POST"])
 
 
-@bp.post("/dept/objections/<int:objection_id>/decision")
-def dept_decide_objection(objection_id):
-    _mine(Objection, objection_id)
-    upheld = request.form.get("decision") == "uphold"
-    attempt(lambda: objections.decide(db_session(), redis_client(), _department(), objection_id,
-                                      upheld, request.form.get("note", "")[:1000], today()),
-            "异议成立，记录已撤销。" if upheld else "已决定异议不成立，当事人会收到理由。")
-    return redirect(url_for("console.dept_objection", objection_id=objection_id))
+for _kind in (REPAIRS, OBJECTIONS):
+    _register_case_views(_kind)
+
+
+@bp.get("/dept/attachments/<int:attachment_id>")
+def dept_attachment(attachment_id):
+    """An evidence file cited by one of this department's cases, as the API sends it
+    (GET /v1/dept/attachments/{id}); any other: 404."""
+    from api.routes.attachments import send_attachment
+
+    try:
+        attachment = attachments.for_department(db_session(), _department(), attachment_id)
+    except NotFound:
+        abort(404)
+    return send_attachment(attachment)
 
 
 # -- a record by source_ref -----------------------------------------------------------
@@ -317,7 +353,7 @@ def dept_resolve_issue(issue_id):
     if issue.status == "resolved":
         flash("未办理：这个问题已经解决了。")
     else:
-        from points.infra.db import utcnow
+        from points.db import utcnow
 
         note = (request.form.get("note") or "").strip()[:500] or None
         issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), note

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import String, cast, func, literal_column, or_, select
+from sqlalchemy import func, literal_column, or_, select
 
 from api.console import accounts, bp, charts
 from api.console.auth import staff
@@ -14,20 +14,40 @@ from api.context import db_session
 from api.routes.admin import known_record_types
 from incentives import merchants
 from incentives.models import Merchant
-from points.employment import credit_checks
-from points.infra.db import today
+from points import credit_checks, departments, objections, repairs
+from points.db import SHANGHAI, today
 from points.models import CreditRecord, Department, QualityIssue, Score, User
 from points.models.console import DepartmentUser
 from points.models.workflows import Objection, RepairApplication
-from points.office import departments
-from points.workflows import objections, repairs
 
 MONTHS_SHOWN = 6
 
 
-def _month_key(column):
-    """'YYYY-MM' of a timestamp on both engines (its text starts so in UTC)."""
-    return func.substr(cast(column, String), literal_column("1"), literal_column("7"))
+def shanghai_month(column, dialect: str):
+    """'YYYY-MM' of a timestamp's Asia/Shanghai calendar month (the month every rule and
+    report speaks of; UTC+8 all year), on both engines: PostgreSQL converts the
+    timestamptz, SQLite's stored UTC text is shifted by eight hours."""
+    # Literals, not bound parameters: the same expression is grouped by, and PostgreSQL
+    # would see two different parameters in the SELECT and the GROUP BY.
+    if dialect == "postgresql":
+        return func.to_char(func.timezone(literal_column("'Asia/Shanghai'"), column),
+                            literal_column("'YYYY-MM'"))
+    return func.strftime(literal_column("'%Y-%m'"), column, literal_column("'+8 hours'"))
+
+
+def records_per_month(session, months: list[str]) -> dict[int, dict[str, int]]:
+    """Records received per department per Shanghai month, for `months` ('YYYY-MM',
+    oldest first): {department_id: {month: count}}."""
+    since = dt.datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=SHANGHAI)
+    month = shanghai_month(CreditRecord.received_at, session.get_bind().dialect.name)
+    counts: dict[int, dict[str, int]] = {}
+    for department_id, key, n in session.execute(
+            select(CreditRecord.department_id, month, func.count())
+            .where(CreditRecord.received_at >= since)
+            .group_by(CreditRecord.department_id, month)):
+        if key in months:
+            counts.setdefault(department_id, {})[key] = n
+    return counts
 
 
 def _months(day: dt.date, count: int) -> list[str]:
@@ -45,21 +65,14 @@ def office_dashboard():
         User.subject_id.is_not(None), User.unverified_subject_id.is_not(None)))).scalar_one()
     verified = s.execute(select(func.count(User.id)).where(User.subject_id.is_not(None))).scalar_one()
     levels = dict(s.execute(select(Score.level, func.count()).group_by(Score.level)).all())
-    from points.rules import rule_store
+    from points import rule_store
 
     order = [lvl.name for lvl in rule_store.active(s).levels]
     level_items = [(name, levels.get(name, 0)) for name in order] + [
         (name, n) for name, n in sorted(levels.items()) if name not in order]
     months = _months(day, MONTHS_SHOWN)
-    since = dt.datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=dt.UTC)
-    per = s.execute(select(CreditRecord.department_id, _month_key(CreditRecord.received_at),
-                           func.count()).where(CreditRecord.received_at >= since)
-                    .group_by(CreditRecord.department_id, _month_key(CreditRecord.received_at))
-                    ).all()
+    counts = records_per_month(s, months)
     names = dict(s.execute(select(Department.id, Department.name)).all())
-    counts: dict[int, dict[str, int]] = {}
-    for department_id, month, n in per:
-        counts.setdefault(department_id, {})[month] = n
     series = [(names.get(d, str(d)), [c.get(m, 0) for m in months]) for d, c in sorted(counts.items())]
     stats = {
         "bound": bound, "verified": verified,

@@ -7,6 +7,7 @@ from api.smorest import Api
 def register_blueprints(api: Api, *, dev_login: bool) -> None:
     from api.routes import (
         admin,
+        attachments,
         auth,
         department,
         merchant,
@@ -21,7 +22,7 @@ def register_blueprints(api: Api, *, dev_login: bool) -> None:
     )
 
     for module in (public, auth, resident, points_views, department, admin, office, workflows,
-                   merchant, workers, report_page, notifications):
+                   merchant, workers, report_page, notifications, attachments):
         api.register_blueprint(module.blp)
     if dev_login:
         api.register_blueprint(auth.dev_blp)

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from api import access
 from api.context import cipher, db_session, state
 from api.smorest import Blueprint, Schema, paginate_select
+from points import accounts, face
+from points.db import today
 from points.i18n import gettext
-from points.infra.db import today
 from points.models import AccessLogEntry
-from points.people import accounts, face
 
 blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The signed-in resident")
 
@@ -156,7 +156,7 @@ def close_account():
     working, public commitments leave the public list and every token stops working; the
     credit records the law requires to keep stay with the person's credit subject.
     """
-    from points.people import privacy
+    from points import privacy
 
     session = db_session()
     user = access.current().user
@@ -303,7 +303,7 @@ def _rows(what: str) -> ma.fields.List:
 
 
 class ExportSchema(Schema):
-    """What GET /v1/me/export sends (documentation: the view returns points.people.export's dict)."""
+    """What GET /v1/me/export sends (documentation: the view returns points.export's dict)."""
 
     exported_at = ma.fields.DateTime(required=True)
     account = ma.fields.Nested(ExportAccountSchema, required=True)
@@ -318,6 +318,8 @@ class ExportSchema(Schema):
     commitments = _rows("my commitments")
     repairs = _rows("my repair applications")
     objections = _rows("my objections")
+    attachments = _rows("my evidence files: name, type, size, sha256 and the repair_ids and "
+                        "objection_ids citing each (the files: GET /v1/me/attachments/{id})")
     access_log = _rows("who looked at my credit, when and why")
 
 
@@ -329,11 +331,13 @@ def export_my_data():
     """Everything held about me (PIPL access and copy).
 
     The right of access and copy (PIPL): account, masked identity, consents, records,
-    points history, commitments, repairs, objections, redemptions, report shares, worker
+    points history, commitments, repairs, objections, evidence files (what each is; the
+    file itself from GET /v1/me/attachments/{id}), redemptions, report shares, worker
     profile and the access log, as JSON.
     """
     from incentives import redemptions
-    from points.people import export
+    from points import attachments, export
 
     return export.export(db_session(), cipher(), access.current().user, today(),
-                         {"redemptions": redemptions.export_section})
+                         {"redemptions": redemptions.export_section,
+                          "attachments": attachments.export_section})

@@ -11,9 +11,12 @@ from api import access
 from api.access import public
 from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
+from api.routes.attachments import AttachmentSchema, attachment_ids_field
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
-from points.infra.db import today
+from points import attachments, commitments, objections, repairs
+from points.db import today
+from points.identity import mask_name
 from points.models import Subject
 from points.models.workflows import (
     COMMITMENT_KINDS,
@@ -21,8 +24,6 @@ from points.models.workflows import (
     OBJECTION_STATUSES,
     REPAIR_STATUSES,
 )
-from points.people.identity import mask_name
-from points.workflows import commitments, objections, repairs
 
 blp = Blueprint("workflows", __name__, url_prefix="/v1", description="Commitments, repairs and objections")
 
@@ -127,7 +128,8 @@ class RepairInSchema(Schema):
     EXAMPLE: ClassVar[dict] = {'record_id': 42,
                'statement': '已于2026年11月缴清罚款并完成整改。',
                'commitment': '本人承诺今后依法经营，不再发生同类违法行为。',
-               'evidence': [{'kind': 'payment_receipt', 'ref': '缴款书 No.43010020261125'}]}
+               'evidence': [{'kind': 'payment_receipt', 'ref': '缴款书 No.43010020261125'}],
+               'attachments': [7]}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     statement = ma.fields.String(
@@ -140,6 +142,7 @@ class RepairInSchema(Schema):
         metadata={"description": "becomes a public repair commitment"})
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema), load_default=list,
                               validate=ma.validate.Length(max=20))
+    attachments = attachment_ids_field()
 
 
 class RepairSchema(Schema):
@@ -152,6 +155,8 @@ class RepairSchema(Schema):
     commitment = ma.fields.String(allow_none=True)
     commitment_id = ma.fields.Integer(allow_none=True)
     evidence = ma.fields.List(ma.fields.Nested(EvidenceSchema))
+    attachments = ma.fields.List(ma.fields.Nested(AttachmentSchema), required=True, metadata={
+        "description": "the evidence files cited, in the order given"})
     submitted_on = ma.fields.Date(required=True)
     decision_due_on = ma.fields.Date(
         required=True,
@@ -167,10 +172,12 @@ class DeptRepairSchema(RepairSchema):
 
 
 class ObjectionInSchema(Schema):
-    EXAMPLE: ClassVar[dict] = {"record_id": 42, "reason": "该处罚决定书中的当事人不是本人，身份证号有误。"}
+    EXAMPLE: ClassVar[dict] = {"record_id": 42, "reason": "该处罚决定书中的当事人不是本人，身份证号有误。",
+                               "attachments": [8]}
     record_id = ma.fields.Integer(required=True, strict=True,
                                   validate=ma.validate.Range(min=1, max=MAX_DB_ID))
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
+    attachments = attachment_ids_field()
 
 
 class ObjectionSchema(Schema):
@@ -180,6 +187,8 @@ class ObjectionSchema(Schema):
     record_title = ma.fields.String(allow_none=True)
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(OBJECTION_STATUSES))
     reason = ma.fields.String(required=True)
+    attachments = ma.fields.List(ma.fields.Nested(AttachmentSchema), required=True, metadata={
+        "description": "the evidence files cited, in the order given"})
     submitted_on = ma.fields.Date(required=True)
     decision_due_on = ma.fields.Date(
         required=True,
@@ -234,7 +243,7 @@ def _masked_names(subject_ids, session=None) -> dict[int, str]:
     ids = sorted(set(subject_ids))
     if not ids:
         return {}
-    # The verified name, else the reported one (points.recordkeeping.subjects.reference_name).
+    # The verified name, else the reported one (points.subjects.reference_name).
     rows = (session or db_session()).execute(select(
         Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
     ).where(Subject.id.in_(ids)))
@@ -252,6 +261,17 @@ def _commitment_views(rows, with_names: bool = False, session=None) -> list[dict
             item["name_masked"] = names.get(c.subject_id, "*")
         out.append(item)
     return out
+
+
+def _repair_views(session, rows) -> list[dict]:
+    """Repair applications as shown, with the evidence files each cites."""
+    cited = attachments.of_cases(session, "repair", [r.id for r in rows])
+    return [{**repairs.view(session, r, today()), "attachments": cited[r.id]} for r in rows]
+
+
+def _objection_views(session, rows) -> list[dict]:
+    cited = attachments.of_cases(session, "objection", [o.id for o in rows])
+    return [{**objections.view(session, o, today()), "attachments": cited[o.id]} for o in rows]
 
 
 def _with_names(views: list[dict], rows) -> list[dict]:
@@ -376,7 +396,8 @@ def commitment_outcome(body, commitment_id):
 @idempotent
 @blp.response(201, RepairSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
-            "ALREADY_REPAIRED", "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE", "REPAIR_PENDING")
+            "ALREADY_REPAIRED", "NOT_REPAIRABLE", "NOT_YET_REPAIRABLE", "REPAIR_PENDING",
+            "ATTACHMENT_NOT_FOUND")
 def apply_for_repair(body):
     """Apply to repair one of my negative records.
 
@@ -384,11 +405,15 @@ def apply_for_repair(body):
     the app, from its `repairable_from` (409 NOT_YET_REPAIRABLE with the date), one open
     application per record. The `commitment` text becomes a public repair commitment.
     The department that reported the record decides by `decision_due_on` (working days).
+    `attachments` cites up to 10 of my evidence files (POST /v1/me/attachments); the
+    department deciding reads them.
     """
-    session = db_session()
-    application = repairs.apply(session, _me(), body["record_id"], body["statement"],
+    session, user = db_session(), _me()
+    cited = attachments.own_ids(session, user, body["attachments"])  # before anything is written
+    application = repairs.apply(session, user, body["record_id"], body["statement"],
                                 body["commitment"], body["evidence"], today())
-    return repairs.view(session, application, today())
+    attachments.cite(session, cited, application.department_id, repair_id=application.id)
+    return _repair_views(session, [application])[0]
 
 
 @blp.route("/me/repairs")
@@ -403,7 +428,7 @@ def my_repairs(pagination_parameters):
     """
     session = db_session()
     rows = paginate_select(session, repairs.mine(_me().subject_id), pagination_parameters)
-    return [repairs.view(session, r, today()) for r in rows]
+    return _repair_views(session, rows)
 
 
 @blp.route("/me/repairs/<int:repair_id>/withdraw", methods=["POST"])
@@ -416,7 +441,7 @@ def withdraw_repair(repair_id):
     withdrawn with it.
     """
     session = db_session()
-    return repairs.view(session, repairs.withdraw(session, _me(), repair_id), today())
+    return _repair_views(session, [repairs.withdraw(session, _me(), repair_id)])[0]
 
 
 @blp.route("/dept/repairs")
@@ -433,7 +458,7 @@ def department_repairs(query, pagination_parameters):
     session = db_session()
     stmt = repairs.department_list(_department(), query["status"], query["overdue"], today())
     rows = paginate_select(session, stmt, pagination_parameters)
-    return _with_names([repairs.view(session, r, today()) for r in rows], rows)
+    return _with_names(_repair_views(session, rows), rows)
 
 
 @blp.route("/dept/repairs/<int:repair_id>/decision", methods=["POST"])
@@ -452,7 +477,7 @@ def decide_repair(body, repair_id):
     session = db_session()
     application = repairs.decide(session, redis_client(), _department(), repair_id,
                                  body["approve"], body["note"], today())
-    return _with_names([repairs.view(session, application, today())], [application])[0]
+    return _with_names(_repair_views(session, [application]), [application])[0]
 
 
 # ------------------------------------------------------------------ objections
@@ -463,17 +488,20 @@ def decide_repair(body, repair_id):
 @idempotent
 @blp.response(201, ObjectionSchema)
 @blp.errors("IDENTITY_REQUIRED", "NOT_ELIGIBLE", "RECORD_NOT_FOUND", "RECORD_REVOKED",
-            "OBJECTION_PENDING")
+            "OBJECTION_PENDING", "ATTACHMENT_NOT_FOUND")
 def raise_objection(body):
     """Dispute one of my records; it shows `disputed` at once.
 
     Needs a face-verified identity. The record shows `disputed` at once; the department
     that reported it decides by `decision_due_on`. One open objection per record.
+    `attachments` cites up to 10 of my evidence files, as for a repair.
     """
-    session = db_session()
-    objection = objections.raise_objection(session, _me(), body["record_id"], body["reason"],
+    session, user = db_session(), _me()
+    cited = attachments.own_ids(session, user, body["attachments"])
+    objection = objections.raise_objection(session, user, body["record_id"], body["reason"],
                                            today())
-    return objections.view(session, objection, today())
+    attachments.cite(session, cited, objection.department_id, objection_id=objection.id)
+    return _objection_views(session, [objection])[0]
 
 
 @blp.route("/me/objections")
@@ -487,7 +515,7 @@ def my_objections(pagination_parameters):
     """
     session = db_session()
     rows = paginate_select(session, objections.mine(_me().subject_id), pagination_parameters)
-    return [objections.view(session, o, today()) for o in rows]
+    return _objection_views(session, rows)
 
 
 @blp.route("/dept/objections")
@@ -503,7 +531,7 @@ def department_objections(query, pagination_parameters):
     session = db_session()
     stmt = objections.department_list(_department(), query["status"], query["overdue"], today())
     rows = paginate_select(session, stmt, pagination_parameters)
-    return _with_names([objections.view(session, o, today()) for o in rows], rows)
+    return _with_names(_objection_views(session, rows), rows)
 
 
 @blp.route("/dept/objections/<int:objection_id>/decision", methods=["POST"])
@@ -521,4 +549,4 @@ def decide_objection(body, objection_id):
     session = db_session()
     objection = objections.decide(session, redis_client(), _department(), objection_id,
                                   body["upheld"], body["note"], today())
-    return _with_names([objections.view(session, objection, today())], [objection])[0]
+    return _with_names(_objection_views(session, [objection]), [objection])[0]

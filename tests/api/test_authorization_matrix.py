@@ -28,6 +28,7 @@ their repair statement, objection reason and private commitments.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,6 +123,7 @@ class Case:
     headers: Callable[[World, str], dict[str, str]] | None = None
     fresh_tokens: bool = False  # the call ends the caller's session: sign in anew first
     check: Callable[[str, Any], str | None] | None = None  # (caller, response) -> problem
+    form: Callable[[World, str], dict] | None = None  # a multipart body instead of JSON
 
 
 def only_own_types_accepted(caller: str, response) -> str | None:
@@ -142,6 +144,19 @@ def if_match(w: World, caller: str) -> dict[str, str]:
 
 def idempotency_key(w: World, caller: str) -> dict[str, str]:
     return {"Idempotency-Key": f"matrix-{caller}"}
+
+
+def a_pdf() -> bytes:
+    from pypdf import PdfWriter
+
+    writer, out = PdfWriter(), io.BytesIO()
+    writer.add_blank_page(width=100, height=100)
+    writer.write(out)
+    return out.getvalue()
+
+
+def evidence_file(w: World, caller: str) -> dict:
+    return {"file": (io.BytesIO(a_pdf()), f"{caller}-收据.pdf")}
 
 
 def merchant_application(w: World, caller: str) -> dict:
@@ -225,6 +240,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("DELETE", "/v1/me/report-shares/<string:token>"): Case(
         "/v1/me/report-shares/{share_to_revoke}", my_object(204)),
     ("GET", "/v1/me/reviews"): Case("/v1/me/reviews", mine(200)),
+    ("POST", "/v1/me/attachments"): Case("/v1/me/attachments", mine(201), form=evidence_file),
+    ("GET", "/v1/me/attachments"): Case("/v1/me/attachments", mine(200)),
+    ("GET", "/v1/me/attachments/<int:attachment_id>"): Case(
+        "/v1/me/attachments/{attachment}", my_object(200)),
 
     # -- any signed-in resident --------------------------------------------------------
     ("GET", "/v1/perks"): Case("/v1/perks", signed_in(200)),
@@ -302,6 +321,9 @@ MATRIX: dict[tuple[str, str], Case] = {
         "/v1/dept/repairs/{repair_to_decide}/decision", dept_only(200, 404),
         {"approve": True, "note": "整改到位"}),
     ("GET", "/v1/dept/objections"): Case("/v1/dept/objections", dept_only(200, 200)),
+    # The file a repair of department A cites: only A reads it.
+    ("GET", "/v1/dept/attachments/<int:attachment_id>"): Case(
+        "/v1/dept/attachments/{attachment}", dept_only(200, 404)),
     ("POST", "/v1/dept/objections/<int:objection_id>/decision"): Case(
         "/v1/dept/objections/{objection_to_decide}/decision", dept_only(200, 404),
         {"upheld": False, "note": "处罚无误"}),
@@ -376,7 +398,7 @@ def _console_cases() -> dict[tuple[str, str], Case]:
     from tests.console.routes import CONSOLE_ROUTES
 
     ids = {"repair": 1, "objection": 1, "check": 1, "upload": 1, "merchant": 1, "issue": 1,
-           "commitment": 1,
+           "commitment": 1, "attachment": 1,
            "spare_clerk": 1, "rule_set": "changsha-2020", "job": "x", "record_ref": "x"}
     cases = {}
     for (method, rule), (path, _, expect) in CONSOLE_ROUTES.items():
@@ -461,10 +483,15 @@ def _build(app, client) -> World:
                                      "decided_on": decided_on} for ref in refs))
     record = {a["source_ref"].removeprefix("matrix-"): a["record_id"] for a in pushed["accepted"]}
     ids["record_to_repair"], ids["record_to_object"] = record["repair-new"], record["objection-new"]
+    # An evidence file of the resident's, cited by the repair department A decides.
+    ids["attachment"] = _ok(client.post("/v1/me/attachments", headers=h[RES], data={
+        "file": (io.BytesIO(a_pdf()), "缴款书.pdf")}, content_type="multipart/form-data"),
+        201)["id"]
     for key, ref in (("repair_to_decide", "repair-decide"),
                      ("repair_to_withdraw", "repair-withdraw")):
         ids[key] = _ok(client.post("/v1/me/repairs", headers=h[RES], json={
-            "record_id": record[ref], "statement": STATEMENT, "commitment": "今后依法经营"}),
+            "record_id": record[ref], "statement": STATEMENT, "commitment": "今后依法经营",
+            "attachments": [ids["attachment"]] if key == "repair_to_decide" else []}),
             201)["id"]
     ids["objection_to_decide"] = _ok(client.post("/v1/me/objections", headers=h[RES], json={
         "record_id": record["objection-decide"], "reason": REASON}), 201)["id"]
@@ -616,6 +643,8 @@ def test_authorization_matrix(app, world):
                 headers = {**headers, **case.headers(world, caller)}
             body = case.body(world, caller) if callable(case.body) else case.body
             kwargs = {"json": body} if body is not None else {}
+            if case.form is not None:
+                kwargs = {"data": case.form(world, caller), "content_type": "multipart/form-data"}
             response = client.open(path, method=method, headers=headers, **kwargs)
             checked += 1
             expected = case.expect[caller]

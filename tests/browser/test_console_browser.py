@@ -1,6 +1,7 @@
 """The console in a real browser: sign-in and lockout, CSRF, another department's case,
 a rule set from error to activation, an Excel upload fixed and sent again, a repair
-approved with the resident's points changing in the API."""
+with its evidence files downloaded and approved, the resident's points changing in the
+API."""
 from __future__ import annotations
 
 import datetime as dt
@@ -42,9 +43,15 @@ def world(live_app):
                                     for n in range(2)))
     who = resident(client, id_number=PERSON, name="钱浏览")
     records = [a["record_id"] for a in pushed["accepted"]]
+    from tests.api.test_attachments import jpeg, pdf
+
+    files = [client.post("/v1/me/attachments", headers=who["headers"], data={
+        "file": (io.BytesIO(make()), name)}, content_type="multipart/form-data").json["id"]
+        for make, name in ((pdf, "罚款缴款书.pdf"), (jpeg, "整改后门店照片.jpg"))]
     repair = client.post("/v1/me/repairs", headers=who["headers"], json={
         "record_id": records[0], "statement": "罚款已按期缴清，整改到位", "commitment": "守法经营",
-        "evidence": [{"kind": "缴款凭证", "ref": "https://example.org/receipt-2026.pdf"}]}).json
+        "evidence": [{"kind": "缴款凭证", "ref": "https://example.org/receipt-2026.pdf"}],
+        "attachments": files}).json
     return {"client": client, "resident": who, "repair": repair["id"]}
 
 
@@ -175,6 +182,10 @@ def test_a_clerk_approves_a_repair_and_the_points_change(world, page):
     shot(page, "12-repairs-queue")
     page.click(f"a[href='/console/dept/repairs/{world['repair']}']")
     assert "罚款已按期缴清" in page.content() and "receipt-2026.pdf" in page.content()
+    assert "整改后门店照片.jpg" in page.content() and "JPEG 图片" in page.content()
+    with page.expect_download() as downloading:
+        page.click("table.files a >> nth=0")
+    assert downloading.value.suggested_filename == "罚款缴款书.pdf"
     page.check("input[value=approve]")
     shot(page, "13-repair-case")
     page.click("text=提交决定")

@@ -113,6 +113,9 @@ CONSOLE_ROUTES = {
     ("POST", "/console/dept/repairs/<int:repair_id>/decision"): (
         "/console/dept/repairs/{repair}/decision", {"decision": "reject", "note": "材料不全"},
         dept_object(DONE)),
+    # The evidence file the repair cites: only the deciding department's clerks.
+    ("GET", "/console/dept/attachments/<int:attachment_id>"): (
+        "/console/dept/attachments/{attachment}", None, dept_object(200)),
     ("GET", "/console/dept/objections"): ("/console/dept/objections", None, clerks(200)),
     ("GET", "/console/dept/objections/<int:objection_id>"): (
         "/console/dept/objections/{objection}", None, dept_object(200)),

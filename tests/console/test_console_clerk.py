@@ -142,6 +142,47 @@ def test_a_clerk_approves_a_repair_and_the_points_change(app, client, market):
     assert "已经处理过了" in r.get_data(as_text=True)
 
 
+def test_a_case_shows_its_evidence_files_to_download(app, client, market):
+    """Repairs and objections are served by one set of views: both show the files cited,
+    which download through the console for this department only."""
+    from tests.api.test_attachments import jpeg, pdf
+
+    headers, clerk = market
+    who, records = _repairable(client, headers)
+    files = {}
+    for make, name in ((pdf, "罚款缴款书.pdf"), (jpeg, "整改后照片.jpg")):
+        files[name] = make()
+        r = client.post("/v1/me/attachments", headers=who["headers"], data={
+            "file": (io.BytesIO(files[name]), name)}, content_type="multipart/form-data")
+        assert r.status_code == 201, r.json
+        files[name] = (r.json["id"], files[name])
+    ids = [i for i, _ in files.values()]
+    repair = client.post("/v1/me/repairs", headers=who["headers"], json={
+        "record_id": records[0], "statement": "罚款已缴清", "commitment": "守法经营",
+        "attachments": ids}).json
+    objection = client.post("/v1/me/objections", headers=who["headers"], json={
+        "record_id": records[1], "reason": "不是我本人", "attachments": ids[1:]}).json
+    for path, names in ((f"/console/dept/repairs/{repair['id']}", list(files)),
+                        (f"/console/dept/objections/{objection['id']}", list(files)[1:])):
+        page = clerk.get(path).get_data(as_text=True)
+        assert all(name in page for name in names), path
+        assert ("PDF 文档" in page) == (len(names) == 2) and "JPEG 图片" in page
+        assert f"/console/dept/attachments/{ids[1]}" in page
+    queue = clerk.get("/console/dept/objections").get_data(as_text=True)
+    assert "不是我本人" in queue
+    got = clerk.get(f"/console/dept/attachments/{ids[0]}")
+    assert got.status_code == 200 and got.data == files["罚款缴款书.pdf"][1]
+    assert got.headers["Content-Type"] == "application/pdf"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    assert got.headers["Content-Disposition"].startswith("attachment;")
+    # Another department's clerk finds nothing.
+    department(app, client, "civil")
+    make_clerk(app, "civil", "clerk-civil")
+    other = app.test_client()
+    sign_in(other, "clerk-civil", CLERK_PASSWORD)
+    assert other.get(f"/console/dept/attachments/{ids[0]}").status_code == 404
+
+
 def test_an_overdue_case_is_highlighted_and_a_refusal_needs_a_reason(app, client, market):
     headers, clerk = market
     who, records = _repairable(client, headers)

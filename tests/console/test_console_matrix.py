@@ -4,6 +4,7 @@ without an entry there fails `test_every_console_route_is_in_the_matrix`."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,13 @@ def _world(app):
     records = [a["record_id"] for a in pushed["accepted"]]
     ids["record_ref"] = "console-2"
     who = resident(client, id_number=person, name="赵控台")
+    from tests.api.test_attachments import png
+
+    ids["attachment"] = client.post("/v1/me/attachments", headers=who["headers"], data={
+        "file": (io.BytesIO(png()), "整改照片.png")}, content_type="multipart/form-data").json["id"]
     ids["repair"] = client.post("/v1/me/repairs", headers=who["headers"], json={
-        "record_id": records[0], "statement": "已整改", "commitment": "守法经营"}).json["id"]
+        "record_id": records[0], "statement": "已整改", "commitment": "守法经营",
+        "attachments": [ids["attachment"]]}).json["id"]
     ids["objection"] = client.post("/v1/me/objections", headers=who["headers"], json={
         "record_id": records[1], "reason": "处罚对象错误"}).json["id"]
     ids["check"] = client.post("/v1/dept/credit-checks", headers=market, json={
@@ -91,7 +97,6 @@ def _world(app):
     # Department A's upload (a CSV of one good row).
     a = callers[CLERK_A]
     page = a.get("/console/dept/uploads").get_data(as_text=True)
-    import io
 
     csv = ("业务编号,姓名,身份证号,记录类型,决定日期\n"
            f"console-up-1,赵控台,{person},admin.penalty.general,{decided_on}\n").encode()

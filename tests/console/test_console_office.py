@@ -124,3 +124,30 @@ def test_the_dashboard_counts_and_charts(app, client, office):
     resident(client, id_number=person, name="郑七")
     page = office.get("/console/office/").get_data(as_text=True)
     assert "已绑定身份的居民" in page and page.count("<svg") == 2 and "market 局" in page
+
+
+def test_records_are_counted_in_the_shanghai_month_they_arrived(app, client, session):
+    """2026-01-31T17:00Z is 1 a.m. on 1 February in Changsha: a February record; an hour
+    and a minute earlier it is still January there."""
+    import datetime as dt
+
+    from sqlalchemy import select, update
+
+    from api.console.office import records_per_month
+    from points.models import CreditRecord, Department
+
+    market = department(app, client, "market")
+    person = valid_id(seq=614)
+    pushed = push(client, market, *({"source_ref": f"m-{n}", "id_number": person, "name": "郑八",
+                                      "type": "volunteer.service", "occurred_on": "2026-01-20",
+                                      "details": {"hours": 2}} for n in range(2)))
+    first, second = (a["record_id"] for a in pushed["accepted"])
+    for record_id, at in ((first, dt.datetime(2026, 1, 31, 17, 0, tzinfo=dt.UTC)),
+                          (second, dt.datetime(2026, 1, 31, 15, 59, tzinfo=dt.UTC))):
+        session.execute(update(CreditRecord).where(CreditRecord.id == record_id)
+                        .values(received_at=at))
+    session.commit()
+    market_id = session.execute(select(Department.id).where(Department.code == "market")).scalar()
+    assert records_per_month(session, ["2026-01", "2026-02"]) == {
+        market_id: {"2026-01": 1, "2026-02": 1}}
+    assert records_per_month(session, ["2026-02"]) == {market_id: {"2026-02": 1}}

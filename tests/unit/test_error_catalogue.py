@@ -13,7 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("api", "points", "incentives")
 KINDS = {cls.__name__: KIND_STATUS[cls.kind] for cls in (
     domain.NotFound, domain.Conflict, domain.Forbidden, domain.Unauthenticated, domain.Gone,
-    domain.Invalid, domain.TooManyAttempts, domain.Unavailable)}
+    domain.Invalid, domain.TooManyAttempts, domain.Unavailable, domain.TooLarge,
+    domain.Unsupported)}
 
 
 def _literal_codes(node: ast.expr) -> list[str]:
