@@ -9,6 +9,7 @@ own session factories, never to SQLAlchemy's `Session` class.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from api import access, gate, seat_cache
@@ -18,20 +19,14 @@ from api.notify_cli import enqueue_delivery
 from api.routes import merchant as merchant_routes
 from api.security import TokenService
 from incentives import codes, merchants
-from points import (
-    accounts,
-    attachments,
-    calendar,
-    face,
-    notifications,
-    outbox,
-    privacy,
-    reports,
-    workdays,
-)
-from points.crypto import DataCipher
-from points.db import run_on_commit
-from points.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+from points.employment import reports
+from points.infra import outbox
+from points.infra.crypto import DataCipher
+from points.infra.db import run_on_commit
+from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
+from points.office import calendar, workdays
+from points.people import accounts, face, notifications, privacy
+from points.workflows import attachments
 
 
 def build_state(config: dict) -> AppState:
@@ -61,7 +56,7 @@ def face_verifier(config: dict, wechat: WeChatClient, client):
 def wire(state: AppState) -> None:
     """Every hook, registry and listener, for the app whose services are `state`."""
     db = state.db
-    # Sessions: side effects registered with `points.db.on_commit` run after the
+    # Sessions: side effects registered with `points.infra.db.on_commit` run after the
     # commit; a commit changing merchants or their staff outdates the cached seats.
     db.listen_sessions(run_on_commit)
     db.listen_sessions(seat_cache.watch)
@@ -74,8 +69,7 @@ def wire(state: AppState) -> None:
     # runs after a commit that queued notifications.
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
                                   notifications.erase_account,
-                                  lambda session, user: attachments.erase_account(
-                                      session, user, state.files)]
+                                  partial(attachments.erase_account, storage=state.files)]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
     outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job

@@ -137,7 +137,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "ACCESS_LOG_RETENTION_DAYS": int(env.get("ACCESS_LOG_RETENTION_DAYS", str(5 * 365))),
         "CONSENT_POLICY_VERSION": env.get("CONSENT_POLICY_VERSION", "2026-01"),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(2 * 1024 * 1024))),
-        # Evidence files (points/attachments.py): in the database unless a directory is
+        # Evidence files (points/workflows/attachments.py): in the database unless a directory is
         # given (shared by every app server, e.g. a mounted volume).
         "ATTACHMENT_DIR": env.get("ATTACHMENT_DIR") or None,
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),

@@ -9,14 +9,14 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from api.extensions import Database
-from points.attachments import Storage
-from points.crypto import DataCipher
+from points.infra.crypto import DataCipher
+from points.workflows.attachments import Storage
 
 if TYPE_CHECKING:
     from flask_limiter import Limiter
 
     from api.security import TokenService
-    from points.wechat import FaceVerifier, WeChatClient
+    from points.infra.wechat import FaceVerifier, WeChatClient
 
 
 @dataclass

@@ -18,17 +18,9 @@ from api.console.auth import staff
 from api.console.pages import attempt, paged
 from api.context import cipher, db_session, redis_client
 from api.routes.workflows import _masked_names
-from points import (
-    attachments,
-    commitments,
-    credit_checks,
-    objections,
-    records,
-    repairs,
-    rule_store,
-)
-from points.db import today
+from points.employment import credit_checks
 from points.errors import NotFound
+from points.infra.db import today
 from points.models import CreditRecord, QualityIssue, RecordVersion
 from points.models.workers import CHECK_PURPOSES, FEEDBACK_ACTIONS, CreditCheck
 from points.models.workflows import (
@@ -39,6 +31,9 @@ from points.models.workflows import (
     Objection,
     RepairApplication,
 )
+from points.recordkeeping import records
+from points.rules import rule_store
+from points.workflows import attachments, commitments, objections, repairs
 
 PURPOSES = {"administrative_license": "行政许可", "administrative_penalty": "行政处罚",
             "inspection": "日常监管检查", "financial_support": "财政资金支持",
@@ -353,7 +348,7 @@ def dept_resolve_issue(issue_id):
     if issue.status == "resolved":
         flash("未办理：这个问题已经解决了。")
     else:
-        from points.db import utcnow
+        from points.infra.db import utcnow
 
         note = (request.form.get("note") or "").strip()[:500] or None
         issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), note

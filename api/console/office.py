@@ -14,11 +14,13 @@ from api.context import db_session
 from api.routes.admin import known_record_types
 from incentives import merchants
 from incentives.models import Merchant
-from points import credit_checks, departments, objections, repairs
-from points.db import SHANGHAI, today
+from points.employment import credit_checks
+from points.infra.db import SHANGHAI, today
 from points.models import CreditRecord, Department, QualityIssue, Score, User
 from points.models.console import DepartmentUser
 from points.models.workflows import Objection, RepairApplication
+from points.office import departments
+from points.workflows import objections, repairs
 
 MONTHS_SHOWN = 6
 
@@ -65,7 +67,7 @@ def office_dashboard():
         User.subject_id.is_not(None), User.unverified_subject_id.is_not(None)))).scalar_one()
     verified = s.execute(select(func.count(User.id)).where(User.subject_id.is_not(None))).scalar_one()
     levels = dict(s.execute(select(Score.level, func.count()).group_by(Score.level)).all())
-    from points import rule_store
+    from points.rules import rule_store
 
     order = [lvl.name for lvl in rule_store.active(s).levels]
     level_items = [(name, levels.get(name, 0)) for name in order] + [

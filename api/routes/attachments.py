@@ -1,6 +1,6 @@
 """Evidence files: a resident uploads them (`/v1/me/attachments`) and cites them in
 repairs and objections; the department deciding such a case reads them
-(`/v1/dept/attachments/{id}`). The domain: points/attachments.py."""
+(`/v1/dept/attachments/{id}`). The domain: points/workflows/attachments.py."""
 from __future__ import annotations
 
 import functools
@@ -15,10 +15,10 @@ from api import access
 from api.context import db_session, state
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
-from points import attachments
 from points.errors import TooLarge, Unsupported
 from points.i18n import gettext
 from points.models.attachments import ATTACHMENT_TYPES
+from points.workflows import attachments
 
 blp = Blueprint("attachments", __name__, url_prefix="/v1",
                 description="Evidence files for repairs and objections")

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from api import access
 from api.context import cipher, db_session, state
 from api.smorest import Blueprint, Schema, paginate_select
-from points import accounts, face
-from points.db import today
 from points.i18n import gettext
+from points.infra.db import today
 from points.models import AccessLogEntry
+from points.people import accounts, face
 
 blp = Blueprint("resident", __name__, url_prefix="/v1/me", description="The signed-in resident")
 
@@ -156,7 +156,7 @@ def close_account():
     working, public commitments leave the public list and every token stops working; the
     credit records the law requires to keep stay with the person's credit subject.
     """
-    from points import privacy
+    from points.people import privacy
 
     session = db_session()
     user = access.current().user
@@ -303,7 +303,7 @@ def _rows(what: str) -> ma.fields.List:
 
 
 class ExportSchema(Schema):
-    """What GET /v1/me/export sends (documentation: the view returns points.export's dict)."""
+    """What GET /v1/me/export sends (documentation: the view returns points.people.export's dict)."""
 
     exported_at = ma.fields.DateTime(required=True)
     account = ma.fields.Nested(ExportAccountSchema, required=True)
@@ -336,7 +336,8 @@ def export_my_data():
     profile and the access log, as JSON.
     """
     from incentives import redemptions
-    from points import attachments, export
+    from points.people import export
+    from points.workflows import attachments
 
     return export.export(db_session(), cipher(), access.current().user, today(),
                          {"redemptions": redemptions.export_section,

@@ -14,9 +14,7 @@ from api.idempotency import idempotent
 from api.routes.attachments import AttachmentSchema, attachment_ids_field
 from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
-from points import attachments, commitments, objections, repairs
-from points.db import today
-from points.identity import mask_name
+from points.infra.db import today
 from points.models import Subject
 from points.models.workflows import (
     COMMITMENT_KINDS,
@@ -24,6 +22,8 @@ from points.models.workflows import (
     OBJECTION_STATUSES,
     REPAIR_STATUSES,
 )
+from points.people.identity import mask_name
+from points.workflows import attachments, commitments, objections, repairs
 
 blp = Blueprint("workflows", __name__, url_prefix="/v1", description="Commitments, repairs and objections")
 
@@ -243,7 +243,7 @@ def _masked_names(subject_ids, session=None) -> dict[int, str]:
     ids = sorted(set(subject_ids))
     if not ids:
         return {}
-    # The verified name, else the reported one (points.subjects.reference_name).
+    # The verified name, else the reported one (points.recordkeeping.subjects.reference_name).
     rows = (session or db_session()).execute(select(
         Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
     ).where(Subject.id.in_(ids)))

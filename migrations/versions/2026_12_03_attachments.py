@@ -6,7 +6,7 @@ Revises: 2026_12_03_console
 import sqlalchemy as sa
 from alembic import op
 
-from points.db import BigId, UTCDateTime
+from points.infra.db import BigId, UTCDateTime
 
 revision = "2026_12_03_attachments"
 down_revision = "2026_12_03_console"

@@ -1,5 +1,5 @@
 """All mapped classes, imported here so `Base.metadata` knows every table."""
-from points.db import Base
+from points.infra.db import Base
 from points.models import attachments as _attachments  # noqa: F401  (registers its tables)
 from points.models import console as _console  # noqa: F401  (registers its tables)
 from points.models import workers as _workers  # noqa: F401  (registers its tables)

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from points.db import Base, BigId, UTCDateTime, utcnow
+from points.infra.db import Base, BigId, UTCDateTime, utcnow
 
 ATTACHMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
 
@@ -16,7 +16,7 @@ class Attachment(Base):
     """One uploaded file. The bytes are in `content` (the database, the default) or,
     with ATTACHMENT_DIR set, in a file named by `sha256` under that directory
     (`content` NULL). `user_id` is NULL once the account is closed and a case still
-    needs the file (points.attachments.erase_account)."""
+    needs the file (points.workflows.attachments.erase_account)."""
 
     __tablename__ = "attachments"
     __table_args__ = (

@@ -31,9 +31,9 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, union, update
 from sqlalchemy.orm import Session
 
-from points.db import on_commit, utcnow
 from points.errors import Conflict, NotFound, TooLarge, Unsupported
 from points.i18n import gettext
+from points.infra.db import on_commit, utcnow
 from points.models import Department, User
 from points.models.attachments import Attachment, AttachmentCitation
 from points.models.workflows import RepairApplication

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from points import attachments
-from points.db import today
+from points.infra.db import today
 from points.models.attachments import Attachment, AttachmentCitation
+from points.workflows import attachments
 from tests.api.test_repairs import person, record_for
 from tests.helpers import auth, department, dev_login
 
