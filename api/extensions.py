@@ -238,7 +238,7 @@ class _ThreadConnection:
     """A thread's own Redis connection, closed when the thread or the command that made
     it is gone (a socket left to the garbage collector raises ResourceWarning)."""
 
-    __slots__ = ("__weakref__", "connection", "connected")
+    __slots__ = ("__weakref__", "connected", "connection")
 
     def __init__(self, connection: redis.Connection) -> None:
         self.connection = connection
