@@ -238,10 +238,11 @@ class _ThreadConnection:
     """A thread's own Redis connection, closed when the thread or the command that made
     it is gone (a socket left to the garbage collector raises ResourceWarning)."""
 
-    __slots__ = ("__weakref__", "connection")
+    __slots__ = ("__weakref__", "connected", "connection")
 
     def __init__(self, connection: redis.Connection) -> None:
         self.connection = connection
+        self.connected = False
         weakref.finalize(self, connection.disconnect)
 
 
@@ -251,7 +252,12 @@ def thread_local_command(client: redis.Redis) -> Callable[..., Any]:
     checkout and release, deprecation and telemetry hooks) costs more CPU than a
     short command's round trip (profiled on the cached points read and the merchant
     counter). Errors are redis-py's, so callers handle them as before; after any
-    error the connection starts afresh on its next command."""
+    error the connection starts afresh on its next command.
+
+    The connection is opened by its own `connect()`, as the pool opens its
+    connections: a Sentinel-managed one (REDIS_URL=redis+sentinel://) asks the
+    Sentinels for the primary there. Sent to unopened, it would open itself at its
+    default address, localhost:6379 — another server, or none."""
     pool = client.connection_pool
     local = threading.local()
 
@@ -261,9 +267,13 @@ def thread_local_command(client: redis.Redis) -> Callable[..., Any]:
             slot = local.slot = _ThreadConnection(pool.connection_class(**pool.connection_kwargs))
         connection = slot.connection
         try:
+            if not slot.connected:
+                connection.connect()
+                slot.connected = True
             connection.send_command(*args)
             return connection.read_response()
         except BaseException:
+            slot.connected = False
             connection.disconnect()
             raise
 

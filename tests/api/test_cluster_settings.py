@@ -4,7 +4,12 @@ in while the replica is unreachable), REDIS_URL's Sentinel form, and PgBouncer-s
 connections (no statements prepared on the server)."""
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+
 import pytest
+import redis
 from redis.sentinel import SentinelConnectionPool
 from sqlalchemy import event
 
@@ -49,6 +54,80 @@ def test_the_client_asks_the_sentinels_for_the_primary():
 
     with pytest.raises(redis.exceptions.ConnectionError):
         client.ping()
+
+
+class SentinelServers:
+    """A Redis server and one Sentinel naming it the primary of `credit`."""
+
+    def __init__(self, directory) -> None:
+        from tests.service.test_faults import RedisServer, free_port
+
+        self.primary = RedisServer()
+        self.primary.start()
+        self.port = free_port()
+        conf = directory / "sentinel.conf"
+        conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
+                        f"sentinel monitor credit 127.0.0.1 {self.primary.port} 1\n")
+        self.proc = subprocess.Popen(["redis-server", str(conf), "--sentinel"],
+                                     stdout=subprocess.DEVNULL)
+        sentinel = redis.Redis(port=self.port, socket_timeout=0.5)
+        deadline = time.time() + 10
+        while True:
+            try:
+                if sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "credit"):
+                    break
+            except redis.exceptions.ConnectionError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("the Sentinel did not start")
+            time.sleep(0.05)
+        sentinel.close()
+        self.url = f"redis+sentinel://127.0.0.1:{self.port}/credit/0"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.primary.stop()
+
+
+@pytest.fixture
+def sentinel(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server on this machine")
+    servers = SentinelServers(tmp_path)
+    yield servers
+    servers.stop()
+
+
+def test_a_thread_connection_goes_to_the_primary_the_sentinels_name(sentinel):
+    """The fast paths' own connections (`thread_local_command`) reach the primary the
+    Sentinels name, like the pool's: not redis-py's default address, localhost:6379."""
+    client = make_redis(sentinel.url)
+    client.set("which", "the primary")
+    command = extensions.thread_local_command(client)
+    assert command("GET", "which") == b"the primary"
+    assert f"laddr=127.0.0.1:{sentinel.primary.port} ".encode() in command("CLIENT", "INFO")
+    client.close()
+
+
+def test_under_sentinel_the_cached_points_read_skips_flask(clean_app, sentinel, monkeypatch):
+    """The cached points read and the counter's caller check read Redis on their thread's
+    own connection; behind Sentinel they found nothing there and every read went to
+    Flask."""
+    from api import create_app
+
+    app = create_app({"REDIS_URL": sentinel.url})
+    client = app.test_client()
+    person = resident(client, id_number=valid_id(seq=871))
+    calls = []
+    real = app.full_dispatch_request
+    monkeypatch.setattr(app, "full_dispatch_request", lambda: calls.append(1) or real())
+    first = client.get("/v1/me/points", headers=person["headers"])  # fills the caches
+    assert first.status_code == 200 and calls == [1]
+    again = client.get("/v1/me/points", headers=person["headers"])
+    assert again.status_code == 200 and calls == [1]  # answered before Flask
+    assert again.json == first.json
+    app.extensions["credit"].db.engine.dispose()
 
 
 # -- PgBouncer ---------------------------------------------------------------------------
