@@ -23,6 +23,7 @@ from points.i18n import N_, gettext
 from points.models import CreditRecord, Department, User
 from points.models.workflows import Objection
 from points.repairs import DECISION_WORKING_DAYS, lock_own_record, title_of
+from points.status_words import status_word
 from points.workdays import add_working_days
 
 OPEN = "pending"
@@ -61,7 +62,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
     if objection is None or objection.department_id != department.id:
         raise NotFound(gettext("no such objection for this department"), "OBJECTION_NOT_FOUND")
     if objection.status != OPEN:
-        raise Conflict(gettext("the objection is {status} already", status=objection.status), "OBJECTION_CLOSED",
+        raise Conflict(gettext("the objection is {status} already", status=status_word(objection.status)), "OBJECTION_CLOSED",
                        current_status=objection.status)
     note = (note or "").strip() or None
     if not upheld and note is None:
