@@ -66,8 +66,8 @@ def _register_font() -> None:
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    # CJK line breaking may break a line between any two characters: right for Chinese,
-    # wrong for English words, which break at spaces (reportlab's default).
+    # Chinese breaks between characters (CJK line breaking); English at spaces only
+    # (reportlab's default word wrapping).
     wrap = "CJK" if current_locale() == "zh" else None
     base = ParagraphStyle("body", fontName=FONT, bulletFontName=FONT, fontSize=10, leading=15,
                           wordWrap=wrap)

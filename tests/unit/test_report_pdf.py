@@ -66,7 +66,8 @@ def test_long_lists_flow_onto_more_pages():
 
 
 def test_english_report_wraps_between_words_and_keeps_its_labels():
-    """English lines break at spaces (CJK line breaking would cut words anywhere)."""
+    """The English report: its own labels, nothing Chinese, and its lines broken between
+    words (no word cut at a line's end)."""
     from points.i18n import use_locale
     from points.report_text import CODE_MEANINGS
 
