@@ -9,7 +9,11 @@ A key is kept for IDEMPOTENCY_KEY_TTL_HOURS (24 h by default; published in the
 header's OpenAPI description): later, the same key is a new request. What is kept
 holds no personal data in plain text: the request's hash is an HMAC under the app's
 lookup-hash key (a body naming an ID number cannot be guessed back from it), and the
-answer is stored encrypted with DATA_KEY (`seal`), read back only for a replay."""
+answer is stored encrypted with DATA_KEY (`seal`), read back only for a replay.
+
+A replay is the first answer as it was sent, in the language the first request was
+answered in (its texts are not made again): it says that language in
+`Content-Language`, whatever the retry's `Accept-Language` (docs/i18n.md)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +28,7 @@ from sqlalchemy import select
 from api import access
 from api.context import db_session, state
 from points.errors import Conflict, Invalid
-from points.i18n import gettext
+from points.i18n import current_locale, gettext
 from points.infra.idempotency_keys import claim, store
 from points.models import IdempotencyKey
 
@@ -45,15 +49,27 @@ def ttl() -> dt.timedelta:
 
 
 def seal(answer: Any) -> dict:
-    """The answer as stored: encrypted (it may name a person)."""
+    """The answer as stored: encrypted (it may name a person), with the language its
+    texts are in."""
     return {"sealed": state().cipher.encrypt(json.dumps(answer, separators=(",", ":"),
-                                                        ensure_ascii=False))}
+                                                        ensure_ascii=False)),
+            "language": current_locale()}
+
+
+def _sealed(stored: Any) -> bool:
+    return isinstance(stored, dict) and "sealed" in stored and set(stored) <= {"sealed",
+                                                                               "language"}
 
 
 def unseal(stored: Any) -> Any:
-    if isinstance(stored, dict) and set(stored) == {"sealed"}:
+    if _sealed(stored):
         return json.loads(state().cipher.decrypt(stored["sealed"]))
     return stored  # kept before answers were sealed
+
+
+def language_of(stored: Any) -> str | None:
+    """The language a stored answer is in (None: kept before languages were noted)."""
+    return stored.get("language") if _sealed(stored) else None
 
 
 def _replay(row: IdempotencyKey, request_hash: str):
@@ -66,6 +82,9 @@ def _replay(row: IdempotencyKey, request_hash: str):
     response = jsonify(unseal(row.response))
     response.status_code = row.status_code
     response.headers["Idempotent-Replayed"] = "true"
+    language = language_of(row.response)
+    if language:
+        response.headers["Content-Language"] = language
     return response
 
 

@@ -24,6 +24,7 @@ from points.infra.crypto import hash_token
 from points.infra.db import utcnow
 from points.models import User
 from points.office.audit import audit
+from points.workflows.status_words import status_word
 
 INVITATION_TTL = dt.timedelta(days=7)
 
@@ -86,7 +87,8 @@ def _decide(session: Session, merchant_id: int, admin_id: int, expected: str,
             status: str, reason: str | None) -> Merchant:
     merchant = _locked(session, merchant_id)
     if merchant.status != expected:
-        raise Conflict(gettext("the merchant is {status}, not {expected}", status=merchant.status, expected=expected),
+        raise Conflict(gettext("the merchant is {status}, not {expected}",
+                               status=status_word(merchant.status), expected=status_word(expected)),
                        "MERCHANT_STATE_CONFLICT", merchant_status=merchant.status)
     audit(session, f"admin:{admin_id}", f"merchant.{status}", "merchant", merchant.id,
           before={"status": merchant.status}, after={"status": status}, note=reason)

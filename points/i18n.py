@@ -141,13 +141,15 @@ def placeholders(text: str) -> set[str]:
 @functools.cache
 def _templates(locale: str) -> list[tuple[re.Pattern, str]]:
     """A pattern for each message id with fields, the most literal text first (so that the
-    most specific message wins); ids that are nothing but fields match everything and are
-    left out."""
+    most specific message wins); ids that are nothing but fields and punctuation
+    ("{check}: {result}", "{level} ({title})") would match almost any text and are left
+    out: they are only ever translated by `gettext`."""
     patterns = []
     for msgid in catalog(locale):
         parts = list(string.Formatter().parse(msgid))
         literal = sum(len(text) for text, *_ in parts)
-        if not any(name is not None for _, name, _, _ in parts) or literal == 0:
+        if (not any(name is not None for _, name, _, _ in parts)
+                or not any(char.isalpha() for text, *_ in parts for char in text)):
             continue
         regex, seen = [], set()
         for text, name, _, conversion in parts:

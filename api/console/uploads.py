@@ -3,8 +3,6 @@ headers) or CSV file, ingested as a job through the API's ingestion, the rejecte
 shown with their problems and downloadable as Excel to fix and upload again."""
 from __future__ import annotations
 
-import re
-
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
@@ -12,47 +10,21 @@ from api.console import bp
 from api.console.auth import staff
 from api.console.pages import DIMENSIONS, FIELDS, attempt, paged
 from api.context import cipher, db_session
+from points.i18n import translate_text
 from points.infra.db import on_commit
 from points.models import Job
 from points.models.console import ConsoleUpload
 from points.recordkeeping import batch_files
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# The ingestion's problem messages, as a clerk reads them.
-MESSAGES_ZH = [
-    (re.compile(r"^is required.*"), "必填"),
-    (re.compile(r"^must be a date YYYY-MM-DD$"), "须为日期，格式 YYYY-MM-DD"),
-    (re.compile(r"^unknown record type (.*)$"), r"未知的记录类型 \1"),
-    (re.compile(r"^department '(.*)' may not report (.*)$"), r"本部门（\1）无权报送 \2"),
-    (re.compile(r"^is in the future$"), "不能晚于今天"),
-    (re.compile(r"^is before occurred_on$"), "早于发生日期"),
-    (re.compile(r"^appears twice in this batch$"), "在同一批中重复出现"),
-    (re.compile(r"^does not match the name bound to this ID number$"), "与该身份证号登记的姓名不一致"),
-    (re.compile(r"^must be an object$"), "须为 JSON 对象"),
-    (re.compile(r"^at most 100 characters$"), "至多 100 个字符"),
-    (re.compile(r"^the person is under 18.*"), "当事人未满 18 周岁，不建立个人信用记录"),
-    (re.compile(r"^must be a name of at most 50 characters$"), "姓名至多 50 个字"),
-    (re.compile(r"^unknown field$"), "无法识别的字段"),
-    (re.compile(r"^the check digit is wrong$"), "校验码不对"),
-    (re.compile(r"^an ID number has 18 characters$"), "身份证号应为 18 位"),
-    (re.compile(r"^an ID number has 17 digits and a check digit.*"), "身份证号应为 17 位数字加一位校验码（0-9 或 X）"),
-    (re.compile(r"^the birth date is not a real date$"), "出生日期不存在"),
-    (re.compile(r"^the birth date is in the future$"), "出生日期晚于今天"),
-]
 
 
 def problem_zh(problem: dict) -> str:
-    from points.i18n import translate_text
-
-    message = problem.get("message", "")
-    for pattern, zh in MESSAGES_ZH:
-        if pattern.match(message):
-            message = pattern.sub(zh, message)
-            break
-    else:
-        message = translate_text(message)
+    """A problem of a rejected row as a clerk reads it: its dimension and field named in
+    Chinese, its message in the reader's language (points.recordkeeping.problem_messages)."""
     field = FIELDS.get(problem.get("field", ""), problem.get("field", ""))
-    return f"[{DIMENSIONS.get(problem.get('dimension'), problem.get('dimension'))}] {field}：{message}"
+    return (f"[{DIMENSIONS.get(problem.get('dimension'), problem.get('dimension'))}] {field}："
+            f"{translate_text(problem.get('message', ''))}")
 
 
 def _upload(upload_id: int) -> ConsoleUpload:

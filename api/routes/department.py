@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api import access
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
-from api.smorest import Blueprint, Schema, paginate_select
+from api.smorest import Blueprint, Schema, TranslatedText, paginate_select
 from points.errors import Conflict, NotFound
 from points.i18n import gettext
 from points.infra.db import today, utcnow
@@ -91,9 +91,10 @@ class ProblemSchema(Schema):
     field = ma.fields.String(
         required=True,
         metadata={"description": "the field at fault, e.g. subject.id_number"})
-    message = ma.fields.String(
+    message = TranslatedText(
         required=True,
-        metadata={"description": "what is wrong, for people"})
+        metadata={"description": "what is wrong, for people: in the reader's language "
+                                 "(Accept-Language; dimension and field never change)"})
 
 
 class AcceptedSchema(Schema):
@@ -168,7 +169,9 @@ class QualityIssueSchema(Schema):
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(quality.ISSUE_STATUSES))
     created_at = ma.fields.DateTime()
     resolved_at = ma.fields.DateTime(allow_none=True)
-    resolution_note = ma.fields.String(allow_none=True)
+    resolution_note = TranslatedText(allow_none=True, metadata={
+        "description": "the note given when resolving it, or (in the reader's language) "
+                       "that a resend corrected it"})
 
 
 class IssueQuerySchema(Schema):

@@ -3,10 +3,12 @@ verification link and that link's QR code.
 
 The Chinese font is WenQuanYi Micro Hei, shipped by the `paperang-p2-fonts-cjk`
 package (TrueType outlines, which reportlab can embed; Noto CJK's OpenType files
-are CFF, which it cannot). Only the characters used are embedded (a subset), so
-the PDF reads the same on a viewer without any Chinese font, and its text stays
-extractable. Paragraphs wrap (CJK line breaking) and flow onto further pages
-instead of being cut.
+are CFF, which it cannot; the font has Latin letters too, so the English report uses
+it as well). Only the characters used are embedded (a subset), so the PDF reads the
+same on a viewer without any Chinese font, and its text stays extractable. The text is
+in the reader's language (points.employment.report_text, points.i18n). Paragraphs wrap (CJK line
+breaking in Chinese, between words in English) and flow onto further pages instead of
+being cut.
 """
 from __future__ import annotations
 
@@ -34,18 +36,24 @@ from reportlab.platypus import (
 
 from points.employment import report_text as txt
 from points.employment.qr import QUIET_ZONE
+from points.i18n import N_, current_locale, gettext
 from points.infra.db import SHANGHAI
 
 FONT = "WenQuanYiMicroHei"
 FONT_PACKAGE = "paperang_p2_fonts_cjk"
 FONT_FILE = "fonts/wqy-microhei.ttc"
-TITLE = "长沙市个人信用报告"
+TITLE = N_("Changsha personal credit report")
+AUTHOR = N_("Changsha personal credit points service")
+# The PDF's declared language.
+LANGUAGES = {"zh": "zh-CN", "en": "en"}
 CODE_COLOURS = {"green": colors.HexColor("#1a7f37"), "yellow": colors.HexColor("#9a6700"),
                 "red": colors.HexColor("#cf222e")}
 CODE_BACKGROUNDS = {"green": colors.HexColor("#e6f4ea"), "yellow": colors.HexColor("#fff4d6"),
                     "red": colors.HexColor("#fde8e8")}
 MARGIN = 18 * mm
 QR_SIZE = 32 * mm
+# The width of the header's labels (English labels are longer).
+LABEL_WIDTH = {"zh": 18 * mm, "en": 22 * mm}
 
 
 def _register_font() -> None:
@@ -58,8 +66,11 @@ def _register_font() -> None:
 
 
 def _styles() -> dict[str, ParagraphStyle]:
+    # Chinese breaks between characters (CJK line breaking); English at spaces only
+    # (reportlab's default word wrapping).
+    wrap = "CJK" if current_locale() == "zh" else None
     base = ParagraphStyle("body", fontName=FONT, bulletFontName=FONT, fontSize=10, leading=15,
-                          wordWrap="CJK")
+                          wordWrap=wrap)
     return {
         "title": ParagraphStyle("title", parent=base, fontSize=20, leading=26),
         "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=9, leading=13,
@@ -118,17 +129,19 @@ class QrCode(Flowable):
 
 
 def _header(report: dict[str, Any], url: str, s: dict[str, ParagraphStyle]) -> Table:
-    occupation = txt.OCCUPATION_NAMES.get(report["occupation"] or "", "—")
-    rows = [("报告编号", report["report_no"]), ("姓名", report["name_masked"]),
-            ("身份证号", report["id_number_masked"]), ("职业", occupation),
-            ("服务机构", txt.employer_name(report))]
+    rows = [(gettext("Report no."), report["report_no"]),
+            (gettext("Name"), report["name_masked"]),
+            (gettext("ID number"), report["id_number_masked"]),
+            (gettext("Occupation"), txt.occupation_name(report["occupation"])),
+            (gettext("Employer"), txt.employer_name(report))]
     facts = Table([[_p(k, s["subtitle"]), _p(v, s["body"])] for k, v in rows],
-                  colWidths=[18 * mm, None])
+                  colWidths=[LABEL_WIDTH.get(current_locale(), 18 * mm), None])
     facts.setStyle(_table_style([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
                                ("TOPPADDING", (0, 0), (-1, -1), 1)]))
-    qr = Table([[QrCode(url, QR_SIZE)], [_p("扫码在线核验", s["note"])]], colWidths=[QR_SIZE])
+    qr = Table([[QrCode(url, QR_SIZE)], [_p(gettext("Scan to verify online"), s["note"])]],
+               colWidths=[QR_SIZE])
     qr.setStyle(_table_style([("ALIGN", (0, 0), (-1, -1), "CENTER"),
                             ("LEFTPADDING", (0, 0), (-1, -1), 0),
                             ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
@@ -144,9 +157,11 @@ def _code_box(report: dict[str, Any], s: dict[str, ParagraphStyle]) -> Table:
     code = report["safety_code"]
     colour = CODE_COLOURS.get(code, colors.black)
     head = ParagraphStyle("code-head", parent=s["code"], textColor=colour)
-    cells = [[_p(f"安心码：{txt.code_name(code)}（{code}）", head)],
-             [_p(txt.CODE_MEANINGS.get(code, ""), s["body"])],
-             [_p("本人情况：" + "；".join(txt.code_reasons(report)) + "。", s["body"])]]
+    cells = [[_p(gettext("Safety code: {name} ({code})", name=txt.code_name(code), code=code),
+                 head)],
+             [_p(txt.code_meaning(code), s["body"])],
+             [_p(gettext("This worker: {reasons}.",
+                         reasons=gettext("; ").join(txt.code_reasons(report))), s["body"])]]
     box = Table(cells, colWidths=[A4[0] - 2 * MARGIN])
     box.setStyle(_table_style([
         ("BACKGROUND", (0, 0), (-1, -1), CODE_BACKGROUNDS.get(code, colors.white)),
@@ -157,21 +172,21 @@ def _code_box(report: dict[str, Any], s: dict[str, ParagraphStyle]) -> Table:
 
 
 def _section(heading: str, lines: list[str], s: dict[str, ParagraphStyle]) -> list:
-    items = [_p(line, s["item"]) for line in lines] or [_p(txt.NONE, s["item"])]
+    items = [_p(line, s["item"]) for line in lines] or [_p(txt.none(), s["item"])]
     return [KeepTogether([_p(heading, s["heading"]), items[0]]), *items[1:]]
 
 
 def _records(report: dict[str, Any], s: dict[str, ParagraphStyle]) -> list:
-    flow: list = [_p("当前计入的失信记录", s["heading"])]
+    flow: list = [_p(gettext("Negative records counting now"), s["heading"])]
     if not report["negative_records"]:
-        return [*flow, _p(txt.NONE, s["item"])]
+        return [*flow, _p(txt.none(), s["item"])]
     for record in report["negative_records"]:
         flow.append(Paragraph(escape(txt.record_line(record)), s["item"], bulletText="•"))
         statement = txt.statement_text(record)
         if statement:
-            flow.append(_p(f"本人说明：{statement}", ParagraphStyle(
-                "statement", parent=s["item"], leftIndent=22,
-                textColor=colors.HexColor("#424a53"))))
+            flow.append(_p(gettext("Own statement: {statement}", statement=statement),
+                           ParagraphStyle("statement", parent=s["item"], leftIndent=22,
+                                          textColor=colors.HexColor("#424a53"))))
     return flow
 
 
@@ -179,8 +194,9 @@ def _footer(canvas, doc, report_no: str) -> None:
     canvas.saveState()
     canvas.setFont(FONT, 8)
     canvas.setFillColor(colors.HexColor("#57606a"))
-    canvas.drawString(MARGIN, 10 * mm, f"{TITLE}  报告编号 {report_no}")
-    canvas.drawRightString(A4[0] - MARGIN, 10 * mm, f"第 {doc.page} 页")
+    canvas.drawString(MARGIN, 10 * mm, gettext("{title}  report no. {report_no}",
+                                                title=gettext(TITLE), report_no=report_no))
+    canvas.drawRightString(A4[0] - MARGIN, 10 * mm, gettext("page {page}", page=doc.page))
     canvas.restoreState()
 
 
@@ -192,30 +208,35 @@ def render(report: dict[str, Any], url: str) -> bytes:
     s = _styles()
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN,
-                            topMargin=MARGIN, bottomMargin=MARGIN + 4 * mm, title=TITLE,
-                            author="长沙市个人信用积分服务", invariant=True,
-                            initialFontName=FONT, lang="zh-CN")
+                            topMargin=MARGIN, bottomMargin=MARGIN + 4 * mm,
+                            title=gettext(TITLE), author=gettext(AUTHOR), invariant=True,
+                            initialFontName=FONT, lang=LANGUAGES.get(current_locale(), "zh-CN"))
     expires = report["expires_at"].astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    level = report["level"] + (f"（{report['level_title']}）" if report.get("level_title") else "")
+    level = (gettext("{level} ({title})", level=report["level"], title=report["level_title"])
+             if report.get("level_title") else report["level"])
     flow: list = [
-        _p(TITLE, s["title"]),
-        _p("供雇主核验家政服务人员使用；不含信用积分分值，不含身份证号全文。", s["subtitle"]),
+        _p(gettext(TITLE), s["title"]),
+        _p(gettext("For employers verifying a housekeeping worker; shows no credit points and "
+                   "no full ID number."), s["subtitle"]),
         Spacer(0, 4 * mm),
         _header(report, url, s),
         Spacer(0, 4 * mm),
         _code_box(report, s),
-        *_section(f"信用等级：{level}", txt.level_lines(report), s),
-        *_section("核验项目", [f"{name}：{result}" for name, result in txt.check_lines(report)],
-                  s),
-        *_section("培训记录", txt.training_lines(report), s),
-        *_section("职业技能证书与执业资格", txt.certificate_lines(report), s),
+        *_section(gettext("Credit level: {level}", level=level), txt.level_lines(report), s),
+        *_section(gettext("Checks"), [gettext("{check}: {result}", check=name, result=result)
+                                      for name, result in txt.check_lines(report)], s),
+        *_section(gettext("Training"), txt.training_lines(report), s),
+        *_section(gettext("Vocational skill certificates and licences"),
+                  txt.certificate_lines(report), s),
         *_records(report, s),
-        *_section("服务评价", [txt.review_line(report)], s),
+        *_section(gettext("Reviews"), [txt.review_line(report)], s),
         Spacer(0, 5 * mm),
-        _p(f"报告日期：{txt.day(report['as_of'])}；链接有效期至 {expires}（北京时间）。", s["note"]),
-        _p(f"核验网址：{url}", s["note"]),
-        _p("扫描二维码或打开核验网址可查看本报告的最新内容；链接过期或被本人撤销后无法查看。"
-           "每次查看均记入本人的信用查询记录。", s["note"]),
+        _p(gettext("Report date: {day}; the link is valid until {expires} (Beijing time).",
+                   day=txt.day(report["as_of"]), expires=expires), s["note"]),
+        _p(gettext("Verify at: {url}", url=url), s["note"]),
+        _p(gettext("Scan the QR code or open the link to see this report as it is now; once "
+                   "the link expires or the worker revokes it, it cannot be opened. Every "
+                   "view is recorded in the worker's credit access log."), s["note"]),
     ]
     doc.build(flow, onFirstPage=lambda c, d: _footer(c, d, report["report_no"]),
               onLaterPages=lambda c, d: _footer(c, d, report["report_no"]))

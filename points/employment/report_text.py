@@ -1,38 +1,69 @@
-"""What a worker's credit report says to people, in Chinese: the names of the
-safety code's colours and what they mean, why this worker has their colour, what
-the level means, and the lines of each section. The web page (`GET /r/{token}`)
-and the PDF say the same things from here.
+"""What a worker's credit report says to people, in the reader's language (Chinese
+unless they ask for English, points.i18n): the names of the safety code's colours and
+what they mean, why this worker has their colour, what the level means, and the lines
+of each section. The web page (`GET /r/{token}`) and the PDF say the same things from
+here. What the rule set and the departments gave (level titles, record titles, course
+names) is shown as given.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-CODE_NAMES = {"green": "绿码", "yellow": "黄码", "red": "红码"}
+from babel.dates import format_date
+
+from points.i18n import N_, current_locale, gettext
+
+CODE_NAMES = {"green": N_("Green"), "yellow": N_("Yellow"), "red": N_("Red")}
 CODE_MEANINGS = {
-    "green": "身份已核验，背景审查无犯罪记录，健康证明和责任保险都在有效期内：可以安排上门服务。",
-    "yellow": "身份已核验，未发现犯罪记录，但背景审查、健康证明或责任保险有缺项或已过期："
-              "请先核实缺少的材料，再决定是否安排上门服务。",
-    "red": "身份未经核验，或背景审查发现犯罪记录：不建议安排上门服务。",
+    "green": N_("Identity verified, no criminal record in the background check, health "
+                "certificate and liability insurance both valid: home services may be "
+                "arranged."),
+    "yellow": N_("Identity verified and no criminal record found, but the background check, "
+                 "health certificate or liability insurance is missing or expired: check the "
+                 "missing documents first, then decide whether to arrange home services."),
+    "red": N_("Identity not verified, or the background check found a criminal record: home "
+              "services are not advised."),
 }
-OCCUPATION_NAMES = {"housekeeping": "家政服务员", "lawyer": "律师", "teacher": "教师",
-                    "doctor": "医师"}
-CLASS_NAMES = {"minor": "轻微", "general": "一般", "serious": "严重"}
-BACKGROUND_NAMES = {"clear": "无犯罪记录", "flagged": "有犯罪记录"}
-NONE = "无"
+OCCUPATION_NAMES = {"housekeeping": N_("housekeeper"), "lawyer": N_("lawyer"),
+                    "teacher": N_("teacher"), "doctor": N_("doctor")}
+CLASS_NAMES = {"minor": N_("minor"), "general": N_("general"), "serious": N_("serious")}
+BACKGROUND_NAMES = {"clear": N_("no criminal record"), "flagged": N_("criminal record found")}
+NONE = N_("none")
+# Between the names of a list ("A、B、C" in Chinese).
+LIST_SEPARATOR = N_(", ")
+# Babel's name of each language, for dates.
+DATE_LOCALES = {"zh": "zh_CN", "en": "en"}
 
 
 def day(value: dt.date | str | None) -> str:
-    """A date as people write it: 2026年6月15日."""
+    """A date as people write it: 2026年6月15日, June 15, 2026."""
     if value is None:
         return "—"
     if isinstance(value, str):
         value = dt.date.fromisoformat(value[:10])
-    return f"{value.year}年{value.month}月{value.day}日"
+    return format_date(value, "long", locale=DATE_LOCALES.get(current_locale(), "zh_CN"))
+
+
+def _name(table: dict[str, str], key: str | None, default: str = "") -> str:
+    """The translated name of `key` in `table`; an unknown key as it is."""
+    return gettext(table[key]) if key in table else (key or default)
 
 
 def code_name(code: str) -> str:
-    return CODE_NAMES.get(code, code)
+    return _name(CODE_NAMES, code)
+
+
+def code_meaning(code: str) -> str:
+    return gettext(CODE_MEANINGS[code]) if code in CODE_MEANINGS else ""
+
+
+def occupation_name(occupation: str | None, default: str = "—") -> str:
+    return _name(OCCUPATION_NAMES, occupation, default)
+
+
+def none() -> str:
+    return gettext(NONE)
 
 
 def _certificate_reason(label: str, cert: dict[str, Any]) -> str | None:
@@ -40,8 +71,9 @@ def _certificate_reason(label: str, cert: dict[str, Any]) -> str | None:
     if cert["valid"]:
         return None
     if cert["valid_until"] is None:
-        return f"没有{label}记录"
-    return f"{label}已于{day(cert['valid_until'])}到期"
+        return gettext("No {certificate} on record", certificate=label)
+    return gettext("The {certificate} expired on {day}", certificate=label,
+                   day=day(cert["valid_until"]))
 
 
 def code_reasons(report: dict[str, Any]) -> list[str]:
@@ -50,23 +82,28 @@ def code_reasons(report: dict[str, Any]) -> list[str]:
     if code == "red":
         reasons = []
         if not identity["verified"]:
-            reasons.append("身份未经家政服务平台核验")
+            reasons.append(gettext("Identity not verified by the housekeeping platform"))
         if background["result"] == "flagged":
-            reasons.append(f"最近一次背景审查（{day(background['checked_on'])}）发现犯罪记录")
+            reasons.append(gettext("The latest background check ({day}) found a criminal "
+                                   "record", day=day(background["checked_on"])))
         return reasons
     if code == "yellow":
         reasons = []
         if background["result"] is None:
-            reasons.append("没有背景审查记录")
-        for label, key in (("健康证明", "health_certificate"), ("责任保险", "insurance")):
+            reasons.append(gettext("No background check on record"))
+        for label, key in ((gettext("health certificate"), "health_certificate"),
+                           (gettext("liability insurance"), "insurance")):
             reason = _certificate_reason(label, report[key])
             if reason:
                 reasons.append(reason)
         return reasons
-    return [f"身份已核验（{day(identity['verified_on'])}）",
-            f"背景审查无犯罪记录（{day(background['checked_on'])}）",
-            f"健康证明有效期至{day(report['health_certificate']['valid_until'])}",
-            f"责任保险有效期至{day(report['insurance']['valid_until'])}"]
+    return [gettext("Identity verified ({day})", day=day(identity["verified_on"])),
+            gettext("Background check found no criminal record ({day})",
+                    day=day(background["checked_on"])),
+            gettext("Health certificate valid until {day}",
+                    day=day(report["health_certificate"]["valid_until"])),
+            gettext("Liability insurance valid until {day}",
+                    day=day(report["insurance"]["valid_until"]))]
 
 
 def level_lines(report: dict[str, Any]) -> list[str]:
@@ -78,24 +115,29 @@ def level_lines(report: dict[str, Any]) -> list[str]:
         if lv["name"] != report["level"]:
             continue
         if lv["min_points"] is None:
-            span = f"积分低于{lv['max_points'] + 1}分"
+            span = gettext("points below {points}", points=lv["max_points"] + 1)
         elif lv["max_points"] is None:
-            span = f"积分{lv['min_points']}分及以上"
+            span = gettext("{points} points or more", points=lv["min_points"])
         else:
-            span = f"积分{lv['min_points']}至{lv['max_points']}分"
-        lines.append(f"{lv['name']}级（{lv['title'] or lv['name']}）对应{span}。")
+            span = gettext("{low} to {high} points", low=lv["min_points"],
+                           high=lv["max_points"])
+        lines.append(gettext("Level {name} ({title}) means {span}.", name=lv["name"],
+                             title=lv["title"] or lv["name"], span=span))
     if scale.get("base") is not None:
-        names = "、".join(lv["name"] for lv in scale.get("levels", []))
-        lines.append(f"信用等级由高到低为 {names}。每人起始积分为{scale['base']}分，"
-                     "守信记录加分，失信记录在计入期内扣分；本报告只显示等级，不显示积分。")
+        names = gettext(LIST_SEPARATOR).join(lv["name"] for lv in scale.get("levels", []))
+        lines.append(gettext(
+            "Credit levels from highest to lowest: {names}. Everyone starts with {base} "
+            "points; good records add points, negative records take points off while they "
+            "count. This report shows the level only, never the points.",
+            names=names, base=scale["base"]))
     return lines
 
 
 def _certificate(cert: dict[str, Any]) -> str:
     if cert["valid_until"] is None:
-        return "无记录"
-    state = "有效" if cert["valid"] else "已过期"
-    return f"{state}（有效期至{day(cert['valid_until'])}）"
+        return gettext("no record")
+    state = gettext("valid") if cert["valid"] else gettext("expired")
+    return gettext("{state} (valid until {day})", state=state, day=day(cert["valid_until"]))
 
 
 def employer_name(report: dict[str, Any]) -> str:
@@ -103,32 +145,43 @@ def employer_name(report: dict[str, Any]) -> str:
     employer = report.get("employer")
     if isinstance(employer, dict):
         employer = employer.get("name")
-    return employer or "未登记经确认的服务机构"
+    return employer or gettext("no confirmed employer on record")
 
 
 def check_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     """Each check of the safety code with its result and date."""
     identity, background = report["identity"], report["background"]
+    if background["result"]:
+        checked = gettext("{result} ({day})",
+                          result=_name(BACKGROUND_NAMES, background["result"]),
+                          day=day(background["checked_on"]))
+    else:
+        checked = gettext("no record")
     return [
-        ("身份核验", f"已核验（{day(identity['verified_on'])}）" if identity["verified"]
-         else "未核验"),
-        ("背景审查", f"{BACKGROUND_NAMES.get(background['result'], background['result'])}"
-                    f"（{day(background['checked_on'])}）" if background["result"] else "无记录"),
-        ("健康证明", _certificate(report["health_certificate"])),
-        ("责任保险", _certificate(report["insurance"])),
+        (gettext("Identity"), gettext("verified ({day})", day=day(identity["verified_on"]))
+         if identity["verified"] else gettext("not verified")),
+        (gettext("Background check"), checked),
+        (gettext("Health certificate"), _certificate(report["health_certificate"])),
+        (gettext("Liability insurance"), _certificate(report["insurance"])),
     ]
 
 
 def training_lines(report: dict[str, Any]) -> list[str]:
-    return [f"{t['course'] or '培训'}，{t['hours']}学时（{day(t['completed_on'])}完成）"
+    return [gettext("{course}, {hours} hours (completed {day})",
+                    course=t["course"] or gettext("training course"), hours=t["hours"],
+                    day=day(t["completed_on"]))
             for t in report["training"]]
 
 
 def certificate_lines(report: dict[str, Any]) -> list[str]:
-    skills = [f"{s['name'] or '职业技能证书'} {s['grade'] or ''}（{day(s['obtained_on'])}取得）"
+    skills = [gettext("{name} {grade} (obtained {day})",
+                      name=s["name"] or gettext("Vocational skill certificate"),
+                      grade=s["grade"] or "", day=day(s["obtained_on"]))
               for s in report["skill_certificates"]]
-    licenses = [f"{OCCUPATION_NAMES.get(x['occupation'], x['occupation'] or '')}执业证 "
-                f"{x['license_no'] or ''}（{day(x['issued_on'])}发证）" for x in report["licenses"]]
+    licenses = [gettext("{occupation} practising certificate {license_no} (issued {day})",
+                        occupation=occupation_name(x["occupation"], ""),
+                        license_no=x["license_no"] or "", day=day(x["issued_on"]))
+                for x in report["licenses"]]
     return skills + licenses
 
 
@@ -141,12 +194,16 @@ def last_counted_day(record: dict[str, Any]) -> dt.date | None:
 
 
 def record_line(record: dict[str, Any]) -> str:
-    klass = CLASS_NAMES.get(record["class"], record["class"] or "")
     department = record.get("department")
-    source = f"，{department['name']}" if isinstance(department, dict) else ""
-    document = f"，文号 {record['document_no']}" if record.get("document_no") else ""
-    return (f"{record['title']}（{klass}失信{source}{document}，{day(record['decided_on'])}"
-            f"认定，计入至{day(last_counted_day(record))}）")
+    source = (gettext(", {department}", department=department["name"])
+              if isinstance(department, dict) else "")
+    document = (gettext(", document {document_no}", document_no=record["document_no"])
+                if record.get("document_no") else "")
+    return gettext("{title} ({klass} negative record{source}{document}, decided {day}, "
+                   "counts until {until})", title=record["title"],
+                   klass=_name(CLASS_NAMES, record["class"]), source=source,
+                   document=document, day=day(record["decided_on"]),
+                   until=day(last_counted_day(record)))
 
 
 def statement_text(record: dict[str, Any]) -> str | None:
@@ -160,5 +217,6 @@ def statement_text(record: dict[str, Any]) -> str | None:
 def review_line(report: dict[str, Any]) -> str:
     reviews = report["reviews"]
     if not reviews["count"]:
-        return "暂无评价"
-    return f"{reviews['count']}条评价，平均{reviews['average']}分（满分5分）"
+        return gettext("No reviews yet")
+    return gettext("Reviews: {count}, average {average} out of 5", count=reviews["count"],
+                   average=reviews["average"])

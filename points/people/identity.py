@@ -8,6 +8,7 @@ import unicodedata
 
 from stdnum.cn import ric
 
+from points.i18n import N_
 from points.infra.db import today
 
 ADULT_AGE = 18
@@ -33,19 +34,19 @@ def normalise_id_number(value: str) -> str:
     """
     number = _compact(value or "")
     if len(number) != 18:
-        raise ValueError("an ID number has 18 characters")
+        raise ValueError(N_("an ID number has 18 characters"))
     if not number[:-1].isdigit() or number[-1] not in "0123456789X":
-        raise ValueError("an ID number has 17 digits and a check digit (0-9 or X)")
+        raise ValueError(N_("an ID number has 17 digits and a check digit (0-9 or X)"))
     # ric.get_birth_date's own arithmetic, on the number compacted once above
     year, month, day = int(number[6:10]), int(number[10:12]), int(number[12:14])
     try:
         born = dt.date(year, month, day)
     except ValueError as exc:
-        raise ValueError("the birth date is not a real date") from exc
+        raise ValueError(N_("the birth date is not a real date")) from exc
     if born > today():  # Asia/Shanghai's date, whatever the server's zone
-        raise ValueError("the birth date is in the future")
+        raise ValueError(N_("the birth date is in the future"))
     if ric.calc_check_digit(number) != number[-1]:
-        raise ValueError("the check digit is wrong")
+        raise ValueError(N_("the check digit is wrong"))
     return number
 
 

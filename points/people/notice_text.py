@@ -1,4 +1,4 @@
-"""What each kind of notification says: a title and a body in Chinese, rendered
+"""What each kind of notification says: a title and a body in the reader's language, rendered
 from the notice's stored parameters when it is read, and the four fields of the
 WeChat subscription message sent for it (points.infra.notify: thing1 事项, phrase2 结果,
 date3 日期, thing4 说明)."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from points.i18n import N_, gettext
+from points.i18n import N_, gettext, translate_text
 from points.infra.outbox import message_data
 
 KINDS = ("record_negative", "record_changed", "level_changed", "credit_checked",
@@ -25,6 +25,15 @@ PURPOSES = {"administrative_license": N_("an administrative licence"),
             "research_funding": N_("research funding"),
             "civil_service_hiring": N_("civil service hiring"),
             "commendation": N_("a commendation")}
+# The WeChat subscription message's short fields (thing1 事项, phrase2 结果: at most 5
+# characters in Chinese) where the notice's own words are too long.
+WECHAT_SUBJECTS = {"level_changed": N_("credit level"), "report_viewed": N_("credit report"),
+                   "identity_moved": N_("real-name binding")}
+WECHAT_RESULTS = {"record_negative": N_("new record"), "credit_checked": N_("checked"),
+                  "report_viewed": N_("viewed"), "identity_moved": N_("moved")}
+WECHAT_OUTCOMES = {"fulfilled": N_("fulfilled"), "breached": N_("breached")}
+IDENTITY_MOVED_NOTE = N_("this ID number was bound to another account after its holder's "
+                         "face verification")
 
 
 def _date(value: str | None) -> str:
@@ -93,7 +102,7 @@ def _decided(what: str, p: dict[str, Any]) -> tuple[str, str]:
     return (gettext("Result of your {what}", what=what),
             gettext("{department} decided on your {what} about \"{title}\": {answer}.{note}",
                     department=p["department"], what=what, title=p["title"],
-                    answer=p["answer"], note=note))
+                    answer=translate_text(p["answer"]), note=note))
 
 
 def _commitment_outcome(p: dict[str, Any]) -> tuple[str, str]:
@@ -127,23 +136,25 @@ def render(kind: str, params: dict[str, Any]) -> tuple[str, str]:
 
 
 def wechat(kind: str, params: dict[str, Any], today: dt.date) -> dict[str, str]:
-    """The subscription message's four fields for a notice (WeChat notices speak
-    Chinese: jobs and the outbox run in the default language)."""
+    """The subscription message's four fields for a notice, in Chinese (the templates'
+    language) whatever the current language: `message_data` translates the labels."""
     title, _body = render(kind, params)
+    # English messages (N_): message_data gives them in the templates' language.
     subject, result = {
-        "record_negative": (params.get("title"), "新增记录"),
-        "record_changed": (params.get("title"),
-                           gettext(CHANGES.get(params.get("change"), N_("changed")))),
-        "level_changed": ("信用等级", f"{params.get('to')}级"),
-        "credit_checked": (params.get("department"), "已查询"),
-        "report_viewed": ("信用报告", "被查看"),
+        "record_negative": (params.get("title"), WECHAT_RESULTS["record_negative"]),
+        "record_changed": (params.get("title"), CHANGES.get(params.get("change"),
+                                                            N_("changed"))),
+        "level_changed": (WECHAT_SUBJECTS["level_changed"],
+                          N_("level {level}").format(level=params.get("to"))),
+        "credit_checked": (params.get("department"), WECHAT_RESULTS["credit_checked"]),
+        "report_viewed": (WECHAT_SUBJECTS["report_viewed"], WECHAT_RESULTS["report_viewed"]),
         "repair_decided": (params.get("title"), params.get("answer") or ""),
         "objection_decided": (params.get("title"), params.get("answer") or ""),
         "commitment_outcome": (params.get("matter"),
-                               "已履约" if params.get("outcome") == "fulfilled" else "违诺"),
-        "identity_moved": ("实名绑定", "已转移"),
+                               WECHAT_OUTCOMES.get(params.get("outcome"), N_("breached"))),
+        "identity_moved": (WECHAT_SUBJECTS["identity_moved"], WECHAT_RESULTS["identity_moved"]),
     }[kind]
     note = params.get("note") or params.get("department") or title
     if kind == "identity_moved":
-        note = "该身份证号已由本人人脸核身后绑定到另一账号"
+        note = IDENTITY_MOVED_NOTE
     return message_data(subject or title, result, today, note)

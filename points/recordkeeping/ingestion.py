@@ -50,14 +50,14 @@ DATE_FIELDS = ("occurred_on", "decided_on", "ended_on")
 HEALTH_RELATED_TYPES = frozenset({"donation.blood", "donation.stem_cell",
                                   "worker.health_certificate"})
 # Rules §1: the subjects are natural persons aged 18 or more.
-UNDER_18 = "the person is under 18: personal credit records are kept for residents aged 18 or over"
-HEALTH_DATA = "not collected: health data may not be stored (征信业管理条例 Art. 14)"
+UNDER_18 = N_("the person is under 18: personal credit records are kept for residents aged 18 or over")
+HEALTH_DATA = N_("not collected: health data may not be stored (征信业管理条例 Art. 14)")
 
 RECORD_KEYS = {"source_ref", "subject", "type", *DATE_FIELDS, "details"}
 # The fields a record may omit. A correction that omits one keeps what is stored (an
 # end set through POST …/end among them); only an explicit null clears it.
 OPTIONAL_FIELDS = (*DATE_FIELDS, "details")
-REVOKED = ("the record was revoked and is not corrected: a revoked record stays revoked; "
+REVOKED = N_("the record was revoked and is not corrected: a revoked record stays revoked; "
            "report the fact again under a new source_ref")
 
 

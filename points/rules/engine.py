@@ -280,16 +280,18 @@ def check_record(record: RecordFacts, rule_set: RuleSet) -> list[DetailProblem]:
     before it is stored (dimension, field, message)."""
     resolved = rule_set.resolved_types.get(record.type)
     if resolved is None:
-        return [DetailProblem("validity", "type", f"unknown record type '{record.type}'")]
+        return [DetailProblem("validity", "type", N_("unknown record type {record_type!r}").format(
+            record_type=record.type))]
     problems = []
     if record.status not in STATUSES:
         problems.append(DetailProblem("validity", "status",
-                                      f"must be one of {', '.join(STATUSES)}"))
+                                      N_("must be one of {choices}").format(
+                                          choices=", ".join(STATUSES))))
     start_field = {"positive": "occurred_on", "negative": "decided_on"}.get(resolved.kind)
     if start_field is not None:
         start = getattr(record, start_field)
         if start is None:
-            problems.append(DetailProblem("completeness", start_field, "is required"))
+            problems.append(DetailProblem("completeness", start_field, N_("is required")))
     if resolved.kind != "negative" and record.ended_on is not None:
         problems.append(DetailProblem("validity", "ended_on", ENDS_ONLY_NEGATIVE))
     elif start_field is not None:
@@ -297,6 +299,7 @@ def check_record(record: RecordFacts, rule_set: RuleSet) -> list[DetailProblem]:
             cut = getattr(record, cut_field)
             if start is not None and cut is not None and cut < start:
                 problems.append(DetailProblem("accuracy", cut_field,
-                                              f"is before {start_field}"))
+                                              N_("is before {field}").format(
+                                                  field=start_field)))
     problems.extend(resolved.type.details_problems(record.details))
     return problems

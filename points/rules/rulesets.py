@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 from points.dates import as_date
+from points.i18n import N_
 
 KINDS = ("positive", "negative", "occupational")
 DETAIL_KINDS = ("positive_number", "number", "date", "text")
@@ -93,14 +94,16 @@ class DetailRule:
     def problem(self, value: object) -> str | None:
         if self.kind == "choice":
             ok = value in self.choices
-            return None if ok else f"must be one of {', '.join(self.choices)}"
+            return None if ok else N_("must be one of {choices}").format(
+                choices=", ".join(self.choices))
         if self.kind == "positive_number":
-            return None if _is_number(value) and value > 0 else "must be a number greater than 0"
+            positive = _is_number(value) and value > 0
+            return None if positive else N_("must be a number greater than 0")
         if self.kind == "number":
-            return None if _is_number(value) else "must be a number"
+            return None if _is_number(value) else N_("must be a number")
         if self.kind == "date":
-            return None if as_date(value) is not None else "must be a date (YYYY-MM-DD)"
-        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+            return None if as_date(value) is not None else N_("must be a date (YYYY-MM-DD)")
+        return None if isinstance(value, str) and value.strip() else N_("must be non-empty text")
 
     def spec(self) -> str | list[str]:
         return list(self.choices) if self.kind == "choice" else self.kind
@@ -129,7 +132,7 @@ class RecordType:
         for rule in self.required_details:
             where = f"details.{rule.name}"
             if details.get(rule.name) is None:
-                problems.append(DetailProblem("completeness", where, "is required"))
+                problems.append(DetailProblem("completeness", where, N_("is required")))
             elif (message := rule.problem(details[rule.name])) is not None:
                 problems.append(DetailProblem("validity", where, message))
         return problems

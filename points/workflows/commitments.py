@@ -32,6 +32,7 @@ from points.recordkeeping import ingestion
 from points.rules import engine, rule_store
 from points.rules.rulesets import RuleSet
 from points.scores import scoring
+from points.workflows.status_words import status_word
 
 BREACH_TYPES = ("commitment.breached", "commitment.breached_serious")
 FULFILLED_TYPE = "commitment.fulfilled"
@@ -132,7 +133,7 @@ def withdraw(session: Session, user: User, commitment_id: int) -> Commitment:
         raise Conflict(gettext("a repair commitment ends with its repair application; withdraw the "
                        "application instead"), "COMMITMENT_NOT_WITHDRAWABLE")
     if commitment.status != "active":
-        raise Conflict(gettext("the commitment is {status} already", status=commitment.status), "COMMITMENT_CLOSED",
+        raise Conflict(gettext("the commitment is {status} already", status=status_word(commitment.status)), "COMMITMENT_CLOSED",
                        current_status=commitment.status)
     commitment.status = "withdrawn"
     commitment.closed_at = utcnow()
@@ -221,7 +222,7 @@ def record_outcome(session: Session, cipher: DataCipher, cache: redis.Redis | No
         raise NotFound(gettext("no such commitment in this department's matters"),
                        "COMMITMENT_NOT_FOUND")
     if commitment.status != "active":
-        raise Conflict(gettext("the commitment is {status} already", status=commitment.status), "COMMITMENT_CLOSED",
+        raise Conflict(gettext("the commitment is {status} already", status=status_word(commitment.status)), "COMMITMENT_CLOSED",
                        current_status=commitment.status)
     if (outcome == "breached" and commitment.kind == "missing_materials"
             and commitment.due_on is not None and today <= commitment.due_on):

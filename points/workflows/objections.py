@@ -25,6 +25,7 @@ from points.office.workdays import add_working_days
 from points.people import notifications
 from points.recordkeeping import records
 from points.workflows.repairs import DECISION_WORKING_DAYS, lock_own_record, title_of
+from points.workflows.status_words import status_word
 
 OPEN = "pending"
 
@@ -62,7 +63,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
     if objection is None or objection.department_id != department.id:
         raise NotFound(gettext("no such objection for this department"), "OBJECTION_NOT_FOUND")
     if objection.status != OPEN:
-        raise Conflict(gettext("the objection is {status} already", status=objection.status), "OBJECTION_CLOSED",
+        raise Conflict(gettext("the objection is {status} already", status=status_word(objection.status)), "OBJECTION_CLOSED",
                        current_status=objection.status)
     note = (note or "").strip() or None
     if not upheld and note is None:

@@ -30,6 +30,7 @@ from points.rules import rule_store
 from points.rules.rulesets import RuleSet
 from points.scores import scoring
 from points.workflows.commitments import notice
+from points.workflows.status_words import status_word
 
 DECISION_WORKING_DAYS = 5
 OPEN = "submitted"
@@ -133,7 +134,7 @@ def withdraw(session: Session, user: User, repair_id: int) -> RepairApplication:
     if application is None or application.subject_id != user.subject_id:
         raise NotFound(gettext("no such repair application"), "REPAIR_NOT_FOUND")
     if application.status != OPEN:
-        raise Conflict(gettext("the application is {status} already", status=application.status), "REPAIR_CLOSED",
+        raise Conflict(gettext("the application is {status} already", status=status_word(application.status)), "REPAIR_CLOSED",
                        current_status=application.status)
     application.status = "withdrawn"
     application.closed_at = utcnow()
@@ -147,7 +148,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
     if application is None or application.department_id != department.id:
         raise NotFound(gettext("no such repair application for this department"), "REPAIR_NOT_FOUND")
     if application.status != OPEN:
-        raise Conflict(gettext("the application is {status} already", status=application.status), "REPAIR_CLOSED",
+        raise Conflict(gettext("the application is {status} already", status=status_word(application.status)), "REPAIR_CLOSED",
                        current_status=application.status)
     note = (note or "").strip() or None
     if not approve and note is None:
@@ -159,7 +160,7 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
     title = title_of(session, record)
     if approve:
         if record.status != "active":
-            raise Conflict(gettext("the record is {status}; refuse the application instead", status=record.status),
+            raise Conflict(gettext("the record is {status}; refuse the application instead", status=status_word(record.status)),
                            "RECORD_REVOKED" if record.status == "revoked" else "ALREADY_REPAIRED")
         # A correction since the application may have moved the record's dates or type:
         # an approval the rules no longer allow is refused (NOT_YET_REPAIRABLE …).

@@ -83,10 +83,14 @@ def test_invalid_id_numbers_refused(client):
     bad_check = good[:-1] + ("0" if good[-1] != "0" else "1")
     for number, reason in [(bad_check, "check digit"), (valid_id(birth="19901301"), "date"),
                            ("1234", "18 characters")]:
-        r = client.post("/v1/me/identity/verifications",
-                        json={"name": "张三", "id_number": number}, headers=headers)
+        r = client.post("/v1/me/identity/verifications", json={"name": "张三", "id_number": number},
+                        headers={**headers, "Accept-Language": "en"})
         assert r.status_code == 422, number
         assert reason in r.json["errors"]["json"]["id_number"][0]
+    # Chinese by default
+    r = client.post("/v1/me/identity/verifications",
+                    json={"name": "张三", "id_number": bad_check}, headers=headers)
+    assert r.status_code == 422 and r.json["errors"]["json"]["id_number"] == ["校验码不对"]
 
 
 def test_retired_region_code_is_accepted(client):

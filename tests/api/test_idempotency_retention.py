@@ -102,7 +102,7 @@ def test_the_kept_rows_hold_nothing_personal_in_plain_text(app, client, session)
     assert r.status_code == 201
     (row,) = _rows(session)
     stored = json.dumps(row.response, ensure_ascii=False)
-    assert set(row.response) == {"sealed"}
+    assert set(row.response) == {"sealed", "language"} and row.response["language"] == "zh"
     assert CONTENT not in stored and "王" not in stored and "content" not in stored
     body = {"kind": "voluntary", "content": CONTENT, "public": True, "department": None,
             "matter": None, "due_on": None}

@@ -85,7 +85,7 @@ def test_a_full_batch_finds_old_subjects_and_bound_names(app, client, dept, sess
     result = post(client, dept, records)
     assert [r["index"] for r in result["rejected"]] == [950]  # 350's number, not 赵六
     assert {p["message"] for r in result["rejected"] for p in r["problems"]} == {
-        "does not match the name bound to this ID number"}
+        "与该身份证号绑定的姓名不一致"}
     assert len(result["accepted"]) == 999
     cipher = app.extensions["credit"].cipher
     subject_by_hash = dict(session.execute(select(Subject.id_hash, Subject.id)).all())

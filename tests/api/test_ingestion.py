@@ -89,7 +89,7 @@ def test_details_that_no_database_could_store_are_refused(client, dept):
 def test_disallowed_type(client, dept):
     result = push(client, dept, rec("x", "donation.blood", occurred_on="2026-06-01"))
     assert ("validity", "type") in problems(result)
-    assert "may not report" in result["rejected"][0]["problems"][0]["message"]
+    assert "无权报送" in result["rejected"][0]["problems"][0]["message"]
 
 
 def test_accuracy(client, dept):

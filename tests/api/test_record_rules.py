@@ -163,7 +163,7 @@ def test_health_data_is_never_collected(app, client, session):
         "blood-typed": ["details.blood_type", "details.rh"],
         "cert-diagnosis": ["details.diagnosis"],
         "stem": ["details.hla"]}
-    assert all(p["dimension"] == "validity" and "Art. 14" in p["message"]
+    assert all(p["dimension"] == "validity" and "第十四条" in p["message"]
                for r in body["rejected"] for p in r["problems"])
     stored = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.details)).all())
     assert stored == {"blood": {}, "cert": {"valid_until": "2027-05-01"}}
@@ -184,7 +184,7 @@ def test_no_record_is_kept_about_a_minor(app, client, session):
     with _at("2026-11-30"):
         body = push(client, dept, record, expect_rejected=1)
     assert _problems(body) == [("validity", "subject.id_number")]
-    assert "under 18" in body["rejected"][0]["problems"][0]["message"]
+    assert "未满 18 周岁" in body["rejected"][0]["problems"][0]["message"]
     assert session.execute(select(Subject)).scalars().all() == []
     assert session.execute(select(CreditRecord)).scalars().all() == []
     assert session.execute(select(QualityIssue.source_ref)).scalars().all() == ["teen"]

@@ -49,14 +49,15 @@ def _layout(tmp_path, html: str, width: int = 360) -> dict:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium")
-@pytest.mark.parametrize("kind", ["report", "gone"])
+@pytest.mark.parametrize("kind", ["report", "gone", "report?lang=en", "gone?lang=en"])
 def test_the_page_fits_a_360_px_phone(app, client, tmp_path, kind):
     with at():
         worker = report_worker(app, client, seq=62)
         token = share(client, worker)["token"]
-        if kind == "gone":
+        if kind.startswith("gone"):
             client.delete(f"/v1/me/report-shares/{token}", headers=worker["headers"])
-        html = client.get(f"/r/{token}").get_data(as_text=True)
+        query = kind.partition("?")[2]
+        html = client.get(f"/r/{token}?{query}").get_data(as_text=True)
     layout = _layout(tmp_path, html)
     assert layout["viewport"] == 360, layout
     assert layout["scroll"] <= 360 and layout["widest"] <= 360, layout

@@ -60,6 +60,15 @@ def test_translate_text_finds_the_message_a_text_was_made_from():
     assert translate_text("a text no message made") == "a text no message made"
 
 
+def test_a_message_of_fields_and_punctuation_is_no_pattern_for_other_texts():
+    """"{check}: {result}" is a message of the report: translate_text must not take any
+    text with a colon in it for one of its outputs."""
+    assert gettext("{check}: {result}", check="a", result="b") == "a：b"
+    for text in ("需要访问令牌（Authorization: Bearer …），请先登录", "note: see (annex)",
+                 "已补正 (见附件)"):
+        assert translate_text(text) == text
+
+
 def test_translate_tree_translates_every_text_and_keeps_the_shape():
     tree = {"json": {"a": [PLAIN, "other"], "b": {"c": [PLAIN]}}, "n": 3}
     assert translate_tree(tree) == {"json": {"a": [gettext(PLAIN), "other"],

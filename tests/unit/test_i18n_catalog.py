@@ -17,6 +17,8 @@ from points import i18n
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("api", "points", "incentives")
 KEYWORDS = {"gettext": None, "N_": None}
+# As babel.cfg: the code, and the templates that call gettext("…") (the report page).
+METHODS = [("**.py", "python"), ("templates/report/*.html", "jinja2.ext:babel_extract")]
 TRANSLATED = [locale for locale in i18n.LOCALES if locale != i18n.SOURCE_LOCALE]
 
 
@@ -24,7 +26,7 @@ def _code_messages() -> set[str]:
     found = set()
     for folder in SOURCES:
         for _file, _line, message, _comments, _context in extract_from_dir(
-                ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS):
+                ROOT / folder, method_map=METHODS, keywords=KEYWORDS):
             found.add(message if isinstance(message, str) else message[0])
     return found
 

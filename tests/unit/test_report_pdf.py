@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 from pypdf import PdfReader
 
@@ -62,3 +63,27 @@ def test_long_lists_flow_onto_more_pages():
     assert "3条评价，平均4.7分" in text
     # Every page says which report it belongs to.
     assert all("报告编号 CSXY-20260615-00000007" in page for page in pages)
+
+
+def test_english_report_wraps_between_words_and_keeps_its_labels():
+    """The English report: its own labels, nothing Chinese, and its lines broken between
+    words (no word cut at a line's end)."""
+    from points.employment.report_text import CODE_MEANINGS
+    from points.i18n import use_locale
+
+    long_course = ("Home care and first aid for families with newborn babies, elderly "
+                   "members and people recovering from surgery, with practical exercises")
+    training = [{"course": long_course, "hours": 8, "completed_on": DAY}] * 3
+    with use_locale("en"):
+        text = text_of(render(report(training=training, name_masked="W*"),
+                              "https://credit.example/r/abc"))
+    words = set(re.findall(r"[A-Za-z]+", text))
+    expected = " ".join([CODE_MEANINGS["red"], long_course, ("Scan the QR code or open the "
+                         "link to see this report as it is now; once the link expires or "
+                         "the worker revokes it, it cannot be opened. Every view is recorded "
+                         "in the worker's credit access log.")])
+    cut = sorted(set(re.findall(r"[A-Za-z]+", expected)) - words)
+    assert not cut, f"words cut at a line end: {cut}"
+    assert "Changsha personal credit report" in text and "Safety code: Red (red)" in text
+    assert "June 15, 2026" in text and "No reviews yet" in text
+    assert not re.search(r"[\u4e00-\u9fff]", text)  # nothing Chinese in this report

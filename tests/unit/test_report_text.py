@@ -44,7 +44,7 @@ def test_red_names_the_missing_identity_and_the_finding():
                     background={"result": "flagged", "checked_on": D(2026, 2, 1)})
     assert txt.code_reasons(report) == ["身份未经家政服务平台核验",
                                         "最近一次背景审查（2026年2月1日）发现犯罪记录"]
-    assert txt.code_name("red") == "红码" and "不建议" in txt.CODE_MEANINGS["red"]
+    assert txt.code_name("red") == "红码" and "不建议" in txt.code_meaning("red")
 
 
 def test_level_lines_give_the_range_never_the_points():
@@ -64,3 +64,31 @@ def test_record_line_says_the_last_counted_day_and_the_statement():
     assert txt.statement_text({**record, "statement": None}) is None
     assert txt.employer_name({"employer": {"name": "好帮手家政"}}) == "好帮手家政"
     assert txt.employer_name({}) == "未登记经确认的服务机构"
+
+
+def test_the_same_lines_in_english():
+    from points.i18n import use_locale
+
+    yellow = status(safety_code="yellow", background={"result": None, "checked_on": None},
+                    health_certificate={"valid": False, "valid_until": None},
+                    insurance={"valid": False, "valid_until": D(2026, 6, 14)})
+    record = {"title": "行政处罚（一般）", "class": "general", "decided_on": D(2026, 5, 20),
+              "counted_until": D(2027, 5, 20), "department": {"code": "m", "name": "市场监管局"},
+              "document_no": "罚〔2026〕1号"}
+    with use_locale("en"):
+        assert txt.code_reasons(yellow) == [
+            "No background check on record", "No health certificate on record",
+            "The liability insurance expired on June 14, 2026"]
+        assert txt.code_name("red") == "Red" and "not advised" in txt.code_meaning("red")
+        assert txt.level_lines(status())[0] == "Level B (信用一般) means 850 to 959 points."
+        assert "A, B, D" in txt.level_lines(status())[1]
+        assert txt.level_lines(status(level="D"))[0] == "Level D (信用差) means points below 600."
+        assert txt.record_line(record) == (
+            "行政处罚（一般） (general negative record, 市场监管局, document 罚〔2026〕1号, "
+            "decided May 20, 2026, counts until May 19, 2027)")
+        assert txt.check_lines(status())[0] == ("Identity", "verified (January 5, 2026)")
+        assert txt.review_line({"reviews": {"count": 3, "average": 4.7}}) == (
+            "Reviews: 3, average 4.7 out of 5")
+        assert txt.employer_name({}) == "no confirmed employer on record"
+    # and Chinese again outside the block
+    assert txt.code_reasons(yellow)[0] == "没有背景审查记录"
