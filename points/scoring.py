@@ -60,7 +60,7 @@ def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[e
     found: dict[int, list[engine.RecordFacts]] = {}
     if not ids:
         return found
-    facts = engine.RecordFacts.of_row
+    facts = engine.RecordFacts
     loads = orjson.loads
     connection = session.connection()
     for where, keep in _parts(CreditRecord.subject_id, ids):
