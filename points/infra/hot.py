@@ -31,6 +31,15 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import Executable
 
+# What this uses of SQLAlchemy beyond its public API, for want of one: whether a
+# connection or its engine has listeners (checked first, as SQLAlchemy does, so a
+# statement without listeners costs no dispatch), the listeners' dispatch, and the
+# handling of a driver error (wrapping, invalidation of a lost connection, the
+# `handle_error` event). pyproject.toml holds SQLAlchemy to one minor version, whose
+# tests (tests/service/test_hot.py) fail when any of these moves.
+SQLALCHEMY_INTERNALS = (("Connection", "_has_events"), ("Engine", "_has_events"),
+                        ("Connection", "dispatch"), ("Connection", "_handle_dbapi_exception"))
+
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -77,17 +86,22 @@ class HotStatement:
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
-        processors = tuple((name, processor)
-                           for name, processor in compiled._bind_processors.items()
-                           if processor is not None)
-        columns = compiled._result_columns
-        row = namedtuple("Row", [column.keyname for column in columns]) if columns else None
+        # Each parameter's and result column's processing as SQLAlchemy's execution
+        # does it: the type's implementation for the dialect, its processor.
+        processors = tuple(
+            (name, processor) for param, name in compiled.bind_names.items()
+            if param not in compiled.literal_execute_params
+            and (processor := param.type.dialect_impl(dialect).bind_processor(dialect))
+            is not None)
+        columns = (() if isinstance(self.statement, TextClause)
+                   else tuple(self.statement.exported_columns.items()))
+        row = namedtuple("Row", [key for key, _ in columns]) if columns else None
         direct = not (isinstance(self.statement, TextClause)
                       or getattr(compiled, "insert_prefetch", None)
                       or getattr(compiled, "update_prefetch", None))
         try:
-            results = tuple(column.type._cached_result_processor(dialect, None)
-                            for column in columns)
+            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                            for _, column in columns)
         except (TypeError, ValueError):  # it needs the driver's type code: SQLAlchemy's
             direct, results = False, ()
         entry = _Compiled(direct, compiled.string, compiled.construct_params, processors, row,
@@ -102,6 +116,7 @@ class HotStatement:
                 values[name] = processor(values[name])
         cursor = connection.connection.cursor()
         try:
+            # SQLAlchemy has no public API for these (see SQLALCHEMY_INTERNALS).
             if connection._has_events or connection.engine._has_events:
                 connection.dispatch.before_cursor_execute(
                     connection, cursor, compiled.sql, values, None, False)

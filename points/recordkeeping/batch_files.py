@@ -153,11 +153,10 @@ def run(session_factory: Callable[[], Session], cipher: DataCipher, cache: redis
     through the same ingestion (and quality issues) as POST /v1/dept/records."""
     with session_factory() as session, session.begin():
         job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.status not in {"queued", "failed"}:
+        if job is None or not jobs.begin_run(job):
             return
         upload = session.query(ConsoleUpload).filter_by(job_id=job_id).one()
         rows = json.loads(cipher.decrypt(upload.payload_enc)) if upload.payload_enc else []
-        job.status, job.started_at, job.done, job.changed = "running", utcnow(), 0, 0
         upload_id, department_id = upload.id, upload.department_id
     rejected: list[dict[str, Any]] = []
     accepted = 0
@@ -168,10 +167,9 @@ def run(session_factory: Callable[[], Session], cipher: DataCipher, cache: redis
                 department = session.get(Department, department_id)
                 result = ingestion.ingest(session, cipher, cache, department,
                                           [to_record(r) for r in chunk], today)
-                job = session.get(Job, job_id)
-                job.done = start_at + len(chunk)
                 accepted += len(result["accepted"])
-                job.changed = accepted
+                jobs.record_progress(session, job_id, done=start_at + len(chunk),
+                                     changed=accepted)
             for item in result["rejected"]:
                 rejected.append({"row": chunk[item["index"]], "line": start_at + item["index"] + 2,
                                  "problems": item["problems"]})
@@ -182,9 +180,8 @@ def run(session_factory: Callable[[], Session], cipher: DataCipher, cache: redis
         upload = session.get(ConsoleUpload, upload_id)
         upload.payload_enc = None  # read: only the rejected rows are kept, to fix them
         upload.rejected_enc = cipher.encrypt(json.dumps(rejected, ensure_ascii=False))
-        job = session.get(Job, job_id)
-        job.status, job.finished_at, job.done = "done", utcnow(), len(rows)
-        job.params = {**job.params, "accepted": accepted, "rejected": len(rejected)}
+        jobs.mark_done(session, job_id, done=len(rows),
+                       params={"accepted": accepted, "rejected": len(rejected)})
 
 
 def rejected_rows(cipher: DataCipher, upload: ConsoleUpload) -> list[dict[str, Any]]:

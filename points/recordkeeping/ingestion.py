@@ -117,6 +117,19 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
         return checked
     source_ref = raw.get("source_ref")
     checked = Checked(index, source_ref if isinstance(source_ref, str) else None)
+    _check_fields(checked, raw)
+    _check_subject(checked, raw.get("subject"), today)
+    _check_type(checked, raw.get("type"), department, rule_set)
+    _take_dates_and_details(checked, raw, stored)
+    _check_dates(checked, today)
+    if checked.type is not None:
+        _check_against_rule(checked, rule_set, today)
+    return checked
+
+
+def _check_fields(checked: Checked, raw: dict) -> None:
+    """The source_ref is there and fits; no field the contract does not know."""
+    source_ref = raw.get("source_ref")
     if not isinstance(source_ref, str) or not source_ref.strip():
         checked.problem("completeness", "source_ref", "is required")
     elif len(source_ref) > 100:
@@ -124,11 +137,17 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
     for key in sorted(set(raw) - RECORD_KEYS):
         checked.problem("validity", key, "unknown field")
 
-    subject = raw.get("subject")
+
+def _check_subject(checked: Checked, subject: Any, today: dt.date) -> None:
+    """The person: a valid ID number of an adult, and a name."""
     if not isinstance(subject, dict):
         checked.problem("completeness", "subject", "is required (id_number and name)")
         subject = {}
-    id_number, name = subject.get("id_number"), subject.get("name")
+    _check_id_number(checked, subject.get("id_number"), today)
+    _check_name(checked, subject.get("name"))
+
+
+def _check_id_number(checked: Checked, id_number: Any, today: dt.date) -> None:
     if not id_number:
         checked.problem("completeness", "subject.id_number", "is required")
     elif not isinstance(id_number, str):
@@ -141,6 +160,9 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
         else:
             if not is_adult(checked.id_number, today):
                 checked.problem("validity", "subject.id_number", UNDER_18)
+
+
+def _check_name(checked: Checked, name: Any) -> None:
     if not name:
         checked.problem("completeness", "subject.name", "is required")
     elif not isinstance(name, str) or len(name) > 50:
@@ -148,7 +170,10 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
     else:
         checked.name = name.strip()
 
-    record_type = raw.get("type")
+
+def _check_type(checked: Checked, record_type: Any, department: Department,
+                rule_set: RuleSet) -> None:
+    """A record type the rule set knows and the department may report."""
     if not record_type:
         checked.problem("completeness", "type", "is required")
     elif not isinstance(record_type, str) or rule_set.record_type(record_type) is None:
@@ -159,11 +184,15 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
     else:
         checked.type = record_type
 
+
+def _take_dates_and_details(checked: Checked, raw: dict, stored: CreditRecord | None) -> None:
+    """The dates and details as they will be stored: those a resend omits kept from
+    the stored record, the others read from the record sent."""
     if stored is not None:
-        checked.kept = tuple(name_ for name_ in OPTIONAL_FIELDS if name_ not in raw)
-    for name_ in DATE_FIELDS:
-        checked.dates[name_] = (getattr(stored, name_) if name_ in checked.kept
-                                else _parse_date(checked, raw, name_))
+        checked.kept = tuple(name for name in OPTIONAL_FIELDS if name not in raw)
+    for name in DATE_FIELDS:
+        checked.dates[name] = (getattr(stored, name) if name in checked.kept
+                               else _parse_date(checked, raw, name))
     details = stored.details if "details" in checked.kept else raw.get("details", {})
     if details is None:
         details = {}
@@ -174,27 +203,36 @@ def check_one(index: int, raw: Any, department: Department, rule_set: RuleSet,
         checked.problem("validity", "details", unstorable)
     checked.details = details
 
-    for name_, value in checked.dates.items():
+
+def _check_dates(checked: Checked, today: dt.date) -> None:
+    """No date in the future, no decision before the event."""
+    for name, value in checked.dates.items():
         if value is not None and value > today:
-            checked.problem("accuracy", name_, "is in the future")
+            checked.problem("accuracy", name, "is in the future")
     occurred, decided = checked.dates["occurred_on"], checked.dates["decided_on"]
     if occurred and decided and decided < occurred:
         checked.problem("accuracy", "decided_on", "is before occurred_on")
 
-    if checked.type is not None:
-        facts = engine.RecordFacts(id=None, type=checked.type, occurred_on=occurred,
-                                   decided_on=decided, ended_on=checked.dates["ended_on"],
-                                   details=details)
-        for problem in engine.check_record(facts, rule_set):
-            field_name = problem.field if problem.field in {"type", *DATE_FIELDS} else (
-                problem.field if problem.field.startswith("details") else f"details.{problem.field}")
-            checked.problem(problem.dimension, field_name, problem.message)
-        if checked.type in HEALTH_RELATED_TYPES:
-            declared = {rule.name for rule in rule_set.record_type(checked.type).required_details}
-            for key in sorted(set(details) - declared):
-                checked.problem("validity", f"details.{key}", HEALTH_DATA)
-        checked.late = late(checked.type, decided, today)
-    return checked
+
+def _check_against_rule(checked: Checked, rule_set: RuleSet, today: dt.date) -> None:
+    """What the record type's rule asks of the record (its dates and details), no
+    health data, and whether it came late (rules §8)."""
+    facts = engine.RecordFacts(id=None, type=checked.type, details=checked.details,
+                               **checked.dates)
+    for problem in engine.check_record(facts, rule_set):
+        checked.problem(problem.dimension, _record_field(problem.field), problem.message)
+    if checked.type in HEALTH_RELATED_TYPES:
+        declared = {rule.name for rule in rule_set.record_type(checked.type).required_details}
+        for key in sorted(set(checked.details) - declared):
+            checked.problem("validity", f"details.{key}", HEALTH_DATA)
+    checked.late = late(checked.type, checked.dates["decided_on"], today)
+
+
+def _record_field(name: str) -> str:
+    """The field of the record a rule's problem is about (a detail's under details.)."""
+    if name in {"type", *DATE_FIELDS} or name.startswith("details"):
+        return name
+    return f"details.{name}"
 
 
 _INT_LIMIT = 1 << 63
@@ -356,15 +394,45 @@ def _reference_names(session: Session, cipher: DataCipher, people: dict[str, tup
 
 def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
            department: Department, records: list[Any], today: dt.date) -> dict[str, list]:
+    """Check a department's batch, store or correct the records that pass, keep the
+    batch and the rejected records' quality issues, tell the people of their new
+    negative records, and recompute the points the batch changed."""
     rule_set = rule_store.active(session)
     # The records stored under these source_refs (locked): a resend is checked as the
     # correction it makes, with the fields it omits kept.
-    existing = _existing(session, department.id, sorted({
-        raw["source_ref"] for raw in records if isinstance(raw, dict)
-        and isinstance(raw.get("source_ref"), str) and 0 < len(raw["source_ref"]) <= 100}))
+    existing = _existing(session, department.id, _resent_refs(records))
     checked = [check_one(i, raw, department, rule_set, today,
                          existing.get(raw.get("source_ref")) if isinstance(raw, dict) else None)
                for i, raw in enumerate(records)]
+    _refuse_repeats(checked)
+    subject_of = _resolve_subjects(session, cipher, checked)
+    stored = _Stored(session, department, rule_set, today, utcnow())
+    _store_or_correct(stored, [c for c in checked if not c.problems], subject_of, existing)
+    rejected = [c for c in checked if c.problems]
+    _keep_batch(stored, len(checked), rejected)
+    # Art. 15: the person is told of each negative record when it is stored.
+    notifications.send(session, stored.notices, today)
+    if stored.touched:
+        scoring.recompute_subjects(session, cache, stored.touched, today, cause="record",
+                                   explanation_changed=stored.explained,
+                                   reason=N_("records reported by {department}").format(
+                                       department=department.name))
+    return {
+        "accepted": [entry for _, entry in sorted(stored.accepted, key=lambda a: a[0])],
+        "rejected": [{"source_ref": c.source_ref, "index": c.index, "problems": c.problems}
+                     for c in rejected],
+    }
+
+
+def _resent_refs(records: list[Any]) -> list[str]:
+    """The source_refs of a batch that may name stored records, sorted (one locking order)."""
+    return sorted({raw["source_ref"] for raw in records if isinstance(raw, dict)
+                   and isinstance(raw.get("source_ref"), str)
+                   and 0 < len(raw["source_ref"]) <= 100})
+
+
+def _refuse_repeats(checked: list[Checked]) -> None:
+    """A source_ref sent twice in one batch: its second and later records are refused."""
     seen: set[str] = set()
     for item in checked:
         if item.source_ref and not item.problems:
@@ -372,97 +440,129 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
                 item.problem("validity", "source_ref", "appears twice in this batch")
             seen.add(item.source_ref)
 
+
+def _resolve_subjects(session: Session, cipher: DataCipher,
+                      checked: list[Checked]) -> dict[str, int]:
+    """{id_hash: subject_id} for the records that passed the checks, creating the
+    subjects no department reported before; a record whose name is not the subject's
+    reference name is refused (accuracy)."""
     good = [c for c in checked if not c.problems]
     people: dict[str, tuple[str, str]] = {}
     for item in good:
         item.id_hash = cipher.lookup_hash(item.id_number)
         people[item.id_hash] = (item.id_number, item.name)
-    subject_of = _subjects_by_hash(session, cipher, people) if people else {}
-    known = _reference_names(session, cipher, people, subject_of) if people else {}
+    if not people:
+        return {}
+    subject_of = _subjects_by_hash(session, cipher, people)
+    known = _reference_names(session, cipher, people, subject_of)
     for item in good:
         subject_id = subject_of[item.id_hash]
         if subject_id in known and not same_name(known[subject_id], item.name):
             item.problem("accuracy", "subject.name",
                          "does not match the name bound to this ID number")
-    good = [c for c in checked if not c.problems]
+    return subject_of
 
-    now = utcnow()
-    accepted: list[dict[str, Any]] = []
-    new_rows, new_items = [], []
-    touched: set[int] = set()
-    # Subjects whose explanation may change with their points unmoved: a correction,
-    # or a new record that counts today (a capped category, a 0-point one).
-    explained: set[int] = set()
-    notices: list[notifications.Notice] = []
 
-    def correct(record: CreditRecord, item: Checked, subject_id: int, digest: str) -> None:
-        """A resend of a stored record: unchanged, or a correction (both the person it
-        was about and the one it is about now are recomputed)."""
-        old_subject = record.subject_id
-        if record.status == "revoked" and not _same(record, item, subject_id):
-            item.problem("validity", "source_ref", REVOKED)
-            return
-        result = _apply_correction(session, record, item, subject_id, digest, department, now)
-        if result == "updated":
-            touched.update({old_subject, subject_id})
-            explained.update({old_subject, subject_id})
-            notices.append(changed_notice(record, "corrected", department.name, rule_set))
-        accepted.append({"source_ref": item.source_ref, "record_id": record.id, "result": result,
-                         "late": record.late, "index": item.index})
+@dataclass
+class _Stored:
+    """What storing a batch's records left: the answer's entries (each after its
+    record's index in the batch), the subjects to recompute, those whose explanation may change
+    with their points unmoved (a correction, or a new record that counts today: a
+    capped category, a 0-point one), and the notices to send."""
 
+    session: Session
+    department: Department
+    rule_set: RuleSet
+    today: dt.date
+    now: dt.datetime
+    accepted: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    touched: set[int] = field(default_factory=set)
+    explained: set[int] = field(default_factory=set)
+    notices: list[notifications.Notice] = field(default_factory=list)
+
+    def accept(self, item: Checked, record_id: int, result: str, late: bool) -> None:
+        self.accepted.append((item.index, {"source_ref": item.source_ref,
+                                           "record_id": record_id, "result": result,
+                                           "late": late}))
+
+
+def _store_or_correct(stored: _Stored, good: list[Checked], subject_of: dict[str, int],
+                      existing: dict[str, CreditRecord]) -> None:
+    """A resend corrects its stored record at once; the new records are stored together."""
+    new = []
     for item in good:
-        subject_id = subject_of[item.id_hash]
-        digest = content_hash(item, item.id_hash)
         record = existing.get(item.source_ref)
         if record is None:
-            new_items.append(item)
-            new_rows.append({
-                "subject_id": subject_id, "department_id": department.id,
-                "source_ref": item.source_ref, "type": item.type, **item.dates,
-                "details": item.details, "content_hash": digest, "status": "active",
-                "disputed": False, "version": 1, "late": item.late, "received_at": now,
-                "updated_at": now,
-            })
+            new.append(item)
+        else:
+            _correct(stored, record, item, subject_of[item.id_hash])
+    if new:
+        _store_new(stored, new, subject_of)
+
+
+def _correct(stored: _Stored, record: CreditRecord, item: Checked, subject_id: int) -> None:
+    """A resend of a stored record: unchanged, or a correction (both the person it
+    was about and the one it is about now are recomputed)."""
+    old_subject = record.subject_id
+    if record.status == "revoked" and not _same(record, item, subject_id):
+        item.problem("validity", "source_ref", REVOKED)
+        return
+    result = _apply_correction(stored.session, record, item, subject_id,
+                               content_hash(item, item.id_hash), stored.department, stored.now)
+    if result == "updated":
+        stored.touched.update({old_subject, subject_id})
+        stored.explained.update({old_subject, subject_id})
+        stored.notices.append(changed_notice(record, "corrected", stored.department.name,
+                                             stored.rule_set))
+    stored.accept(item, record.id, result, record.late)
+
+
+def _store_new(stored: _Stored, items: list[Checked], subject_of: dict[str, int]) -> None:
+    """One INSERT … RETURNING for the new records (one statement and parameter on
+    PostgreSQL), no per-row round trip. A record a concurrent identical batch stored
+    first is now a stored one: this batch's record is its resend."""
+    session, department, now = stored.session, stored.department, stored.now
+    rows = [{"subject_id": subject_of[item.id_hash], "department_id": department.id,
+             "source_ref": item.source_ref, "type": item.type, **item.dates,
+             "details": item.details, "content_hash": content_hash(item, item.id_hash),
+             "status": "active", "disputed": False, "version": 1, "late": item.late,
+             "received_at": now, "updated_at": now} for item in items]
+    inserted = dict(session.connection().execute(
+        _insert_rows(session, CreditRecord, rows).on_conflict_do_nothing(
+            index_elements=["department_id", "source_ref"])
+        .returning(CreditRecord.source_ref, CreditRecord.id),
+        _insert_params(session, rows)).all())
+    racers = _existing(session, department.id,
+                       [i.source_ref for i in items if i.source_ref not in inserted])
+    for item in items:
+        subject_id = subject_of[item.id_hash]
+        record_id = inserted.get(item.source_ref)
+        if record_id is None:
+            _correct(stored, racers[item.source_ref], item, subject_id)
             continue
-        correct(record, item, subject_id, digest)
+        stored.touched.add(subject_id)
+        if _counts(item, stored.rule_set, stored.today):
+            stored.explained.add(subject_id)
+        stored.accept(item, record_id, "created", item.late)
+        notice = negative_notice(item, record_id, subject_id, department, stored.rule_set)
+        if notice is not None:
+            stored.notices.append(notice)
 
-    if new_rows:
-        # One INSERT … RETURNING for the whole batch (one statement and parameter on
-        # PostgreSQL), no per-row round trip.
-        inserted = dict(session.connection().execute(
-            _insert_rows(session, CreditRecord, new_rows).on_conflict_do_nothing(
-                index_elements=["department_id", "source_ref"])
-            .returning(CreditRecord.source_ref, CreditRecord.id),
-            _insert_params(session, new_rows)).all())
-        raced = [i for i in new_items if i.source_ref not in inserted]
-        # A concurrent identical batch stored these first: they are now "existing".
-        racers = _existing(session, department.id, [i.source_ref for i in raced])
-        for item in new_items:
-            subject_id = subject_of[item.id_hash]
-            if item.source_ref in inserted:
-                touched.add(subject_id)
-                if _counts(item, rule_set, today):
-                    explained.add(subject_id)
-                accepted.append({"source_ref": item.source_ref,
-                                 "record_id": inserted[item.source_ref], "result": "created",
-                                 "late": item.late, "index": item.index})
-                notice = negative_notice(item, inserted[item.source_ref], subject_id,
-                                         department, rule_set)
-                if notice is not None:
-                    notices.append(notice)
-            else:
-                correct(racers[item.source_ref], item, subject_id,
-                        content_hash(item, item.id_hash))
 
-    rejected = [c for c in checked if c.problems]
-    batch = IngestBatch(department_id=department.id, received=len(checked),
-                        accepted=len(accepted), rejected=len(rejected),
+def _keep_batch(stored: _Stored, received: int, rejected: list[Checked]) -> None:
+    """The batch's row, the open quality issues its accepted records fix resolved,
+    and a quality issue for each rejected record."""
+    session, department, now = stored.session, stored.department, stored.now
+    batch = IngestBatch(department_id=department.id, received=received,
+                        accepted=len(stored.accepted), rejected=len(rejected),
                         # a late record counts once, in the batch it first arrived in
-                        late=sum(1 for a in accepted if a["late"] and a["result"] == "created"),
+                        late=sum(1 for _, a in stored.accepted
+                                 if a["late"] and a["result"] == "created"),
                         received_at=now)
     session.add(batch)
     session.flush()
-    _close_fixed_issues(session, department.id, [a["source_ref"] for a in accepted], batch.id, now)
+    _close_fixed_issues(session, department.id, [a["source_ref"] for _, a in stored.accepted],
+                        batch.id, now)
     if rejected:
         session.execute(dialect_insert(session, QualityIssue), [{
             # An over-long source_ref is itself the problem reported; keep its start.
@@ -471,19 +571,6 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
             "record_type": c.type, "problems": c.problems,
             "dimensions": sorted({p["dimension"] for p in c.problems}), "status": "open",
             "created_at": now} for c in rejected])
-    # Art. 15: the person is told of each negative record when it is stored.
-    notifications.send(session, notices, today)
-    if touched:
-        scoring.recompute_subjects(session, cache, touched, today, cause="record",
-                                   explanation_changed=explained,
-                                   reason=N_("records reported by {department}").format(
-                                       department=department.name))
-    accepted.sort(key=lambda a: a.pop("index"))
-    return {
-        "accepted": accepted,
-        "rejected": [{"source_ref": c.source_ref, "index": c.index, "problems": c.problems}
-                     for c in rejected],
-    }
 
 
 def negative_notice(item: Checked, record_id: int, subject_id: int, department: Department,

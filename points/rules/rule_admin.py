@@ -61,30 +61,22 @@ def run_job(session_factory: Callable[[], Session], cache: redis.Redis | None, j
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
             raise NotFound(gettext("no job {job_id}", job_id=job_id))
-        if job.status not in {"queued", "failed"}:
+        if not jobs.begin_run(job):
             return  # already taken by another worker, or finished
-        job.status, job.started_at, job.done, job.changed = "running", utcnow(), 0, 0
         code, previous = job.params["rule_set"], job.params.get("previous")
-
-    def save(progress: jobs.Progress) -> None:
-        with session_factory() as s, s.begin():
-            row = s.get(Job, job_id)
-            row.done, row.changed, row.total = progress.done, progress.changed, progress.total
-            row.errors = progress.errors[-50:]
 
     try:
         progress = jobs.recompute_all(
             session_factory, cache, today, rule_set_code=code, cause="rule_set",
             reason=N_("rule set {code} activated (was {previous})").format(
-                code=code, previous=previous), on_progress=save)
+                code=code, previous=previous),
+            on_progress=lambda progress: jobs.save_progress(session_factory, job_id,
+                                                            **progress.counts()))
     except Exception as exc:
         jobs.mark_failed(session_factory, job_id, exc)
         raise
-    with session_factory() as s, s.begin():
-        row = s.get(Job, job_id)
-        row.status, row.finished_at = "done", utcnow()
-        row.done, row.changed, row.total = progress.done, progress.changed, progress.total
-        row.errors = progress.errors[-50:]
+    with session_factory() as session, session.begin():
+        jobs.mark_done(session, job_id, **progress.counts())
 
 
 def queued_jobs(session: Session) -> list[str]:

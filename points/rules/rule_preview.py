@@ -50,11 +50,11 @@ def run(session_factory: Callable[[], Session], job_id: str, today: dt.date) -> 
     residents would change level, and between which levels."""
     with session_factory() as session, session.begin():
         job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.status not in {"queued", "failed"}:
+        if job is None or not jobs.begin_run(job):
             return
-        job.status, job.started_at = "running", utcnow()
         candidate = rule_store.by_code(session, job.params["rule_set"])
         active = rule_store.by_code(session, job.params["against"])
+        counted = job.total
     moves: Counter[str] = Counter()
     after, done, changed, points_moved = 0, 0, 0, 0
     try:
@@ -75,14 +75,12 @@ def run(session_factory: Callable[[], Session], job_id: str, today: dt.date) -> 
                         moves[f"{now.level}→{then.level}"] += 1
                 done += len(ids)
                 after = ids[-1]
-                job = session.get(Job, job_id)
-                job.done, job.changed = done, changed
+                jobs.record_progress(session, job_id, done=done, changed=changed)
     except Exception as exc:
         jobs.mark_failed(session_factory, job_id, exc)
         raise
+    # Subjects added while it ran were scored too.
     with session_factory() as session, session.begin():
-        job = session.get(Job, job_id)
-        job.status, job.finished_at, job.done, job.changed = "done", utcnow(), done, changed
-        job.total = max(job.total, done)
-        job.params = {**job.params, "moves": dict(moves.most_common()),
-                      "points_changed": points_moved}
+        jobs.mark_done(session, job_id, done=done, changed=changed, total=max(counted, done),
+                       params={"moves": dict(moves.most_common()),
+                               "points_changed": points_moved})

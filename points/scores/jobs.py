@@ -41,13 +41,64 @@ class Progress:
     changed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def counts(self) -> dict:
+        """The counts as `record_progress` keeps them on the job's row."""
+        return {"done": self.done, "changed": self.changed, "total": self.total,
+                "errors": self.errors}
+
+
+# A job row keeps the last errors only.
+KEPT_ERRORS = 50
+
+
+def begin_run(job: Job) -> bool:
+    """Start a job (its row locked by the caller) when it is queued, or failed and run
+    again, its counts from zero; False when another worker has it or it finished."""
+    if job.status not in {"queued", "failed"}:
+        return False
+    job.status, job.started_at, job.done, job.changed = "running", utcnow(), 0, 0
+    return True
+
+
+def record_progress(session: Session, job_id, *, done: int | None = None,
+                    changed: int | None = None, total: int | None = None,
+                    errors: list[str] | None = None, params: dict | None = None) -> Job:
+    """Keep on a job's row, in the caller's transaction (with the work it counts), the
+    counts given, its last errors, and what `params` adds to its parameters (what the
+    job found, for the console to show)."""
+    job = session.get(Job, job_id)
+    if done is not None:
+        job.done = done
+    if changed is not None:
+        job.changed = changed
+    if total is not None:
+        job.total = total
+    if errors is not None:
+        job.errors = errors[-KEPT_ERRORS:]
+    if params:
+        job.params = {**job.params, **params}
+    return job
+
+
+def save_progress(session_factory: Callable[[], Session], job_id, **counts) -> None:
+    """`record_progress` in a transaction of its own."""
+    with session_factory() as session, session.begin():
+        record_progress(session, job_id, **counts)
+
+
+def mark_done(session: Session, job_id, **counts) -> None:
+    """Mark a job done in the caller's transaction (with the last of its work), with
+    its final counts (as `record_progress` takes them)."""
+    job = record_progress(session, job_id, **counts)
+    job.status, job.finished_at = "done", utcnow()
+
 
 def mark_failed(session_factory: Callable[[], Session], job_id, exc: Exception) -> None:
     """Mark a job failed, its last errors kept with the exception that ended it."""
     with session_factory() as session, session.begin():
         job = session.get(Job, job_id)
         job.status, job.finished_at = "failed", utcnow()
-        job.errors = [*(job.errors or []), f"{type(exc).__name__}: {exc}"][-50:]
+        job.errors = [*(job.errors or []), f"{type(exc).__name__}: {exc}"][-KEPT_ERRORS:]
 
 
 def _chunks(session: Session, stmt, after: int = 0) -> Iterator[list[int]]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from functools import partial
 
 import orjson
 import redis
-from sqlalchemy import Text, cast, insert, select, text
+from sqlalchemy import Row, Text, cast, insert, select, text
 from sqlalchemy.orm import Session
 
 from points.i18n import N_
@@ -60,7 +62,7 @@ def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[e
     found: dict[int, list[engine.RecordFacts]] = {}
     if not ids:
         return found
-    facts = engine.RecordFacts.of_row
+    facts = engine.RecordFacts
     loads = orjson.loads
     connection = session.connection()
     for where, keep in _parts(CreditRecord.subject_id, ids):
@@ -256,50 +258,79 @@ def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int]
         return results
     active = rule_set or rule_store.active(session)
     facts = load_facts(session, ids)
-    stored = {row[0]: row for where, _ in _parts(Score.subject_id, ids)
-              for row in session.connection().execute(
-                  select(Score.subject_id, Score.points, Score.level, Score.restricted,
-                         Score.rule_set, Score.next_change_on, Score.version).where(where))}
-    evaluate = engine.evaluate
+    stored = _stored_scores(session, ids)
     if explanation_changed is None:
         explanation_changed = ids if cause in RECORDS_CHANGED else ()
-    explained = frozenset(explanation_changed)
-    writes: list[tuple] = []
-    history: list[tuple] = []
-    to_cache: list[tuple[int, int, bytes]] = []
-    levels: list[notifications.Notice] = []
+    changes = _Changes(frozenset(explanation_changed), fill_cache)
+    evaluate = engine.evaluate
     for subject_id in ids:
         previous = stored.get(subject_id)
-        use = active
-        if keep_rule_set and previous is not None and previous.rule_set != active.code:
-            use = rule_store.by_code(session, previous.rule_set)
+        use = _rule_set_kept(session, active, previous) if keep_rule_set else active
         # The score and its next boundary in one walk over the records.
         score, change_on = evaluate(facts.get(subject_id, ()), use, as_of)
         results[subject_id] = score
         results.next_change[subject_id] = change_on
+        if changes.note(subject_id, previous, score, change_on):
+            results.changed.add(subject_id)
+    _write(session, changes.writes, changes.history, as_of, utcnow(), reason, cause, record_id)
+    notifications.send(session, changes.levels, as_of)
+    if cache is not None and changes.to_cache:
+        on_commit(session, partial(score_cache.put_many, cache, changes.to_cache))
+    return results
+
+
+def _stored_scores(session: Session, ids: list[int]) -> dict[int, Row]:
+    """The stored scores of these subjects (sorted, distinct), by subject id."""
+    return {row[0]: row for where, _ in _parts(Score.subject_id, ids)
+            for row in session.connection().execute(
+                select(Score.subject_id, Score.points, Score.level, Score.restricted,
+                       Score.rule_set, Score.next_change_on, Score.version).where(where))}
+
+
+def _rule_set_kept(session: Session, active: RuleSet, previous: Row | None) -> RuleSet:
+    """The rule set a subject's stored score was computed with (the active one for a
+    subject without a score)."""
+    if previous is not None and previous.rule_set != active.code:
+        return rule_store.by_code(session, previous.rule_set)
+    return active
+
+
+@dataclass
+class _Changes:
+    """What a recompute writes: the scores whose cached body is out of date (points,
+    level, restriction, rule set, next change, or the explanation of a subject in
+    `explained`) with a new version, a history row for each score that moved, a notice
+    for each level that changed, and the bodies to cache (every one with `fill_cache`)."""
+
+    explained: frozenset[int]
+    fill_cache: bool
+    writes: list[tuple] = field(default_factory=list)
+    history: list[tuple] = field(default_factory=list)
+    levels: list[notifications.Notice] = field(default_factory=list)
+    to_cache: list[tuple[int, int, bytes]] = field(default_factory=list)
+
+    def note(self, subject_id: int, previous: Row | None, score: engine.Score,
+             change_on: dt.date | None) -> bool:
+        """Note a subject's score against its stored one; whether the score moved."""
         state = (score.points, score.level, score.restricted, score.rule_set)
         moved = previous is None or (previous.points, previous.level, previous.restricted,
                                      previous.rule_set) != state
         # The cached body (points, explanation, next change) is out of date.
-        stale = moved or subject_id in explained or previous.next_change_on != change_on
+        stale = (moved or subject_id in self.explained
+                 or previous.next_change_on != change_on)
         version = (previous.version if previous is not None else 0) + (1 if stale else 0)
         if stale:
-            writes.append((subject_id, *state, change_on, version))
+            self.writes.append((subject_id, *state, change_on, version))
         if moved:
-            results.changed.add(subject_id)
-            history.append((subject_id, *state))
+            self.history.append((subject_id, *state))
             if previous is not None and previous.level != score.level:
-                levels.append(notifications.Notice(
+                self.levels.append(notifications.Notice(
                     kind="level_changed", dedupe_key=f"level:{subject_id}:{version}",
                     subject_id=subject_id, params={"from": previous.level, "to": score.level,
                                                    "points": score.points}))
-        if stale or fill_cache:
-            to_cache.append((subject_id, version, cache_body(score, change_on)))
-    _write(session, writes, history, as_of, utcnow(), reason, cause, record_id)
-    notifications.send(session, levels, as_of)
-    if cache is not None and to_cache:
-        on_commit(session, lambda: score_cache.put_many(cache, to_cache))
-    return results
+        if stale or self.fill_cache:
+            self.to_cache.append((subject_id, version, cache_body(score, change_on)))
+        return moved
 
 
 NOT_READ = object()

@@ -4,14 +4,27 @@ SQLAlchemy (on SQLite everything does)."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 
 import pytest
-from sqlalchemy import Numeric, bindparam, insert, literal, select, text
-from sqlalchemy.exc import NoResultFound
+import sqlalchemy
+from sqlalchemy import (
+    Integer,
+    Numeric,
+    String,
+    bindparam,
+    cast,
+    event,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.exc import DataError, DBAPIError, NoResultFound
 
 from api import idempotency
 from incentives import codes, redemptions
-from points.infra import idempotency_keys
+from points.infra import hot, idempotency_keys
 from points.infra.hot import HotStatement
 from points.models import AccessLogEntry, IdempotencyKey
 
@@ -110,3 +123,53 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
     for name, statement in statements.items():
         compiled = list(statement._compiled.values())
         assert compiled and all(entry.direct for entry in compiled), name
+        # Rows named as SQLAlchemy's result names their columns.
+        columns = statement.statement.compile(dialect=engine.dialect)._result_columns
+        fields = {entry.row._fields if entry.row else () for entry in compiled}
+        assert fields == {tuple(column.keyname for column in columns)}, name
+
+
+def test_the_sqlalchemy_internals_it_uses_are_there():
+    """hot.py uses what SQLAlchemy has no public API for (hot.SQLALCHEMY_INTERNALS);
+    pyproject.toml holds SQLAlchemy to one minor version, and an upgrade that moves
+    one of them fails here (and in the test below, on PostgreSQL)."""
+    for owner, name in hot.SQLALCHEMY_INTERNALS:
+        assert hasattr(getattr(sqlalchemy, owner), name), f"{owner}.{name} moved"
+    handle = inspect.signature(sqlalchemy.Connection._handle_dbapi_exception).parameters
+    assert list(handle)[:6] == ["self", "e", "statement", "parameters", "cursor", "context"]
+
+
+def test_errors_and_listeners_are_sqlalchemys(engine):
+    """On the cursor, listeners of before_cursor_execute see the statement, a driver
+    error is raised as SQLAlchemy's wrapped error, and a lost connection is invalidated
+    and reported so (api/uow.py runs a request again on `connection_invalidated`)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs them through SQLAlchemy")
+    as_number = HotStatement(select(cast(bindparam("value", type_=String), Integer).label("n")))
+    seen = []
+
+    def listen(connection, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with engine.begin() as connection:
+            assert as_number.scalar(connection, {"value": "12"}) == 12
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert [entry for entry in seen if entry[1] == {"value": "12"}]
+    assert all(entry.direct for entry in as_number._compiled.values())
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        with pytest.raises(DataError) as refused:
+            as_number.scalar(connection, {"value": "twelve"})
+        assert not refused.value.connection_invalidated
+        transaction.rollback()
+        transaction = connection.begin()
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.begin() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(DBAPIError) as lost:
+            as_number.scalar(connection, {"value": "12"})
+        assert lost.value.connection_invalidated and connection.invalidated
+        transaction.rollback()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import datetime as dt
 
 import pytest
@@ -48,7 +47,7 @@ def records(draw, types=TYPES, statuses=STATUSES):
 
 
 def numbered(recs, first=1):
-    return [dataclasses.replace(r, id=i) for i, r in enumerate(recs, start=first)]
+    return [r._replace(id=i) for i, r in enumerate(recs, start=first)]
 
 
 subjects = st.lists(records(), max_size=12).map(numbered)
@@ -101,7 +100,7 @@ def test_explanation_sums_to_points_unless_the_floor_applies(recs, as_of):
 @EXAMPLES
 @given(records(statuses=("active", "disputed", "repaired", "ended", "expired")))
 def test_window_end_is_exclusive(record):
-    record = dataclasses.replace(record, id=1)
+    record = record._replace(id=1)
     start, end = window(record, RULE_SET)
 
     if start is None:  # occupational: never counts

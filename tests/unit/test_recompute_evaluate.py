@@ -1,8 +1,8 @@
 """The batch recompute's shortcuts give what the plain paths give: engine.evaluate
 (one walk over a subject's records) the score of `compute` and, as the next change,
-the first of `boundaries` after the day; RecordFacts.of_row and the engine's item maker
-what their constructors make; scoring.cache_body the JSON of body_of; and the garbage collector is as it was once a
-batch run ends."""
+the first of `boundaries` after the day; the engine's item maker what the constructor
+makes; scoring.cache_body the JSON of body_of; and the garbage collector is as it was
+once a batch run ends. Facts cannot be changed."""
 from __future__ import annotations
 
 import dataclasses
@@ -97,18 +97,11 @@ def test_evaluate_refuses_a_record_without_its_start_date():
         evaluate([penalty], RULE_SET, dt.date(2026, 11, 30))
 
 
-@EXAMPLES
-@given(subjects)
-def test_of_row_makes_the_same_facts_as_the_constructor(recs):
-    for record in recs:
-        fields = [getattr(record, f) for f in ("id", "type", "occurred_on", "decided_on",
-                                               "ended_on", "repaired_on", "status", "details")]
-        made = RecordFacts.of_row(*fields)
-
-        assert made == RecordFacts(*fields) and type(made) is RecordFacts
-        assert hash(made.id) == hash(record.id) and made.details == record.details
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        RecordFacts.of_row(1, "donation.blood", None, None, None, None, "active", {}).id = 2
+def test_facts_cannot_be_changed():
+    facts = RecordFacts(1, "donation.blood", dt.date(2026, 1, 1))
+    with pytest.raises(AttributeError):
+        facts.id = 2  # type: ignore[misc]
+    assert facts.details == {} and not hasattr(facts.details, "__setitem__")
 
 
 @EXAMPLES
