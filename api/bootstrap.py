@@ -9,7 +9,6 @@ own session factories, never to SQLAlchemy's `Session` class.
 """
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from api import access, gate, seat_cache
@@ -67,9 +66,11 @@ def wire(state: AppState) -> None:
     # The domain's hooks: what else goes with an account closed or a credit file
     # moved to another account, which caches an account change outdates, and what
     # runs after a commit that queued notifications.
+    def erase_attachments(session, user):  # the files' place as the state has it then
+        attachments.erase_account(session, user, state.files)
+
     privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
-                                  notifications.erase_account,
-                                  partial(attachments.erase_account, storage=state.files)]
+                                  notifications.erase_account, erase_attachments]
     face.IDENTITY_REMOVED[:] = [codes.drop_unused]
     accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
     outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job

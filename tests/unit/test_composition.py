@@ -30,7 +30,6 @@ from points.people import accounts, face, privacy
 
 
 def names(hooks):
-    hooks = [getattr(hook, "func", hook) for hook in hooks]  # a partial names its function
     return sorted(f"{hook.__module__}.{hook.__qualname__}" for hook in hooks)
 
 
@@ -103,10 +102,10 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
     assert report["made"] == {
         "role_checks": {"merchant": ["api.routes.merchant.merchant_check"]},
         "role_cache_keys": {"merchant": ["api.seat_cache.keys"]},
-        "account_erasers": ["incentives.merchants.erase_account",
+        "account_erasers": ["api.bootstrap.wire.<locals>.erase_attachments",
+                            "incentives.merchants.erase_account",
                             "points.employment.reports.erase_account",
-                            "points.people.notifications.erase_account",
-                            "points.workflows.attachments.erase_account"],
+                            "points.people.notifications.erase_account"],
         "identity_removed": ["incentives.codes.drop_unused"],
         "account_changed": ["api.gate.account_changed"],
         "delivery_hook": ["api.notify_cli.enqueue_delivery"],
