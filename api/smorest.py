@@ -102,6 +102,8 @@ class ErrorSchema(ma.Schema):
     wechat_errcode = ma.fields.Integer(metadata={
         "description": "FACE_VERIFICATION_FAILED: WeChat's errcode"})
     limit = ma.fields.Integer(metadata={"description": "LIMIT_REACHED: per-resident limit"})
+    attachment_ids = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "ATTACHMENT_NOT_FOUND: the cited ids that are not the caller's files"})
 
 
 class Api(flask_smorest.Api):

@@ -139,7 +139,7 @@ def test_a_correction_to_a_revoked_record_is_returned_to_the_department(app, cli
         body = push(client, dept, {**record, "decided_on": "2026-07-01"}, expect_rejected=1)
         problem = body["rejected"][0]["problems"][0]
         assert (problem["dimension"], problem["field"]) == ("validity", "source_ref")
-        assert "revoked" in problem["message"]
+        assert "已撤销" in problem["message"]  # the problems speak Chinese by default
         stored = session.execute(select(CreditRecord)).scalar_one()
         assert (stored.status, stored.decided_on, stored.version) == (
             "revoked", dt.date(2026, 6, 1), 2)
