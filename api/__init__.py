@@ -179,11 +179,12 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from api.access import init_access
     from api.errors import register_error_handlers
+    from api.idempotency import keyed_transactional
     from api.ratelimit import init_rate_limits
     from api.uow import wrap_all_views
 
     register_error_handlers(app)
-    wrap_all_views(app)
+    wrap_all_views(app, keyed_transactional)
     state.limiter = init_rate_limits(app)
     init_access(app)
 
@@ -220,12 +221,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         db.remove()
 
     from api.bodies import BodyReader
-    from api.counter_fastpath import MerchantCounter
-    from api.fastpath import CachedPointsRead
+    from api.pipeline import PlainRoutes
     from api.routes.attachments import UPLOAD_BODY_LIMIT, UPLOAD_PATH
 
-    app.wsgi_app = BodyReader(MerchantCounter(
-        app, CachedPointsRead(app, app.wsgi_app, SECURITY_HEADERS_API), SECURITY_HEADERS_API),
+    app.wsgi_app = BodyReader(
+        PlainRoutes(app, app.wsgi_app, SECURITY_HEADERS_API),
         lambda environ: UPLOAD_BODY_LIMIT if environ.get("PATH_INFO") == UPLOAD_PATH
         else app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
     from api.metrics import Metrics, watch_pool
@@ -240,6 +240,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = RequestLocale(app.wsgi_app)
 
     from api.cli import register_cli
+    from api.pipeline import check_hooks
 
     register_cli(app)
+    check_hooks(app)  # every hook the app has is one the plain routes' run stands in for
     return app

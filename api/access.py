@@ -16,16 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from sqlalchemy import Row, select
 
 from api import gate
-from api.context import db_session
+from api.context import AppState, cipher, db_session, redis_client
+from api.security import account_of, bearer_token
 from api.uow import reconnecting
+from incentives.merchants import StaffSeat
 from points.errors import Forbidden, Unauthenticated
 from points.i18n import gettext
 from points.infra.crypto import hash_token
+from points.infra.db import today
 from points.models import AdminAccount, Department, User
+from points.people import eligibility
 
 PREFIX_ROLES: list[tuple[str, str]] = [
     ("/v1/admin/", "admin"),
@@ -34,28 +38,32 @@ PREFIX_ROLES: list[tuple[str, str]] = [
     ("/v1/me/", "resident"),  # and /v1/me itself; not /v1/merchants (any signed-in user)
     ("/v1/auth/", "any"),
 ]
-# Extra checks for roles that need more than a token (set by api/bootstrap.py).
-ROLE_CHECKS: dict[str, Callable[[Principal], None]] = {}
-# Redis keys such a check reads, fetched with the token check after the account's
-# gate keys (`user:<id>` → keys); their values land in `Principal.extras["cached"]`.
-ROLE_CACHE_KEYS: dict[str, Callable[[str], tuple[str, ...]]] = {}
 
 
 @dataclass
 class Principal:
+    """Who is calling, as the caller check (`authenticate`) found them."""
+
     kind: str  # user | admin | department
     id: int
     claims: dict[str, Any] | None = None
     department: Department | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Read with the token check in one Redis round trip (None: Redis did not answer):
+    # the account gate's [entry, version] (api/gate.py), then the role's cached keys
+    # (`AppState.role_cache_keys`); and what a route's prefetch read beyond them.
+    cached: list | None = None
+    prefetched: list | None = None
+    seat: StaffSeat | None = None  # the merchant role: the seat acted in (api/seat_cache.py)
+    _user: User | None = field(default=None, repr=False)
+    _admin: AdminAccount | None = field(default=None, repr=False)
 
     @property
     def user(self) -> User:
-        if "user" not in self.extras:
+        if self._user is None:
             user = db_session().get(User, self.id) if self.kind == "user" else None
             self.confirm_account(user)
-            self.extras["user"] = user
-        return self.extras["user"]
+            self._user = user
+        return self._user
 
     def confirm_account(self, account: User | Row | None) -> None:
         """Refuse a caller whose account is gone or closed, from the account or a row
@@ -66,12 +74,12 @@ class Principal:
 
     @property
     def admin(self) -> AdminAccount:
-        if "admin" not in self.extras:
+        if self._admin is None:
             admin = db_session().get(AdminAccount, self.id) if self.kind == "admin" else None
             if admin is None or not admin.active:
                 raise Unauthenticated(gettext("the admin account is disabled"))
-            self.extras["admin"] = admin
-        return self.extras["admin"]
+            self._admin = admin
+        return self._admin
 
     @property
     def label(self) -> str:
@@ -98,32 +106,34 @@ def current() -> Principal:
     return principal
 
 
-def _bearer_claims(role: str) -> tuple[dict[str, Any], list | None]:
+def _bearer_claims(state: AppState, environ: dict[str, Any], role: str,
+                   fetch: Callable[[list[str]], list] | None
+                   ) -> tuple[dict[str, Any], list | None, int]:
     """The verified claims, and the account's cached gate (api/gate.py) and the
-    role's cached keys (ROLE_CACHE_KEYS) read in the same Redis round trip as the
-    denylist."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    role's cached keys (`AppState.role_cache_keys`) read in the same Redis round trip
+    as the denylist (by `fetch`, a route's prefetch, which may answer more values
+    after the keys'; MGET on the thread's own connection without one), and how many
+    keys' values come before those."""
+    token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
+    if token is None:
         raise Unauthenticated(gettext("an access token is required (Authorization: Bearer …)"))
-    tokens = current_app.extensions["credit"].tokens
-    claims = tokens.decode_access(token.strip())
+    claims = state.tokens.decode_access(token)
     extra: tuple[str, ...] = ()
     if claims["sub"].startswith("user:"):
         extra = gate.keys(claims["sub"])
-        if role in ROLE_CACHE_KEYS:
-            extra += ROLE_CACHE_KEYS[role](claims["sub"])
-    revoked, values = tokens.check(db_session, claims, extra)
+        if role in state.role_cache_keys:
+            extra += state.role_cache_keys[role](claims["sub"])
+    revoked, values = state.tokens.check(lambda: state.db.session, claims, extra, fetch)
     if revoked:
         raise Unauthenticated(gettext("the access token has been revoked"))
-    return claims, values
+    return claims, values, len(extra)
 
 
-def _department() -> Principal:
-    key = request.headers.get("X-API-Key", "")
+def _department(state: AppState, environ: dict[str, Any]) -> Principal:
+    key = environ.get("HTTP_X_API_KEY", "")
     if not key:
         raise Unauthenticated(gettext("a department API key is required (X-API-Key)"))
-    department = db_session().execute(
+    department = state.db.session.execute(
         select(Department).where(Department.api_key_hash == hash_token(key))
     ).scalar_one_or_none()
     if department is None or not department.enabled:
@@ -131,27 +141,61 @@ def _department() -> Principal:
     return Principal("department", department.id, department=department)
 
 
-def authenticate() -> Principal:
-    role = required_role(request.path)
+def authenticate(state: AppState, environ: dict[str, Any],
+                 fetch: Callable[[list[str]], list] | None = None) -> Principal:
+    """The caller of a request (its WSGI environ) and the access rule for its path:
+    the one check every route goes through, Flask's views (`init_access`) and the
+    plain routes (api/pipeline.py) alike. Values a route's `fetch` read beyond the
+    keys go to `Principal.prefetched`."""
+    role = required_role(environ.get("PATH_INFO", ""))
     if role == "department":
-        return _department()
-    claims, cached = _bearer_claims(role)
-    kind, _, ident = claims["sub"].partition(":")
-    if kind not in {"user", "admin"} or not ident.isdigit():
+        return _department(state, environ)
+    claims, cached, known = _bearer_claims(state, environ, role, fetch)
+    account = account_of(claims["sub"])
+    if account is None:
         raise Unauthenticated(gettext("the access token names no known account"))
-    principal = Principal(kind, int(ident), claims)
+    kind, ident = account
+    principal = Principal(kind, ident, claims)
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)
     if cached is not None and kind == "user":
         # The gate's [entry, version] as Redis holds them, then the role's keys.
-        principal.extras["cached"] = cached
+        principal.cached = cached[:known]
+        if fetch is not None:
+            principal.prefetched = cached[known:]
     if role == "admin" and kind != "admin":
         raise Forbidden(gettext("only the credit office may do this"))
     if role in {"resident", "merchant", "user"} and kind != "user":
         raise Forbidden(gettext("this needs a resident account"))
-    if role in ROLE_CHECKS:
-        ROLE_CHECKS[role](principal)
+    check = state.role_checks.get(role)
+    if check is not None:
+        check(principal, environ)
     return principal
+
+
+def credit_subject_id(require_consent: bool = True) -> int:
+    """The signed-in resident's subject, refusing as the contract says when the
+    identity is not bound or the credit_points consent is missing (the domain's rule,
+    `eligibility.refusal`, on the account's standing as the gate caches it)."""
+    principal = current()
+    cached = principal.cached  # None when Redis did not answer
+    entry, version = cached[:2] if cached else (None, None)
+    account = gate.usable(entry, version)
+    if account is None:  # not cached: read the account once and cache it after commit
+        account = gate.compute(db_session(), cipher(), principal.user, int(version or 0))
+        if cached is not None:
+            gate.store(redis_client(), db_session(), principal.id, account)
+    refused = eligibility.refusal(gate.standing(account), today(), require_consent)
+    if refused is not None:
+        raise refused
+    return account["subject_id"]
+
+
+def open_to_anyone(endpoint: str, view: Callable[..., Any] | None) -> bool:
+    """Routes answered without a caller: `@public` views, the API docs, the console
+    (which signs its staff in with its own cookie, api/console/auth.py)."""
+    return (endpoint.startswith(("api-docs.", "console."))
+            or getattr(view, "_public", False))
 
 
 def init_access(app: Flask) -> None:
@@ -161,9 +205,8 @@ def init_access(app: Flask) -> None:
         endpoint = request.endpoint
         if endpoint is None or request.method == "OPTIONS":
             return  # 404 / 405 / CORS preflight are answered without a caller
-        view = app.view_functions.get(endpoint)
-        if endpoint.startswith("api-docs.") or getattr(view, "_public", False):
+        if open_to_anyone(endpoint, app.view_functions.get(endpoint)):
             return
-        if endpoint.startswith("console."):
-            return  # the console signs its staff in with its own cookie (api/console/auth.py)
-        g.principal = reconnecting(authenticate)
+        credit = app.extensions["credit"]
+        fetch = credit.prefetchers.for_view(app.view_functions.get(endpoint))
+        g.principal = reconnecting(lambda: authenticate(credit, request.environ, fetch))

@@ -1,5 +1,5 @@
 """Request bodies read once, strictly, for every path: Flask's views (through the
-arguments parser and `request.get_json`) and the fast paths in front of Flask.
+arguments parser and `request.get_json`) and the plain routes' run (api/pipeline.py).
 
 What no real client sends, and what would otherwise fail deep inside (a database
 driver that cannot encode a lone surrogate, a recursion limit hit while validating,

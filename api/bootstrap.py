@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api import access, gate, seat_cache
+from api import gate, seat_cache
 from api.context import AppState
 from api.extensions import Database, make_redis
 from api.notify_cli import enqueue_delivery
-from api.routes import merchant as merchant_routes
+from api.pipeline import Prefetchers
 from api.security import TokenService
 from incentives import codes, merchants
 from points.employment import reports
@@ -41,7 +41,8 @@ def build_state(config: dict) -> AppState:
                     cipher=DataCipher(config["DATA_KEYS"], config["DATA_HASH_KEY"]),
                     tokens=TokenService(config, client), wechat=wechat,
                     face=face_verifier(config, wechat, client),
-                    files=attachments.Storage(Path(directory) if directory else None))
+                    files=attachments.Storage(Path(directory) if directory else None),
+                    prefetchers=Prefetchers(client))
 
 
 def face_verifier(config: dict, wechat: WeChatClient, client):
@@ -77,7 +78,5 @@ def wire(state: AppState) -> None:
 
     # Who may call: the merchant role needs a seat at an approved merchant, read with
     # the token check from the staff seats cached in Redis.
-    access.ROLE_CHECKS.clear()
-    access.ROLE_CHECKS["merchant"] = merchant_routes.merchant_check
-    access.ROLE_CACHE_KEYS.clear()
-    access.ROLE_CACHE_KEYS["merchant"] = seat_cache.keys
+    state.role_checks = {"merchant": seat_cache.merchant_check}
+    state.role_cache_keys = {"merchant": seat_cache.keys}

@@ -58,7 +58,7 @@ def register_cli(app: Flask) -> None:
     def create_admin(username: str, password: str):
         """Create (or reset the password of) a credit-office account."""
         from api.context import state
-        from api.routes.auth import password_hasher
+        from api.passwords import hasher as password_hasher
         from points.models import AdminAccount
 
         if len(password) < 8:

@@ -155,7 +155,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "FACE_VERIFIER": env.get("FACE_VERIFIER") or (
             "wechat" if app_env == "production" else "stand-in"),
         "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), False),
-        # The cached points read answered before Flask (api/fastpath.py); off: always Flask.
+        # The plain run (api/pipeline.py) of the cached points read and of the merchant
+        # counter's scan and grant; off: Flask runs them.
         "POINTS_FAST_PATH": _bool(env.get("POINTS_FAST_PATH"), True),
         "COUNTER_FAST_PATH": _bool(env.get("COUNTER_FAST_PATH"), True),
         # An admin username is locked for ADMIN_LOCKOUT_MINUTES after this many failed

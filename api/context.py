@@ -1,8 +1,9 @@
 """Accessors for the app's shared objects, for use inside a request or app context."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app
@@ -15,6 +16,8 @@ from points.workflows.attachments import Storage
 if TYPE_CHECKING:
     from flask_limiter import Limiter
 
+    from api.access import Principal
+    from api.pipeline import Prefetchers
     from api.security import TokenService
     from points.infra.wechat import FaceVerifier, WeChatClient
 
@@ -31,6 +34,14 @@ class AppState:
     face: FaceVerifier
     limiter: Limiter | None = None  # made with the routes' rate limits
     files: Storage = field(default_factory=Storage)  # where evidence files are kept (ATTACHMENT_DIR)
+    # Who may call (api/access.py), set by api/bootstrap.py: the roles that need more
+    # than a token, each with its check (principal, the request's WSGI environ), and
+    # the Redis keys it reads (`user:<id>` → keys), fetched with the token check.
+    role_checks: dict[str, Callable[[Principal, dict[str, Any]], None]] = field(
+        default_factory=dict)
+    role_cache_keys: dict[str, Callable[[str], tuple[str, ...]]] = field(default_factory=dict)
+    # What the plain routes' caller checks read from Redis with the token (api/pipeline.py).
+    prefetchers: Prefetchers | None = None
 
 
 def state() -> AppState:

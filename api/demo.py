@@ -125,7 +125,7 @@ def register_demo_cli(app: Flask) -> None:
     def seed_demo():
         """Demo departments, residents and records; prints credentials and tokens."""
         from api.context import state
-        from api.routes.auth import password_hasher
+        from api.passwords import hasher as password_hasher
         from points.infra.db import today
         from points.models import AdminAccount, Department
         from points.office import departments

@@ -79,8 +79,8 @@ PING_AFTER_IDLE_SECONDS = 10.0
 
 def runs_again_on_disconnect() -> bool:
     """Whether the caller runs its statements again if the connection turns out dead: a
-    request (api/uow.py), or the merchant counter's fast path, which leaves any failure
-    to Flask (api/counter_fastpath.py sets `g.runs_again_on_disconnect`)."""
+    request (api/uow.py), or a plain route's run (api/pipeline.py sets
+    `g.runs_again_on_disconnect`: `uow.run` runs it again)."""
     return has_request_context() or (has_app_context() and g.get("runs_again_on_disconnect",
                                                                   False))
 

@@ -1,9 +1,12 @@
 """`Idempotency-Key`: the same key and body replays the first answer; the same key
 with another body is refused (422 IDEMPOTENCY_KEY_REUSED).
 
-The key row is inserted (INSERT … ON CONFLICT …) before the work is done, in the
-same transaction, so a concurrent retry with the same key waits on the unique index
-and then replays the committed answer instead of doing the work twice.
+The key's row is written with the answer as the last statement of the request's own
+transaction (INSERT … ON CONFLICT …, `run_keyed`): a concurrent request with the same
+key waits on the unique index, then rolls its own work back and replays the
+committed answer, so the work is never done twice; a retry of a request answered
+before runs its work again, rolled back, before it finds the key (one round trip
+fewer for every keyed write than claiming the key first).
 
 A key is kept for IDEMPOTENCY_KEY_TTL_HOURS (24 h by default; published in the
 header's OpenAPI description): later, the same key is a new request. What is kept
@@ -20,18 +23,21 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
-from flask import current_app, jsonify, make_response, request
+from flask import Response, current_app, jsonify, make_response, request
 from sqlalchemy import select
 
-from api import access
+from api import access, uow
 from api.context import db_session, state
 from points.errors import Conflict, Invalid
 from points.i18n import current_locale, gettext
-from points.infra.idempotency_keys import claim, store
+from points.infra.db import utcnow
+from points.infra.idempotency_keys import keep
 from points.models import IdempotencyKey
 
+T = TypeVar("T")
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "schema": {"type": "string", "maxLength": 128},
@@ -72,20 +78,28 @@ def language_of(stored: Any) -> str | None:
     return stored.get("language") if _sealed(stored) else None
 
 
-def _replay(row: IdempotencyKey, request_hash: str):
+class Replay(NamedTuple):
+    """The first answer to a key, to send again."""
+
+    status_code: int
+    answer: Any
+    language: str | None  # the language its texts are in (None: not noted)
+
+    def headers(self) -> list[tuple[str, str]]:
+        headers = [("Idempotent-Replayed", "true")]
+        if self.language:
+            headers.append(("Content-Language", self.language))
+        return headers
+
+
+def _replay(row: IdempotencyKey, request_hash: str) -> Replay:
     if row.request_hash != request_hash:
         raise Invalid(gettext("this Idempotency-Key was used with another request body"),
                       "IDEMPOTENCY_KEY_REUSED")
     if row.status_code is None:
         raise Conflict(gettext("the first request with this key is still running; retry shortly"),
                        "IDEMPOTENCY_IN_PROGRESS")
-    response = jsonify(unseal(row.response))
-    response.status_code = row.status_code
-    response.headers["Idempotent-Replayed"] = "true"
-    language = language_of(row.response)
-    if language:
-        response.headers["Content-Language"] = language
-    return response
+    return Replay(row.status_code, unseal(row.response), language_of(row.response))
 
 
 def key_problem(key: str) -> Invalid | None:
@@ -111,34 +125,108 @@ def digest(path: str, body: Any) -> str:
         [path, body], sort_keys=True, default=str))
 
 
+class AnsweredBefore(Exception):
+    """A request with this key was answered first: the work is rolled back and that
+    answer replayed."""
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """A request carrying an Idempotency-Key: whose keys it is among, the key, and what
+    a replay must match."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, principal: access.Principal, endpoint: str, path: str, body: Any,
+           key: str) -> KeyedRequest:
+        problem = key_problem(key)
+        if problem is not None:
+            raise problem
+        seat = principal.seat  # merchant routes: the seat acted in
+        return cls(scope_of(principal.label, endpoint,
+                            seat.merchant.id if seat is not None else None),
+                   key, digest(path, body))
+
+
+def run_keyed(keyed: KeyedRequest, work: Callable[[], tuple[int, Any, T]]) -> T | Replay:
+    """The Idempotency-Key service every keyed write goes through (the `@idempotent`
+    views, wrapped by `keyed_transactional`, and the plain routes, api/pipeline.py),
+    around the transaction runner (`uow.run`):
+
+    - `work()` → (status code, the answer as sent, what to return) runs in the
+      request's transaction, and the answer is kept under the key in its last
+      statement (`idempotency_keys.keep`), one round trip;
+    - if the key was answered first (by an earlier request, or a concurrent one,
+      which the unique index makes this one wait for), the work is rolled back and
+      the first answer replayed (`Replay`), or 422 IDEMPOTENCY_KEY_REUSED for another
+      body;
+    - if the work failed, the key is looked up too: a retry whose work now fails
+      because the first request did it (ALREADY_REDEEMED, say), or whose first attempt's
+      COMMIT outcome was unknown, gets the first answer if there is one.
+
+    The work of a retry runs again before the key is found; it is rolled back."""
+    try:
+        return uow.run(lambda: _answer(keyed, work))
+    except Exception as failure:
+        replay = uow.run(lambda: _first_answer(keyed))
+        if replay is not None:
+            return replay
+        if isinstance(failure, AnsweredBefore):  # its row expired meanwhile: a new request
+            raise Conflict(gettext("the first request with this key is still running; "
+                                   "retry shortly"), "IDEMPOTENCY_IN_PROGRESS") from None
+        raise
+
+
+def _answer(keyed: KeyedRequest, work: Callable[[], tuple[int, Any, T]]) -> T:
+    status_code, answer, result = work()
+    if keep(db_session().connection(), keyed.scope, keyed.key, keyed.request_hash,
+            status_code, seal(answer), ttl()) is None:
+        raise AnsweredBefore
+    return result
+
+
+def _first_answer(keyed: KeyedRequest) -> Replay | None:
+    row = db_session().execute(select(IdempotencyKey).where(
+        IdempotencyKey.scope == keyed.scope, IdempotencyKey.key == keyed.key,
+        IdempotencyKey.created_at >= utcnow() - ttl())).scalar_one_or_none()
+    return None if row is None else _replay(row, keyed.request_hash)
+
+
+def _sent(result: Any) -> tuple[int, Any, Response]:
+    response = make_response(result)
+    return response.status_code, response.get_json(), response
+
+
 def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Honour Idempotency-Key on a view. Put it above `@blp.response` so what is stored
-    is the answer exactly as it was sent. The view is marked, and `api.smorest`'s route
-    documents the header (IDEMPOTENCY_HEADER) beside the view's own parameters."""
+    """Mark a view as honouring Idempotency-Key: `keyed_transactional` runs it, and
+    `api.smorest`'s route documents the header (IDEMPOTENCY_HEADER) beside the view's
+    own parameters."""
+    view._idempotent = True  # type: ignore[attr-defined]
+    return view
+
+
+def keyed_transactional(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The unit of work of an `@idempotent` view (`uow.wrap_all_views`): with an
+    Idempotency-Key, `run_keyed` (the answer kept is the one sent, as the whole view
+    made it); without one, `uow.transactional`."""
+    plain_run = uow.transactional(view)
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any):
         key = request.headers.get("Idempotency-Key")
         if not key:
-            return view(*args, **kwargs)
-        problem = key_problem(key)
-        if problem is not None:
-            raise problem
-        principal = access.current()
-        seat = principal.extras.get("seat")  # merchant routes: the seat acted in
-        scope = scope_of(principal.label, request.endpoint,
-                         seat.merchant.id if seat is not None else None)
-        request_hash = digest(request.path, request.get_json(silent=True))
-        session = db_session()
-        connection = session.connection()
-        claimed = claim(connection, scope, key, request_hash, ttl())
-        if claimed is None:
-            existing = session.execute(select(IdempotencyKey).where(
-                IdempotencyKey.scope == scope, IdempotencyKey.key == key)).scalar_one()
-            return _replay(existing, request_hash)
-        response = make_response(view(*args, **kwargs))
-        store(connection, claimed, response.status_code, seal(response.get_json()))
-        return response
+            return plain_run(*args, **kwargs)
+        keyed = KeyedRequest.of(access.current(), request.endpoint, request.path,
+                                request.get_json(silent=True), key)
+        outcome = run_keyed(keyed, lambda: _sent(view(*args, **kwargs)))
+        if isinstance(outcome, Replay):
+            response = jsonify(outcome.answer)
+            response.status_code = outcome.status_code
+            response.headers.extend(outcome.headers())
+            return response
+        return outcome
 
-    wrapper._idempotent = True  # type: ignore[attr-defined]  # documented by api.smorest
     return wrapper

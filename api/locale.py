@@ -2,7 +2,7 @@
 Chinese when it names none of them (or is absent).
 
 A WSGI middleware outside every other layer sets it, so that whatever answers — a
-fast path, a refused body, a view, an error handler — answers in the same language;
+plain route's run, a refused body, a view, an error handler — answers in the same language;
 every answer says which (`Content-Language`) and that it depends on the header
 (`Vary: Accept-Language`)."""
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What an operator watches: `/metrics` in Prometheus's text format (prometheus-client).
 
 - `credit_http_request_duration_seconds{route,method,status}`: every request, the
-  fast paths' (api/fastpath.py, api/counter_fastpath.py) included; `route` is the
+  plain routes' runs (api/pipeline.py) included; `route` is the
   URL rule (`/v1/merchant/redemptions/<int:redemption_id>`), never the raw path, so
   the number of series stays bounded (an unknown path is `unmatched`).
 - `credit_score_cache_reads_total{result}`: the points read answered from the
@@ -16,7 +16,7 @@ Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` (set before the app is imported, empt
 at each start; deploy/gunicorn.conf.py) makes every worker write its figures there,
 and a scrape of any worker adds them up (prometheus-client's multiprocess mode).
 
-The endpoint is answered here, before Flask, like the fast paths: it is for the
+The endpoint is answered here, before Flask: it is for the
 operator's scraper, not part of the API's contract. Outside production it is open;
 in production it answers only a caller in `METRICS_ALLOWED_NETWORKS` or one sending
 `Authorization: Bearer <METRICS_TOKEN>`, and anyone else gets 404.

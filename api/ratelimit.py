@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import redis
 from flask import Flask, current_app, request
-from flask_limiter import HeaderNames, Limiter
+from flask_limiter import Limiter
+from flask_limiter.constants import ConfigVars
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
@@ -45,9 +48,9 @@ def _department_key() -> str:
         "ip:" + get_remote_address())
 
 
-# Set in a request's WSGI environ by the merchant counter's fast path once it has
-# counted the request against its route's limit (`count_outside_flask`): if it then
-# leaves the request to Flask, Flask-Limiter does not count it a second time.
+# Set in a request's WSGI environ by a plain route's run once it has counted the
+# request against its route's limit (`count_outside_flask`): if it then leaves the
+# request to Flask, Flask-Limiter does not count it a second time.
 COUNTED = "credit.rate_limit_counted"
 
 
@@ -55,33 +58,31 @@ def _counted_already() -> bool:
     return bool(request.environ.get(COUNTED))
 
 
-def count_outside_flask(limiter: Limiter, limit_value: str, endpoint: str, key: str
-                        ) -> list[tuple[str, str]] | None:
+def count_outside_flask(limiter: Limiter, config: Mapping[str, Any], limit_value: str,
+                        endpoint: str, key: str) -> list[tuple[str, str]] | None:
     """Count one request against a route's own limit (`LIMITS`) as Flask-Limiter counts
     it in the route's view — the same buckets: the route's limit is scoped
     `endpoint:endpoint` (its `scope=endpoint`, not shared), keyed by `key` (what the
-    route's key function gives for the caller) — for the counter's fast path, which
-    runs before Flask. The headers Flask-Limiter would add to the answer, or None if a
-    limit is reached: then Flask counts the request and refuses it (429). Its settings
-    are read from Flask-Limiter's attributes (pinned below 5 in pyproject.toml); a
-    release that renames them makes the fast path log and leave scans to Flask, and
-    tests/api/test_counter_fastpath.py compares the buckets and headers."""
+    route's key function gives for the caller), after the app's RATELIMIT_KEY_PREFIX —
+    for a plain route's run (api/pipeline.py), which is not Flask's. The headers
+    Flask-Limiter would add to a success, named by its settings, or None if a limit is
+    reached: then Flask counts the request and refuses it (429). Only Flask-Limiter's
+    public surface is used (its settings and `Limiter.limiter`, the `limits` package's
+    strategy); tests/api/test_plain_routes.py compares the buckets and headers."""
     args = [key, f"{endpoint}:{endpoint}"]
-    if limiter._key_prefix:
-        args.insert(0, limiter._key_prefix)
+    if config.get(ConfigVars.KEY_PREFIX):
+        args.insert(0, config[ConfigVars.KEY_PREFIX])
     items = sorted(parse_many(limit_value))
     for item in items:
         if not limiter.limiter.hit(item, *args):
             return None
-    if not limiter._headers_enabled:
+    if not config.get(ConfigVars.HEADERS_ENABLED):
         return []
     window_reset, remaining = limiter.limiter.get_window_stats(items[0], *args)
-    reset_at = int(window_reset + 1)
-    names = limiter._header_mapping
-    # The fast path answers only successes, which carry no Retry-After (see below).
-    return [(names[HeaderNames.LIMIT], str(items[0].amount)),
-            (names[HeaderNames.REMAINING], str(remaining)),
-            (names[HeaderNames.RESET], str(reset_at))]
+    # A success carries no Retry-After (see _retry_after_only_when_refused).
+    return [(config.get(ConfigVars.HEADER_LIMIT) or "X-RateLimit-Limit", str(items[0].amount)),
+            (config.get(ConfigVars.HEADER_REMAINING) or "X-RateLimit-Remaining", str(remaining)),
+            (config.get(ConfigVars.HEADER_RESET) or "X-RateLimit-Reset", str(int(window_reset + 1)))]
 
 
 # -- admin sign-in lockout -------------------------------------------------------------

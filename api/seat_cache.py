@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from incentives import merchants
 from incentives.models import Merchant, MerchantStaff
+from points.errors import Invalid
+from points.i18n import gettext
 from points.infra.db import on_commit
 
+if TYPE_CHECKING:
+    from api.access import Principal
+
 log = logging.getLogger(__name__)
+MAX_ID = 2**62  # larger ids cannot exist; refuse them before the database overflows
 TTL_SECONDS = 60
 EPOCH_KEY = "seats:epoch"
 _TABLES = {Merchant.__tablename__, MerchantStaff.__tablename__}
@@ -63,6 +70,34 @@ def usable(values: list | None) -> list[tuple[int, str, str]] | None:
                 for merchant_id, name, role in entry["seats"]]
     except (ValueError, TypeError, KeyError):  # not an entry this code made: a miss
         return None
+
+
+def merchant_check(principal: Principal, environ: dict[str, Any]) -> None:
+    """The merchant role's check (`AppState.role_checks`, api/bootstrap.py): staff of an
+    approved merchant, acting in the seat `X-Merchant-Id` names (or their only one),
+    which goes into `principal.seat`. The seats come from Redis when cached and
+    current, else from the database, then cached."""
+    cached = principal.cached  # None when Redis did not answer
+    seats = usable(cached)
+    if seats is None:
+        credit = current_app.extensions["credit"]
+        account, rows = merchants.staff_of(credit.db.session, principal.id)
+        principal.confirm_account(account)  # refuses closed accounts
+        seats = [(row.merchant_id, row.name, row.role) for row in rows]
+        if cached is not None:
+            store(credit.redis, principal.id, cached, seats)
+    principal.seat = merchants.seat_of(
+        seats, wanted_merchant(environ.get("HTTP_X_MERCHANT_ID")))
+
+
+def wanted_merchant(raw: str | None) -> int | None:
+    """The merchant an X-Merchant-Id header names (None: no header)."""
+    if raw is None:
+        return None
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_ID:
+        raise Invalid(gettext("X-Merchant-Id is a merchant id"),
+                      errors={"headers": {"X-Merchant-Id": [gettext("a merchant id")]}})
+    return int(raw)
 
 
 def store(client: redis.Redis, user_id: int, values: list, seats: list[tuple[int, str, str]]

@@ -28,6 +28,7 @@ import redis
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from api.extensions import thread_local_command
 from points.errors import Unauthenticated
 from points.i18n import gettext
 from points.infra.crypto import hash_token
@@ -42,6 +43,24 @@ VERIFIED_CACHE_SIZE = 5_000
 def role_of(principal: str) -> str:
     """`user:1` signs in as a resident (merchant staff are residents too); `admin:1` as admin."""
     return {"user": "resident", "admin": "admin"}[principal.split(":", 1)[0]]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header (None: no such header). The one
+    place a bearer header is read."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def account_of(principal: str) -> tuple[str, int] | None:
+    """(kind, id) of a principal `user:1` / `admin:1` (a token's `sub`, a refresh
+    token's or console session's owner); None if it names no known kind of account.
+    The one place such a name is read."""
+    kind, _, ident = principal.partition(":")
+    if kind not in {"user", "admin"} or not (ident.isascii() and ident.isdigit()):
+        return None
+    return kind, int(ident)
 
 
 def key_id(secret: str) -> str:
@@ -69,6 +88,22 @@ class TokenService:
         self.keys = {key_id(k): k for k in [self.current_key, *config["SECRET_KEY_PREVIOUS"]]}
         self.redis = redis_client
         self._verified: dict[str, dict[str, Any]] = {}
+        self._mget_of: tuple[Any, Callable[[list[str]], list]] | None = None
+
+    def _mget(self, keys: list[str]) -> list:
+        """MGET on the calling thread's own connection to `self.redis`
+        (`thread_local_command`: cheaper than the pool's bookkeeping on every request);
+        made again if `self.redis` was replaced."""
+        made = self._mget_of
+        if made is None or made[0] is not self.redis:
+            client = self.redis
+            if hasattr(client, "connection_pool"):
+                command = thread_local_command(client)
+                made = (client, lambda keys: command("MGET", *keys))
+            else:  # not a redis-py client (a stand-in): its own mget
+                made = (client, client.mget)
+            self._mget_of = made
+        return made[1](keys)
 
     # -- access tokens -------------------------------------------------------
     def issue_access(self, principal: str, role: str, now: dt.datetime | None = None,
@@ -183,7 +218,7 @@ class TokenService:
         if family:
             keys.append(f"fam:{family}")
         try:
-            denied, cut, *extra = (fetch or self.redis.mget)(keys)
+            denied, cut, *extra = (fetch or self._mget)(keys)
         except redis.exceptions.RedisError:
             log.warning("redis unavailable; checking the denylist in the database")
             if session_of().get(RevokedToken, claims["jti"]) is not None:
@@ -218,11 +253,11 @@ class TokenService:
     @staticmethod
     def _user_cut_in_db(session: Session, principal: str) -> int | None:
         """The account's token cut-off (epoch seconds) or None; admins have none."""
-        kind, _, ident = principal.partition(":")
-        if kind != "user":
+        account = account_of(principal)
+        if account is None or account[0] != "user":
             return None
         cut_after = session.execute(
-            select(User.tokens_valid_after).where(User.id == int(ident))).scalar_one_or_none()
+            select(User.tokens_valid_after).where(User.id == account[1])).scalar_one_or_none()
         return int(cut_after.timestamp()) if cut_after is not None else None
 
     @staticmethod
@@ -264,9 +299,9 @@ class TokenService:
                                   commit=True)
         if row.expires_at <= now:
             raise Unauthenticated(gettext("the refresh token has expired"))
-        kind, _, ident = row.principal.partition(":")
+        kind, ident = account_of(row.principal) or ("", 0)
         if kind == "admin":
-            admin = session.get(AdminAccount, int(ident))
+            admin = session.get(AdminAccount, ident)
             if admin is None or not admin.active:
                 raise Unauthenticated(gettext("the admin account is disabled"))
         row.spent_at = now

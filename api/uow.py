@@ -27,9 +27,10 @@ def _retryable(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
-class _CommitInterrupted(Exception):
+class OutcomeUnknown(Exception):
     """The connection was lost while committing: the outcome is unknown, so the
-    request is not run again (the client retries, idempotently)."""
+    request is not run again (the client retries, idempotently). Its cause is the
+    database error, which the error handlers answer (503)."""
 
 
 def reconnecting(call: Callable[[], Any]) -> Any:
@@ -60,24 +61,34 @@ def once(key: str, call: Callable[[], Any]) -> Any:
     return g.get(key)
 
 
+def run(work: Callable[[], Any]) -> Any:
+    """The transaction runner every request goes through (the views, through
+    `transactional`; the plain routes, through api/pipeline.py): `work()` in one
+    transaction, committed when it returns and rolled back when it raises; run again
+    on a fresh connection if its pooled one was dead, and up to ATTEMPTS times if the
+    database asked for a retry (deadlock, serialization failure). A connection lost
+    during COMMIT is never run again: its database error is raised."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return reconnecting(lambda: _once(work))
+        except OutcomeUnknown as unknown:
+            raise unknown.__cause__ from None
+        except OperationalError as error:
+            if not _retryable(error):
+                raise
+            log.warning("transaction rolled back by the database (%s); attempt %d of %d",
+                        error.orig.sqlstate, attempt, ATTEMPTS)
+            if attempt == ATTEMPTS:
+                raise Unavailable(gettext("the database is busy; try again"), "DATABASE_BUSY",
+                                  retry_after=1) from error
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
 def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return reconnecting(lambda: _once(view, args, kwargs))
-            except _CommitInterrupted as interrupted:
-                raise interrupted.__cause__ from None
-            except OperationalError as error:
-                if not _retryable(error):
-                    raise
-                log.warning("transaction rolled back by the database (%s); attempt %d of %d",
-                            error.orig.sqlstate, attempt, ATTEMPTS)
-                if attempt == ATTEMPTS:
-                    raise Unavailable(gettext("the database is busy; try again"), "DATABASE_BUSY",
-                                      retry_after=1) from error
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
-        raise AssertionError("unreachable")
+        return run(lambda: view(*args, **kwargs))
 
     return wrapper
 
@@ -90,15 +101,15 @@ def _commit(session) -> None:
         session.commit()
     except DBAPIError as error:
         if error.connection_invalidated:
-            raise _CommitInterrupted from error
+            raise OutcomeUnknown from error
         raise
 
 
-def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """One attempt: the view in a transaction, committed or rolled back."""
+def _once(work: Callable[[], Any]) -> Any:
+    """One attempt: the work in a transaction, committed or rolled back."""
     db = state().db
     try:
-        result = view(*args, **kwargs)
+        result = work()
         session = db.current()  # a cached read never made one
         if session is not None and session.in_transaction():
             _commit(session)
@@ -122,7 +133,11 @@ def _once(view: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         raise
 
 
-def wrap_all_views(app: Flask) -> None:
+def wrap_all_views(app: Flask, keyed: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Every view in its unit of work: `keyed(view)` for the views that honour an
+    Idempotency-Key (`api.idempotency.keyed_transactional`, which runs the same
+    runner), `transactional(view)` for the others."""
     for endpoint, view in list(app.view_functions.items()):
         if endpoint != "static":
-            app.view_functions[endpoint] = transactional(view)
+            app.view_functions[endpoint] = (keyed(view) if getattr(view, "_idempotent", False)
+                                            else transactional(view))

@@ -55,7 +55,7 @@ def department_key() -> str:
 
     from bench.common import PYTHON, ROOT, env
 
-    code = ("from api import create_app\nfrom points import departments, rule_store\n"
+    code = ("from api import create_app\nfrom points.office import departments\nfrom points.rules import rule_store\n"
             "app = create_app()\n"
             "with app.app_context():\n"
             "    s = app.extensions['credit'].db.new_session()\n"

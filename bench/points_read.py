@@ -46,7 +46,8 @@ def wrk(url: str, token: str | None, seconds: int, connections: int = 32) -> tup
 
 def resident_token() -> str:
     code = (
-        "from api import create_app\nfrom points import accounts, departments, face, ingestion\n"
+        "from api import create_app\nfrom points.office import departments\n"
+        "from points.people import accounts, face\nfrom points.recordkeeping import ingestion\n"
         "from points.infra.db import today\n"
         "app = create_app()\n"
         "with app.app_context():\n"

@@ -50,7 +50,7 @@ FROM generate_series(%(lo)s::int, %(hi)s::int) AS i,
 def load(subjects: int) -> int:
     """Subjects, a department, a rule set and ~10 records per subject, generated in SQL."""
     subprocess.run([PYTHON, "-c", (
-        "from api import create_app\nfrom points import departments, rule_store\n"
+        "from api import create_app\nfrom points.office import departments\nfrom points.rules import rule_store\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         "    s = app.extensions['credit'].db.new_session()\n"

@@ -115,8 +115,8 @@ def session(clean_app):
 
 @pytest.fixture
 def dispatched(app, monkeypatch):
-    """How many requests reached Flask's dispatch: none when a fast path answered
-    (api/fastpath.py, api/counter_fastpath.py)."""
+    """How many requests reached Flask's dispatch: none when a plain route's run
+    answered (api/pipeline.py)."""
     calls = []
     real = app.full_dispatch_request
 

@@ -6,10 +6,10 @@ import datetime as dt
 import re
 import secrets
 
-from argon2 import PasswordHasher
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from api import passwords
 from points.errors import Conflict, Invalid, NotFound
 from points.i18n import gettext
 from points.infra.crypto import hash_token
@@ -18,7 +18,7 @@ from points.models import AdminAccount, Department
 from points.models.console import ConsoleSession, DepartmentUser
 from points.office.audit import audit
 
-hasher = PasswordHasher()
+hasher = passwords.hasher
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
 MIN_PASSWORD = 10
 

@@ -196,9 +196,9 @@ def sign_in():
     try:
         if account is None or not account.active or (
                 clerk is not None and not s.get(Department, clerk.department_id).enabled):
-            from api.routes.auth import _dummy_hash
+            from api.passwords import dummy_hash
 
-            accounts.hasher.verify(_dummy_hash(), password)  # the same time taken
+            accounts.hasher.verify(dummy_hash(), password)  # the same time taken
             raise VerificationError
         accounts.hasher.verify(account.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -17,7 +17,6 @@ from api.console import bp
 from api.console.auth import staff
 from api.console.pages import attempt, paged
 from api.context import cipher, db_session, redis_client
-from api.routes.workflows import _masked_names
 from points.employment import credit_checks
 from points.errors import NotFound
 from points.infra.db import today
@@ -31,7 +30,7 @@ from points.models.workflows import (
     Objection,
     RepairApplication,
 )
-from points.recordkeeping import records
+from points.recordkeeping import records, subjects
 from points.rules import rule_store
 from points.workflows import attachments, commitments, objections, repairs
 
@@ -126,7 +125,7 @@ def _case_views(kind: CaseKind, rows) -> list[dict]:
     """The cases as shown: the domain's view, the person's masked name, the evidence
     files cited."""
     session, day = db_session(), today()
-    names = _masked_names(r.subject_id for r in rows)
+    names = masked_names(r.subject_id for r in rows)
     cited = attachments.of_cases(session, kind.name, [r.id for r in rows])
     return [{**kind.domain.view(session, r, day), "name_masked": names.get(r.subject_id, "*"),
              "attachments": cited[r.id], "open": r.status == kind.domain.OPEN} for r in rows]
@@ -172,7 +171,7 @@ for _kind in (REPAIRS, OBJECTIONS):
 def dept_attachment(attachment_id):
     """An evidence file cited by one of this department's cases, as the API sends it
     (GET /v1/dept/attachments/{id}); any other: 404."""
-    from api.routes.attachments import send_attachment
+    from api.downloads import send_attachment
 
     try:
         attachment = attachments.for_department(db_session(), _department(), attachment_id)
@@ -196,7 +195,7 @@ def dept_record():
                                    source_ref=source_ref, missing=True), 404
         found = records.view(record, rule_store.active(db_session()), today())
         found["source_ref"] = record.source_ref
-        found["name_masked"] = _masked_names([record.subject_id]).get(record.subject_id, "*")
+        found["name_masked"] = masked_names([record.subject_id]).get(record.subject_id, "*")
         found["revoked_reason"] = record.revoked_reason
         history = db_session().execute(select(RecordVersion).where(
             RecordVersion.record_id == record.id).order_by(RecordVersion.version.desc())
@@ -317,7 +316,7 @@ def dept_commitments():
         status = "active"
     overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
     page = paged(commitments.department_list(_department(), status or None, overdue, today()))
-    names = _masked_names(c.subject_id for c in page.items)
+    names = masked_names(c.subject_id for c in page.items)
     items = []
     for row in page.items:
         item = commitments.view(row, today())
@@ -354,3 +353,7 @@ def dept_resolve_issue(issue_id):
         issue.status, issue.resolved_at, issue.resolution_note = "resolved", utcnow(), note
         flash("已标记为解决。")
     return redirect(url_for("console.dept_issues"))
+
+
+def masked_names(subject_ids) -> dict[int, str]:
+    return subjects.masked_names(db_session(), cipher(), subject_ids)

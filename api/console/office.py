@@ -11,7 +11,6 @@ from api.console import accounts, bp, charts
 from api.console.auth import staff
 from api.console.pages import attempt, paged
 from api.context import db_session
-from api.routes.admin import known_record_types
 from incentives import merchants
 from incentives.models import Merchant
 from points.employment import credit_checks
@@ -20,6 +19,7 @@ from points.models import CreditRecord, Department, QualityIssue, Score, User
 from points.models.console import DepartmentUser
 from points.models.workflows import Objection, RepairApplication
 from points.office import departments
+from points.rules import rule_store
 from points.workflows import objections, repairs
 
 MONTHS_SHOWN = 6
@@ -101,7 +101,7 @@ def office_departments():
     users = dict(db_session().execute(select(DepartmentUser.department_id, func.count())
                                       .group_by(DepartmentUser.department_id)).all())
     return render_template("console/office/departments.html", title="部门与用户",
-                           departments=rows, users=users, types=sorted(known_record_types()))
+                           departments=rows, users=users, types=sorted(rule_store.known_types(db_session())))
 
 
 @bp.post("/office/departments")
@@ -113,7 +113,7 @@ def office_create_department():
     def create():
         created["pair"] = departments.create_department(
             db_session(), form.get("code", "").strip(), form.get("name", "").strip()[:200],
-            types, known_record_types(), actor=staff().actor)
+            types, rule_store.known_types(db_session()), actor=staff().actor)
 
     if not attempt(create):
         return redirect(url_for("console.office_departments"))
@@ -142,7 +142,7 @@ def office_rotate_key(code):
 def office_department_enabled(code):
     enabled = request.form.get("enabled") == "1"
     department = _department(code)
-    departments.update_department(db_session(), department.code, known_record_types(),
+    departments.update_department(db_session(), department.code, rule_store.known_types(db_session()),
                                   enabled=enabled, actor=staff().actor)
     flash(f"{department.name}已{'启用' if enabled else '停用'}。")
     return redirect(url_for("console.office_departments"))
@@ -152,7 +152,7 @@ def office_department_enabled(code):
 def office_department_types(code):
     department = _department(code)
     attempt(lambda: departments.update_department(
-        db_session(), department.code, known_record_types(),
+        db_session(), department.code, rule_store.known_types(db_session()),
         record_types=request.form.getlist("record_types"), actor=staff().actor),
         f"{department.name}的记录类型已保存。")
     return redirect(url_for("console.office_department_users", code=code))
@@ -165,7 +165,7 @@ def office_department_users(code):
         DepartmentUser.department_id == department.id).order_by(DepartmentUser.username)
     ).scalars().all()
     return render_template("console/office/users.html", title=f"{department.name} · 用户",
-                           department=department, users=users, types=sorted(known_record_types()))
+                           department=department, users=users, types=sorted(rule_store.known_types(db_session())))
 
 
 @bp.post("/office/departments/<code>/users")

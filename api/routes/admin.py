@@ -16,10 +16,6 @@ from points.rules import rule_store
 blp = Blueprint("admin", __name__, url_prefix="/v1/admin", description="The credit office")
 
 
-def known_record_types() -> set[str]:
-    return set(rule_store.active(db_session()).resolved_types)
-
-
 class DepartmentInSchema(Schema):
     EXAMPLE: ClassVar[dict] = {'code': 'market',
                                'name': '长沙市市场监督管理局',
@@ -66,7 +62,7 @@ def create_department(body):
     The answer's `api_key` is shown only here: the server keeps a hash.
     """
     department, key = departments.create_department(
-        db_session(), body["code"], body["name"], body["record_types"], known_record_types(),
+        db_session(), body["code"], body["name"], body["record_types"], rule_store.known_types(db_session()),
         actor=access.current().label)
     return {"code": department.code, "api_key": key}
 
@@ -95,7 +91,7 @@ def update_department(body, code):
     Credit office. A disabled department's API key answers 401 until it is enabled
     again.
     """
-    return departments.update_department(db_session(), code, known_record_types(),
+    return departments.update_department(db_session(), code, rule_store.known_types(db_session()),
                                          actor=access.current().label, **body)
 
 

@@ -4,16 +4,15 @@ repairs and objections; the department deciding such a case reads them
 from __future__ import annotations
 
 import functools
-import io
 from typing import ClassVar
 
 import marshmallow as ma
-from flask import request, send_file
+from flask import request
 from werkzeug.datastructures import FileStorage
 
 from api import access
 from api.context import db_session, state
-from api.routes.points_views import credit_subject_id
+from api.downloads import send_attachment
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from points.errors import TooLarge, Unsupported
 from points.i18n import gettext
@@ -68,7 +67,7 @@ def attachment_ids_field() -> ma.fields.List:
 
 
 def _me():
-    credit_subject_id(require_consent=False)  # 409 IDENTITY_REQUIRED, 403 NOT_ELIGIBLE
+    access.credit_subject_id(require_consent=False)  # 409 IDENTITY_REQUIRED, 403 NOT_ELIGIBLE
     return access.current().user
 
 
@@ -86,18 +85,6 @@ def within_upload_limit(view):
         return view(*args, **kwargs)
 
     return limited
-
-
-def send_attachment(attachment):
-    """The file as a download under its name, with its own type and nosniff (also the
-    console's download, api/console/clerk.py)."""
-    data = state().files.read(attachment)
-    response = send_file(io.BytesIO(data), mimetype=attachment.content_type,
-                         as_attachment=True, download_name=attachment.filename,
-                         etag=attachment.sha256, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 def file_responses(view):

@@ -1,17 +1,14 @@
 """Sign-in for residents (WeChat), credit-office admins, and token refresh/logout."""
 from __future__ import annotations
 
-import functools
-import secrets
 from typing import ClassVar
 
 import marshmallow as ma
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app
 from sqlalchemy import select
 
-from api import access, ratelimit
+from api import access, passwords, ratelimit
 from api.access import public
 from api.context import db_session, state
 from api.smorest import Blueprint, Schema
@@ -22,7 +19,6 @@ from points.models import AdminAccount
 from points.people.accounts import user_for_openid
 
 blp = Blueprint("auth", __name__, url_prefix="/v1/auth", description="Authentication")
-password_hasher = PasswordHasher()
 
 
 class WeChatLoginSchema(Schema):
@@ -75,12 +71,6 @@ class TokenSchema(Schema):
         metadata={"description": "seconds the access token lives"})
     token_type = ma.fields.String(validate=ma.validate.OneOf(["Bearer"]))
     user = ma.fields.Nested(UserSummarySchema)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A hash to verify against when the username is unknown (made once)."""
-    return password_hasher.hash(secrets.token_urlsafe(16))
 
 
 def _tokens():
@@ -194,9 +184,9 @@ def admin_login(body):
     try:
         if admin is None or not admin.active:
             # The same work as for a real account, so the time taken tells nothing.
-            password_hasher.verify(_dummy_hash(), body["password"])
+            passwords.hasher.verify(passwords.dummy_hash(), body["password"])
             raise VerificationError
-        password_hasher.verify(admin.password_hash, body["password"])
+        passwords.hasher.verify(admin.password_hash, body["password"])
     except (VerificationError, InvalidHashError) as exc:
         locked = ratelimit.admin_login_failed(client, username,
                                               config["ADMIN_LOCKOUT_ATTEMPTS"],
@@ -206,6 +196,6 @@ def admin_login(body):
                                   "ACCOUNT_LOCKED", retry_after=locked) from exc
         raise Unauthenticated(gettext("wrong username or password")) from exc
     ratelimit.admin_login_succeeded(client, username)
-    if password_hasher.check_needs_rehash(admin.password_hash):
-        admin.password_hash = password_hasher.hash(body["password"])
+    if passwords.hasher.check_needs_rehash(admin.password_hash):
+        admin.password_hash = passwords.hasher.hash(body["password"])
     return _tokens().issue_pair(session, f"admin:{admin.id}", "admin").as_dict()

@@ -16,9 +16,11 @@ from flask import request
 from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
 from sqlalchemy import select
 
-from api import access, seat_cache
+from api import access
 from api.context import cipher, db_session, redis_client
 from api.idempotency import idempotent
+from api.pipeline import plain
+from api.seat_cache import MAX_ID
 from api.smorest import PERIOD_DATES, Blueprint, Schema, paginate_select
 from incentives import codes, merchants, perks, redemptions
 from incentives.models import (
@@ -33,7 +35,7 @@ from incentives.models import (
 )
 from points.employment import worker_profiles
 from points.employment.workers import SAFETY_CODES
-from points.errors import Invalid, NotFound
+from points.errors import NotFound
 from points.i18n import gettext
 from points.infra.db import today
 from points.models import Subject, User
@@ -42,7 +44,6 @@ from points.people.identity import mask_id_number, mask_name
 
 blp = Blueprint("merchant", __name__, url_prefix="/v1", description="Merchants, perks, codes and redemptions")
 
-MAX_ID = 2**62  # larger ids cannot exist; refuse them before the database overflows
 IF_MATCH = {"name": "If-Match", "in": "header", "required": True,
             "description": "the perk's ETag", "schema": {"type": "string"}}
 MERCHANT_HEADER = {"name": "X-Merchant-Id", "in": "header", "required": False,
@@ -56,38 +57,10 @@ def _id_field() -> ma.fields.Integer:
                              validate=ma.validate.Range(min=1, max=MAX_ID))
 
 
-# -- who is calling -----------------------------------------------------------------
-
-def merchant_check(principal: access.Principal) -> None:
-    """`/v1/merchant…`: staff of an approved merchant; the merchant goes into extras.
-    The seats come from Redis when cached and current (api/seat_cache.py),
-    else from the database, then cached. The counter's fast path repeats the cached
-    case (api/counter_fastpath.py): change both together."""
-    cached = principal.extras.get("cached")  # None when Redis did not answer
-    seats = seat_cache.usable(cached)
-    if seats is None:
-        account, rows = merchants.staff_of(db_session(), principal.id)
-        principal.confirm_account(account)  # refuses closed accounts
-        seats = [(row.merchant_id, row.name, row.role) for row in rows]
-        if cached is not None:
-            seat_cache.store(redis_client(), principal.id, cached, seats)
-    principal.extras["seat"] = merchants.seat_of(
-        seats, wanted_merchant(request.headers.get("X-Merchant-Id")))
-
-
-def wanted_merchant(raw: str | None) -> int | None:
-    """The merchant an X-Merchant-Id header names (None: no header)."""
-    if raw is None:
-        return None
-    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) > MAX_ID:
-        raise Invalid(gettext("X-Merchant-Id is a merchant id"),
-                      errors={"headers": {"X-Merchant-Id": [gettext("a merchant id")]}})
-    return int(raw)
-
-
+# -- who is calling: staff in a seat (api/seat_cache.py, the merchant role's check) ---
 
 def _seat() -> merchants.StaffSeat:
-    return access.current().extras["seat"]
+    return access.current().seat
 
 
 def _merchant_id() -> int:
@@ -798,6 +771,7 @@ def reject_worker(user_id):
 @blp.response(201, PerkVerificationSchema)
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("PERK_NOT_FOUND", "TOKEN_USED", "TOKEN_EXPIRED", "OWN_CODE")
+@plain(PerkVerifyInSchema, 201, PerkVerificationSchema, switch="COUNTER_FAST_PATH")
 def verify_code(body):
     """Scan a resident's one-time code for one perk: eligibility, level, masked name.
 
@@ -817,6 +791,7 @@ def verify_code(body):
 @blp.response(201, RedemptionSchema)
 @blp.errors("VERIFICATION_NOT_FOUND", "VERIFICATION_EXPIRED", "ALREADY_REDEEMED", "OWN_CODE",
             "NOT_ELIGIBLE", "QUOTA_EXHAUSTED", "LIMIT_REACHED", "DATABASE_BUSY")
+@plain(PerkRedeemInSchema, 201, RedemptionSchema, switch="COUNTER_FAST_PATH", idempotent=True)
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit).
 

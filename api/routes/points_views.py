@@ -4,18 +4,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 import marshmallow as ma
-import orjson
-from flask import current_app
 from sqlalchemy import select
 
 from api import access, gate
-from api.context import cipher, db_session, read_session, redis_client
+from api.context import db_session, read_session, redis_client
 from api.metrics import score_cache_read
+from api.pipeline import plain
 from api.smorest import Blueprint, Schema, TranslatedText, paginate_select
 from incentives.perks import LEVELS
 from points.infra.db import today
 from points.models import ScoreHistory
-from points.people import eligibility
 from points.recordkeeping import records, statements
 from points.rules.engine import STATUSES
 from points.rules.rulesets import KINDS
@@ -178,26 +176,10 @@ class RecordSchema(Schema):
         metadata={"description": "the facts the department sent (document_no, amount, …)"})
 
 
-def credit_subject_id(require_consent: bool = True) -> int:
-    """The signed-in resident's subject, refusing as the contract says when the
-    identity is not bound or the credit_points consent is missing."""
-    principal = access.current()
-    cached = principal.extras.get("cached")  # None when Redis did not answer
-    entry, version = cached[:2] if cached else (None, None)
-    account = gate.usable(entry, version)
-    if account is None:  # not cached: read the account once and cache it after commit
-        account = gate.compute(db_session(), cipher(), principal.user, int(version or 0))
-        if cached is not None:
-            gate.store(redis_client(), db_session(), principal.id, account)
-    refused = eligibility.refusal(gate.standing(account), today(), require_consent)
-    if refused is not None:
-        raise refused
-    return account["subject_id"]
-
-
 @blp.route("/points")
 @blp.response(200, PointsSchema)
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
+@plain(None, 200, None, switch="POINTS_FAST_PATH", prefetch=gate.fetch_with_score)
 def my_points():
     """My points today, with one explanation line per counting record.
 
@@ -206,20 +188,19 @@ def my_points():
     record with its points and counting window; `next_level` says how many points the
     next level needs (null at the top or when restricted).
     """
-    subject_id = credit_subject_id()
+    subject_id = access.credit_subject_id()
     day = today()
-    # Flask serves this read when api/fastpath.py did not: the gate or the score was
-    # not cached, or the request carries an X-Request-Id or an Origin, or request
-    # logging is on.
-    body = scoring.cached_points(redis_client(), subject_id, day)
+    # The cached score was read with the token check (the route's prefetch).
+    prefetched = access.current().prefetched
+    body = scoring.cached_points(redis_client(), subject_id, day,
+                                 prefetched[0] if prefetched else scoring.NOT_READ)
     score_cache_read(body is not None)
     if body is None:
         body = scoring.rebuilt_points(db_session(), redis_client(), subject_id, day)
     # The body is the engine's own view, already in the documented shape (and checked
-    # against PointsSchema by the fuzzing tests): sent as is, the hottest read skips
-    # a marshmallow round trip.
-    return current_app.response_class(orjson.dumps(body),
-                                      mimetype="application/json")
+    # against PointsSchema by the fuzzing tests): sent as is (no dump schema), the
+    # hottest read skips a marshmallow round trip.
+    return body
 
 
 @blp.route("/points/history")
@@ -232,7 +213,7 @@ def my_history(pagination_parameters):
     Each change with the points and level after it and a reason for people (Chinese by
     default; `Accept-Language: en` for English).
     """
-    subject_id = credit_subject_id()
+    subject_id = access.credit_subject_id()
     stmt = (select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
             .order_by(ScoreHistory.id.desc()))
     return paginate_select(read_session(), stmt, pagination_parameters)
@@ -249,7 +230,7 @@ def my_records(pagination_parameters):
     revoked, expired), `class` for negative records, `counted_from`/`counted_until`, and
     `repairable_from`: the first day a repair may be applied for.
     """
-    items = records.subject_records(db_session(), credit_subject_id(), today())
+    items = records.subject_records(db_session(), access.credit_subject_id(), today())
     pagination_parameters.item_count = len(items)
     start = (pagination_parameters.page - 1) * pagination_parameters.page_size
     return items[start:start + pagination_parameters.page_size]
@@ -272,7 +253,7 @@ def put_statement(body, record_id):
     record to me, to departments in their credit checks, and on my worker's report while
     the record counts; it is in my export.
     """
-    subject_id = credit_subject_id()
+    subject_id = access.credit_subject_id()
     saved = statements.put(db_session(), subject_id, record_id, body["text"],
                            f"user:{access.current().user.id}")
     return statements.as_dict(saved)
@@ -287,5 +268,5 @@ def delete_statement(record_id):
     Resident, on my own records (anyone else's: 404). It leaves the record, the checks
     and the report at once.
     """
-    statements.remove(db_session(), credit_subject_id(), record_id,
+    statements.remove(db_session(), access.credit_subject_id(), record_id,
                       f"user:{access.current().user.id}")

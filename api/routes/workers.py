@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from api import access
 from api.context import cipher, db_session, redis_client
-from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from incentives.perks import LEVELS
 from points.employment import credit_checks, report_pdf, report_text, reports, worker_profiles
@@ -360,7 +359,7 @@ def put_profile(body):
     Needs a face-verified identity. A housekeeping worker may name the company they work
     for (`merchant_id`); it shows on the report once that merchant confirms.
     """
-    credit_subject_id(require_consent=False)
+    access.credit_subject_id(require_consent=False)
     user = access.current().user
     worker_profiles.save_profile(db_session(), user, body["occupation"], body["merchant_id"])
     return worker_profiles.profile_view(db_session(), user.id, today())
@@ -377,7 +376,7 @@ def get_profile():
     certificate and insurance are all in order, yellow when something lapsed, red when
     not verified or the background is flagged.
     """
-    credit_subject_id(require_consent=False)
+    access.credit_subject_id(require_consent=False)
     return worker_profiles.profile_view(db_session(), access.current().user.id, today())
 
 
@@ -394,7 +393,7 @@ def create_share(body):
     opens the report page without sign-in; its QR code encodes that URL. Every view is
     logged in my access log.
     """
-    credit_subject_id(require_consent=False)
+    access.credit_subject_id(require_consent=False)
     new = reports.create_share(db_session(), access.current().user, body["ttl_minutes"],
                                current_app.config["PUBLIC_BASE_URL"])
     return {"id": new.share.id, "token": new.token, "expires_at": new.share.expires_at,
@@ -434,7 +433,7 @@ def my_reviews(pagination_parameters):
 
     Ratings and comments, newest first.
     """
-    subject_id = credit_subject_id(require_consent=False)
+    subject_id = access.credit_subject_id(require_consent=False)
     return paginate_select(db_session(), reports.my_reviews_stmt(subject_id),
                            pagination_parameters)
 

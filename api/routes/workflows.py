@@ -5,24 +5,21 @@ from __future__ import annotations
 from typing import ClassVar
 
 import marshmallow as ma
-from sqlalchemy import func, select
 
 from api import access
 from api.access import public
 from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
 from api.routes.attachments import AttachmentSchema, attachment_ids_field
-from api.routes.points_views import credit_subject_id
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from points.infra.db import today
-from points.models import Subject
 from points.models.workflows import (
     COMMITMENT_KINDS,
     COMMITMENT_STATUSES,
     OBJECTION_STATUSES,
     REPAIR_STATUSES,
 )
-from points.people.identity import mask_name
+from points.recordkeeping import subjects
 from points.workflows import attachments, commitments, objections, repairs
 
 blp = Blueprint("workflows", __name__, url_prefix="/v1", description="Commitments, repairs and objections")
@@ -231,7 +228,7 @@ class ObjectionDecisionSchema(Schema):
 
 
 def _me():
-    credit_subject_id(require_consent=False)  # 409 IDENTITY_REQUIRED, 403 NOT_ELIGIBLE
+    access.credit_subject_id(require_consent=False)  # 409 IDENTITY_REQUIRED, 403 NOT_ELIGIBLE
     return access.current().user
 
 
@@ -240,14 +237,7 @@ def _department():
 
 
 def _masked_names(subject_ids, session=None) -> dict[int, str]:
-    ids = sorted(set(subject_ids))
-    if not ids:
-        return {}
-    # The verified name, else the reported one (points.recordkeeping.subjects.reference_name).
-    rows = (session or db_session()).execute(select(
-        Subject.id, func.coalesce(Subject.verified_name_enc, Subject.name_enc)
-    ).where(Subject.id.in_(ids)))
-    return {sid: mask_name(cipher().decrypt(enc)) if enc else "*" for sid, enc in rows}
+    return subjects.masked_names(session or db_session(), cipher(), subject_ids)
 
 
 def _commitment_views(rows, with_names: bool = False, session=None) -> list[dict]:

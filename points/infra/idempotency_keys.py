@@ -85,3 +85,32 @@ def store(connection: Connection, claimed: int, status_code: int, response: Any)
     """Keep the answer sent with a claimed key, for its replays."""
     _ANSWER.all(connection, {"claimed": claimed, "status_code": status_code,
                              "response": response})
+
+
+def keep_statement(insert: Callable[[Any], Any]):
+    """INSERT of a key's row with its answer … ON CONFLICT DO UPDATE … WHERE the old row
+    expired, RETURNING id: the row (new, or an expired one taken over), or no row if a
+    request with the key was answered first within the window (a concurrent one waits
+    on the unique index until the first commits, then finds its row)."""
+    names = ("scope", "key", "request_hash", "created_at", "status_code", "response")
+    values = {name: bindparam(name, type_=KEYS.c[name].type) for name in names}
+    statement = insert(KEYS).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=["scope", "key"],
+        set_={name: statement.excluded[name] for name in names if name not in ("scope", "key")},
+        where=KEYS.c.created_at < bindparam("expired_before"),
+    ).returning(KEYS.c.id)
+
+
+_KEEP = {name: HotStatement(statement) for name, statement in per_dialect(keep_statement).items()}
+
+
+def keep(connection: Connection, scope: str, key: str, request_hash: str, status_code: int,
+         response: Any, ttl: dt.timedelta) -> int | None:
+    """Keep the answer to a request with this key (its row's id), in the request's own
+    transaction, after the work; None if a request with the key was answered first
+    within `ttl` (the caller then rolls its work back and replays that answer)."""
+    now = utcnow()
+    return _KEEP[connection.dialect.name].scalar(connection, {
+        "scope": scope, "key": key, "request_hash": request_hash, "created_at": now,
+        "status_code": status_code, "response": response, "expired_before": now - ttl})

@@ -48,6 +48,11 @@ def by_code(session: Session, code: str) -> RuleSet:
     return rule_set
 
 
+def known_types(session: Session) -> set[str]:
+    """The record types of the active rule set (what a department may be allowed to send)."""
+    return set(active(session).resolved_types)
+
+
 def active(session: Session) -> RuleSet:
     code = session.execute(
         select(RuleSetVersion.code).where(RuleSetVersion.active)).scalar_one_or_none()

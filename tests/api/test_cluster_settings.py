@@ -110,10 +110,13 @@ def test_a_thread_connection_goes_to_the_primary_the_sentinels_name(sentinel):
     client.close()
 
 
-def test_under_sentinel_the_cached_points_read_skips_flask(clean_app, sentinel, monkeypatch):
-    """The cached points read and the counter's caller check read Redis on their thread's
-    own connection; behind Sentinel they found nothing there and every read went to
-    Flask."""
+def test_under_sentinel_the_cached_points_read_skips_flask(clean_app, sentinel, monkeypatch,
+                                                            caplog):
+    """The caller check reads Redis on the thread's own connection (with the cached
+    score, for the points read); behind Sentinel it once found nothing there, and no
+    read was ever answered from the cache."""
+    from prometheus_client import REGISTRY
+
     from api import create_app
 
     app = create_app({"REDIS_URL": sentinel.url})
@@ -123,10 +126,16 @@ def test_under_sentinel_the_cached_points_read_skips_flask(clean_app, sentinel, 
     real = app.full_dispatch_request
     monkeypatch.setattr(app, "full_dispatch_request", lambda: calls.append(1) or real())
     first = client.get("/v1/me/points", headers=person["headers"])  # fills the caches
-    assert first.status_code == 200 and calls == [1]
+    assert first.status_code == 200 and calls == []  # the plain run
+    def hits():
+        return REGISTRY.get_sample_value("credit_score_cache_reads_total", {"result": "hit"})
+
+    before = hits()
     again = client.get("/v1/me/points", headers=person["headers"])
-    assert again.status_code == 200 and calls == [1]  # answered before Flask
+    assert again.status_code == 200 and calls == []
+    assert hits() == before + 1  # from the cache
     assert again.json == first.json
+    assert "redis unavailable" not in caplog.text  # the token check's Redis answered
     app.extensions["credit"].db.engine.dispose()
 
 

@@ -22,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, DBAPIError, NoResultFound
 
-from api import idempotency
 from incentives import codes, redemptions
 from points.infra import hot, idempotency_keys
 from points.infra.hot import HotStatement
@@ -37,20 +36,19 @@ def engine(clean_app):
     return clean_app.extensions["credit"].db.engine
 
 
-def _claim(connection, key: str) -> int | None:
-    return idempotency.claim(connection, "user:1:merchant.redeem", key, "digest",
-                             dt.timedelta(hours=24))
+def _keep(connection, key: str, response=None) -> int | None:
+    return idempotency_keys.keep(connection, "user:1:merchant.redeem", key, "digest", 201,
+                                 response, dt.timedelta(hours=24))
 
 
 def test_rows_are_sqlalchemys(engine):
     """Parameters through their types (UTC timestamps, JSON), results the same values
-    and types under the same names, and a claim of a key used before returns None."""
+    and types under the same names, and a key kept before is not kept again (None)."""
     read = select(KEYS.c.id, KEYS.c.scope, KEYS.c.response, KEYS.c.created_at,
                   KEYS.c.status_code).where(KEYS.c.key == bindparam("key"))
     with engine.begin() as connection:
-        claimed = _claim(connection, "k-1")
-        assert claimed is not None and _claim(connection, "k-1") is None
-        idempotency.store(connection, claimed, 201, {"id": 7, "名": ["张*"], "at": None})
+        kept = _keep(connection, "k-1", {"id": 7, "名": ["张*"], "at": None})
+        assert kept is not None and _keep(connection, "k-1") is None
         hot = HotStatement(read).one(connection, {"key": "k-1"})
         core = connection.execute(read, {"key": "k-1"}).one()
     assert hot._asdict() == dict(core._mapping)
@@ -81,7 +79,7 @@ def test_what_it_does_not_do_itself_goes_through_sqlalchemy(engine):
         with pytest.raises(NoResultFound):
             HotStatement(select(KEYS.c.id).where(KEYS.c.key == "none")).one(connection, {})
     with engine.connect() as connection:  # no begin(): SQLAlchemy begins one
-        _claim(connection, "autobegun")
+        _keep(connection, "autobegun")
         connection.commit()
     with engine.connect() as connection:
         assert connection.execute(select(KEYS.c.id).where(KEYS.c.key == "autobegun")).first()
@@ -89,17 +87,16 @@ def test_what_it_does_not_do_itself_goes_through_sqlalchemy(engine):
 
 def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypatch):
     """On PostgreSQL each of the counter's statements, as a scan and a grant run them
-    (a grant with an Idempotency-Key, which claims it and keeps its answer in the
-    grant's own statements, and one without), is run directly: none falls back to
-    SQLAlchemy because a default, a numeric column or textual SQL crept in."""
+    (a grant with an Idempotency-Key, whose answer is kept under the key after it, and
+    one without), is run directly: none falls back to SQLAlchemy because a default, a
+    numeric column or textual SQL crept in."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs them through SQLAlchemy")
     from tests.api.test_merchants import approved_merchant
     from tests.api.test_perks_redemptions import make_perk, redeem, verify
     from tests.helpers import resident, valid_id
 
-    statements = {"claiming locked read": redemptions._VERIFICATION_CLAIMED_LOCKED,
-                  "grant and keep": redemptions._GRANT_AND_KEEP,
+    statements = {"keep": idempotency_keys._KEEP["postgresql"],
                   "locked": redemptions._VERIFICATION_LOCKED, "grant": redemptions._GRANT_AT_ONCE,
                   "spend": codes._SPEND_AND_READ, "record": codes._RECORD}
     for statement in statements.values():
@@ -112,11 +109,8 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
     r = client.post("/v1/merchant/redemptions", json={"verification_id": scan["id"]},
                     headers=merchant["headers"])
     assert r.status_code == 201
-    # The full path's own claim and answer (api/idempotency.py), with the fast path off.
-    statements |= {"claim": idempotency_keys._CLAIM["postgresql"],
-                   "answer": idempotency_keys._ANSWER}
-    for statement in (idempotency_keys._CLAIM["postgresql"], idempotency_keys._ANSWER):
-        statement._compiled.clear()
+    # Flask's run of the same route (the plain run switched off) keeps keys the same way.
+    idempotency_keys._KEEP["postgresql"]._compiled.clear()
     monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", False)
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=483)), perk["id"])
     assert redeem(client, merchant, scan["id"], "hot-2").status_code == 201

@@ -19,11 +19,9 @@ from sqlalchemy.orm import Session
 
 for module in pkgutil.iter_modules(api.routes.__path__):
     importlib.import_module("api.routes." + module.name)
-for name in ("api.access", "api.bootstrap", "api.counter_fastpath", "api.fastpath",
-             "api.gate", "api.notify_cli", "api.seat_cache", "points.infra.db"):
+for name in ("api.access", "api.bootstrap", "api.pipeline", "api.gate", "api.notify_cli", "api.seat_cache", "points.infra.db"):
     importlib.import_module(name)
 
-from api import access
 from points.infra import outbox
 from points.office import workdays
 from points.people import accounts, face, privacy
@@ -35,8 +33,6 @@ def names(hooks):
 
 def wiring():
     return {
-        "role_checks": {role: names([check]) for role, check in access.ROLE_CHECKS.items()},
-        "role_cache_keys": {role: names([keys]) for role, keys in access.ROLE_CACHE_KEYS.items()},
         "account_erasers": names(privacy.ACCOUNT_ERASERS),
         "identity_removed": names(face.IDENTITY_REMOVED),
         "account_changed": names(accounts.ACCOUNT_CHANGED),
@@ -56,6 +52,12 @@ from api import create_app
 
 apps = [create_app({"TESTING": True}) for _ in range(2)]
 report["made"] = wiring()
+# Who may call is each app's own state (typed attributes of AppState).
+report["access"] = [
+    {"role_checks": {role: names([check]) for role, check in app.extensions["credit"].role_checks.items()},
+     "role_cache_keys": {role: names([keys]) for role, keys
+                         in app.extensions["credit"].role_cache_keys.items()}}
+    for app in apps]
 report["global_session_after"] = session_listeners(Session())
 report["app_sessions"] = []
 for app in apps:
@@ -94,14 +96,15 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
                "do_orm_execute": []}
     # Importing every route module and the modules holding hooks wired nothing …
     assert report["imported"] == {
-        "role_checks": {}, "role_cache_keys": {}, "account_erasers": [],
+        "account_erasers": [],
         "identity_removed": [], "account_changed": [], "delivery_hook": [],
         "workdays_source": False}
     assert report["global_session"] == nothing
     # … create_app did, and a second app left each registration single.
+    assert report["access"] == [{
+        "role_checks": {"merchant": ["api.seat_cache.merchant_check"]},
+        "role_cache_keys": {"merchant": ["api.seat_cache.keys"]}}] * 2
     assert report["made"] == {
-        "role_checks": {"merchant": ["api.routes.merchant.merchant_check"]},
-        "role_cache_keys": {"merchant": ["api.seat_cache.keys"]},
         "account_erasers": ["api.bootstrap.wire.<locals>.erase_attachments",
                             "incentives.merchants.erase_account",
                             "points.employment.reports.erase_account",

@@ -97,3 +97,22 @@ def test_the_check_sees_a_domain_import_relative_or_absolute(tmp_path):
                       "from points import people\nfrom . import db\n", encoding="utf-8")
     assert domain_imports(module, {"scores", "people"}, ["points", "infra"]) == [
         "points.people", "points.scores", "points.scores.scoring"]
+
+
+# Inside api: the routes are the top of the HTTP layer. Nothing else in api/ imports
+# a route module (to reuse its checks, schemas or helpers); the app factory only
+# registers them (api/routes/__init__.py).
+API = ROOT / "api"
+
+
+def test_nothing_outside_the_routes_imports_a_route_module():
+    wrong = {}
+    for path in sorted(API.rglob("*.py")):
+        relative = path.relative_to(API)
+        if relative.parts[0] == "routes" or relative == Path("__init__.py"):
+            continue
+        names = sorted(name for name in imported_modules(path, package_of(path))
+                       if name.startswith("api.routes"))
+        if names:
+            wrong[str(path.relative_to(ROOT))] = names
+    assert not wrong, f"import from the routes' helpers' own modules instead: {wrong}"
