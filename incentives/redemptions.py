@@ -12,13 +12,18 @@ concurrent request could slip past:
 - once per verification: UNIQUE (verification_id).
 The terms in force are stored with the redemption, so later edits of the perk
 never change history.
+
+`redeem` goes by the rule: the verification read with its subject's row locked,
+checked (not expired, not the staff's own code, the resident eligible), the grant
+tried on the perk's terms in force (read again if an edit overtook the read),
+refused for what the database did not grant, and the grant's terms replaced by
+those of the perk version the quota unit was taken from if an edit committed
+while the perk's row was awaited.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,7 +36,6 @@ from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.i18n import gettext
-from points.infra import idempotency_keys
 from points.infra.db import SHANGHAI, per_dialect, utcnow
 from points.infra.hot import HotStatement
 from points.models import Subject
@@ -83,7 +87,7 @@ _UNIT_COLUMNS = (_PERKS.c.id, _PERKS.c.version)  # a quota unit taken: which per
 # running it does): executed with their parameters on the request's connection.
 # The verification and its perk's terms (columns `perk__…`), with the subject's row
 # locked: one person's redemptions run one after the other.
-_LOCKED_READ = (
+_VERIFICATION_LOCKED = HotStatement(
     select(*(_VERIFICATIONS.c[name] for name in _LOCKED_FIELDS),
            *(c.label(f"perk__{c.key}") for c in TERMS_COLUMNS))
     .join(_SUBJECTS, _SUBJECTS.c.id == _VERIFICATIONS.c.subject_id)
@@ -91,25 +95,6 @@ _LOCKED_READ = (
     .where(_VERIFICATIONS.c.id == bindparam("verification"),
            _VERIFICATIONS.c.merchant_id == bindparam("merchant"))
     .with_for_update(key_share=True, of=_SUBJECTS))
-_VERIFICATION_LOCKED = HotStatement(_LOCKED_READ)
-
-
-def _claiming_locked_read():
-    """PostgreSQL, an answer to keep (`KeptAnswer`): the Idempotency-Key claimed first
-    (`idempotency_keys.claim_statement`, as the full path claims it: a concurrent
-    request with the key waits on the unique index), and only if it was claimed the
-    locked read above, with the new redemption's id drawn. The claim is the read's
-    one-time filter, so it is done before any row is locked, in the order the full
-    path takes them (key, subject, perk)."""
-    claim = idempotency_keys.claim_statement(postgresql.insert, "key_").cte("claim")
-    claimed = select(claim.c.id).scalar_subquery()
-    return _LOCKED_READ.add_columns(
-        claimed.label("claimed"),
-        func.nextval(func.pg_get_serial_sequence(_REDEMPTIONS.name, "id")).label("new_id"),
-    ).where(claimed.is_not(None))
-
-
-_VERIFICATION_CLAIMED_LOCKED = HotStatement(_claiming_locked_read())
 # Read under that lock: the subject's grants of the perk, whether this verification
 # has one, and the perk's version now (an edit committed while the lock was awaited
 # is not in the locked read: its terms are read again).
@@ -132,23 +117,20 @@ _TAKE_UNIT = (update(_PERKS)
 _TERMS = select(*TERMS_COLUMNS).where(_PERKS.c.id == bindparam("perk_id"))
 
 
-def _grant_in_one_statement(keep: bool = False):
+def _grant_in_one_statement():
     """PostgreSQL: the subject's standing, the grant (only if `may` — the terms allow
-    it —, the verification has none and the subject is under the limit) and the quota
-    unit (only if granted), in one statement. It starts after the subject's lock was
-    taken, so its snapshot holds every grant of that subject. With `keep`, the grant
-    has the id drawn before (`new_id`) and the answer rendered for it is stored on the
-    claimed key's row if the unit was taken from the perk version the terms were read
-    from (`kept`; otherwise the caller stores it)."""
+    it —, the verification has none, the subject is under the limit and the perk is
+    still at the version its terms were read from) and the quota unit (only if
+    granted), in one statement. It starts after the subject's lock was taken, so its
+    snapshot holds every grant of that subject."""
     standing = _STANDING.cte("standing")
     # Parameters named grant_…: a parameter named like a column of perks would make
     # the UPDATE below set that column.
-    names = ("id", *_GRANTED_FIELDS) if keep else _GRANTED_FIELDS
     values = select(*(bindparam(f"grant_{name}", type_=_REDEMPTIONS.c[name].type)
-                      for name in names)).select_from(standing).where(
+                      for name in _GRANTED_FIELDS)).select_from(standing).where(
         bindparam("may"), standing.c.done.is_(False),
         standing.c.held < bindparam("limit"), standing.c.perk_version == bindparam("version_read"))
-    grant = (postgresql.insert(_REDEMPTIONS).from_select(names, values)
+    grant = (postgresql.insert(_REDEMPTIONS).from_select(_GRANTED_FIELDS, values)
              .on_conflict_do_nothing(index_elements=["verification_id"])
              .returning(_REDEMPTIONS.c.id).cte("grant"))
     unit = (update(_PERKS)
@@ -156,48 +138,12 @@ def _grant_in_one_statement(keep: bool = False):
                    exists(select(grant.c.id)))
             .values(used=_PERKS.c.used + 1).returning(*_UNIT_COLUMNS)
             .cte("unit"))
-    columns = [standing.c.held, standing.c.done, standing.c.perk_version,
-               grant.c.id.label("grant_id"), *(c.label(f"unit_{c.key}") for c in unit.c)]
-    joined = standing.outerjoin(grant, true()).outerjoin(unit, true())
-    if keep:
-        kept = (idempotency_keys.answer_statement("key_")
-                .where(exists(select(unit.c.id).where(
-                    unit.c.version == bindparam("version_read"))))
-                .returning(idempotency_keys.KEYS.c.id).cte("kept"))
-        columns.append(kept.c.id.label("kept"))
-        joined = joined.outerjoin(kept, true())
-    return select(*columns).select_from(joined)
+    return (select(standing.c.held, standing.c.done, standing.c.perk_version,
+                   grant.c.id.label("grant_id"), *(c.label(f"unit_{c.key}") for c in unit.c))
+            .select_from(standing.outerjoin(grant, true()).outerjoin(unit, true())))
 
 
 _GRANT_AT_ONCE = HotStatement(_grant_in_one_statement())
-_GRANT_AND_KEEP = HotStatement(_grant_in_one_statement(keep=True))
-
-
-@dataclass
-class KeptAnswer:
-    """An Idempotency-Key claimed and the answer to the grant stored on its row by the
-    grant's own statements (PostgreSQL), two round trips fewer than claiming before
-    and storing after: the merchant counter's fast path. `render(grant)` is the answer
-    sent for a grant as written; `answer` is what was stored. The grant's id is drawn
-    with the verification's read, before the subject's lock is granted: a grant that
-    waited on it may have a smaller id than one committed before it (milliseconds
-    apart), and a grant refused or left to the full path leaves a gap in the ids."""
-
-    scope: str
-    key: str
-    request_hash: str
-    status_code: int
-    render: Callable[[SimpleNamespace], Any]
-    expired_before: dt.datetime  # a row of the key claimed before this is taken over
-    seal: Callable[[Any], Any] = lambda answer: answer  # what is stored of the answer
-    claimed: int | None = field(default=None, init=False)  # the key's row
-    grant_id: int | None = field(default=None, init=False)  # drawn before the grant
-    answer: Any = field(default=None, init=False)
-
-
-class NotClaimed(Exception):
-    """Nothing was done: the Idempotency-Key was claimed before, or there is no such
-    verification of this merchant. The full path (claim, then redeem) says which."""
 
 
 def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
@@ -207,32 +153,33 @@ def _prefixed(row, prefix: str, columns) -> SimpleNamespace | None:
     return SimpleNamespace(**{c.key: getattr(row, f"{prefix}{c.key}") for c in columns})
 
 
-def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, version: int,
-               kept: KeptAnswer | None = None) -> SimpleNamespace:
+def _try_grant(connection: Connection, fields: dict, may: bool, limit: int,
+               version: int) -> SimpleNamespace:
     """Grant if `may` (the terms of perk `version` allow it), unless done already, at
     the limit or the perk's version moved, and take the quota unit: the subject's
     standing (held, done, perk_version), the grant's id and the perk's id and version
-    as the unit left it (each None if it did not happen); with `kept` (PostgreSQL,
-    `fields` with the drawn id), its answer stored if the unit came from `version`
-    (`kept`: True)."""
+    as the unit left it (each None if it did not happen)."""
     if connection.dialect.name == "postgresql":
-        if kept is not None:
-            fields = {"id": kept.grant_id, **fields}
-        params = {
-            "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
-            "verification_id": fields["verification_id"], "may": may, "limit": limit,
-            "version_read": version,
-            **{f"grant_{name}": value for name, value in fields.items()}}
-        if kept is not None:
-            kept.answer = kept.render(SimpleNamespace(
-                **fields, reversed_at=None, reverse_reason=None))
-            params |= {"key_claimed": kept.claimed, "key_status_code": kept.status_code,
-                       "key_response": kept.seal(kept.answer)}
-        row = (_GRANT_AT_ONCE if kept is None else _GRANT_AND_KEEP).one(connection, params)
-        return SimpleNamespace(held=row.held, done=row.done, perk_version=row.perk_version,
-                               grant_id=row.grant_id,
-                               unit=_prefixed(row, "unit_", _UNIT_COLUMNS),
-                               kept=kept is not None and row.kept is not None)
+        return _try_grant_at_once(connection, fields, may, limit, version)
+    return _try_grant_step_by_step(connection, fields, may, limit, version)
+
+
+def _try_grant_at_once(connection: Connection, fields: dict, may: bool, limit: int,
+                       version: int) -> SimpleNamespace:
+    """PostgreSQL: `_try_grant` in one statement (`_grant_in_one_statement`)."""
+    row = _GRANT_AT_ONCE.one(connection, {
+        "perk_id": fields["perk_id"], "subject_id": fields["subject_id"],
+        "verification_id": fields["verification_id"], "may": may, "limit": limit,
+        "version_read": version,
+        **{f"grant_{name}": value for name, value in fields.items()}})
+    return SimpleNamespace(held=row.held, done=row.done, perk_version=row.perk_version,
+                           grant_id=row.grant_id, unit=_prefixed(row, "unit_", _UNIT_COLUMNS))
+
+
+def _try_grant_step_by_step(connection: Connection, fields: dict, may: bool, limit: int,
+                            version: int) -> SimpleNamespace:
+    """SQLite: `_try_grant` one statement after the other: the standing, the grant
+    only if it may be, the quota unit only if granted."""
     standing = connection.execute(_STANDING, fields).one()
     grant_id = unit = None
     if may and not standing.done and standing.held < limit and standing.perk_version == version:
@@ -240,93 +187,121 @@ def _try_grant(connection: Connection, fields: dict, may: bool, limit: int, vers
         if grant_id is not None:  # the quota unit, last: the row is ours until the commit
             unit = connection.execute(_TAKE_UNIT, {"perk_id": fields["perk_id"]}).first()
     return SimpleNamespace(held=standing.held, done=standing.done,
-                           perk_version=standing.perk_version, grant_id=grant_id, unit=unit,
-                           kept=False)
+                           perk_version=standing.perk_version, grant_id=grant_id, unit=unit)
 
 
 def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
-           today: dt.date, *, kept: KeptAnswer | None = None) -> SimpleNamespace:
-    """Grant the perk. The shared quota row is taken last, right before commit, so
-    concurrent grants of one perk wait on it only for the commit itself; a perk
-    edited meanwhile is checked again under that lock.
+           today: dt.date) -> SimpleNamespace:
+    """Grant the perk; the grant as written. The shared quota row is taken last, right
+    before commit, so concurrent grants of one perk wait on it only for the commit
+    itself; a perk edited meanwhile is checked again under that lock.
 
     Core statements on the request's connection (the merchant counter's hottest
     path): the verification and its perk read with the subject's row locked, then
     the subject's grants of the perk counted, the grant written and the quota unit
-    taken (one statement on PostgreSQL). With `kept` (PostgreSQL only) the
-    Idempotency-Key is claimed in the first statement and the answer stored in the
-    second (`NotClaimed` if there was nothing to claim or to read)."""
+    taken (one statement on PostgreSQL)."""
     connection = session.connection()
-    params = {"verification": verification_id, "merchant": merchant.id}
-    if kept is None:
-        verification = _VERIFICATION_LOCKED.first(connection, params)
-    else:
-        if connection.dialect.name != "postgresql":
-            raise ValueError("an answer is kept by the grant's statements on PostgreSQL only")
-        verification = _VERIFICATION_CLAIMED_LOCKED.first(connection, params | {
-            "key_scope": kept.scope, "key_key": kept.key, "key_request_hash": kept.request_hash,
-            "key_created_at": utcnow(), "key_expired_before": kept.expired_before})
-        if verification is None:
-            raise NotClaimed
-        kept.claimed, kept.grant_id = verification.claimed, verification.new_id
+    verification = _read_verification_locked(connection, merchant, verification_id)
+    now = utcnow()
+    _check_verification(session, verification, staff_user_id, now)
+    perk = _terms_row(verification, merchant, prefix="perk__")
+    fields = _grant_fields(verification, perk, staff_user_id, now)
+    perk, fields, outcome = _grant_on_terms_in_force(connection, verification, perk, fields,
+                                                     today)
+    _refuse_unless_granted(verification, perk, outcome, today)
+    if outcome.unit.version != perk.version:  # edited since read: the terms in force now
+        fields = _record_terms_in_force(connection, verification, perk, fields, outcome, today)
+    # The grant as written (only its id came back from the database).
+    return SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
+
+
+def _read_verification_locked(connection: Connection, merchant: MerchantRef,
+                              verification_id: int):
+    """The merchant's verification and its perk's terms (columns `perk__…`), read with
+    the subject's row locked: one person's redemptions run one after the other."""
+    verification = _VERIFICATION_LOCKED.first(
+        connection, {"verification": verification_id, "merchant": merchant.id})
     if verification is None:
         raise NotFound(gettext("no such verification"), "VERIFICATION_NOT_FOUND")
-    now = utcnow()
+    return verification
+
+
+def _check_verification(session: Session, verification, staff_user_id: int,
+                        now: dt.datetime) -> None:
+    """Refuse a verification older than VERIFICATION_TTL, the staff's own code, and a
+    resident the verification found not eligible for a reason not decided at the grant."""
     if now - verification.created_at > VERIFICATION_TTL:
         if _redeemed(session, verification.id):
-            raise Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
+            raise _already_redeemed()
         raise Gone(gettext("the verification is older than 10 minutes; scan a new code"),
                    "VERIFICATION_EXPIRED")
     if verification.user_id == staff_user_id:
         raise Conflict(gettext("staff cannot redeem their own code; another member of staff may"),
                        "OWN_CODE")
-    # Quota and the per-resident limit are decided below by the database, even if they
-    # looked reached when verified (a reversal may have given a unit back).
+    # Quota and the per-resident limit are decided by the grant's statements, even if
+    # they looked reached when verified (a reversal may have given a unit back).
     blocking = [r for r in verification.reasons if r not in perks.DECIDED_AT_GRANT]
     if blocking:
         raise Forbidden(gettext("the resident may not have this perk"), "NOT_ELIGIBLE", reasons=blocking)
 
-    perk = _terms_row(verification, merchant, prefix="perk__")
-    fields = {
-        "verification_id": verification.id, "perk_id": perk.id, "merchant_id": merchant.id,
+
+def _grant_fields(verification, perk, staff_user_id: int, now: dt.datetime) -> dict:
+    """The redemption's columns (`_GRANTED_FIELDS`), with the perk's terms as read."""
+    return {
+        "verification_id": verification.id, "perk_id": perk.id, "merchant_id": perk.merchant.id,
         "user_id": verification.user_id, "subject_id": verification.subject_id,
         "staff_user_id": staff_user_id, "status": "granted", "terms": perks.terms(perk),
         "display_name": verification.display_name, "redeemed_at": now}
+
+
+def _grant_on_terms_in_force(connection: Connection, verification, perk, fields: dict,
+                             today: dt.date) -> tuple[SimpleNamespace, dict, SimpleNamespace]:
+    """Try the grant on the perk's terms as read. An edit committed while the subject's
+    lock was awaited moved the perk's version: nothing was written, and the grant is
+    tried again on the terms in force now, at most ATTEMPTS times. The terms, the
+    fields and the outcome (`_try_grant`) of the try that had the terms in force."""
     for _ in range(ATTEMPTS):
         outcome = _try_grant(connection, fields, not _changed_terms(perk, verification, today),
-                             perk.per_resident_limit, perk.version, kept)
+                             perk.per_resident_limit, perk.version)
         if outcome.perk_version == perk.version:
-            break
-        # Edited while the subject's lock was awaited: nothing written; the terms in
-        # force now, and again.
-        perk = _terms_now(connection, perk.id, merchant)
-        fields["terms"] = perks.terms(perk)
-    else:
-        raise Unavailable(gettext("the perk is being edited; try again"), "DATABASE_BUSY", retry_after=1)
+            return perk, fields, outcome
+        perk = _terms_now(connection, perk.id, perk.merchant)
+        fields = {**fields, "terms": perks.terms(perk)}
+    raise Unavailable(gettext("the perk is being edited; try again"), "DATABASE_BUSY", retry_after=1)
+
+
+def _refuse_unless_granted(verification, perk, outcome: SimpleNamespace, today: dt.date) -> None:
+    """Why nothing was granted, if nothing was: the verification redeemed already, the
+    resident's limit or the perk's terms, a concurrent retry of the grant first, or the
+    quota used up."""
     if outcome.done:
-        raise Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
+        raise _already_redeemed()
     refusal = _refusal(perk, verification, outcome.held, today)
     if refusal is not None:
         raise refusal
     if outcome.grant_id is None:  # a concurrent retry of this grant got there first
-        raise Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
+        raise _already_redeemed()
     if outcome.unit is None:
         raise Conflict(gettext("the perk's quota is used up"), "QUOTA_EXHAUSTED")
-    if outcome.unit.version != perk.version:  # edited since read: the terms in force now
-        perk = _terms_now(connection, perk.id, merchant)
-        refusal = _refusal(perk, verification, outcome.held, today)
-        if refusal is not None:
-            raise refusal
-        fields["terms"] = perks.terms(perk)
-        connection.execute(update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == outcome.grant_id)
-                           .values(terms=fields["terms"]))
-    # The grant as written (only its id came back from the database).
-    grant = SimpleNamespace(id=outcome.grant_id, **fields, reversed_at=None, reverse_reason=None)
-    if kept is not None and not outcome.kept:  # the terms changed: the answer stored now
-        kept.answer = kept.render(grant)
-        idempotency_keys.store(connection, kept.claimed, kept.status_code,
-                               kept.seal(kept.answer))
-    return grant
+
+
+def _record_terms_in_force(connection: Connection, verification, perk, fields: dict,
+                           outcome: SimpleNamespace, today: dt.date) -> dict:
+    """The quota unit came from a version of the perk edited after its terms were read
+    (the edit committed while the perk's row was awaited): the terms in force now are
+    checked, and stored with the grant. The grant's fields as stored."""
+    perk = _terms_now(connection, perk.id, perk.merchant)
+    refusal = _refusal(perk, verification, outcome.held, today)
+    if refusal is not None:
+        raise refusal
+    terms = perks.terms(perk)
+    connection.execute(update(_REDEMPTIONS).where(_REDEMPTIONS.c.id == outcome.grant_id)
+                       .values(terms=terms))
+    return {**fields, "terms": terms}
+
+
+def _already_redeemed() -> Conflict:
+    return Conflict(gettext("this verification has been redeemed already"), "ALREADY_REDEEMED")
 
 
 def _terms_row(row, merchant: MerchantRef, prefix: str = "") -> SimpleNamespace:

@@ -1,12 +1,12 @@
-"""An Idempotency-Key's row: claimed before the work, its answer stored after.
+"""An Idempotency-Key's row: the answer to a request with the key, kept after the work,
+in the request's own transaction (`keep`).
 
-The HTTP side (the header, the replay, the decorator) is api/idempotency.py; the
-merchant counter's grant claims and answers a key inside its own statements
-(incentives/redemptions.py). Both build the row's statements here.
+The HTTP side (the header, the replay, running a request with a key) is
+api/idempotency.py (`run_keyed`); no domain function takes a key or an answer.
 
 A key is kept for a published window (IDEMPOTENCY_KEY_TTL_HOURS, 24 h by default):
-a key claimed again after its window is a new key (its old row is taken over by the
-claim), and `purge_expired` (the daily `points sweep`) deletes expired rows. A row
+a key sent again after its window is a new key (its old row is taken over by
+`keep`), and `purge_expired` (the daily `points sweep`) deletes expired rows. A row
 holds no personal data in plain text: the request hash is keyed (HMAC) and the
 answer is sealed (encrypted) by the HTTP side before it is stored."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, or_, update
+from sqlalchemy import Connection, bindparam, delete, or_
 from sqlalchemy.orm import Session
 
 from points.infra.db import per_dialect, utcnow
@@ -23,47 +23,6 @@ from points.infra.hot import HotStatement
 from points.models import IdempotencyKey
 
 KEYS = IdempotencyKey.__table__
-
-
-def claim_statement(insert: Callable[[Any], Any], prefix: str = ""):
-    """INSERT … ON CONFLICT DO UPDATE … WHERE the old row expired, RETURNING id: the
-    key's row (new, or an expired one taken over), or no row if a request with the key
-    came first within the window (a concurrent one waits on the unique index until the
-    first commits). Parameters `{prefix}scope`, `{prefix}key`, `{prefix}request_hash`,
-    `{prefix}created_at` and `{prefix}expired_before` (`prefix`: a part of another
-    statement)."""
-    values = {name: bindparam(prefix + name) for name in (
-        "scope", "key", "request_hash", "created_at")}
-    statement = insert(KEYS).values(**values)
-    return statement.on_conflict_do_update(
-        index_elements=["scope", "key"],
-        set_={"request_hash": values["request_hash"], "created_at": values["created_at"],
-              "status_code": None, "response": None},
-        where=KEYS.c.created_at < bindparam(prefix + "expired_before"),
-    ).returning(KEYS.c.id)
-
-
-def answer_statement(prefix: str = ""):
-    """UPDATE of a claimed row with the answer sent: parameters `{prefix}claimed`,
-    `{prefix}status_code` and `{prefix}response`."""
-    return (update(KEYS).where(KEYS.c.id == bindparam(prefix + "claimed"))
-            .values(status_code=bindparam(prefix + "status_code"),
-                    response=bindparam(prefix + "response", type_=KEYS.c.response.type)))
-
-
-_CLAIM = {name: HotStatement(statement)
-          for name, statement in per_dialect(claim_statement).items()}
-_ANSWER = HotStatement(answer_statement())
-
-
-def claim(connection: Connection, scope: str, key: str, request_hash: str,
-          ttl: dt.timedelta) -> int | None:
-    """Claim the key (its row's id), or None if a request with it came first within
-    `ttl`."""
-    now = utcnow()
-    return _CLAIM[connection.dialect.name].scalar(connection, {
-        "scope": scope, "key": key, "request_hash": request_hash, "created_at": now,
-        "expired_before": now - ttl})
 
 
 def purge_expired(session: Session, ttl: dt.timedelta) -> int:
@@ -79,12 +38,6 @@ def erase_account(session: Session, user_id: int) -> None:
     session.execute(delete(IdempotencyKey).where(or_(
         IdempotencyKey.scope.startswith(f"user:{user_id}:", autoescape=True),
         IdempotencyKey.scope.startswith(f"user:{user_id}@", autoescape=True))))
-
-
-def store(connection: Connection, claimed: int, status_code: int, response: Any) -> None:
-    """Keep the answer sent with a claimed key, for its replays."""
-    _ANSWER.all(connection, {"claimed": claimed, "status_code": status_code,
-                             "response": response})
 
 
 def keep_statement(insert: Callable[[Any], Any]):

@@ -322,9 +322,8 @@ def test_perk_input_is_checked(app, client):
 def _edit_perk_at(app, marker: str, changes: str) -> tuple[list, Callable[[], None]]:
     """Apply `changes` to the perk row right before the grant's statement containing
     `marker` runs, as an owner's edit committing just then would; the edits made, and
-    the undo. The edit runs in the grant's transaction, so a rollback (the counter's
-    fast path leaving a refusal to Flask) takes it back, as it could not a committed
-    one: it is applied again on the next transaction."""
+    the undo. The edit runs in the grant's transaction, so a rollback takes it back,
+    as it could not a committed one: it is applied again on the next transaction."""
     from sqlalchemy import event
 
     engine = app.extensions["credit"].db.engine
@@ -418,9 +417,7 @@ def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(
     """PostgreSQL: an edit of the perk holds its row; the grant's statement reads the
     old version, waits for the row, and takes its unit from the edited version once the
     edit commits. The grant then stores the edited terms, and the answer kept under the
-    Idempotency-Key (on the counter's fast path, stored by the grant's statement only
-    when the unit came from the version read) is the answer sent: a replay and the
-    merchant's list show the same."""
+    Idempotency-Key is the answer sent: a replay and the merchant's list show the same."""
     import threading
     import time
 
@@ -450,7 +447,7 @@ def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(
         grant.join(10)
     (r,) = answers
     assert r.status_code == 201, r.json
-    assert dispatched == []  # the counter's fast path granted it, not Flask after it
+    assert dispatched == []  # the plain route's run granted it, not Flask after it
     assert r.json["terms"]["title"] == "门票六折"
     assert r.json["terms"]["version"] == perk["version"] + 1
     again = redeem(client, merchant, v["id"], "edited-under-the-unit")
@@ -463,8 +460,7 @@ def test_terms_edited_between_the_locked_read_and_the_grant_are_granted_and_kept
         app, client, dispatched):
     """The perk edited after the grant's locked read and before its grant statement:
     the grant writes nothing, reads the terms again and grants on them; the answer sent
-    and the one kept under the Idempotency-Key are those terms (on PostgreSQL the key's
-    answer is stored by the second attempt's statement)."""
+    and the one kept under the Idempotency-Key are those terms."""
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=5)
     v = verify(client, merchant, resident(client, id_number=valid_id(seq=436)), perk["id"])
