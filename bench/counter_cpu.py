@@ -1,10 +1,11 @@
-"""Benchmark: CPU of one verify + redeem pair in-process, fast path against Flask.
+"""Benchmark: CPU of one verify + redeem pair in-process, the plain run against Flask.
 
     .venv/bin/python -m bench.counter_cpu [--pairs 200] [--blocks 10]
 
 Prepares the same database and residents as bench/redeem.py, then calls the WSGI
 app directly (no HTTP server, one thread) with a scan and a grant, in alternating
-blocks with the counter's fast path on and off (`COUNTER_FAST_PATH`), so a drift of
+blocks with the pipeline's plain run of the counter (api/pipeline.py) on and off
+(`COUNTER_FAST_PATH`), so a drift of
 the machine's speed hits both alike. Prints the app's CPU per pair (this process)
 and PostgreSQL's (all its processes) for each: the cost of the work itself, without
 gunicorn's HTTP handling and thread contention.
@@ -79,7 +80,7 @@ def main() -> None:
             used[fast][1] += cpu_seconds()["postgres"] - database
             used[fast][2] += args.pairs
     figures = {}
-    for fast, label in ((True, "fast path"), (False, "Flask")):
+    for fast, label in ((True, "plain run"), (False, "Flask")):
         app_cpu, database, pairs = used[fast]
         figures[f"{label}: app CPU per pair"] = f"{app_cpu * 1000 / pairs:.2f} ms"
         figures[f"{label}: PostgreSQL CPU per pair"] = f"{database * 1000 / pairs:.2f} ms"

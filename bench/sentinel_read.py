@@ -9,9 +9,10 @@ then calls the WSGI app in-process (no HTTP server, one thread) with cached poin
 reads, in alternating blocks through an app with `REDIS_URL=redis+sentinel://…` and
 one with `redis://…` to the same server, so a drift of the machine's speed hits both
 alike. Prints, for each, the CPU per read (this process) and the share of the reads
-that reached Flask rather than the fast path (api/fastpath.py). Both should be
-answered before Flask at the same cost: a difference is the Sentinel form of the
-client not reaching the primary on the fast path's own connection (docs/scaling.md).
+that Flask answered rather than the pipeline's plain run (api/pipeline.py). Both
+should be answered by the plain run at the same cost: a difference is the Sentinel
+form of the client not reaching the primary on the thread's own connection
+(docs/scaling.md).
 """
 from __future__ import annotations
 

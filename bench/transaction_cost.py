@@ -4,8 +4,8 @@
 
 The merchant counter's scan and grant are each one short transaction: psycopg sends
 BEGIN before the first statement and COMMIT after the last, two round trips of their
-own. This measures what those two cost, the way the counter's fast path runs its
-statements (a connection from the engine's pool, the statement on the driver's
+own. This measures what those two cost, the way the counter's hot statements run
+(points/infra/hot.py) (a connection from the engine's pool, the statement on the driver's
 cursor, the connection back to the pool), in alternating blocks so a drift of the
 machine's speed hits both alike:
 
