@@ -2,11 +2,12 @@
 with another body is refused (422 IDEMPOTENCY_KEY_REUSED).
 
 The key's row is written with the answer as the last statement of the request's own
-transaction (INSERT … ON CONFLICT …, `run_keyed`): a concurrent request with the same
-key waits on the unique index, then rolls its own work back and replays the
-committed answer, so the work is never done twice; a retry of a request answered
-before runs its work again, rolled back, before it finds the key (one round trip
-fewer for every keyed write than claiming the key first).
+transaction, sent with its COMMIT (`run_keyed`, `idempotency_keys.keep_and_commit`): a
+concurrent request with the same key waits on the unique index, then rolls its own
+work back and replays the committed answer, so the work is never done twice; a retry
+of a request answered before runs its work again, rolled back, before it finds the
+key (two round trips fewer for every keyed write than claiming the key first and
+storing the answer after).
 
 A key is kept for IDEMPOTENCY_KEY_TTL_HOURS (24 h by default; published in the
 header's OpenAPI description): later, the same key is a new request. What is kept
@@ -34,7 +35,7 @@ from api.context import db_session, state
 from points.errors import Conflict, Invalid
 from points.i18n import current_locale, gettext
 from points.infra.db import utcnow
-from points.infra.idempotency_keys import keep
+from points.infra.idempotency_keys import KeyTaken, drop_expired, keep_and_commit
 from points.models import IdempotencyKey
 
 T = TypeVar("T")
@@ -125,11 +126,6 @@ def digest(path: str, body: Any) -> str:
         [path, body], sort_keys=True, default=str))
 
 
-class AnsweredBefore(Exception):
-    """A request with this key was answered first: the work is rolled back and that
-    answer replayed."""
-
-
 @dataclass(frozen=True)
 class KeyedRequest:
     """A request carrying an Idempotency-Key: whose keys it is among, the key, and what
@@ -157,35 +153,42 @@ def run_keyed(keyed: KeyedRequest, work: Callable[[], tuple[int, Any, T]]) -> T 
     around the transaction runner (`uow.run`):
 
     - `work()` → (status code, the answer as sent, what to return) runs in the
-      request's transaction, and the answer is kept under the key in its last
-      statement (`idempotency_keys.keep`), one round trip;
+      request's transaction, and the answer is kept under the key as its last
+      statement, sent with the COMMIT (`idempotency_keys.keep_and_commit`);
     - if the key was answered first (by an earlier request, or a concurrent one,
       which the unique index makes this one wait for), the work is rolled back and
       the first answer replayed (`Replay`), or 422 IDEMPOTENCY_KEY_REUSED for another
-      body;
+      body; a key whose window is over is dropped and the request runs as a new one;
     - if the work failed, the key is looked up too: a retry whose work now fails
       because the first request did it (ALREADY_REDEEMED, say), or whose first attempt's
       COMMIT outcome was unknown, gets the first answer if there is one.
 
     The work of a retry runs again before the key is found; it is rolled back."""
-    try:
-        return uow.run(lambda: _answer(keyed, work))
-    except Exception as failure:
-        replay = uow.run(lambda: _first_answer(keyed))
-        if replay is not None:
-            return replay
-        if isinstance(failure, AnsweredBefore):  # its row expired meanwhile: a new request
-            raise Conflict(gettext("the first request with this key is still running; "
-                                   "retry shortly"), "IDEMPOTENCY_IN_PROGRESS") from None
-        raise
+    for attempt in (1, 2):
+        try:
+            return uow.run(work, lambda done, connection: _keep(keyed, done, connection))[2]
+        except Exception as failure:
+            replay = uow.run(lambda: _first_answer(keyed))
+            if replay is not None:
+                return replay
+            if not isinstance(failure, KeyTaken):
+                raise
+            if attempt == 2:
+                raise Conflict(gettext("the first request with this key is still running; "
+                                       "retry shortly"), "IDEMPOTENCY_IN_PROGRESS") from None
+            # The key's row was there but not within its window (expired, or swept since).
+            uow.run(lambda: _dropped(keyed))
+    raise AssertionError("unreachable")
 
 
-def _answer(keyed: KeyedRequest, work: Callable[[], tuple[int, Any, T]]) -> T:
-    status_code, answer, result = work()
-    if keep(db_session().connection(), keyed.scope, keyed.key, keyed.request_hash,
-            status_code, seal(answer), ttl()) is None:
-        raise AnsweredBefore
-    return result
+def _keep(keyed: KeyedRequest, done: tuple[int, Any, Any], connection) -> bool:
+    status_code, answer, _ = done
+    return keep_and_commit(connection, keyed.scope, keyed.key, keyed.request_hash,
+                           status_code, seal(answer))
+
+
+def _dropped(keyed: KeyedRequest) -> bool:
+    return drop_expired(db_session(), keyed.scope, keyed.key, ttl())
 
 
 def _first_answer(keyed: KeyedRequest) -> Replay | None:

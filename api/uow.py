@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, g
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.context import state
@@ -61,16 +62,23 @@ def once(key: str, call: Callable[[], Any]) -> Any:
     return g.get(key)
 
 
-def run(work: Callable[[], Any]) -> Any:
+# The transaction's last statement, given what the work answered: sent with the
+# COMMIT where it can be (True: it committed too), else before it (False).
+Last = Callable[[Any, Connection], bool]
+
+
+def run(work: Callable[[], Any], last: Last | None = None) -> Any:
     """The transaction runner every request goes through (the views, through
     `transactional`; the plain routes, through api/pipeline.py): `work()` in one
     transaction, committed when it returns and rolled back when it raises; run again
     on a fresh connection if its pooled one was dead, and up to ATTEMPTS times if the
     database asked for a retry (deadlock, serialization failure). A connection lost
-    during COMMIT is never run again: its database error is raised."""
+    during COMMIT is never run again: its database error is raised. `last(answer,
+    connection)` writes what goes with the work's answer (the Idempotency-Key's row,
+    api/idempotency.py) as the transaction's last statement."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return reconnecting(lambda: _once(work))
+            return reconnecting(lambda: _once(work, last))
         except OutcomeUnknown as unknown:
             raise unknown.__cause__ from None
         except OperationalError as error:
@@ -93,23 +101,29 @@ def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _commit(session) -> None:
-    """Commit. A connection found dead while flushing has committed nothing (the view
-    may run again); one lost during COMMIT leaves the outcome unknown (it may not)."""
+def _commit(session, last: Callable[[Connection], bool] | None = None) -> None:
+    """Commit (after the last statement, if any). A connection found dead while
+    flushing has committed nothing (the view may run again); one lost during COMMIT
+    leaves the outcome unknown (it may not)."""
     session.flush()
     try:
-        session.commit()
+        if last is not None:
+            last(session.connection())  # committed with it, or not yet: session.commit()
+        session.commit()  # the driver sends nothing when the transaction is over
     except DBAPIError as error:
         if error.connection_invalidated:
             raise OutcomeUnknown from error
         raise
 
 
-def _once(work: Callable[[], Any]) -> Any:
+def _once(work: Callable[[], Any], last: Last | None = None) -> Any:
     """One attempt: the work in a transaction, committed or rolled back."""
     db = state().db
     try:
         result = work()
+        if last is not None:
+            _commit(db.session, lambda connection: last(result, connection))
+            return result
         session = db.current()  # a cached read never made one
         if session is not None and session.in_transaction():
             _commit(session)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import ClientCursor
 from sqlalchemy import Connection, TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
@@ -59,12 +60,9 @@ class HotStatement:
         self._compiled: dict[tuple[Dialect, tuple[str, ...]], _Compiled] = {}
 
     def all(self, connection: Connection, params: dict) -> list:
-        if connection.dialect.name == "postgresql" and connection.in_transaction():
-            names = tuple(params)
-            compiled = (self._compiled.get((connection.dialect, names))
-                        or self._compile(connection.dialect, names))
-            if compiled.direct:
-                return self._run(connection, compiled, params)
+        compiled = self._direct(connection, params)
+        if compiled is not None:
+            return self._run(connection, compiled, params)
         result = connection.execute(self.statement, params)
         return list(result) if result.returns_rows else []
 
@@ -83,6 +81,45 @@ class HotStatement:
     def scalar(self, connection: Connection, params: dict) -> Any | None:
         row = self.first(connection, params)
         return None if row is None else row[0]
+
+    def run_with_commit(self, connection: Connection, params: dict) -> bool:
+        """Run the statement (its rows unread) as the transaction's last and COMMIT in the
+        same round trip: True. The two go as one query (`INSERT …; COMMIT`), its
+        parameters bound by psycopg's client-side cursor, which quotes them as the
+        server would; if the statement fails, the server skips the COMMIT and the
+        transaction is left to roll back (its error raised as SQLAlchemy raises it). A
+        connection lost on the way leaves the COMMIT's outcome unknown, as any lost
+        COMMIT does (`connection_invalidated`). Where this would run the statement
+        through SQLAlchemy (see the module's docstring), it runs it so: False, and the
+        caller commits."""
+        compiled = self._direct(connection, params)
+        if compiled is None:
+            self.all(connection, params)
+            return False
+        values = self._values(compiled, params)
+        cursor = connection.connection.cursor()
+        try:
+            if connection._has_events or connection.engine._has_events:
+                connection.dispatch.before_cursor_execute(
+                    connection, cursor, compiled.sql, values, None, False)
+            with ClientCursor(connection.connection.driver_connection) as both:
+                both.execute(compiled.sql + "; COMMIT", values)
+        except connection.dialect.loaded_dbapi.Error as error:
+            connection._handle_dbapi_exception(error, compiled.sql, values, cursor, None)
+            raise  # not reached: the call above raises SQLAlchemy's wrapped error
+        finally:
+            cursor.close()
+        return True
+
+    def _direct(self, connection: Connection, params: dict) -> _Compiled | None:
+        """The statement compiled for running on the driver's cursor; None: it goes
+        through SQLAlchemy (see the module's docstring)."""
+        if connection.dialect.name != "postgresql" or not connection.in_transaction():
+            return None
+        names = tuple(params)
+        compiled = (self._compiled.get((connection.dialect, names))
+                    or self._compile(connection.dialect, names))
+        return compiled if compiled.direct else None
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
@@ -109,11 +146,16 @@ class HotStatement:
         self._compiled[dialect, names] = entry
         return entry
 
-    def _run(self, connection: Connection, compiled: _Compiled, params: dict) -> list:
+    @staticmethod
+    def _values(compiled: _Compiled, params: dict) -> dict:
         values = compiled.construct_params(params)
         for name, processor in compiled.bind_processors:
             if name in values:
                 values[name] = processor(values[name])
+        return values
+
+    def _run(self, connection: Connection, compiled: _Compiled, params: dict) -> list:
+        values = self._values(compiled, params)
         cursor = connection.connection.cursor()
         try:
             # SQLAlchemy has no public API for these (see SQLALCHEMY_INTERNALS).

@@ -1,24 +1,24 @@
 """An Idempotency-Key's row: the answer to a request with the key, kept after the work,
-in the request's own transaction (`keep`).
+in the request's own transaction, sent with its COMMIT (`keep_and_commit`).
 
 The HTTP side (the header, the replay, running a request with a key) is
 api/idempotency.py (`run_keyed`); no domain function takes a key or an answer.
 
 A key is kept for a published window (IDEMPOTENCY_KEY_TTL_HOURS, 24 h by default):
-a key sent again after its window is a new key (its old row is taken over by
-`keep`), and `purge_expired` (the daily `points sweep`) deletes expired rows. A row
+a key sent again after its window is a new key (its old row dropped by
+`drop_expired`), and `purge_expired` (the daily `points sweep`) deletes expired rows. A row
 holds no personal data in plain text: the request hash is keyed (HMAC) and the
 answer is sealed (encrypted) by the HTTP side before it is stored."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, or_
+from sqlalchemy import Connection, bindparam, delete, insert, or_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from points.infra.db import per_dialect, utcnow
+from points.infra.db import utcnow
 from points.infra.hot import HotStatement
 from points.models import IdempotencyKey
 
@@ -40,30 +40,38 @@ def erase_account(session: Session, user_id: int) -> None:
         IdempotencyKey.scope.startswith(f"user:{user_id}@", autoescape=True))))
 
 
-def keep_statement(insert: Callable[[Any], Any]):
-    """INSERT of a key's row with its answer … ON CONFLICT DO UPDATE … WHERE the old row
-    expired, RETURNING id: the row (new, or an expired one taken over), or no row if a
-    request with the key was answered first within the window (a concurrent one waits
-    on the unique index until the first commits, then finds its row)."""
-    names = ("scope", "key", "request_hash", "created_at", "status_code", "response")
-    values = {name: bindparam(name, type_=KEYS.c[name].type) for name in names}
-    statement = insert(KEYS).values(**values)
-    return statement.on_conflict_do_update(
-        index_elements=["scope", "key"],
-        set_={name: statement.excluded[name] for name in names if name not in ("scope", "key")},
-        where=KEYS.c.created_at < bindparam("expired_before"),
-    ).returning(KEYS.c.id)
+class KeyTaken(Exception):
+    """A row with the key is in the table already: a request with it was answered first
+    (a concurrent one waited on the unique index until that one committed), or its row
+    expired and is not swept yet. Nothing of the transaction was committed."""
 
 
-_KEEP = {name: HotStatement(statement) for name, statement in per_dialect(keep_statement).items()}
+_INSERT = HotStatement(insert(KEYS).values(**{
+    name: bindparam(name, type_=KEYS.c[name].type)
+    for name in ("scope", "key", "request_hash", "created_at", "status_code", "response")}
+).inline())  # inline: no RETURNING of the new id, which nothing reads
 
 
-def keep(connection: Connection, scope: str, key: str, request_hash: str, status_code: int,
-         response: Any, ttl: dt.timedelta) -> int | None:
-    """Keep the answer to a request with this key (its row's id), in the request's own
-    transaction, after the work; None if a request with the key was answered first
-    within `ttl` (the caller then rolls its work back and replays that answer)."""
-    now = utcnow()
-    return _KEEP[connection.dialect.name].scalar(connection, {
-        "scope": scope, "key": key, "request_hash": request_hash, "created_at": now,
-        "status_code": status_code, "response": response, "expired_before": now - ttl})
+def keep_and_commit(connection: Connection, scope: str, key: str, request_hash: str,
+                    status_code: int, response: Any) -> bool:
+    """Keep the answer to a request with this key, as the last statement of the
+    request's own transaction, after the work. On PostgreSQL its row goes with the
+    COMMIT, one round trip (`HotStatement.run_with_commit`): True, committed. Elsewhere
+    the row only: False, the caller commits. `KeyTaken` if a row with the key is there
+    (the caller rolls its work back, then replays that answer or, for an expired row,
+    `drop_expired` and runs again)."""
+    try:
+        return _INSERT.run_with_commit(connection, {
+            "scope": scope, "key": key, "request_hash": request_hash, "created_at": utcnow(),
+            "status_code": status_code, "response": response})
+    except IntegrityError as error:  # the (scope, key) unique index: the only one it has
+        raise KeyTaken from error
+
+
+def drop_expired(session: Session, scope: str, key: str, ttl: dt.timedelta) -> bool:
+    """Delete the key's row if its window is over (a key sent again after its window is
+    a new key); whether there was one."""
+    result = session.execute(delete(IdempotencyKey).where(
+        IdempotencyKey.scope == scope, IdempotencyKey.key == key,
+        IdempotencyKey.created_at < utcnow() - ttl))
+    return bool(result.rowcount)

@@ -36,19 +36,19 @@ def engine(clean_app):
     return clean_app.extensions["credit"].db.engine
 
 
-def _keep(connection, key: str, response=None) -> int | None:
-    return idempotency_keys.keep(connection, "user:1:merchant.redeem", key, "digest", 201,
-                                 response, dt.timedelta(hours=24))
+def _keep(connection, key: str, response=None) -> None:
+    idempotency_keys._INSERT.all(connection, {
+        "scope": "user:1:merchant.redeem", "key": key, "request_hash": "digest",
+        "created_at": NOW, "status_code": 201, "response": response})
 
 
 def test_rows_are_sqlalchemys(engine):
     """Parameters through their types (UTC timestamps, JSON), results the same values
-    and types under the same names, and a key kept before is not kept again (None)."""
+    and types under the same names."""
     read = select(KEYS.c.id, KEYS.c.scope, KEYS.c.response, KEYS.c.created_at,
                   KEYS.c.status_code).where(KEYS.c.key == bindparam("key"))
     with engine.begin() as connection:
-        kept = _keep(connection, "k-1", {"id": 7, "名": ["张*"], "at": None})
-        assert kept is not None and _keep(connection, "k-1") is None
+        _keep(connection, "k-1", {"id": 7, "名": ["张*"], "at": None})
         hot = HotStatement(read).one(connection, {"key": "k-1"})
         core = connection.execute(read, {"key": "k-1"}).one()
     assert hot._asdict() == dict(core._mapping)
@@ -96,7 +96,7 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
     from tests.api.test_perks_redemptions import make_perk, redeem, verify
     from tests.helpers import resident, valid_id
 
-    statements = {"keep": idempotency_keys._KEEP["postgresql"],
+    statements = {"keep": idempotency_keys._INSERT,
                   "locked": redemptions._VERIFICATION_LOCKED, "grant": redemptions._GRANT_AT_ONCE,
                   "spend": codes._SPEND_AND_READ, "record": codes._RECORD}
     for statement in statements.values():
@@ -110,7 +110,7 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
                     headers=merchant["headers"])
     assert r.status_code == 201
     # Flask's run of the same route (the plain run switched off) keeps keys the same way.
-    idempotency_keys._KEEP["postgresql"]._compiled.clear()
+    idempotency_keys._INSERT._compiled.clear()
     monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", False)
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=483)), perk["id"])
     assert redeem(client, merchant, scan["id"], "hot-2").status_code == 201
@@ -165,5 +165,54 @@ def test_errors_and_listeners_are_sqlalchemys(engine):
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
         with pytest.raises(DBAPIError) as lost:
             as_number.scalar(connection, {"value": "12"})
+        assert lost.value.connection_invalidated and connection.invalidated
+        transaction.rollback()
+
+
+def _rows(engine, key: str) -> int:
+    with engine.connect() as connection:
+        return len(connection.execute(select(KEYS.c.id).where(KEYS.c.key == key)).all())
+
+
+def test_the_last_statement_goes_with_the_commit(engine):
+    """`run_with_commit`: on PostgreSQL the statement and the COMMIT in one query (True:
+    committed, SQLAlchemy's own commit after it sends nothing more); a statement the
+    database refuses commits nothing of the transaction; elsewhere the statement only
+    (False) and the caller commits."""
+    with engine.connect() as connection:
+        connection.begin()
+        _keep(connection, "with-commit-work")
+        committed = idempotency_keys._INSERT.run_with_commit(connection, {
+            "scope": "user:1:merchant.redeem", "key": "with-commit", "request_hash": "digest",
+            "created_at": NOW, "status_code": 201, "response": {"id": 1}})
+        assert committed is (engine.dialect.name == "postgresql")
+        if committed:  # visible to another connection before SQLAlchemy's commit
+            assert _rows(engine, "with-commit") == 1 and _rows(engine, "with-commit-work") == 1
+        connection.commit()
+    assert _rows(engine, "with-commit") == 1 and _rows(engine, "with-commit-work") == 1
+    with engine.connect() as connection:
+        connection.begin()
+        _keep(connection, "refused-work")
+        with pytest.raises(idempotency_keys.KeyTaken):  # the key's row is there: refused
+            idempotency_keys.keep_and_commit(connection, "user:1:merchant.redeem",
+                                             "with-commit", "digest", 201, {"id": 2})
+        connection.rollback()
+    assert _rows(engine, "refused-work") == 0
+
+
+def test_a_connection_lost_with_the_commit_is_an_unknown_outcome(engine):
+    """A lost connection during the statement-and-COMMIT is reported as SQLAlchemy
+    reports one (`connection_invalidated`), which api/uow.py answers without running
+    the request again."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite commits through SQLAlchemy")
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.begin() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(DBAPIError) as lost:
+            idempotency_keys.keep_and_commit(connection, "user:1:merchant.redeem", "lost",
+                                             "digest", 201, None)
         assert lost.value.connection_invalidated and connection.invalidated
         transaction.rollback()
