@@ -203,6 +203,7 @@ class PlainRoutes:
         route = self.routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")))
         if route is None or not self._takes(environ, route):
             return self.wsgi_app(environ, start_response)
+        environ[ROUTE_KEY] = route.rule  # the request's URL rule, for /metrics (errors too)
         try:
             with self.app.app_context():
                 status, body, headers = self._run(route, environ)
@@ -210,7 +211,6 @@ class PlainRoutes:
             return self.wsgi_app(environ, start_response)
         except Exception as error:  # noqa: BLE001 - answered by the app's error handlers
             return self._error(environ, start_response, error)
-        environ[ROUTE_KEY] = route.rule  # the request's URL rule, for /metrics
         start_response(status, [*self.headers, ("Content-Length", str(len(body))),
                                 ("X-Request-Id", os.urandom(16).hex()), *headers])
         return [body]
