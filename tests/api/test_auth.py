@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from werkzeug import Response
 
-from tests.helpers import auth, dev_login, resident
+from tests.builders.residents import auth, dev_login, resident
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 

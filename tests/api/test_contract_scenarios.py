@@ -21,8 +21,10 @@ import pytest
 import time_machine
 from stdnum.cn import uscc as gb32100
 
-from tests.helpers import admin_headers, auth, department, dev_login, push, run_jobs, valid_id
-from tests.helpers import bind as bind_verified
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import auth, dev_login, valid_id
+from tests.builders.residents import bind as bind_verified
+from tests.builders.servers import run_jobs
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TODAY = dt.date(2026, 6, 15)

@@ -39,8 +39,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from points.infra.db import today
-from tests.conftest import _clean
-from tests.helpers import admin_headers, auth, department, dev_login, push, resident, valid_id
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import auth, dev_login, resident, valid_id
+from tests.builders.servers import clean
 
 SEED = 20260109
 MAX_EXAMPLES = 15
@@ -325,14 +326,14 @@ def api_schema(app):
 
 @pytest.fixture(scope="module")
 def callers(app, api_schema, wechat_stub):
-    _clean(app)
+    clean(app)
     client = SpecCheckedClient(app, app.response_class)
     client.spec = api_schema
     try:
         yield Callers(app, client)
     finally:
         app.extensions["credit"].db.remove()
-        _clean(app)
+        clean(app)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

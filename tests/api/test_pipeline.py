@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from api import pipeline
-from tests.helpers import resident, valid_id
+from tests.builders.residents import resident, valid_id
 
 
 def _get(app, path: str, headers: dict, **environ) -> tuple[str, bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
@@ -14,37 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from api import seat_cache
-from tests.api.test_merchants import approved_merchant
-from tests.helpers import auth, bind, department, push, valid_id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+from tests.builders.departments import department, push
+from tests.builders.merchants import approved_merchant
+from tests.builders.residents import auth, bind, valid_id
+from tests.builders.servers import RedisServer, free_port
 
 
 @pytest.fixture
@@ -75,8 +47,8 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
                json={"granted": True, "policy_version": "2026-01"})
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1010
     # A merchant's scan made while Redis is up; the grant comes while it is down.
-    from tests.api.test_perks_redemptions import make_perk, redeem, verify
-    from tests.helpers import resident
+    from tests.builders.merchants import make_perk, redeem, verify
+    from tests.builders.residents import resident
 
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=5)
@@ -302,8 +274,8 @@ def test_the_counter_fast_path_survives_lost_connections(clean_app, settings):
     statement (wrapped and invalidated by SQLAlchemy although it ran on the driver's
     cursor, points/infra/hot.py), the attempt is rolled back and Flask runs it again on a
     fresh connection. The resident sees one verification and one grant."""
-    from tests.api.test_perks_redemptions import make_perk, redeem, verify
-    from tests.helpers import resident
+    from tests.builders.merchants import make_perk, redeem, verify
+    from tests.builders.residents import resident
 
     app, proxy = _proxied_app(settings)
     client = app.test_client()
