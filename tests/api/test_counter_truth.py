@@ -69,7 +69,7 @@ def test_eligible_says_the_per_resident_limit_is_reached(app, client, dispatched
 
 
 @BOTH_PATHS
-def test_a_limit_of_two_allows_two_grants(app, client, monkeypatch, plain):
+def test_a_limit_of_two_allows_two_grants(app, client, plain_runs, monkeypatch, plain):
     monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", plain)
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=50, per_resident_limit=2)
@@ -80,6 +80,8 @@ def test_a_limit_of_two_allows_two_grants(app, client, monkeypatch, plain):
         assert grant(client, merchant["headers"], v["id"]).status_code == 201
     v = scan(client, merchant["headers"], code_for(client, person), perk["id"]).json
     assert (v["eligible"], v["reasons"]) == (False, ["limit_reached"])
+    counter_runs = [rule for rule in plain_runs if rule.startswith("/v1/merchant/")]
+    assert len(counter_runs) == (5 if plain else 0)  # three scans, two grants
 
 
 @BOTH_PATHS
