@@ -203,6 +203,7 @@ class PlainRoutes:
         route = self.routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")))
         if route is None or not self._takes(environ, route):
             return self.wsgi_app(environ, start_response)
+        environ[ROUTE_KEY] = route.rule  # the request's URL rule, for /metrics (errors too)
         try:
             with self.app.app_context():
                 status, body, headers = self._run(route, environ)
@@ -210,7 +211,6 @@ class PlainRoutes:
             return self.wsgi_app(environ, start_response)
         except Exception as error:  # noqa: BLE001 - answered by the app's error handlers
             return self._error(environ, start_response, error)
-        environ[ROUTE_KEY] = route.rule  # the request's URL rule, for /metrics
         start_response(status, [*self.headers, ("Content-Length", str(len(body))),
                                 ("X-Request-Id", os.urandom(16).hex()), *headers])
         return [body]
@@ -283,12 +283,14 @@ class PlainRoutes:
         if headers is None:
             raise HandOver
         environ[ratelimit.COUNTED] = True
+        environ[ratelimit.COUNTED_HEADERS] = headers
         return headers
 
     def _error(self, environ: dict, start_response: Callable, error: BaseException
                ) -> Iterable[bytes]:
-        """Step 6 for an error: the app's own handlers and after-request hooks. The
-        transaction was rolled back and the session removed when the app context ended."""
+        """Step 6 for an error: the app's own handlers and after-request hooks, and the
+        headers of step 2's count (Flask-Limiter's on Flask's answer). The transaction
+        was rolled back and the session removed when the app context ended."""
         app = self.app
         with app.request_context(environ):
             g.request_id = os.urandom(16).hex()  # as api/logs.py gives a request without one
@@ -297,6 +299,8 @@ class PlainRoutes:
             except Exception as unhandled:  # noqa: BLE001 - no handler: Flask's 500
                 answer = app.handle_exception(unhandled)
             response = app.process_response(app.make_response(answer))
+            ratelimit.add_counted_headers(response, environ.get(ratelimit.COUNTED_HEADERS),
+                                          app.config)
             return response(environ, start_response)
 
 

@@ -17,6 +17,7 @@ from flask_limiter import Limiter
 from flask_limiter.constants import ConfigVars
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from werkzeug.http import http_date, parse_date
 
 from points.errors import DomainError
 
@@ -52,6 +53,8 @@ def _department_key() -> str:
 # request against its route's limit (`count_outside_flask`): if it then leaves the
 # request to Flask, Flask-Limiter does not count it a second time.
 COUNTED = "credit.rate_limit_counted"
+# Beside it, the headers of that count (`count_outside_flask`), for an error answer.
+COUNTED_HEADERS = "credit.rate_limit_headers"
 
 
 def _counted_already() -> bool:
@@ -83,6 +86,26 @@ def count_outside_flask(limiter: Limiter, config: Mapping[str, Any], limit_value
     return [(config.get(ConfigVars.HEADER_LIMIT) or "X-RateLimit-Limit", str(items[0].amount)),
             (config.get(ConfigVars.HEADER_REMAINING) or "X-RateLimit-Remaining", str(remaining)),
             (config.get(ConfigVars.HEADER_RESET) or "X-RateLimit-Reset", str(int(window_reset + 1)))]
+
+
+def add_counted_headers(response, counted: list[tuple[str, str]] | None,
+                        config: Mapping[str, Any]) -> None:
+    """An error answer to a request a plain route's run counted: the headers Flask-Limiter
+    adds to it — the count's X-RateLimit-* and Retry-After, the seconds until the window
+    resets or the answer's own Retry-After if that is later."""
+    if not counted:
+        return
+    for name, value in counted:
+        response.headers.add(name, value)
+    reset_at = int(dict(counted)[config.get(ConfigVars.HEADER_RESET) or "X-RateLimit-Reset"])
+    now = time.time()
+    own = response.headers.get("Retry-After")
+    if own is not None:
+        when = parse_date(own)
+        reset_at = max(int(when.timestamp() if when is not None else now + int(own)), reset_at)
+    response.headers[config.get(ConfigVars.HEADER_RETRY_AFTER) or "Retry-After"] = (
+        http_date(reset_at) if config.get(ConfigVars.HEADER_RETRY_AFTER_VALUE) == "http-date"
+        else str(int(reset_at - now)))
 
 
 # -- admin sign-in lockout -------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Embedded by default (a temporary SQLite file and the in-process Redis stand-in);
 with DATABASE_URL / REDIS_URL set, PostgreSQL and Redis — never the development
-database (a `_test` database beside it) nor its Redis db (db 15 unless given).
+database (a `_test` database beside it, unless its name ends in `test`) nor its Redis
+db (db 15 unless TEST_REDIS_DB says). TEST_DATABASE_URL, when set, names the test
+database itself: it is used as named (and made if missing).
 """
 from __future__ import annotations
 
@@ -12,18 +14,19 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy import create_engine, text
 
-from points.models import Base
+from tests.builders.servers import clean
 
 TEST_REDIS_DB = os.environ.get("TEST_REDIS_DB", "15")
 
 
 def _test_database_url(tmp_dir) -> str:
-    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    named = os.environ.get("TEST_DATABASE_URL")
+    url = named or os.environ.get("DATABASE_URL")
     if not url or url.startswith("sqlite"):
         return f"sqlite:///{tmp_dir}/test.db"
     parts = urlsplit(url)
     name = parts.path.lstrip("/") or "credit"
-    if not name.endswith("test"):
+    if not named and not name.endswith("test"):
         name = f"{name}_test"
     test_url = urlunsplit(parts._replace(path="/" + name))
     admin = create_engine(urlunsplit(parts._replace(path="/postgres")).replace(
@@ -75,26 +78,9 @@ def app(settings):
     application.extensions["credit"].db.engine.dispose()
 
 
-def _clean(app) -> None:
-    state = app.extensions["credit"]
-    engine = state.db.engine
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                              + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
-    state.redis.flushdb()
-    from points.office import workdays
-
-    workdays.invalidate()  # the office's arrangements went with the tables
-
-
 @pytest.fixture
 def clean_app(app):
-    _clean(app)
+    clean(app)
     yield app
     app.extensions["credit"].db.remove()
 
@@ -129,6 +115,35 @@ def dispatched(app, monkeypatch):
 
 
 @pytest.fixture
+def plain_runs(monkeypatch):
+    """The routes (their rules) a plain run started on, in order (api/pipeline.py
+    `PlainRoutes._run`): with `dispatched`, which of the two answered a request."""
+    from api.pipeline import PlainRoutes
+
+    runs = []
+    real = PlainRoutes._run
+
+    def counting(self, route, environ):
+        runs.append(route.rule)
+        return real(self, route, environ)
+
+    monkeypatch.setattr(PlainRoutes, "_run", counting)
+    return runs
+
+
+@pytest.fixture
+def counter(app, client):
+    """The merchant counter: an approved merchant whose owner's seats are cached (the
+    perk was made through Flask, which cached them), and a perk with room for many
+    grants. (merchant, perk)"""
+    from tests.builders.merchants import approved_merchant, make_perk
+
+    merchant = approved_merchant(app, client)
+    perk = make_perk(client, merchant, total_quota=50)
+    return merchant, perk
+
+
+@pytest.fixture
 def wechat_login(app, httpserver):
     """The app's WeChat login client (jscode2session) pointed at a local stub server."""
     client = app.extensions["credit"].wechat
@@ -141,11 +156,11 @@ def wechat_login(app, httpserver):
 @pytest.fixture
 def face_wechat(app, httpserver):
     """Face verification through WeChat's APIs, answered by a local stub
-    (tests/face_stub.py) instead of the development stand-in; sign people in with
+    (tests/builders/face_stub.py) instead of the development stand-in; sign people in with
     `dev_login(client, openid)` and tell the stub whose face each account has
     (`stub.person("dev:" + openid, number, name)`)."""
     from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
-    from tests.face_stub import FaceStub
+    from tests.builders.face_stub import FaceStub
 
     state = app.extensions["credit"]
     config = app.config

@@ -8,7 +8,8 @@ import io
 import time_machine
 
 from points.office import assessment
-from tests.helpers import admin_headers, department, push, resident, valid_id
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 

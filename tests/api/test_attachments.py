@@ -7,10 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import os
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
@@ -18,33 +16,9 @@ from werkzeug.test import encode_multipart
 from points.infra.db import today
 from points.models.attachments import Attachment, AttachmentCitation
 from points.workflows import attachments
-from tests.api.test_repairs import person, record_for
-from tests.helpers import auth, department, dev_login
-
-
-def png(size=(24, 16), noise: bool = False) -> bytes:
-    out = io.BytesIO()
-    image = (Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)) if noise
-             else Image.new("RGB", size, (200, 30, 30)))
-    image.save(out, "PNG")
-    return out.getvalue()
-
-
-def jpeg() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (32, 32), (30, 120, 200)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def pdf() -> bytes:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    writer.add_blank_page(width=200, height=200)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
+from tests.builders.departments import department, record_for
+from tests.builders.files import jpeg, pdf, png
+from tests.builders.residents import auth, dev_login, person
 
 FILES = {"application/pdf": (pdf, "缴款书.pdf"), "image/jpeg": (jpeg, "收据.jpg"),
          "image/png": (png, "整改照片.png")}

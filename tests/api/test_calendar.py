@@ -14,9 +14,10 @@ import pytest
 import time_machine
 
 from points.office import workdays
-from tests.api.test_repairs import apply, at, person
-from tests.conftest import _clean
-from tests.helpers import admin_headers, department, push
+from tests.builders.clock import at
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import apply, person
+from tests.builders.servers import clean
 
 CALENDAR = "/v1/admin/calendar/2027"
 ARRANGEMENT = {
@@ -29,7 +30,7 @@ ARRANGEMENT = {
 def _forget_the_arrangement(app):
     """Later tests (the unit tests of points/office/workdays.py among them) meet no 2027 entry."""
     yield
-    _clean(app)
+    clean(app)
 
 
 def _day(calendar: dict, day: str) -> dict:

@@ -16,7 +16,8 @@ from sqlalchemy import event
 from api import extensions
 from api.config import load_config
 from api.extensions import SentinelURL, make_engine, make_redis
-from tests.helpers import admin_headers, resident, valid_id
+from tests.builders.departments import admin_headers
+from tests.builders.residents import resident, valid_id
 
 # -- Sentinel ----------------------------------------------------------------------------
 
@@ -60,7 +61,7 @@ class SentinelServers:
     """A Redis server and one Sentinel naming it the primary of `credit`."""
 
     def __init__(self, directory) -> None:
-        from tests.service.test_faults import RedisServer, free_port
+        from tests.builders.servers import RedisServer, free_port
 
         self.primary = RedisServer()
         self.primary.start()

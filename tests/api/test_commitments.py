@@ -5,8 +5,9 @@ from __future__ import annotations
 import time_machine
 from sqlalchemy import select
 
-from tests.api.test_repairs import apply, at, my_record, person, points, record_for
-from tests.helpers import admin_headers, department
+from tests.builders.clock import at
+from tests.builders.departments import admin_headers, department, record_for
+from tests.builders.residents import apply, my_record, person, points
 
 
 def commit(client, who: dict, **body):

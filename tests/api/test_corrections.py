@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from points.infra.db import SHANGHAI
 from points.models import CreditRecord, QualityIssue
-from tests.helpers import department, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
 
 
 def _at(day: str):

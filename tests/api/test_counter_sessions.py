@@ -1,14 +1,21 @@
-"""Sessions ended at the merchant counter (issue 18 part 4): the counter's fast path
-(api/counter_fastpath.py) refuses a clerk's access token the moment its session ends,
-by logout or by the reuse of a spent refresh token, as Flask does; nothing is spent."""
+"""Sessions ended at the merchant counter (issue 18 part 4): the counter's plain run
+(api/pipeline.py) refuses a clerk's access token the moment its session ends, by
+logout or by the reuse of a spent refresh token, with the answer Flask gives; nothing
+is spent."""
 from __future__ import annotations
 
 import pytest
 
-from tests.api.test_counter_fastpath import _person, _redeem, _tally, _verify
-from tests.api.test_merchants import approved_merchant
-from tests.api.test_perks_redemptions import code_for, make_perk
-from tests.helpers import auth, dev_login
+from tests.builders.merchants import (
+    approved_merchant,
+    code_for,
+    customer,
+    grant,
+    make_perk,
+    scan,
+    tally,
+)
+from tests.builders.residents import auth, dev_login
 
 
 def _clerk(client, merchant: dict) -> dict:
@@ -23,31 +30,38 @@ def _clerk(client, merchant: dict) -> dict:
 
 
 @pytest.mark.parametrize("ended_by", ["logout", "refresh_reuse"])
-def test_an_ended_session_is_refused_at_the_counter(app, client, dispatched, ended_by):
+def test_an_ended_session_is_refused_at_the_counter(app, client, dispatched, plain_runs,
+                                                   monkeypatch, ended_by):
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=50)
     clerk = _clerk(client, merchant)
     refreshed = client.post("/v1/auth/refresh",
                             json={"refresh_token": clerk["refresh_token"]}).json
     later = auth(refreshed["access_token"])  # the same session, a later access token
-    token = code_for(client, _person(client))
+    token = code_for(client, customer(client))
     dispatched.clear()
-    verified = _verify(client, later, token, perk["id"])
-    assert verified.status_code == 201 and dispatched == [], verified.json  # the fast path
+    verified = scan(client, later, token, perk["id"])
+    assert verified.status_code == 201 and dispatched == [], verified.json  # the plain run
 
     if ended_by == "logout":
         assert client.post("/v1/auth/logout", headers=later).status_code == 204
     else:  # the spent refresh token used again: the whole family ends
         r = client.post("/v1/auth/refresh", json={"refresh_token": clerk["refresh_token"]})
         assert r.status_code == 401
-    token = code_for(client, _person(client))
+    token = code_for(client, customer(client))
     for headers in (clerk["headers"], later):
-        dispatched.clear()
-        r = _verify(client, headers, token, perk["id"])
-        assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED", r.json
-        r = _redeem(client, headers, verified.json["id"])
-        assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED", r.json
-        assert dispatched == [1, 1]  # the fast path stepped aside; Flask refused
-    assert _tally(app) == {"used": 0, "grants": 0, "verifications": 1, "spent": 1}
+        answers = {}
+        for plain in (True, False):
+            monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", plain)
+            dispatched.clear()
+            plain_runs.clear()
+            answers[plain] = [scan(client, headers, token, perk["id"]),
+                              grant(client, headers, verified.json["id"])]
+            # the plain run refused both itself; switched off, Flask did
+            assert (len(plain_runs), dispatched) == ((2, []) if plain else (0, [1, 1]))
+        for r, flask in zip(answers[True], answers[False], strict=True):
+            assert r.status_code == 401 and r.json["error_code"] == "UNAUTHENTICATED", r.json
+            assert (r.status_code, r.json) == (flask.status_code, flask.json)
+    assert tally(app) == {"used": 0, "grants": 0, "verifications": 1, "spent": 1}
     # The owner's session is another one: the code is still good at the counter.
-    assert _verify(client, merchant["headers"], token, perk["id"]).status_code == 201
+    assert scan(client, merchant["headers"], token, perk["id"]).status_code == 201

@@ -2,18 +2,17 @@
 "Perks and the counter"): `eligible` means the grant would succeed today, the
 per-resident limit among the reasons (`limit_reached`, in the stats too); a restricted
 resident is `not_eligible` at level `D`; staff cannot verify or redeem their own code
-(409 OWN_CODE). Each story runs with the counter's fast path off and on; `dispatched`
-says which path answered."""
+(409 OWN_CODE). Each story runs with the counter's plain run (api/pipeline.py) off
+and on; `dispatched` says whether Flask answered."""
 from __future__ import annotations
 
 import pytest
 
-from tests.api.test_counter_fastpath import _person, _redeem, _verify
-from tests.api.test_merchants import approved_merchant
-from tests.api.test_perks_redemptions import code_for, make_perk
-from tests.helpers import auth, department, dev_login, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.merchants import approved_merchant, code_for, customer, grant, make_perk, scan
+from tests.builders.residents import auth, dev_login, resident, valid_id
 
-BOTH_PATHS = pytest.mark.parametrize("fast", [False, True], ids=["flask", "fast"])
+BOTH_PATHS = pytest.mark.parametrize("plain", [False, True], ids=["flask", "plain"])
 
 
 def _listed(client, person: dict, perk_id: int) -> dict:
@@ -29,64 +28,66 @@ def _stats(client, merchant: dict) -> dict:
 
 @BOTH_PATHS
 def test_eligible_says_the_per_resident_limit_is_reached(app, client, dispatched, monkeypatch,
-                                                         fast):
-    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", fast)
+                                                         plain):
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", plain)
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=50, per_resident_limit=1)
     staff = merchant["headers"]
-    person = _person(client)
+    person = customer(client)
     listed = _listed(client, person, perk["id"])
     assert (listed["eligible"], listed["reasons"]) == (True, [])
 
-    first = _verify(client, staff, code_for(client, person), perk["id"])
+    first = scan(client, staff, code_for(client, person), perk["id"])
     assert first.status_code == 201 and first.json["eligible"] is True, first.json
-    granted = _redeem(client, staff, first.json["id"])
+    granted = grant(client, staff, first.json["id"])
     assert granted.status_code == 201, granted.json
 
     listed = _listed(client, person, perk["id"])
     assert (listed["eligible"], listed["reasons"]) == (False, ["limit_reached"])
     token = code_for(client, person)
     dispatched.clear()
-    again = _verify(client, staff, token, perk["id"])
-    assert dispatched == ([] if fast else [1])  # a refusal is still the scan's 201
+    again = scan(client, staff, token, perk["id"])
+    assert dispatched == ([] if plain else [1])  # a refusal is still the scan's 201
     assert again.status_code == 201, again.json
     assert (again.json["eligible"], again.json["reasons"]) == (False, ["limit_reached"])
-    r = _redeem(client, staff, again.json["id"])
+    r = grant(client, staff, again.json["id"])
     assert r.status_code == 409 and r.json["error_code"] == "LIMIT_REACHED", r.json
     assert _stats(client, merchant)["refusals_by_reason"] == {"limit_reached": 1}
 
     # another resident is not held to this one's limit
-    other = _person(client, name="李四")
-    assert _verify(client, staff, code_for(client, other), perk["id"]).json["eligible"] is True
+    other = customer(client, name="李四")
+    assert scan(client, staff, code_for(client, other), perk["id"]).json["eligible"] is True
 
     # a reversed grant no longer counts: eligible again
     r = client.post(f"/v1/merchant/redemptions/{granted.json['id']}/reverse", headers=staff,
                     json={"reason": "游客退票"})
     assert r.status_code == 200, r.json
     assert _listed(client, person, perk["id"])["eligible"] is True
-    third = _verify(client, staff, code_for(client, person), perk["id"])
+    third = scan(client, staff, code_for(client, person), perk["id"])
     assert (third.json["eligible"], third.json["reasons"]) == (True, [])
-    assert _redeem(client, staff, third.json["id"]).status_code == 201
+    assert grant(client, staff, third.json["id"]).status_code == 201
 
 
 @BOTH_PATHS
-def test_a_limit_of_two_allows_two_grants(app, client, monkeypatch, fast):
-    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", fast)
+def test_a_limit_of_two_allows_two_grants(app, client, plain_runs, monkeypatch, plain):
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", plain)
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=50, per_resident_limit=2)
-    person = _person(client)
+    person = customer(client)
     for _ in range(2):
-        v = _verify(client, merchant["headers"], code_for(client, person), perk["id"]).json
+        v = scan(client, merchant["headers"], code_for(client, person), perk["id"]).json
         assert v["eligible"] is True, v
-        assert _redeem(client, merchant["headers"], v["id"]).status_code == 201
-    v = _verify(client, merchant["headers"], code_for(client, person), perk["id"]).json
+        assert grant(client, merchant["headers"], v["id"]).status_code == 201
+    v = scan(client, merchant["headers"], code_for(client, person), perk["id"]).json
     assert (v["eligible"], v["reasons"]) == (False, ["limit_reached"])
+    counter_runs = [rule for rule in plain_runs if rule.startswith("/v1/merchant/")]
+    assert len(counter_runs) == (5 if plain else 0)  # three scans, two grants
 
 
 @BOTH_PATHS
 def test_a_merchant_never_learns_that_a_resident_is_restricted(app, client, dispatched,
-                                                               monkeypatch, fast):
-    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", fast)
+                                                               monkeypatch, plain):
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", plain)
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, min_level="D", total_quota=50)
     court = department(app, client, code="court")
@@ -101,13 +102,13 @@ def test_a_merchant_never_learns_that_a_resident_is_restricted(app, client, disp
 
     token = code_for(client, defaulter)
     dispatched.clear()
-    r = _verify(client, merchant["headers"], token, perk["id"])
-    assert dispatched == ([] if fast else [1])
+    r = scan(client, merchant["headers"], token, perk["id"])
+    assert dispatched == ([] if plain else [1])
     assert r.status_code == 201, r.json
     assert (r.json["eligible"], r.json["level"], r.json["reasons"]) == (
         False, "D", ["not_eligible"])
     assert "restrict" not in r.get_data(as_text=True)
-    r = _redeem(client, merchant["headers"], r.json["id"])
+    r = grant(client, merchant["headers"], r.json["id"])
     assert r.status_code == 403, r.json
     assert (r.json["error_code"], r.json["reasons"]) == ("NOT_ELIGIBLE", ["not_eligible"])
     stats = _stats(client, merchant)
@@ -117,8 +118,8 @@ def test_a_merchant_never_learns_that_a_resident_is_restricted(app, client, disp
 
 @BOTH_PATHS
 def test_staff_cannot_verify_or_redeem_their_own_code(app, client, dispatched, monkeypatch,
-                                                      fast):
-    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", fast)
+                                                      plain):
+    monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", plain)
     owner = resident(client, id_number=valid_id(birth="19870707", seq=41), name="王店主")
     merchant = approved_merchant(app, client, owner=owner)
     perk = make_perk(client, merchant, min_level="D", total_quota=50)
@@ -133,16 +134,16 @@ def test_staff_cannot_verify_or_redeem_their_own_code(app, client, dispatched, m
 
     token = code_for(client, owner)
     dispatched.clear()
-    r = _verify(client, owner["headers"], token, perk["id"])
+    r = scan(client, owner["headers"], token, perk["id"])
     assert r.status_code == 409 and r.json["error_code"] == "OWN_CODE", r.json
-    assert dispatched == [1]  # refusals are Flask's on either path
+    assert dispatched == ([] if plain else [1])  # refused by whichever ran the scan
     # nothing was spent: a colleague may scan the same code
-    r = _verify(client, clerk, token, perk["id"])
+    r = scan(client, clerk, token, perk["id"])
     assert r.status_code == 201 and r.json["eligible"] is True, r.json
     verification_id = r.json["id"]
     dispatched.clear()
-    r = _redeem(client, owner["headers"], verification_id)
+    r = grant(client, owner["headers"], verification_id)
     assert r.status_code == 409 and r.json["error_code"] == "OWN_CODE", r.json
-    assert dispatched == [1]
-    r = _redeem(client, clerk, verification_id)
+    assert dispatched == ([] if plain else [1])
+    r = grant(client, clerk, verification_id)
     assert r.status_code == 201, r.json

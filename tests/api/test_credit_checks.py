@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from points.employment.credit_checks import checks_missing_feedback
 from points.models import Subject
-from tests.helpers import department, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 CHECK = "/v1/dept/credit-checks"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from points.errors import Conflict
-from tests.helpers import department
+from tests.builders.departments import department
 
 
 def test_huge_path_ids_are_not_found(app, client):

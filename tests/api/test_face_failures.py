@@ -12,8 +12,8 @@ from sqlalchemy import select
 from werkzeug import Response
 
 from points.models import AuditEntry, FaceVerification, User
-from tests.api.test_face_verification import NAME, finish, signed_in, start
-from tests.helpers import valid_id
+from tests.builders.face import NAME, finish, signed_in, start
+from tests.builders.residents import valid_id
 
 
 def _audits(session, action: str) -> list[AuditEntry]:

@@ -1,5 +1,5 @@
 """Face verification (人脸核身) before any binding: WeChat's getVerifyId and
-queryVerifyInfo against a local stub (tests/face_stub.py), every failure included,
+queryVerifyInfo against a local stub (tests/builders/face_stub.py), every failure included,
 and the development stand-in that production cannot have."""
 from __future__ import annotations
 
@@ -11,30 +11,8 @@ import time_machine
 from sqlalchemy import select
 
 from points.models import AuditEntry, FaceVerification, User
-from tests.helpers import auth, dev_login, valid_id
-
-NAME = "王小明"
-
-
-def signed_in(client, stub, openid: str, number: str | None = None, name: str = NAME) -> dict:
-    """A resident whose face is that of the person of `number` (for the stub)."""
-    headers = auth(dev_login(client, openid)["access_token"])
-    if number is not None:
-        stub.person("dev:" + openid, number, name)
-    return headers
-
-
-def start(client, headers, number: str, name: str = NAME, status: int = 201):
-    r = client.post("/v1/me/identity/verifications", headers=headers,
-                    json={"name": name, "id_number": number})
-    assert r.status_code == status, r.json
-    return r.json
-
-
-def finish(client, headers, verify_id: str, status: int = 200, **extra):
-    r = client.put("/v1/me/identity", headers=headers, json={"verify_id": verify_id, **extra})
-    assert r.status_code == status, r.json
-    return r.json
+from tests.builders.face import NAME, finish, signed_in, start
+from tests.builders.residents import auth, dev_login, valid_id
 
 
 def audits(session, action: str) -> list[AuditEntry]:

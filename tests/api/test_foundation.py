@@ -1,7 +1,7 @@
 """Foundation: errors, OpenAPI, health, identity, consents, access control."""
 from __future__ import annotations
 
-from tests.helpers import auth, bind, dev_login, resident, valid_id
+from tests.builders.residents import auth, bind, dev_login, resident, valid_id
 
 
 def test_health(client):

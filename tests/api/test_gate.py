@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from tests.helpers import department, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
 
 
 def test_cached_points_read_makes_no_database_query(app, client):

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api.logs import JsonFormatter
-from tests.helpers import dev_login
+from tests.builders.residents import dev_login
 
 OPENID = "wx-openid-7f3a9c21"
 
@@ -121,7 +121,7 @@ def test_the_assessment_csv_neutralises_formulas(app, client):
     import csv
     import io
 
-    from tests.helpers import admin_headers, department
+    from tests.builders.departments import admin_headers, department
 
     names = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR",
              "普通 局"]

@@ -13,7 +13,8 @@ from api import field_messages
 from api.smorest import STATUS_ERROR_CODES, STATUS_MESSAGES
 from points import errors as domain
 from points import i18n
-from tests.helpers import department, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
 
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_CLASSES = {name for name, cls in inspect.getmembers(domain, inspect.isclass)

@@ -10,7 +10,8 @@ from sqlalchemy import select, text
 from incentives.models import VerificationToken
 from points.models import AccessLogEntry, AuditEntry, User
 from points.models.workflows import OutboxMessage
-from tests.helpers import auth, department, dev_login, push, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import auth, dev_login, valid_id
 
 NAME = "赵六"
 CREDIT_READS = ("/v1/me/points", "/v1/me/points/history", "/v1/me/records")

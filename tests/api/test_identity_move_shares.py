@@ -3,9 +3,8 @@ part 2) ends at once the report links the earlier account shared: a family openi
 gets the Chinese 410 page, the mini-program's read 410, and no view is logged."""
 from __future__ import annotations
 
-from tests.api.test_report_page import page_text, report_worker
-from tests.api.test_worker_reports import NAME, access_log, at, share, sign_in
-from tests.helpers import bind
+from tests.builders.residents import bind
+from tests.builders.workers import NAME, access_log, at, page_text, report_worker, share, sign_in
 
 
 def test_the_earlier_accounts_report_links_end_when_the_binding_moves(app, client):

@@ -10,7 +10,8 @@ import pytest
 from api.routes.department import AcceptedSchema, BatchSchema, PlainList
 from api.smorest import Schema
 from points.i18n import translate_tree
-from tests.helpers import department, valid_id
+from tests.builders.departments import department
+from tests.builders.residents import valid_id
 
 
 @pytest.fixture

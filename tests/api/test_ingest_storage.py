@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from points.models import CreditRecord, QualityIssue, Subject
-from tests.helpers import department, resident, valid_id
+from tests.builders.departments import department
+from tests.builders.residents import resident, valid_id
 
 
 @pytest.fixture

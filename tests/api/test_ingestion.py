@@ -7,7 +7,8 @@ import threading
 import pytest
 import time_machine
 
-from tests.helpers import department, resident, valid_id
+from tests.builders.departments import department
+from tests.builders.residents import resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NUMBER = valid_id(seq=11)

@@ -1,36 +1,9 @@
 """Merchants: apply → approve/reject → staff and invitations → suspension; who may call what."""
 from __future__ import annotations
 
-import itertools
-
-from stdnum.cn import uscc as gb32100
-
-from tests.helpers import admin_headers, auth, dev_login, resident
-
-_codes = itertools.count(1)
-
-
-def valid_uscc(seq: int | None = None) -> str:
-    body = f"91430104MA4L{(seq or next(_codes)):05d}"
-    return body + gb32100.calc_check_digit(body)
-
-
-def approved_merchant(app, client, *, name: str = "岳麓山景区", sector: str = "tourism",
-                      owner: dict | None = None) -> dict:
-    """An approved merchant; returns its id, the owner's headers (and openid, to sign in
-    again after travelling in time) and the admin's headers."""
-    if owner is None:
-        openid = f"owner-{next(_codes)}"
-        owner = {"headers": auth(dev_login(client, openid)["access_token"]), "openid": openid}
-    r = client.post("/v1/merchants", headers=owner["headers"],
-                    json={"name": name, "uscc": valid_uscc(), "sector": sector})
-    assert r.status_code == 201, r.json
-    admin = admin_headers(app, client)
-    merchant_id = r.json["id"]
-    r = client.post(f"/v1/admin/merchants/{merchant_id}/approve", headers=admin)
-    assert r.status_code == 200, r.json
-    return {"id": merchant_id, "headers": owner["headers"], "openid": owner.get("openid"),
-            "admin": admin}
+from tests.builders.departments import admin_headers
+from tests.builders.merchants import approved_merchant, valid_uscc
+from tests.builders.residents import auth, dev_login, resident
 
 
 def test_apply_approve_and_owner_reaches_merchant_routes(app, client):

@@ -1,5 +1,5 @@
 """What an operator watches (api/metrics.py): `/metrics` scraped in Prometheus's format,
-the fast paths counted, the state read from Redis and the database, the endpoint closed
+the plain runs (api/pipeline.py) counted, the state read from Redis and the database, the endpoint closed
 in production, the liveness and readiness endpoints, and several processes' figures
 added up in multiprocess mode."""
 from __future__ import annotations
@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from api.config import load_config
 from points.infra.db import utcnow
 from points.models.workflows import OutboxMessage
-from tests.api.test_counter_fastpath import _person, _verify, counter  # noqa: F401
-from tests.api.test_perks_redemptions import code_for
-from tests.helpers import resident, valid_id
+from tests.builders.merchants import code_for, customer, scan
+from tests.builders.residents import resident, valid_id
 
 
 def scrape(client, **kwargs) -> dict[tuple[str, tuple], float]:
@@ -64,19 +63,19 @@ def test_requests_are_timed_per_route_and_status(client):
     assert after[bucket] >= 1
 
 
-def test_fast_paths_are_counted_with_the_score_cache(app, client, dispatched, counter):  # noqa: F811
+def test_plain_runs_are_counted_with_the_score_cache(app, client, dispatched, counter):
     person = resident(client, id_number=valid_id(seq=641))
     before = scrape(client)
     assert client.get("/v1/me/points", headers=person["headers"]).status_code == 200  # miss
     dispatched.clear()
     assert client.get("/v1/me/points", headers=person["headers"]).status_code == 200  # hit
-    assert dispatched == []  # answered by api/fastpath.py
+    assert dispatched == []  # answered by the plain run (api/pipeline.py)
     merchant, perk = counter
-    holder = _person(client)
+    holder = customer(client)
     token = code_for(client, holder)
     dispatched.clear()
-    scan = _verify(client, merchant["headers"], token, perk["id"])
-    assert scan.status_code == 201 and dispatched == []  # api/counter_fastpath.py
+    scanned = scan(client, merchant["headers"], token, perk["id"])
+    assert scanned.status_code == 201 and dispatched == []  # the counter's plain run
     after = scrape(client)
 
     def more(name, labels=()):

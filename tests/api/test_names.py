@@ -8,7 +8,8 @@ import itertools
 import pytest
 
 from points.people.identity import normalise_name, same_name
-from tests.helpers import auth, department, dev_login, push, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import auth, dev_login, valid_id
 
 _refs = itertools.count(1)
 

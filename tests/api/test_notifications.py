@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from points.models import Notification
 from points.models.workflows import OutboxMessage
-from tests.helpers import auth, bind, department, dev_login, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import auth, bind, dev_login, resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 URL = "/v1/me/notifications"

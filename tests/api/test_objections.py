@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time_machine
 
-from tests.api.test_repairs import at, my_record, person, points, record_for
-from tests.helpers import department
+from tests.builders.clock import at
+from tests.builders.departments import department, record_for
+from tests.builders.residents import my_record, person, points
 
 
 def object_to(client, who: dict, record_id: int, reason: str = "处罚对象错误，当日本人不在长沙"):

@@ -4,7 +4,9 @@ from __future__ import annotations
 import tomllib
 
 from points.rules.rulesets import default_rule_set
-from tests.helpers import admin_headers, department, push, resident, run_jobs, valid_id
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import resident, valid_id
+from tests.builders.servers import run_jobs
 
 
 def toml_of(rules: dict) -> str:

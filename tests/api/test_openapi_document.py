@@ -109,7 +109,7 @@ def test_idempotency_keys_and_rate_limits_are_documented_where_honoured(app, cli
 def test_x_pagination_is_documented_as_the_json_text_it_is(client):
     import json
 
-    from tests.helpers import resident
+    from tests.builders.residents import resident
 
     spec = client.get("/openapi.json").json
     header = spec["paths"]["/v1/me/records"]["get"]["responses"]["200"]["headers"]["X-Pagination"]
@@ -150,7 +150,7 @@ def test_error_codes_are_an_enum_and_listed_per_operation(client):
 
 def test_every_error_answer_a_test_meets_is_documented_for_its_operation(client):
     """Spot checks over HTTP: the code answered is among the operation's documented ones."""
-    from tests.helpers import auth, dev_login
+    from tests.builders.residents import auth, dev_login
 
     spec = client.get("/openapi.json").json
     me = {"headers": auth(dev_login(client)["access_token"])}  # no identity bound

@@ -8,37 +8,9 @@ import pytest
 import time_machine
 
 from points.infra.db import today
-from tests.api.test_merchants import approved_merchant
-from tests.helpers import auth, department, dev_login, push, resident, valid_id
-
-PERK = {"title": "门票八折", "description": "凭码购票八折", "min_level": "A",
-        "benefit": {"kind": "discount", "value": "8折"}, "total_quota": 2,
-        "per_resident_limit": 1, "valid_from": "2020-01-01", "valid_until": "2099-12-31"}
-
-
-def make_perk(client, merchant: dict, **overrides) -> dict:
-    r = client.post("/v1/merchant/perks", headers=merchant["headers"], json={**PERK, **overrides})
-    assert r.status_code == 201, r.json
-    assert r.headers["ETag"]
-    return r.json
-
-
-def code_for(client, person: dict) -> str:
-    r = client.post("/v1/me/verification-tokens", headers=person["headers"])
-    assert r.status_code == 201, r.json
-    return r.json["token"]
-
-
-def verify(client, merchant: dict, person: dict, perk_id: int) -> dict:
-    r = client.post("/v1/merchant/verifications", headers=merchant["headers"],
-                    json={"token": code_for(client, person), "perk_id": perk_id})
-    assert r.status_code == 201, r.json
-    return r.json
-
-
-def redeem(client, merchant: dict, verification_id: int, key: str):
-    return client.post("/v1/merchant/redemptions", json={"verification_id": verification_id},
-                       headers={**merchant["headers"], "Idempotency-Key": key})
+from tests.builders.departments import department, push
+from tests.builders.merchants import PERK, approved_merchant, code_for, make_perk, redeem, verify
+from tests.builders.residents import auth, dev_login, resident, valid_id
 
 
 def test_code_verify_redeem_replay_limit_quota(app, client):

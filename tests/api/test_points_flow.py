@@ -3,15 +3,14 @@ end and revoke, windows ending with the passing of time."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 
 import pytest
 import time_machine
 
-from tests.helpers import department, push, resident, signed_in, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, signed_in, valid_id
+from tests.builders.rules import GOLDEN
 
-GOLDEN = json.loads((Path(__file__).parent.parent / "unit" / "golden_cases.json").read_text())
 SAMPLE = ["volunteer-cap", "general-penalty-last-day", "defaulter-removed",
           "serious-penalty-leap-day", "mixed", "aaa", "floor"]
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

@@ -6,7 +6,8 @@ import datetime as dt
 from sqlalchemy import text
 
 from points.models import AccessLogEntry, User
-from tests.helpers import auth, bind, department, dev_login, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import auth, bind, dev_login, resident, valid_id
 
 
 def test_closing_the_account_then_binding_again(app, client, session):

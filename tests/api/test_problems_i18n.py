@@ -9,7 +9,8 @@ import datetime as dt
 
 import time_machine
 
-from tests.helpers import department, valid_id
+from tests.builders.departments import department
+from tests.builders.residents import valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 EN = {"Accept-Language": "en"}

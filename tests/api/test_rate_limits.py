@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import department, resident, valid_id
+from tests.builders.departments import department
+from tests.builders.residents import resident, valid_id
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from points.infra.db import SHANGHAI
 from points.models import CreditRecord
 from points.rules.engine import RecordFacts, compute, window
 from points.rules.rulesets import default_rule_set
-from tests.helpers import admin_headers, department, push, resident, valid_id
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import resident, valid_id
 
 
 def _at(day: str):

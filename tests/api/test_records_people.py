@@ -3,7 +3,8 @@ revoked record never repairable, the public list of departments, and the consent
 policy in force."""
 from __future__ import annotations
 
-from tests.helpers import auth, department, dev_login, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import auth, dev_login, resident, valid_id
 
 
 def test_records_carry_department_and_document_number(app, client):

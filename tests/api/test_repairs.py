@@ -3,63 +3,12 @@ deadline in Chinese working days, the points coming back, and the wrong callers.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import time_machine
 
-from tests.helpers import auth, bind, department, dev_login, push, valid_id
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-_people = itertools.count(1)
-
-
-def at(day: str, hour: int = 10) -> dt.datetime:
-    """A moment on a Shanghai calendar day."""
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour), SHANGHAI)
-
-
-def person(client, name: str = "张三", seq: int | None = None) -> dict:
-    """A resident with a bound identity and the credit_points consent; `login()`
-    signs in again (e.g. after the clock moved past the token's life)."""
-    openid = f"wf-{next(_people)}"
-    number = valid_id(seq=seq if seq is not None else 100 + next(_people) % 800)
-    tokens = dev_login(client, openid)
-    headers = auth(tokens["access_token"])
-    bind(client, headers, name, number)
-    r = client.put("/v1/me/consents/credit_points", headers=headers,
-                   json={"granted": True, "policy_version": "2026-01"})
-    assert r.status_code == 200, r.json
-    who = {"openid": openid, "id_number": number, "name": name, "headers": headers,
-           "user_id": tokens["user"]["id"]}
-    who["login"] = lambda: who.update(headers=auth(dev_login(client, openid)["access_token"]))
-    return who
-
-
-def record_for(client, dept: dict, who: dict, type_: str = "admin.penalty.general",
-               decided_on: str = "2026-06-01", **extra) -> int:
-    fields = {"decided_on": decided_on} if "occurred_on" not in extra else {}
-    result = push(client, dept, {"type": type_, "id_number": who["id_number"],
-                                 "name": who["name"], **fields, **extra})
-    return result["accepted"][0]["record_id"]
-
-
-def points(client, who: dict) -> int:
-    r = client.get("/v1/me/points", headers=who["headers"])
-    assert r.status_code == 200, r.json
-    return r.json["points"]
-
-
-def my_record(client, who: dict, record_id: int) -> dict:
-    r = client.get("/v1/me/records", headers=who["headers"])
-    assert r.status_code == 200, r.json
-    return next(rec for rec in r.json if rec["id"] == record_id)
-
-
-def apply(client, who: dict, record_id: int, **body):
-    payload = {"record_id": record_id, "statement": "罚款已缴清，整改完毕",
-               "commitment": "今后依法经营，不再发生同类违法行为",
-               "evidence": [{"kind": "receipt", "ref": "oss://receipts/2026-001.pdf"}], **body}
-    return client.post("/v1/me/repairs", headers=who["headers"], json=payload)
+from tests.builders.clock import at
+from tests.builders.departments import department, push, record_for
+from tests.builders.residents import apply, auth, dev_login, my_record, person, points
 
 
 def test_repair_story_too_early_then_applied_approved_and_points_back(app, client):

@@ -12,35 +12,18 @@ from pypdf import PdfReader
 
 from points.employment.qr import QUIET_ZONE, qr_svg
 from points.recordkeeping import records
-from tests.api.test_worker_reports import (
-    NAME,
+from tests.builders.workers import (
+    LONG_COURSE,
     access_log,
     at,
-    make_worker,
+    page_text,
+    report_worker,
     share,
     sign_in,
 )
-from tests.helpers import push, valid_id
 
 SVG = "{http://www.w3.org/2000/svg}"
-LONG_COURSE = ("母婴护理与新生儿照护综合实操培训（含沐浴、抚触、脐部护理、辅食制作、"
-               "早期发展指导、产妇营养膳食、居家安全与急救常识）")
 STATEMENT = "罚款已于当日全额缴清，<b>今后</b>注意"
-
-
-def report_worker(app, client, seq: int) -> dict:
-    """A yellow-coded worker (insurance ended the day before) with training, a skill
-    certificate and a counting negative record."""
-    worker = make_worker(app, client, valid_id(seq=seq), insurance="2026-06-14")
-    person = {"id_number": worker["number"], "name": NAME}
-    push(client, worker["dept"],
-         {**person, "type": "worker.training", "occurred_on": "2026-02-01",
-          "details": {"course": LONG_COURSE, "hours": 40}},
-         {**person, "type": "worker.skill_certificate", "occurred_on": "2026-03-01",
-          "details": {"name": "家政服务员", "grade": "四级"}},
-         {**person, "type": "housekeeping.verified_complaint", "decided_on": "2026-06-10",
-          "details": {"complainant": "李大妈", "summary": "打碎花瓶"}})
-    return worker
 
 
 @pytest.fixture
@@ -54,11 +37,6 @@ def with_statements(monkeypatch):
                 for r in original(session, subject_id, today)]
 
     monkeypatch.setattr(records, "subject_records", subject_records)
-
-
-def page_text(html: str) -> str:
-    """The page's visible text, tags removed and entities kept as written."""
-    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", html))
 
 
 # ------------------------------------------------------------------ the web page
@@ -208,7 +186,7 @@ def test_share_qr_encodes_the_page_url(app, client):
 
 
 def test_verification_code_qr_is_a_standalone_document(client):
-    from tests.helpers import resident
+    from tests.builders.residents import resident
 
     person = resident(client)
     r = client.post("/v1/me/verification-tokens", headers=person["headers"])

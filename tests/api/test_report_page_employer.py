@@ -9,9 +9,8 @@ import re
 from pypdf import PdfReader
 
 from points.employment.qr import qr_svg
-from tests.api.test_merchants import approved_merchant
-from tests.api.test_report_page import page_text, report_worker
-from tests.api.test_worker_reports import at, share, sign_in
+from tests.builders.merchants import approved_merchant
+from tests.builders.workers import at, page_text, report_worker, share, sign_in
 
 PUBLIC = "https://credit.example.gov.cn"
 

@@ -9,8 +9,7 @@ import re
 
 from pypdf import PdfReader
 
-from tests.api.test_report_page import page_text, report_worker
-from tests.api.test_worker_reports import at, share, sign_in
+from tests.builders.workers import at, page_text, report_worker, share, sign_in
 
 EN = {"Accept-Language": "en"}
 # Words of the Chinese page that must not be left on the English one.

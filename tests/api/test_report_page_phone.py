@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.api.test_report_page import report_worker
-from tests.api.test_worker_reports import at, share
+from tests.builders.workers import at, report_worker, share
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
     "google-chrome")

@@ -8,8 +8,8 @@ from sqlalchemy import delete, event, select, text, update
 
 from api import seat_cache
 from incentives.models import Merchant, MerchantStaff
-from tests.api.test_merchants import approved_merchant, valid_uscc
-from tests.helpers import auth, dev_login
+from tests.builders.merchants import approved_merchant, valid_uscc
+from tests.builders.residents import auth, dev_login
 
 
 def _statements(app, call):

@@ -7,7 +7,8 @@ import datetime as dt
 
 import time_machine
 
-from tests.helpers import auth, bind, department, dev_login, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import auth, bind, dev_login, resident, valid_id
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TEXT = "罚款已于2026年6月12日缴清，涉事商品已全部下架"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time_machine
 
-from tests.api.test_repairs import apply, at, person, record_for
-from tests.helpers import department
+from tests.builders.clock import at
+from tests.builders.departments import department, record_for
+from tests.builders.residents import apply, person
 
 EN = {"Accept-Language": "en"}
 

@@ -4,9 +4,9 @@ confirmed employer is on the report and sees the worker's safety code; a residen
 without a worker profile has no report to share (409 NOT_A_WORKER)."""
 from __future__ import annotations
 
-from tests.api.test_merchants import approved_merchant
-from tests.api.test_worker_reports import at, make_worker, share, sign_in
-from tests.helpers import resident, valid_id
+from tests.builders.merchants import approved_merchant
+from tests.builders.residents import resident, valid_id
+from tests.builders.workers import at, make_worker, share, sign_in
 
 
 def _profile(client, worker: dict, merchant_id: int | None) -> dict:

@@ -2,70 +2,15 @@
 credit reports (view, review, revoke, expiry, PDF) and what a viewer may not see."""
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 
 import pytest
-import time_machine
 from pypdf import PdfReader
 
-from tests.helpers import auth, bind, department, dev_login, push, resident, valid_id
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-TODAY = "2026-06-15"
-NAME = "王小花"
-WORKER_TYPES = ["worker.identity_verified", "worker.background_check",
-                "worker.health_certificate", "worker.insurance", "worker.training",
-                "worker.skill_certificate", "housekeeping.verified_complaint"]
-
-
-def at(day: str = TODAY, hour: int = 10, minute: int = 0):
-    moment = dt.datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=SHANGHAI)
-    return time_machine.travel(moment, tick=False)
-
-
-def sign_in(client, openid: str) -> dict:
-    """Bearer headers for this openid (the same openid is always the same account)."""
-    return auth(dev_login(client, openid)["access_token"])
-
-
-def worker_records(number: str, *, identity: bool = True, background: str | None = "clear",
-                   health: str | None = "2026-12-31", insurance: str | None = "2026-12-31"):
-    recs = []
-    if identity:
-        recs.append({"type": "worker.identity_verified", "occurred_on": "2026-01-05"})
-    if background:
-        recs.append({"type": "worker.background_check", "occurred_on": "2026-01-06",
-                     "details": {"result": background}})
-    if health:
-        recs.append({"type": "worker.health_certificate", "occurred_on": "2026-01-07",
-                     "details": {"valid_until": health}})
-    if insurance:
-        recs.append({"type": "worker.insurance", "occurred_on": "2026-01-08",
-                     "details": {"valid_until": insurance}})
-    return [{**r, "id_number": number, "name": NAME} for r in recs]
-
-
-def make_worker(app, client, number: str, **certificates) -> dict:
-    """A housekeeping worker with the records a platform pushed; returns the
-    worker's headers, openid (to sign in again later) and the department's key."""
-    dept = department(app, client, "commerce", WORKER_TYPES)
-    records = worker_records(number, **certificates)
-    if records:
-        push(client, dept, *records)
-    openid = f"worker-{number}"
-    headers = sign_in(client, openid)
-    bind(client, headers, NAME, number)
-    r = client.put("/v1/me/worker-profile", headers=headers, json={"occupation": "housekeeping"})
-    assert r.status_code == 200, r.json
-    return {"headers": headers, "openid": openid, "dept": dept, "number": number}
-
-
-def share(client, worker: dict, ttl: int = 60) -> dict:
-    r = client.post("/v1/me/report-shares", headers=worker["headers"], json={"ttl_minutes": ttl})
-    assert r.status_code == 201, r.json
-    return r.json
+from tests.builders.departments import push
+from tests.builders.residents import resident, valid_id
+from tests.builders.workers import NAME, TODAY, access_log, at, make_worker, share, sign_in
 
 
 def keys_of(value) -> set[str]:
@@ -74,12 +19,6 @@ def keys_of(value) -> set[str]:
     if isinstance(value, list):
         return {k for v in value for k in keys_of(v)}
     return set()
-
-
-def access_log(client, headers) -> list[dict]:
-    r = client.get("/v1/me/access-log", headers=headers)
-    assert r.status_code == 200, r.json
-    return r.json
 
 
 # ------------------------------------------------------------------ safety code

@@ -13,8 +13,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from points.infra.db import today
-from tests.console.helpers import ADMIN_PASSWORD, CLERK_PASSWORD, make_admin, make_clerk
-from tests.helpers import department, push, resident, valid_id
+from tests.builders.console import ADMIN_PASSWORD, CLERK_PASSWORD, make_admin, make_clerk
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
 
 SHIPPED = Path(__file__).resolve().parents[2] / "points" / "rules" / "changsha-2020.toml"
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: each step's page saved as PNG
@@ -43,7 +44,7 @@ def world(live_app):
                                     for n in range(2)))
     who = resident(client, id_number=PERSON, name="钱浏览")
     records = [a["record_id"] for a in pushed["accepted"]]
-    from tests.api.test_attachments import jpeg, pdf
+    from tests.builders.files import jpeg, pdf
 
     files = [client.post("/v1/me/attachments", headers=who["headers"], data={
         "file": (io.BytesIO(make()), name)}, content_type="multipart/form-data").json["id"]

@@ -9,7 +9,7 @@ import time_machine
 from sqlalchemy import select
 
 from points.models import AuditEntry
-from tests.console.helpers import (
+from tests.builders.console import (
     ADMIN_PASSWORD,
     CLERK_PASSWORD,
     make_admin,
@@ -17,7 +17,7 @@ from tests.console.helpers import (
     sign_in,
     token,
 )
-from tests.helpers import department
+from tests.builders.departments import department
 
 
 def test_the_session_cookie_is_httponly_strict_and_only_for_the_console(app, client):

@@ -10,8 +10,10 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from points.infra.db import today
-from tests.console.helpers import CLERK_PASSWORD, make_clerk, sign_in, token
-from tests.helpers import department, push, resident, run_jobs, signed_in, valid_id
+from tests.builders.console import CLERK_PASSWORD, make_clerk, sign_in, token
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, signed_in, valid_id
+from tests.builders.servers import run_jobs
 
 PERSON = valid_id(birth="19880808", seq=321)
 
@@ -145,7 +147,7 @@ def test_a_clerk_approves_a_repair_and_the_points_change(app, client, market):
 def test_a_case_shows_its_evidence_files_to_download(app, client, market):
     """Repairs and objections are served by one set of views: both show the files cited,
     which download through the console for this department only."""
-    from tests.api.test_attachments import jpeg, pdf
+    from tests.builders.files import jpeg, pdf
 
     headers, clerk = market
     who, records = _repairable(client, headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.console.helpers import sign_in
+from tests.builders.console import sign_in
 
 
 def test_seed_demo_prints_a_clerk_per_department_who_can_sign_in(app, client):

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from points.infra.db import today
-from tests.conftest import _clean
-from tests.console.helpers import (
+from tests.builders.console import (
     ADMIN_PASSWORD,
     CLERK_PASSWORD,
     csrf_of,
@@ -19,7 +18,7 @@ from tests.console.helpers import (
     make_clerk,
     sign_in,
 )
-from tests.console.routes import (
+from tests.builders.console_routes import (
     ANON,
     CLERK_A,
     CLERK_B,
@@ -31,7 +30,9 @@ from tests.console.routes import (
     PASSWORD,
     SIGN_IN,
 )
-from tests.helpers import admin_headers, department, push, resident, valid_id
+from tests.builders.departments import admin_headers, department, push
+from tests.builders.residents import resident, valid_id
+from tests.builders.servers import clean
 
 SHIPPED = Path(__file__).resolve().parents[2] / "points" / "rules" / "changsha-2020.toml"
 ORDER = (ANON, NEWCOMER, OFFICE, CLERK_B, CLERK_A)  # the owner last
@@ -56,7 +57,7 @@ def _world(app):
     records = [a["record_id"] for a in pushed["accepted"]]
     ids["record_ref"] = "console-2"
     who = resident(client, id_number=person, name="赵控台")
-    from tests.api.test_attachments import png
+    from tests.builders.files import png
 
     ids["attachment"] = client.post("/v1/me/attachments", headers=who["headers"], data={
         "file": (io.BytesIO(png()), "整改照片.png")}, content_type="multipart/form-data").json["id"]
@@ -77,7 +78,7 @@ def _world(app):
                           "type": "admin.penalty.general"}, expect_rejected=1)
     ids["issue"] = client.get("/v1/dept/quality-issues", headers=market).json[0]["id"]
     applicant = resident(client, id_number=valid_id(seq=402), name="钱商户")
-    from tests.api.test_merchants import valid_uscc
+    from tests.builders.merchants import valid_uscc
 
     ids["merchant"] = client.post("/v1/merchants", headers=applicant["headers"], json={
         "name": "矩阵商店", "uscc": valid_uscc(), "sector": "catering"}).json["id"]
@@ -109,12 +110,12 @@ def _world(app):
 
 @pytest.fixture(scope="module")
 def world(app):
-    _clean(app)
+    clean(app)
     try:
         yield _world(app)
     finally:
         app.extensions["credit"].db.remove()
-        _clean(app)
+        clean(app)
 
 
 def test_every_console_route_is_in_the_matrix(app):

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tests.console.helpers import ADMIN_PASSWORD, make_admin, sign_in, token
-from tests.helpers import department, push, resident, run_jobs, valid_id
+from tests.builders.console import ADMIN_PASSWORD, make_admin, sign_in, token
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
+from tests.builders.servers import run_jobs
 
 SHIPPED = Path(__file__).resolve().parents[2] / "points" / "rules" / "changsha-2020.toml"
 
@@ -70,7 +72,7 @@ def test_a_rule_set_with_errors_is_named_then_a_good_one_previewed_and_activated
 
 
 def test_merchants_are_approved_and_suspended_with_a_reason(app, client, office):
-    from tests.api.test_merchants import valid_uscc
+    from tests.builders.merchants import valid_uscc
 
     applicant = resident(client, id_number=valid_id(seq=611), name="周老板")
     merchant = client.post("/v1/merchants", headers=applicant["headers"], json={

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.helpers import department, push, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import valid_id
 
 
 def test_dump_and_restore_gives_identical_scores(app, client, settings, tmp_path):

@@ -60,7 +60,7 @@ def test_seed_demo_prints_the_same_keys_and_tokens_after_a_restart(app, client, 
 def test_a_newcomer_binds_on_the_demo_without_wechat(app, client, session):
     """`make run` uses the face-verification stand-in: a newcomer signs in with the dev
     login and binds (both ways the mini-program may), the demo residents stay verified."""
-    from tests.helpers import auth, dev_login, valid_id
+    from tests.builders.residents import auth, dev_login, valid_id
 
     assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
     assert session.query(User).filter(User.identity_verified_at.is_not(None)).count() == 3

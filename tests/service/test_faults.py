@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
@@ -14,37 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from api import seat_cache
-from tests.api.test_merchants import approved_merchant
-from tests.helpers import auth, bind, department, push, valid_id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+from tests.builders.departments import department, push
+from tests.builders.merchants import approved_merchant
+from tests.builders.residents import auth, bind, valid_id
+from tests.builders.servers import RedisServer, free_port
 
 
 @pytest.fixture
@@ -58,13 +30,16 @@ def spare_redis():
         server.stop()
 
 
-def test_redis_down_and_back(clean_app, spare_redis, session):
+def test_redis_down_and_back(clean_app, spare_redis, session, plain_runs, monkeypatch):
     from api import create_app
     from points.models import User
 
     app = create_app({"REDIS_URL": f"redis://127.0.0.1:{spare_redis.port}/0",
                       "RATELIMIT_ENABLED": True})
     client = app.test_client()
+    dispatched = []  # the requests that reached this app's Flask dispatch
+    real = app.full_dispatch_request
+    monkeypatch.setattr(app, "full_dispatch_request", lambda: dispatched.append(1) or real())
     number = valid_id(seq=91)
     dept = department(app, client)
     push(client, dept, {"type": "donation.blood", "id_number": number, "occurred_on": "2026-06-01"})
@@ -75,8 +50,8 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
                json={"granted": True, "policy_version": "2026-01"})
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1010
     # A merchant's scan made while Redis is up; the grant comes while it is down.
-    from tests.api.test_perks_redemptions import make_perk, redeem, verify
-    from tests.helpers import resident
+    from tests.builders.merchants import make_perk, redeem, verify
+    from tests.builders.residents import resident
 
     merchant = approved_merchant(app, client)
     perk = make_perk(client, merchant, total_quota=5)
@@ -85,10 +60,13 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
 
     spare_redis.stop()
     users_before = session.query(User).count()
-    # The grant needs no Redis: the counter's fast path, which confirms its caller
-    # from Redis, steps aside and Flask checks the caller in the database.
+    # The grant needs no Redis: the counter's plain run checks its caller in the
+    # database when Redis does not answer.
+    plain_runs.clear()
+    dispatched.clear()
     r = redeem(client, merchant, scans[0], "while-redis-is-down")
     assert r.status_code == 201, r.json
+    assert plain_runs == ["/v1/merchant/redemptions"] and dispatched == []
     # Points and records are still served, from the database.
     r = client.get("/v1/me/points", headers=headers)
     assert r.status_code == 200 and r.json["points"] == 1010
@@ -114,26 +92,22 @@ def test_redis_down_and_back(clean_app, spare_redis, session):
     assert client.post("/v1/auth/dev/login", json={"openid": "newcomer"}).status_code == 200
     assert client.post("/v1/dept/records", headers=dept, json=batch).status_code == 200
     assert client.get("/v1/me/points", headers=headers).json["points"] == 1020
-    # The counter's own Redis connections come back too: once a Flask request has
-    # cached the caller again, a grant is the fast path's.
-    assert client.get("/v1/merchant", headers=merchant["headers"]).status_code == 200
-    dispatched = []
-    real = app.full_dispatch_request
-    app.full_dispatch_request = lambda: dispatched.append(1) or real()
-    try:
-        r = redeem(client, merchant, scans[1], "after-redis-is-back")
-        assert r.status_code == 201 and dispatched == [], r.json
-        r = redeem(client, merchant, scans[0], "while-redis-is-down")
-        assert r.headers["Idempotent-Replayed"] == "true" and dispatched == [1]
-    finally:
-        app.full_dispatch_request = real
+    # The plain run's own Redis connections come back too: the grant made while Redis
+    # was down is replayed, a new one granted, both by the plain run.
+    plain_runs.clear()
+    dispatched.clear()
+    r = redeem(client, merchant, scans[1], "after-redis-is-back")
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.json
+    r = redeem(client, merchant, scans[0], "while-redis-is-down")
+    assert r.status_code == 201 and r.headers["Idempotent-Replayed"] == "true"
+    assert plain_runs == ["/v1/merchant/redemptions"] * 2 and dispatched == []
     result = app.test_cli_runner().invoke(args=["points", "verify"])
     assert result.exit_code == 0, result.output
     app.extensions["credit"].db.engine.dispose()
 
 
 def test_thread_connections_to_redis_are_closed_with_their_thread(spare_redis):
-    """The fast paths' Redis commands run on a connection of the thread's own
+    """The plain runs' Redis commands run on a connection of the thread's own
     (`thread_local_command`): it is closed when its thread ends, and when the command
     goes with an app collected as a reference cycle — closed by the connection, not
     left to the socket's own finalizer (which warns, ResourceWarning, and fails a
@@ -296,31 +270,34 @@ def test_database_faults(clean_app, settings):
         proxy.close()
 
 
-def test_the_counter_fast_path_survives_lost_connections(clean_app, settings):
-    """The counter's fast path (api/counter_fastpath.py) pings a pooled connection only
-    when idle, like a request: a connection dropped since its last use fails the first
+def test_the_counters_plain_run_survives_lost_connections(clean_app, settings, plain_runs,
+                                                         monkeypatch):
+    """The counter's plain run (api/pipeline.py) pings a pooled connection only when
+    idle, like a request: a connection dropped since its last use fails the first
     statement (wrapped and invalidated by SQLAlchemy although it ran on the driver's
-    cursor, points/infra/hot.py), the attempt is rolled back and Flask runs it again on a
-    fresh connection. The resident sees one verification and one grant."""
-    from tests.api.test_perks_redemptions import make_perk, redeem, verify
-    from tests.helpers import resident
+    cursor, points/infra/hot.py), the attempt is rolled back and run again on a fresh
+    connection (`uow.run`), by the plain run itself. The resident sees one verification
+    and one grant."""
+    from tests.builders.merchants import make_perk, redeem, verify
+    from tests.builders.residents import resident
 
     app, proxy = _proxied_app(settings)
     client = app.test_client()
-    dispatched = []
+    dispatched = []  # the requests that reached this app's Flask dispatch
     real = app.full_dispatch_request
-    app.full_dispatch_request = lambda: dispatched.append(1) or real()
+    monkeypatch.setattr(app, "full_dispatch_request", lambda: dispatched.append(1) or real())
     try:
         merchant = approved_merchant(app, client)
         perk = make_perk(client, merchant, total_quota=5)
         person = resident(client, id_number=valid_id(seq=471))
         assert client.get("/v1/merchant", headers=merchant["headers"]).status_code == 200
-        first = verify(client, merchant, person, perk["id"])  # fast path, live connection
+        first = verify(client, merchant, person, perk["id"])  # the plain run, live connection
+        plain_runs.clear()
         dispatched.clear()
         proxy.cut()
         r = redeem(client, merchant, first["id"], "after-a-cut")
         assert r.status_code == 201, r.json
-        assert dispatched.count(1) >= 1  # the fast path's attempt failed; Flask's did not
+        assert plain_runs == ["/v1/merchant/redemptions"] and dispatched == []
         proxy.cut()
         second = verify(client, merchant, person, perk["id"])  # the code spent once
         proxy.cut()
@@ -331,7 +308,6 @@ def test_the_counter_fast_path_survives_lost_connections(clean_app, settings):
         assert client.get(f"/v1/merchant/perks/{perk['id']}",
                           headers=merchant["headers"]).json["used"] == 1
     finally:
-        app.full_dispatch_request = real
         app.extensions["credit"].db.engine.dispose()
         proxy.close()
 
@@ -411,7 +387,7 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     request = flask_app.test_request_context
 
     @contextlib.contextmanager
-    def counter_fast_path():  # an app context that says its statements run again
+    def plain_run():  # an app context that says its statements run again (api/pipeline.py)
         with flask_app.app_context():
             g.runs_again_on_disconnect = True
             yield
@@ -419,7 +395,7 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     engines = []
     try:
         for idle_seconds, context, pinged in ((0.0, request, True), (3600.0, request, False),
-                                              (3600.0, counter_fast_path, False),
+                                              (3600.0, plain_run, False),
                                               (3600.0, flask_app.app_context, True),
                                               (3600.0, contextlib.nullcontext, True)):
             engine = create_engine(proxied, pool_size=1, max_overflow=0)

@@ -92,9 +92,8 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
     numeric column or textual SQL crept in."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite runs them through SQLAlchemy")
-    from tests.api.test_merchants import approved_merchant
-    from tests.api.test_perks_redemptions import make_perk, redeem, verify
-    from tests.helpers import resident, valid_id
+    from tests.builders.merchants import approved_merchant, make_perk, redeem, verify
+    from tests.builders.residents import resident, valid_id
 
     statements = {"keep": idempotency_keys._INSERT,
                   "locked": redemptions._VERIFICATION_LOCKED, "grant": redemptions._GRANT_AT_ONCE,

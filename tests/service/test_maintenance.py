@@ -9,7 +9,8 @@ from points.infra.crypto import DataCipher
 from points.models import Score, Subject
 from points.recordkeeping.subjects import find_subject
 from points.scores import score_cache
-from tests.helpers import bind, department, push, resident, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import bind, resident, valid_id
 
 
 def test_points_verify_reports_stored_and_cached_differences(app, client, session):

@@ -46,7 +46,8 @@ def test_health_data_kept_before_is_removed(app, client, session):
 
     from api.cli import alembic_config
     from points.models import CreditRecord, RecordVersion
-    from tests.helpers import department, push, valid_id
+    from tests.builders.departments import department, push
+    from tests.builders.residents import valid_id
 
     dept = department(app, client)
     number = valid_id(seq=51)
@@ -87,8 +88,8 @@ def test_profiles_that_named_an_employer_before_are_pending_after_the_upgrade(ap
 
     from api.cli import alembic_config
     from points.models.workers import WorkerProfile
-    from tests.api.test_merchants import approved_merchant
-    from tests.helpers import resident, valid_id
+    from tests.builders.merchants import approved_merchant
+    from tests.builders.residents import resident, valid_id
 
     company = approved_merchant(app, client, name="好管家家政", sector="housekeeping")
     named, alone = (resident(client, id_number=valid_id(birth="19900202", seq=seq))

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from points.infra.db import today, utcnow
 from points.models.workflows import OutboxMessage
-from tests.api.test_repairs import apply, person, record_for
-from tests.helpers import department, valid_id
+from tests.builders.departments import department, record_for
+from tests.builders.residents import apply, person, valid_id
 
 SEND = "/cgi-bin/message/subscribe/send"
 TOKEN = "/cgi-bin/stable_token"

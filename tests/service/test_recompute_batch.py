@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 
 from points.models import CreditRecord, Score, ScoreHistory, Subject
 from points.scores import jobs, score_cache, scoring
-from tests.helpers import department, push, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import valid_id
 
 AS_OF = dt.date(2026, 11, 30)
 

@@ -17,8 +17,8 @@ from incentives import codes
 from incentives.models import Merchant, MerchantStaff, Perk, Redemption
 from points.infra.db import today
 from points.people import accounts, face
-from tests.api.test_merchants import approved_merchant
-from tests.helpers import valid_id
+from tests.builders.merchants import approved_merchant
+from tests.builders.residents import valid_id
 
 _URL = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
 pytestmark = pytest.mark.skipif(not _URL.startswith("postgresql"),

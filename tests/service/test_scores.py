@@ -9,7 +9,9 @@ import redis as redis_lib
 
 from points.models import CreditRecord, Score
 from points.scores import score_cache
-from tests.helpers import department, push, resident, run_jobs, valid_id
+from tests.builders.departments import department, push
+from tests.builders.residents import resident, valid_id
+from tests.builders.servers import run_jobs
 
 
 def test_cache_follows_every_commit(app, client, session):

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from points.dates import add_months
 from points.rules.engine import (
-    STATUSES,
     RecordFacts,
     RecordInvalid,
     boundaries,
@@ -19,38 +18,15 @@ from points.rules.engine import (
     repairable_from,
     window,
 )
-from points.rules.rulesets import default_rule_set
-
-RULE_SET = default_rule_set()
-TYPES = sorted(rt.code for rt in RULE_SET.record_types)
-POSITIVE_TYPES = sorted(rt.code for rt in RULE_SET.record_types if rt.kind == "positive")
-EXAMPLES = settings(max_examples=150, deadline=None)
-
-days = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 12, 31))
-
-
-@st.composite
-def records(draw, types=TYPES, statuses=STATUSES):
-    record_type = draw(st.sampled_from(types))
-    start = draw(days)
-    details = {"hours": draw(st.integers(1, 300))} if record_type == "volunteer.service" else {}
-    return RecordFacts(
-        id=None,  # numbered by `subjects` so ids are unique
-        type=record_type,
-        occurred_on=start,
-        decided_on=start,
-        ended_on=draw(st.none() | days),
-        repaired_on=draw(st.none() | days),
-        status=draw(st.sampled_from(statuses)),
-        details=details,
-    )
-
-
-def numbered(recs, first=1):
-    return [r._replace(id=i) for i, r in enumerate(recs, start=first)]
-
-
-subjects = st.lists(records(), max_size=12).map(numbered)
+from tests.builders.rules import (
+    EXAMPLES,
+    POSITIVE_TYPES,
+    RULE_SET,
+    days,
+    numbered,
+    records,
+    subjects,
+)
 
 
 @EXAMPLES

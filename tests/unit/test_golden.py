@@ -2,21 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 
 import pytest
 
-from points.rules.engine import RecordFacts, compute
+from points.rules.engine import compute
 from points.rules.rulesets import default_rule_set
-
-GOLDEN = json.loads((Path(__file__).parent / "golden_cases.json").read_text("utf-8"))
-DATE_FIELDS = ("occurred_on", "decided_on", "ended_on", "repaired_on")
-
-
-def to_facts(index: int, raw: dict) -> RecordFacts:
-    fields = {k: dt.date.fromisoformat(v) if k in DATE_FIELDS else v for k, v in raw.items()}
-    return RecordFacts(id=index, **fields)
+from tests.builders.rules import GOLDEN, to_facts
 
 
 def test_golden_cases_use_the_shipped_rule_set():

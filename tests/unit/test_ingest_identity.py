@@ -12,7 +12,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 from points.people.identity import normalise_id_number
-from tests.helpers import valid_id
+from tests.builders.residents import valid_id
 
 
 def reference(value: str) -> str:

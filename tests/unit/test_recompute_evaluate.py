@@ -23,8 +23,7 @@ from points.rules.engine import (
     evaluate,
 )
 from points.scores import jobs, scoring
-from tests.unit.test_engine_properties import EXAMPLES, RULE_SET, days, subjects
-from tests.unit.test_golden import GOLDEN, to_facts
+from tests.builders.rules import EXAMPLES, GOLDEN, RULE_SET, days, subjects, to_facts
 
 
 def first_boundary_after(records, as_of):

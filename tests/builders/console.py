@@ -1,4 +1,5 @@
-"""Helpers for the console's tests: staff accounts and signing in with the form."""
+"""The staff console: staff accounts (credit-office admins, department clerks) and
+signing in with the form and its CSRF token."""
 from __future__ import annotations
 
 import re
