@@ -114,12 +114,12 @@ def _lost_during_commit(monkeypatch, *, committed: bool) -> list:
     api.uow._commit reports it; the later ones commit. The list counts the losses."""
     real, lost = uow._commit, []
 
-    def losing(session):
+    def losing(session, last=None):
         if lost:
-            return real(session)
+            return real(session, last)
         lost.append(1)
         if committed:
-            real(session)
+            real(session, last)
         else:
             session.rollback()
         raise uow.OutcomeUnknown from DBAPIError("COMMIT", None, Exception("lost"),
@@ -482,12 +482,12 @@ def test_a_commit_the_database_refused_is_run_again(app, client, dispatched, pla
     verification = verify(client, merchant, customer(client), perk["id"])["id"]
     real, refused = uow._commit, []
 
-    def refusing_once(session):
+    def refusing_once(session, last=None):
         if not refused:
             refused.append(1)
             session.rollback()
             raise OperationalError("COMMIT", None, SerializationFailure())
-        return real(session)
+        return real(session, last)
 
     monkeypatch.setattr(uow, "_commit", refusing_once)
     plain_runs.clear()
