@@ -9,9 +9,9 @@ answers, and is the staff member's at each merchant; requests that need anything
 else (a query string, an Origin, an X-Request-Id to echo, a non-JSON, large or
 hostile body, a body the schema refuses, a scan over its rate limit) are Flask's,
 and a rate limit is counted once; the caller check follows every change of the
-session, the seat and the merchant at once; a connection lost during COMMIT is 503
-and never run again; Redis going away is survived; an app with a hook the plain
-run does not know refuses to start.
+session, the seat and the merchant at once; a connection lost during COMMIT, or a
+failure after it, never runs the work again; Redis going away is survived; an app
+with a hook the plain run does not know refuses to start.
 
 `plain_runs` lists the plain runs started (`PlainRoutes._run`) and `dispatched` the
 requests that reached Flask's dispatch: a request the plain run answered has a run
@@ -496,6 +496,35 @@ def test_a_commit_the_database_refused_is_run_again(app, client, dispatched, pla
     assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers, r.json
     assert refused == [1] and plain_runs == [REDEEM] and dispatched == []
     assert tally(app) == {"used": 1, "grants": 1, "verifications": 1, "spent": 1}
+
+
+def test_a_failure_after_commit_never_runs_the_grant_again(app, client, dispatched, plain_runs,
+                                                           monkeypatch, counter):
+    """Once COMMIT went through, the grant stands: a failure while the app context
+    closes is answered by the error handlers (500), the grant is not run again (not
+    by Flask either), and the counter's retry with its key gets the grant's answer."""
+    merchant, perk = counter
+    scanned = verify(client, merchant, customer(client), perk["id"])
+    failures = []
+
+    def failing_once(exc=None):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("teardown failed")
+
+    monkeypatch.setattr(app, "teardown_appcontext_funcs",
+                        [*app.teardown_appcontext_funcs, failing_once])
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+    before = tally(app)
+    plain_runs.clear()
+    dispatched.clear()
+    r = grant(client, merchant["headers"], scanned["id"], _key("after-commit"))
+    assert r.status_code == 500 and r.json["error_code"] == "INTERNAL_ERROR"
+    assert failures == [1] and plain_runs == [REDEEM] and dispatched == []
+    assert tally(app)["grants"] == before["grants"] + 1
+    again = grant(client, merchant["headers"], scanned["id"], _key("after-commit"))
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert tally(app)["grants"] == before["grants"] + 1
 
 
 # -- Idempotency-Key: one key, whichever answers --------------------------------------------
