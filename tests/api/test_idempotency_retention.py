@@ -56,7 +56,7 @@ def test_a_key_older_than_the_window_is_new_and_the_sweep_deletes_it(app, client
         again = _commit(client, person, "key-1", "另一项承诺")
         assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
         assert again.json["id"] != first.json["id"]
-        assert len(_rows(session)) == 2  # key-1's row taken over, key-2's kept
+        assert len(_rows(session)) == 2  # key-1's expired row dropped and kept anew, key-2's kept
     with time_machine.travel(utcnow() + dt.timedelta(hours=47, minutes=30)):
         result = jobs.sweep(app.extensions["credit"].db.new_session, None, today(),
                             idempotency_ttl=dt.timedelta(hours=24))

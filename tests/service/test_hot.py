@@ -215,3 +215,21 @@ def test_a_connection_lost_with_the_commit_is_an_unknown_outcome(engine):
                                              "digest", 201, None)
         assert lost.value.connection_invalidated and connection.invalidated
         transaction.rollback()
+
+
+def test_a_key_is_stored_as_sent_whatever_its_characters(engine):
+    """The statement sent with the COMMIT binds its parameters on the client: a key
+    (the client's Idempotency-Key header) with quotes, backslashes, dollar quotes,
+    a statement separator or other scripts is stored exactly as sent, and nothing else
+    runs."""
+    hostile = ["'; DROP TABLE idempotency_keys; --", "\\'\\\\", "$$; COMMIT; $$", "键‘’\"\t\n"]
+    for key in hostile:
+        with engine.connect() as connection:
+            connection.begin()
+            idempotency_keys.keep_and_commit(connection, "user:1:merchant.redeem", key,
+                                             "digest", 201, {"key": key})
+            connection.commit()
+    with engine.connect() as connection:
+        stored = dict(connection.execute(
+            select(KEYS.c.key, KEYS.c.response).where(KEYS.c.key.in_(hostile))).all())
+    assert stored == {key: {"key": key} for key in hostile}
