@@ -2,6 +2,7 @@
 shape, which skip marshmallow's per-item work for 1000-record lists."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import marshmallow as ma
@@ -10,6 +11,7 @@ import pytest
 from api.routes.department import AcceptedSchema, BatchSchema, PlainList
 from api.smorest import Schema
 from points.i18n import translate_tree
+from points.infra.db import today
 from tests.builders.departments import department
 from tests.builders.residents import valid_id
 
@@ -20,7 +22,9 @@ def dept(app, client):
 
 
 def rec(ref: str, **subject) -> dict:
-    return {"source_ref": ref, "type": "admin.penalty.general", "decided_on": "2026-11-25",
+    """A record decided yesterday (Shanghai): in time, whatever day the suite runs."""
+    decided_on = (today() - dt.timedelta(days=1)).isoformat()
+    return {"source_ref": ref, "type": "admin.penalty.general", "decided_on": decided_on,
             "subject": {"id_number": valid_id(seq=7), "name": "张三", **subject}}
 
 
