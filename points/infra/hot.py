@@ -22,7 +22,8 @@ attribute access by the statement's column keys."""
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,18 +98,9 @@ class HotStatement:
             self.all(connection, params)
             return False
         values = self._values(compiled, params)
-        cursor = connection.connection.cursor()
-        try:
-            if connection._has_events or connection.engine._has_events:
-                connection.dispatch.before_cursor_execute(
-                    connection, cursor, compiled.sql, values, None, False)
-            with ClientCursor(connection.connection.driver_connection) as both:
-                both.execute(compiled.sql + "; COMMIT", values)
-        except connection.dialect.loaded_dbapi.Error as error:
-            connection._handle_dbapi_exception(error, compiled.sql, values, cursor, None)
-            raise  # not reached: the call above raises SQLAlchemy's wrapped error
-        finally:
-            cursor.close()
+        with _on_cursor(connection, compiled.sql, values), \
+                ClientCursor(connection.connection.driver_connection) as both:
+            both.execute(compiled.sql + "; COMMIT", values)
         return True
 
     def _direct(self, connection: Connection, params: dict) -> _Compiled | None:
@@ -156,22 +148,31 @@ class HotStatement:
 
     def _run(self, connection: Connection, compiled: _Compiled, params: dict) -> list:
         values = self._values(compiled, params)
-        cursor = connection.connection.cursor()
-        try:
-            # SQLAlchemy has no public API for these (see SQLALCHEMY_INTERNALS).
-            if connection._has_events or connection.engine._has_events:
-                connection.dispatch.before_cursor_execute(
-                    connection, cursor, compiled.sql, values, None, False)
+        with _on_cursor(connection, compiled.sql, values) as cursor:
             cursor.execute(compiled.sql, values)
             rows = cursor.fetchall() if compiled.row is not None else []
-        except connection.dialect.loaded_dbapi.Error as error:
-            connection._handle_dbapi_exception(error, compiled.sql, values, cursor, None)
-            raise  # not reached: the call above raises SQLAlchemy's wrapped error
-        finally:
-            cursor.close()
         make, processors = compiled.row, compiled.result_processors
         if not any(processors):
             return [make(*row) for row in rows]
         return [make(*(value if process is None else process(value)
                        for process, value in zip(processors, row, strict=True)))
                 for row in rows]
+
+
+@contextmanager
+def _on_cursor(connection: Connection, sql: str, values: dict) -> Iterator[Any]:
+    """The connection's DBAPI cursor for one statement, as SQLAlchemy runs one: the
+    listeners of `before_cursor_execute` told first, a driver error raised as
+    SQLAlchemy's wrapped error (a lost connection invalidated), the cursor closed."""
+    cursor = connection.connection.cursor()
+    try:
+        # SQLAlchemy has no public API for these (see SQLALCHEMY_INTERNALS).
+        if connection._has_events or connection.engine._has_events:
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None,
+                                                      False)
+        yield cursor
+    except connection.dialect.loaded_dbapi.Error as error:
+        connection._handle_dbapi_exception(error, sql, values, cursor, None)
+        raise  # not reached: the call above raises SQLAlchemy's wrapped error
+    finally:
+        cursor.close()

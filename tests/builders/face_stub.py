@@ -75,12 +75,18 @@ class FaceStub:
             return True
         return False
 
-    def _get(self, request: Request) -> Response:
-        self.calls.append("getverifyid")
+    def _unavailable(self, call: str) -> Response | None:
+        """Count the call; WeChat's answer when it is down or the token went stale."""
+        self.calls.append(call)
         if self.down:
             return Response("bad gateway", status=502)
         if self._stale():
             return self._json({"errcode": 40001, "errmsg": "invalid credential"})
+        return None
+
+    def _get(self, request: Request) -> Response:
+        if (unavailable := self._unavailable("getverifyid")) is not None:
+            return unavailable
         if self.refuse_errcode is not None:
             return self._json({"errcode": self.refuse_errcode, "errmsg": "refused"})
         body = request.get_json()
@@ -94,11 +100,8 @@ class FaceStub:
                            "expires_in": 3600})
 
     def _query(self, request: Request) -> Response:
-        self.calls.append("queryverifyinfo")
-        if self.down:
-            return Response("bad gateway", status=502)
-        if self._stale():
-            return self._json({"errcode": 40001, "errmsg": "invalid credential"})
+        if (unavailable := self._unavailable("queryverifyinfo")) is not None:
+            return unavailable
         body = request.get_json()
         started = self.sessions.get(body.get("verify_id"))
         if started is None or any(body.get(k) != started[k]
