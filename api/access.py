@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, request
 from sqlalchemy import Row, select
 
-from api import gate
+from api import gate, scope
 from api.context import AppState, cipher, db_session, redis_client
 from api.security import account_of, bearer_token
 from api.uow import reconnecting
@@ -92,16 +92,21 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
+_ROLE_PREFIXES = [(prefix, prefix.rstrip("/"), role) for prefix, role in PREFIX_ROLES]
+
+
 def required_role(path: str) -> str:
-    for prefix, role in PREFIX_ROLES:
-        if path == prefix.rstrip("/") or path.startswith(prefix):
+    for prefix, bare, role in _ROLE_PREFIXES:
+        if path.startswith(prefix) or path == bare:
             return role
     return "user"
 
 
 def current() -> Principal:
-    principal = g.get("principal")
-    if principal is None:  # pragma: no cover - the before_request hook always sets it
+    """The caller the caller check found for this request (api/scope.py)."""
+    request_scope = scope.current()
+    principal = request_scope.principal if request_scope is not None else None
+    if principal is None:  # pragma: no cover - the caller check always sets it
         raise Unauthenticated(gettext("sign in first"))
     return principal
 
@@ -201,12 +206,16 @@ def open_to_anyone(endpoint: str, view: Callable[..., Any] | None) -> bool:
 def init_access(app: Flask) -> None:
     @app.before_request
     def _authorize() -> None:
-        g.principal = None
+        request_scope = scope.current()
+        if request_scope is None:  # every request through app.wsgi_app has one
+            raise RuntimeError("a request outside the app's pipeline (api/pipeline.py)")
+        request_scope.principal = None
         endpoint = request.endpoint
         if endpoint is None or request.method == "OPTIONS":
             return  # 404 / 405 / CORS preflight are answered without a caller
         if open_to_anyone(endpoint, app.view_functions.get(endpoint)):
             return
-        credit = app.extensions["credit"]
+        credit = request_scope.state
         fetch = credit.prefetchers.for_view(app.view_functions.get(endpoint))
-        g.principal = reconnecting(lambda: authenticate(credit, request.environ, fetch))
+        request_scope.principal = reconnecting(
+            lambda: authenticate(credit, request.environ, fetch))

@@ -1,4 +1,5 @@
-"""Accessors for the app's shared objects, for use inside a request or app context."""
+"""Accessors for the app's shared objects: a request's scope (api/scope.py) inside a
+request, Flask's app context outside one (CLI commands, jobs, tests)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import current_app
+from flask import Config, current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from api import scope
 from api.extensions import Database
 from points.infra.crypto import DataCipher
 from points.workflows.attachments import Storage
@@ -45,7 +47,21 @@ class AppState:
 
 
 def state() -> AppState:
-    return current_app.extensions["credit"]
+    request = scope.current()
+    return request.state if request is not None else current_app.extensions["credit"]
+
+
+def config() -> Config:
+    request = scope.current()
+    return request.config if request is not None else current_app.config
+
+
+def state_if_any() -> AppState | None:
+    """The app's services, or None for code run outside the app (a script)."""
+    request = scope.current()
+    if request is not None:
+        return request.state
+    return current_app.extensions["credit"] if has_app_context() else None
 
 
 def db_session() -> Session:

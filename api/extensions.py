@@ -15,13 +15,14 @@ from typing import Any
 from urllib.parse import unquote
 
 import redis
-from flask import g, has_app_context, has_request_context
+from flask import has_request_context
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from api import scope
 from points.infra.db import sqlite_pragmas
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,9 @@ PING_AFTER_IDLE_SECONDS = 10.0
 
 def runs_again_on_disconnect() -> bool:
     """Whether the caller runs its statements again if the connection turns out dead: a
-    request (api/uow.py), or a plain route's run (api/pipeline.py sets
-    `g.runs_again_on_disconnect`: `uow.run` runs it again)."""
-    return has_request_context() or (has_app_context() and g.get("runs_again_on_disconnect",
-                                                                  False))
+    request (its scope, api/scope.py: Flask's run or a plain route's; `uow.run` runs
+    it again), or code working in a Flask request context (tests)."""
+    return scope.current() is not None or has_request_context()
 
 
 def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
@@ -346,10 +346,10 @@ class Database:
         return self._session() if self._session.registry.has() else None
 
     def remove(self) -> None:
-        if self._session is not None:
-            self._session.remove()
-        if self._replica is not None:
-            self._replica.remove()
+        """Close this thread's sessions, if it made any (a cached read makes none)."""
+        for scoped in (self._session, self._replica):
+            if scoped is not None and scoped.registry.has():
+                scoped.remove()
 
     def new_session(self) -> Session:
         """A session of its own, for jobs and CLI commands outside a request."""

@@ -16,10 +16,11 @@ import datetime as dt
 import json
 import logging
 
+import orjson
 import redis
-from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from api.context import state_if_any
 from api.extensions import thread_local_command
 from points.infra.crypto import DataCipher
 from points.infra.db import on_commit
@@ -92,7 +93,7 @@ def usable(raw: bytes | None, version: bytes | None) -> dict | None:
     """The cached entry if it was made under the current version."""
     if raw is None:
         return None
-    entry = json.loads(raw)
+    entry = orjson.loads(raw)
     if entry.get("format") != FORMAT or entry.get("version") != int(version or 0):
         return None
     return entry
@@ -118,9 +119,10 @@ def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> No
 def account_changed(session: Session, user_id: int) -> None:
     """Bump the account's gate version after the commit (api/bootstrap.py makes it
     a `points.people.accounts.ACCOUNT_CHANGED` hook)."""
-    if not has_app_context():
+    credit = state_if_any()
+    if credit is None:
         return  # a script outside the app: there is no cache to keep in step
-    client = current_app.extensions["credit"].redis
+    client = credit.redis
 
     def bump() -> None:
         try:

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from flask import Response, current_app, jsonify, make_response, request
+from flask import Response, jsonify, make_response, request
 from sqlalchemy import select
 
 from api import access, uow
-from api.context import db_session, state
+from api.context import config, db_session, state
 from points.errors import Conflict, Invalid
 from points.i18n import current_locale, gettext
 from points.infra.db import utcnow
@@ -52,7 +52,7 @@ IDEMPOTENCY_HEADER = {
 
 def ttl() -> dt.timedelta:
     """How long a key is kept (IDEMPOTENCY_KEY_TTL_HOURS)."""
-    return dt.timedelta(hours=current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"])
+    return dt.timedelta(hours=config()["IDEMPOTENCY_KEY_TTL_HOURS"])
 
 
 def seal(answer: Any) -> dict:

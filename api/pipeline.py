@@ -18,9 +18,14 @@ smorest's wrappers step 3 and 6, `uow.transactional` step 4, `idempotency.keyed_
 A route the merchant counter or the resident's app calls many times a second
 declares itself plain (`@plain`): for a request that needs nothing else (no query
 string, no CORS `Origin`, no `X-Request-Id` to echo, request logging off, a small
-JSON body if any), `PlainRoutes` drives the same steps itself, in an app context,
-without Flask's request context, URL matching, hook lists and view wrappers —
-whose cost, profiled under gunicorn, was larger than the work of these routes.
+JSON body if any), `PlainRoutes` drives the same steps itself, without Flask's
+app and request contexts, URL matching, hook lists and view wrappers — whose cost,
+profiled under gunicorn, was larger than the work of these routes.
+
+Every request, Flask's or the plain run's, has a scope (api/scope.py), opened here:
+the app's services and configuration, the caller once checked, what the request
+keeps for itself. Views, the caller check and the transaction runner read it, not
+Flask's `g` or `current_app`.
 Any other request to the route, and a body the schema refuses or a scan over its
 rate limit (whose answers Flask makes), goes to Flask.
 
@@ -44,7 +49,7 @@ from flask import Flask, current_app, g
 from marshmallow import Schema, ValidationError
 from werkzeug.http import parse_options_header
 
-from api import access, idempotency, ratelimit, uow
+from api import access, idempotency, ratelimit, scope, uow
 from api.bodies import BodyRefused, load_json
 from api.metrics import ROUTE_KEY
 
@@ -149,7 +154,7 @@ KNOWN_HOOKS = {
         "_only_for_limited_routes.<locals>.teardown.<locals>.<lambda>": "step 2",
     },
     "teardown_appcontext": {
-        "create_app.<locals>._remove_session": "the app context of a plain run ends too",
+        "create_app.<locals>._remove_session": "the plain run removes the session when it ends",
     },
 }
 
@@ -201,16 +206,33 @@ class PlainRoutes:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         route = self.routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")))
-        if route is None or not self._takes(environ, route):
-            return self.wsgi_app(environ, start_response)
-        environ[ROUTE_KEY] = route.rule  # the request's URL rule, for /metrics (errors too)
+        if route is not None and self._takes(environ, route):
+            answer = self._plain_run(route, environ, start_response)
+            if answer is not None:
+                return answer
+        token = scope.enter(self.app)  # Flask's run: the scope its hooks and views read
         try:
-            with self.app.app_context():
-                status, body, headers = self._run(route, environ)
-        except HandOver:
             return self.wsgi_app(environ, start_response)
+        finally:
+            scope.leave(token)
+
+    def _plain_run(self, route: _Route, environ: dict, start_response: Callable
+                   ) -> Iterable[bytes] | None:
+        """The request's answer from the plain run; None: it is Flask's (nothing was
+        written)."""
+        environ[ROUTE_KEY] = route.rule  # the request's URL rule, for /metrics (errors too)
+        token = scope.enter(self.app)
+        try:
+            try:
+                status, body, headers = self._run(route, environ)
+            finally:
+                self.state.db.remove()  # rolled back if not committed, its connection returned
+        except HandOver:
+            return None
         except Exception as error:  # noqa: BLE001 - answered by the app's error handlers
             return self._error(environ, start_response, error)
+        finally:
+            scope.leave(token)
         start_response(status, [*self.headers, ("Content-Length", str(len(body))),
                                 ("X-Request-Id", os.urandom(16).hex()), *headers])
         return [body]
@@ -228,9 +250,8 @@ class PlainRoutes:
 
     def _run(self, route: _Route, environ: dict) -> tuple[str, bytes, list[tuple[str, str]]]:
         fetch = self.state.prefetchers.for_plain(route.plain)
-        g.runs_again_on_disconnect = True  # uow.run runs it again: pinged only when idle
-        principal = g.principal = uow.reconnecting(
-            lambda: access.authenticate(self.state, environ, fetch))
+        principal = uow.reconnecting(lambda: access.authenticate(self.state, environ, fetch))
+        scope.current().principal = principal
         headers = self._count(route, principal, environ)
         parsed = body = None
         if route.plain.load is not None:
@@ -290,7 +311,7 @@ class PlainRoutes:
                ) -> Iterable[bytes]:
         """Step 6 for an error: the app's own handlers and after-request hooks, and the
         headers of step 2's count (Flask-Limiter's on Flask's answer). The transaction
-        was rolled back and the session removed when the app context ended."""
+        was rolled back and the session removed when the run ended."""
         app = self.app
         with app.request_context(environ):
             g.request_id = os.urandom(16).hex()  # as api/logs.py gives a request without one

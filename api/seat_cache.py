@@ -28,10 +28,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
+from api.context import state, state_if_any
 from incentives import merchants
 from incentives.models import Merchant, MerchantStaff
 from points.errors import Invalid
@@ -80,7 +80,7 @@ def merchant_check(principal: Principal, environ: dict[str, Any]) -> None:
     cached = principal.cached  # None when Redis did not answer
     seats = usable(cached)
     if seats is None:
-        credit = current_app.extensions["credit"]
+        credit = state()
         account, rows = merchants.staff_of(credit.db.session, principal.id)
         principal.confirm_account(account)  # refuses closed accounts
         seats = [(row.merchant_id, row.name, row.role) for row in rows]
@@ -117,14 +117,15 @@ def store(client: redis.Redis, user_id: int, values: list, seats: list[tuple[int
 def _changed(session: Session) -> None:
     """Bump the epoch once this transaction commits (registered once per transaction
     or savepoint: a savepoint rolled back drops its own registration)."""
-    if not has_app_context():
+    credit = state_if_any()
+    if credit is None:
         return  # a script outside the app: there is no cache to keep in step
     session.connection()  # the statement about to run begins the transaction anyway
     current = session.get_nested_transaction() or session.get_transaction()
     if session.info.get("seats_changed") is current:
         return
     session.info["seats_changed"] = current
-    client = current_app.extensions["credit"].redis
+    client = credit.redis
 
     def bump() -> None:
         try:

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from api import scope
 from api.context import state
 from points.errors import DomainError, Unavailable
 from points.i18n import gettext
@@ -56,10 +57,14 @@ def reconnecting(call: Callable[[], Any]) -> Any:
 def once(key: str, call: Callable[[], Any]) -> Any:
     """`call()` at most once per request, its answer kept for the request: for a call
     outside the database (WeChat's one-time login code) that a view makes before its
-    first statement, which must not be repeated if `reconnecting` runs the view again."""
-    if key not in g:
-        setattr(g, key, call())
-    return g.get(key)
+    first statement, which must not be repeated if `reconnecting` runs the view again.
+    Outside a request nothing runs it again: it is called."""
+    request = scope.current()
+    if request is None:
+        return call()
+    if key not in request.kept:
+        request.kept[key] = call()
+    return request.kept[key]
 
 
 # The transaction's last statement, given what the work answered: sent with the

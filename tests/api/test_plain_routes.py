@@ -500,20 +500,23 @@ def test_a_commit_the_database_refused_is_run_again(app, client, dispatched, pla
 
 def test_a_failure_after_commit_never_runs_the_grant_again(app, client, dispatched, plain_runs,
                                                            monkeypatch, counter):
-    """Once COMMIT went through, the grant stands: a failure while the app context
-    closes is answered by the error handlers (500), the grant is not run again (not
-    by Flask either), and the counter's retry with its key gets the grant's answer."""
+    """Once COMMIT went through, the grant stands: a failure while the run closes (its
+    session removed) is answered by the error handlers (500), the grant is not run
+    again (not by Flask either), and the counter's retry with its key gets the
+    grant's answer."""
     merchant, perk = counter
     scanned = verify(client, merchant, customer(client), perk["id"])
     failures = []
+    db = app.extensions["credit"].db
+    remove = db.remove
 
-    def failing_once(exc=None):
+    def failing_once():
+        remove()
         if not failures:
             failures.append(1)
-            raise RuntimeError("teardown failed")
+            raise RuntimeError("removing the session failed")
 
-    monkeypatch.setattr(app, "teardown_appcontext_funcs",
-                        [*app.teardown_appcontext_funcs, failing_once])
+    monkeypatch.setattr(db, "remove", failing_once)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     before = tally(app)
     plain_runs.clear()

@@ -374,9 +374,10 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     url = settings["DATABASE_URL"]
     if not url.startswith("postgresql"):
         pytest.skip("database faults are tested against PostgreSQL")
-    from flask import Flask, g
+    from flask import Flask
     from sqlalchemy import create_engine, exc, text
 
+    from api import scope
     from api.extensions import ping_when_idle
 
     parts = urlsplit(url)
@@ -384,13 +385,16 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}").replace(
         "postgresql://", "postgresql+psycopg://")
     flask_app = Flask(__name__)
+    flask_app.extensions["credit"] = None  # the scope's services: none used here
     request = flask_app.test_request_context
 
     @contextlib.contextmanager
-    def plain_run():  # an app context that says its statements run again (api/pipeline.py)
-        with flask_app.app_context():
-            g.runs_again_on_disconnect = True
+    def plain_run():  # a request's scope without Flask's contexts, as a plain route runs
+        token = scope.enter(flask_app)
+        try:
             yield
+        finally:
+            scope.leave(token)
 
     engines = []
     try:
