@@ -138,13 +138,14 @@ class BodyReader:
         self.headers = [("Content-Type", "application/json"), *headers]
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if _chunked(environ) and environ.get("REQUEST_METHOD") not in BODY_METHODS:
+        chunked = _chunked(environ)
+        if chunked and environ.get("REQUEST_METHOD") not in BODY_METHODS:
             # No route reads a body here: it is not read at all (the server drops it).
             environ["wsgi.input"] = io.BytesIO()
             environ["CONTENT_LENGTH"] = "0"
             environ["wsgi.input_terminated"] = False
             environ.pop("HTTP_TRANSFER_ENCODING", None)
-        elif _chunked(environ):
+        elif chunked:
             limit = self.max_length(environ)
             try:
                 body = environ["wsgi.input"].read(-1 if limit is None else limit + 1)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from api import scope
 from api.extensions import Database
 from points.infra.crypto import DataCipher
+from points.infra.db import UnitOfWork
 from points.workflows.attachments import Storage
 
 if TYPE_CHECKING:
@@ -65,12 +66,26 @@ def state_if_any() -> AppState | None:
 
 
 def db_session() -> Session:
-    return state().db.session
+    """The ORM session of the request's transaction (api/uow.py), or of this thread."""
+    request = scope.current()
+    if request is None:
+        return current_app.extensions["credit"].db.session
+    return request.work.session if request.work is not None else request.state.db.session
+
+
+def unit_of_work() -> UnitOfWork:
+    """The request's transaction as the counter's domain functions take it (Core
+    statements first, the ORM if they need it): only while `uow.run` runs the work."""
+    request = scope.current()
+    if request is None or request.work is None:
+        raise RuntimeError("no unit of work: the work runs in api.uow.run")
+    return request.work
 
 
 def read_session() -> Session:
     """For reads that may lag a few seconds: the replica's session when there is one."""
-    return state().db.read_session
+    db = state().db
+    return db.read_session if db.replica_engine is not None else db_session()
 
 
 def redis_client() -> redis.Redis:

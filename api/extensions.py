@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import redis
 from flask import has_request_context
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -339,6 +339,13 @@ class Database:
     def session(self) -> Session:
         assert self._session is not None, "database not initialised"
         return self._session()
+
+    def joined_session(self, connection: Connection) -> Session:
+        """A session in `connection`'s transaction that commits and rolls it back, with
+        the listeners of this database's sessions (api/uow.py)."""
+        assert self._session is not None, "database not initialised"
+        return self._session.session_factory(bind=connection,
+                                             join_transaction_mode="control_fully")
 
     def current(self) -> Session | None:
         """This thread's session if the request has used one (a cached read has not)."""

@@ -31,11 +31,16 @@ class RequestLocale:
         locale = negotiate(environ.get("HTTP_ACCEPT_LANGUAGE"))
 
         def with_language(status, headers, exc_info=None):
-            names = {name.lower() for name, _ in headers}
-            if "content-language" not in names:
+            said = varies = False  # one pass over the headers: every answer comes here
+            for name, value in headers:
+                name = name.lower()
+                if name == "content-language":
+                    said = True
+                elif name == "vary" and "accept-language" in value.lower():
+                    varies = True
+            if not said:
                 headers.append(("Content-Language", locale))
-            vary = [value for name, value in headers if name.lower() == "vary"]
-            if not any("accept-language" in value.lower() for value in vary):
+            if not varies:
                 headers.append(("Vary", "Accept-Language"))
             return start_response(status, headers, exc_info)
 

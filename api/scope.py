@@ -2,7 +2,8 @@
 
 A `RequestScope` holds what a request's code reads of the app and of the request
 itself: the app's services (`AppState`) and configuration, the caller once the caller
-check has found them (api/access.py), and values kept for the request (`uow.once`).
+check has found them (api/access.py), the transaction while the work runs
+(`uow.RequestWork`), and values kept for the request (`uow.once`).
 The pipeline (api/pipeline.py) opens one for every request before Flask or the plain
 run sees it, and closes it after; the accessors of api/context.py, `access.current`
 and `uow.once` read it through one context variable. It stands in for Flask's `g`
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from api.access import Principal
     from api.context import AppState
+    from points.infra.db import UnitOfWork
 
 
 @dataclass(slots=True)
@@ -29,6 +31,7 @@ class RequestScope:
     state: AppState
     config: Config
     principal: Principal | None = None  # set by the caller check (None: not yet, or public)
+    work: UnitOfWork | None = None  # the transaction while `uow.run` runs the work
     kept: dict[str, Any] = field(default_factory=dict)  # `uow.once`
 
 

@@ -13,9 +13,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 from api import scope
 from api.context import state
+from api.extensions import Database
 from points.errors import DomainError, Unavailable
 from points.i18n import gettext
 
@@ -106,50 +108,120 @@ def transactional(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _commit(session, last: Callable[[Connection], bool] | None = None) -> None:
-    """Commit (after the last statement, if any). A connection found dead while
-    flushing has committed nothing (the view may run again); one lost during COMMIT
-    leaves the outcome unknown (it may not)."""
-    session.flush()
-    try:
-        if last is not None:
-            last(session.connection())  # committed with it, or not yet: session.commit()
-        session.commit()  # the driver sends nothing when the transaction is over
-    except DBAPIError as error:
-        if error.connection_invalidated:
-            raise OutcomeUnknown from error
-        raise
+class RequestWork:
+    """One attempt's transaction (`run`): the request's `UnitOfWork`
+    (points.infra.db), lent by `api.context.db_session()` and `unit_of_work()` while
+    the work runs.
+
+    It begins as the work first asks. A view that asks for the session (every view
+    but the counter's) gets the thread's scoped session, as always. The counter's
+    domain functions ask for the connection first and get a Core connection of the
+    engine, begun: no ORM session, whose transaction costs more Python than the
+    counter's statements themselves (docs/performance.md); if they then need the ORM,
+    a session joined to that connection (which commits and rolls back the
+    connection's transaction, its after-commit hooks included). A scoped session the
+    caller check began already is used as it is: one transaction per request."""
+
+    __slots__ = ("_connection", "_db", "_session")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._connection: Connection | None = None
+        self._session: Session | None = None
+
+    def connection(self) -> Connection:
+        if self._session is not None or self._begun() is not None:
+            return self._session.connection()
+        if self._connection is None:
+            self._connection = self._db.engine.connect()
+            self._connection.begin()
+        return self._connection
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = (self._db.session if self._connection is None
+                             else self._db.joined_session(self._connection))
+        return self._session
+
+    def _begun(self) -> Session | None:
+        """The scoped session, if nothing else began and the caller check began it."""
+        if self._session is None and self._connection is None:
+            begun = self._db.current()
+            if begun is not None and begun.in_transaction():
+                self._session = begun
+        return self._session
+
+    def commit(self, last: Callable[[Connection], bool] | None = None) -> None:
+        """Commit (after the last statement, if any); nothing if the work touched no
+        database. A connection found dead while flushing has committed nothing (the
+        work may run again); one lost during COMMIT leaves the outcome unknown (it
+        may not)."""
+        session = self._begun()
+        if last is None and self._connection is None and (
+                session is None or not session.in_transaction()):
+            return  # a cached read
+        if session is not None:
+            session.flush()
+        try:
+            if last is not None:
+                last(self.connection())  # committed with it, or not yet: below
+            if session is not None:
+                session.commit()  # the driver sends nothing when the transaction is over
+            else:
+                self._connection.commit()
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise OutcomeUnknown from error
+            raise
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()  # a joined session: the connection's transaction too
+        elif self._connection is not None:
+            self._connection.rollback()
+        else:
+            begun = self._db.current()
+            if begun is not None:
+                begun.rollback()
+
+    def close(self) -> None:
+        """Give the Core connection back (the scoped session lives until the request ends)."""
+        if self._connection is not None:
+            if self._session is not None:
+                self._session.close()
+            self._connection.close()
 
 
 def _once(work: Callable[[], Any], last: Last | None = None) -> Any:
     """One attempt: the work in a transaction, committed or rolled back."""
-    db = state().db
+    request = scope.current()
+    if request is None:
+        unit = outer = RequestWork(state().db)
+    else:
+        unit, outer = RequestWork(request.state.db), request.work
+        request.work = unit
     try:
         result = work()
-        if last is not None:
-            _commit(db.session, lambda connection: last(result, connection))
-            return result
-        session = db.current()  # a cached read never made one
-        if session is not None and session.in_transaction():
-            _commit(session)
+        unit.commit(None if last is None else (lambda connection: last(result, connection)))
         return result
     except DomainError as error:
-        session = db.current()
-        if session is not None:
-            if not error.commit:
-                session.rollback()
-                raise
-            try:
-                _commit(session)
-            except BaseException:
-                session.rollback()
-                raise
+        if not error.commit:
+            unit.rollback()
+            raise
+        try:
+            unit.commit()
+        except BaseException:
+            unit.rollback()
+            raise
         raise
     except BaseException:
-        session = db.current()
-        if session is not None:
-            session.rollback()
+        unit.rollback()
         raise
+    finally:
+        if request is not None:
+            request.work = outer
+        unit.close()
 
 
 def wrap_all_views(app: Flask, keyed: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:

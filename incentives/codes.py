@@ -37,7 +37,7 @@ from points.employment.qr import qr_svg
 from points.errors import Conflict, Forbidden, Gone, NotFound
 from points.i18n import gettext
 from points.infra.crypto import DataCipher, hash_token
-from points.infra.db import utcnow
+from points.infra.db import UnitOfWork, utcnow
 from points.infra.hot import HotStatement
 from points.models import AccessLogEntry, Subject, User
 from points.people import accounts
@@ -180,29 +180,30 @@ def _record(connection: Connection, verification: SimpleNamespace,
     return new_id
 
 
-def _unspendable(session: Session, digest: str) -> Conflict | Gone:
+def _unspendable(connection: Connection, digest: str) -> Conflict | Gone:
     """Why the code (by its hash) could not be spent: 409 TOKEN_USED, else 410
     TOKEN_EXPIRED (unknown or too old)."""
-    used = session.connection().execute(_USED_AT, {"digest": digest}).first()
+    used = connection.execute(_USED_AT, {"digest": digest}).first()
     if used is not None and used.used_at is not None:
         return Conflict(gettext("this code has been used; ask the resident for a new one"), "TOKEN_USED")
     return Gone(gettext("this code is unknown or has expired; ask the resident for a new one"),
                 "TOKEN_EXPIRED")
 
 
-def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: MerchantRef,
+def verify(work: UnitOfWork, cipher: DataCipher, cache: redis.Redis, merchant: MerchantRef,
            staff_user_id: int, token: str, perk_id: int, today: dt.date) -> SimpleNamespace:
     """May the code's holder have this perk? Spends the code and logs the access.
 
-    Core statements on the request's connection (this is the merchant counter's
+    Core statements on the transaction's connection (this is the merchant counter's
     hottest path): the code spent and the perk, the holder and the holder's consent
-    read, then the verification and the access-log row written."""
-    connection = session.connection()
+    read, then the verification and the access-log row written. The ORM only for a
+    refusal's 404 and a score not cached."""
+    connection = work.connection()
     digest = hash_token(token)
     row = _spend_and_read(connection, digest, merchant.id, perk_id)
     if row is None:
-        perks.own(session, merchant.id, perk_id)  # another merchant's perk: 404 first
-        raise _unspendable(session, digest)
+        perks.own(work.session, merchant.id, perk_id)  # another merchant's perk: 404 first
+        raise _unspendable(connection, digest)
     if row.id is None:  # the request's transaction rolls back: the code stays unspent
         raise NotFound(gettext("no such perk"), "PERK_NOT_FOUND")
     if row.user_id == staff_user_id:  # rolled back too: the code stays unspent
@@ -214,7 +215,8 @@ def verify(session: Session, cipher: DataCipher, cache: redis.Redis, merchant: M
     # Consent is checked now, not when the code was made: after a withdrawal the
     # merchant learns nothing about the person, not even the level.
     if row.consents and row.closed_at is None:
-        score = scoring.current_points(session, cache, row.subject_id, today)
+        score = (scoring.cached_points(cache, row.subject_id, today)
+                 or scoring.rebuilt_points(work.session, cache, row.subject_id, today))
         level, restricted = score["level"], score["restricted"]
         reasons = perks.subject_reasons(level, restricted, row, held=row.held)
         if restricted:  # a merchant never learns that a person is restricted

@@ -36,7 +36,7 @@ from incentives.merchants import MerchantRef
 from incentives.models import Perk, Redemption, Verification
 from points.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Unavailable
 from points.i18n import gettext
-from points.infra.db import SHANGHAI, per_dialect, utcnow
+from points.infra.db import SHANGHAI, UnitOfWork, per_dialect, utcnow
 from points.infra.hot import HotStatement
 from points.models import Subject
 from points.people import export
@@ -190,20 +190,20 @@ def _try_grant_step_by_step(connection: Connection, fields: dict, may: bool, lim
                            perk_version=standing.perk_version, grant_id=grant_id, unit=unit)
 
 
-def redeem(session: Session, merchant: MerchantRef, staff_user_id: int, verification_id: int,
+def redeem(work: UnitOfWork, merchant: MerchantRef, staff_user_id: int, verification_id: int,
            today: dt.date) -> SimpleNamespace:
     """Grant the perk; the grant as written. The shared quota row is taken last, right
     before commit, so concurrent grants of one perk wait on it only for the commit
     itself; a perk edited meanwhile is checked again under that lock.
 
-    Core statements on the request's connection (the merchant counter's hottest
+    Core statements on the transaction's connection (the merchant counter's hottest
     path): the verification and its perk read with the subject's row locked, then
     the subject's grants of the perk counted, the grant written and the quota unit
     taken (one statement on PostgreSQL)."""
-    connection = session.connection()
+    connection = work.connection()
     verification = _read_verification_locked(connection, merchant, verification_id)
     now = utcnow()
-    _check_verification(session, verification, staff_user_id, now)
+    _check_verification(connection, verification, staff_user_id, now)
     perk = _terms_row(verification, merchant, prefix="perk__")
     fields = _grant_fields(verification, perk, staff_user_id, now)
     perk, fields, outcome = _grant_on_terms_in_force(connection, verification, perk, fields,
@@ -226,12 +226,12 @@ def _read_verification_locked(connection: Connection, merchant: MerchantRef,
     return verification
 
 
-def _check_verification(session: Session, verification, staff_user_id: int,
+def _check_verification(connection: Connection, verification, staff_user_id: int,
                         now: dt.datetime) -> None:
     """Refuse a verification older than VERIFICATION_TTL, the staff's own code, and a
     resident the verification found not eligible for a reason not decided at the grant."""
     if now - verification.created_at > VERIFICATION_TTL:
-        if _redeemed(session, verification.id):
+        if _redeemed(connection, verification.id):
             raise _already_redeemed()
         raise Gone(gettext("the verification is older than 10 minutes; scan a new code"),
                    "VERIFICATION_EXPIRED")
@@ -316,8 +316,8 @@ def _terms_now(connection: Connection, perk_id: int, merchant: MerchantRef) -> S
     return _terms_row(connection.execute(_TERMS, {"perk_id": perk_id}).one(), merchant)
 
 
-def _redeemed(session: Session, verification_id: int) -> bool:
-    return session.execute(select(Redemption.id).where(
+def _redeemed(connection: Connection, verification_id: int) -> bool:
+    return connection.execute(select(Redemption.id).where(
         Redemption.verification_id == verification_id)).first() is not None
 
 

@@ -17,7 +17,7 @@ from flask_smorest.exceptions import PreconditionFailed, PreconditionRequired
 from sqlalchemy import select
 
 from api import access
-from api.context import cipher, db_session, redis_client
+from api.context import cipher, db_session, redis_client, unit_of_work
 from api.idempotency import idempotent
 from api.pipeline import plain
 from api.seat_cache import MAX_ID
@@ -780,7 +780,7 @@ def verify_code(body):
     restricted resident shows as `D` with reason `not_eligible`. Staff cannot scan their
     own code (409 OWN_CODE). Redeem within 10 minutes.
     """
-    return codes.verify(db_session(), cipher(), redis_client(), _seat().merchant,
+    return codes.verify(unit_of_work(), cipher(), redis_client(), _seat().merchant,
                         access.current().id, body["token"], body["perk_id"], today())
 
 
@@ -799,7 +799,7 @@ def redeem(body):
     resident's limit, under the perk's terms at verification. Send an Idempotency-Key: a
     retry with the same key and body replays the first answer.
     """
-    return redemptions.redeem(db_session(), _seat().merchant, access.current().id,
+    return redemptions.redeem(unit_of_work(), _seat().merchant, access.current().id,
                               body["verification_id"], today())
 
 

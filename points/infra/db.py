@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import JSON, BigInteger, Connection, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -147,3 +147,27 @@ def _drop_on_commit(session: Session, previous_transaction: Any) -> None:
     session.info["on_commit"] = [
         (registered_in, callback) for registered_in, callback in session.info.get("on_commit", [])
         if not _within(registered_in, previous_transaction)]
+
+
+class UnitOfWork(Protocol):
+    """A transaction as a domain function that runs Core statements sees it (the
+    merchant counter's scan and grant): `connection()` for its statements, and
+    `session`, an ORM session in the same transaction, for what needs one (a refusal
+    that loads an object, a score not cached), made only when asked for. Whoever lends
+    it begins, commits and rolls it back (api/uow.py for a request); the domain never
+    does."""
+
+    def connection(self) -> Connection: ...
+
+    @property
+    def session(self) -> Session: ...
+
+
+class OnSession:
+    """A `UnitOfWork` over a session (jobs, scripts, tests): its connection and itself."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def connection(self) -> Connection:
+        return self.session.connection()

@@ -344,10 +344,14 @@ def cached_points(cache: redis.Redis, subject_id: int, today: dt.date,
     same Redis round trip as the token check."""
     body = (score_cache.get(cache, subject_id) if prefetched is NOT_READ
             else score_cache.prefetched(cache, subject_id, prefetched))
-    if body is not None and (body["next_change_on"] is None
-                             or dt.date.fromisoformat(body["next_change_on"]) > today):
-        return {**body, "as_of": today.isoformat()}
-    return None
+    if body is None:
+        return None
+    day = today.isoformat()
+    next_change_on = body["next_change_on"]  # ISO dates: their order is their text's
+    if next_change_on is not None and next_change_on <= day:
+        return None
+    body["as_of"] = day  # a body decoded for this call alone
+    return body
 
 
 def current_points(session: Session, cache: redis.Redis, subject_id: int,

@@ -26,9 +26,12 @@ import re
 import sys
 
 import pytest
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from api import SECURITY_HEADERS_API, pipeline, uow
+from incentives.models import Verification
+from points.scores import score_cache
 from tests.builders.departments import department, push
 from tests.builders.merchants import (
     REDEEM,
@@ -111,21 +114,22 @@ def _as_flask(app, monkeypatch, plain_runs, dispatched, call, *, switch="COUNTER
 
 def _lost_during_commit(monkeypatch, *, committed: bool) -> list:
     """The next COMMIT loses its connection (after committing, if `committed`), as
-    api.uow._commit reports it; the later ones commit. The list counts the losses."""
-    real, lost = uow._commit, []
+    api.uow.RequestWork.commit reports it; the later ones commit. The list counts the
+    losses."""
+    real, lost = uow.RequestWork.commit, []
 
-    def losing(session, last=None):
+    def losing(work, last=None):
         if lost:
-            return real(session, last)
+            return real(work, last)
         lost.append(1)
         if committed:
-            real(session, last)
+            real(work, last)
         else:
-            session.rollback()
+            work.rollback()
         raise uow.OutcomeUnknown from DBAPIError("COMMIT", None, Exception("lost"),
                                                  connection_invalidated=True)
 
-    monkeypatch.setattr(uow, "_commit", losing)
+    monkeypatch.setattr(uow.RequestWork, "commit", losing)
     return lost
 
 
@@ -248,6 +252,79 @@ def test_a_scan_whose_score_is_not_cached_has_the_same_level(app, client, dispat
     assert first.json["level"] == second.json["level"] == "A"
     assert plain_runs == [VERIFY, VERIFY] and dispatched == []
     assert tally(app)["verifications"] == 2
+
+
+@pytest.fixture
+def sessions_begun():
+    """The ORM sessions that began a transaction, in order (any session of any app)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    begun = []
+
+    def record(session, transaction, connection):
+        if transaction.parent is None:
+            begun.append(session)
+
+    event.listen(Session, "after_begin", record)
+    yield begun
+    event.remove(Session, "after_begin", record)
+
+
+def test_the_counter_runs_on_a_core_connection_in_no_app_context(
+        app, client, dispatched, plain_runs, monkeypatch, counter, sessions_begun):
+    """A scan and a grant whose caller, seat and score are cached run their statements
+    on a Core connection (the unit of work's, api/uow.py): no ORM session begins, and
+    the plain run pushes no Flask app context (its scope is api/scope.py's); what they
+    wrote is committed."""
+    merchant, perk = counter
+    person = customer(client)
+    token = code_for(client, person)
+    contexts = []
+    real = app.app_context
+    monkeypatch.setattr(app, "app_context", lambda: contexts.append(1) or real())
+    before = tally(app)
+    plain_runs.clear()
+    dispatched.clear()
+    sessions_begun.clear()
+    scanned = scan(client, merchant["headers"], token, perk["id"])
+    assert scanned.status_code == 201, scanned.json
+    granted = grant(client, merchant["headers"], scanned.json["id"], _key("core-1"))
+    assert granted.status_code == 201, granted.json
+    assert plain_runs == [VERIFY, REDEEM] and dispatched == []
+    assert sessions_begun == [] and contexts == []
+    after = tally(app)
+    assert (after["verifications"], after["grants"]) == (before["verifications"] + 1,
+                                                         before["grants"] + 1)
+
+
+def test_a_scan_that_needs_the_orm_joins_the_connections_transaction(
+        app, client, dispatched, plain_runs, counter, sessions_begun):
+    """A scan whose holder's score is not cached rebuilds it through an ORM session
+    joined to the unit of work's connection: one transaction (the score, the spent code
+    and the verification committed together), and the session's after-commit hooks run
+    (the rebuilt score is cached: the next scan needs no session)."""
+    merchant, perk = counter
+    person = customer(client, cached=False)
+    tokens = [code_for(client, person) for _ in range(2)]
+    state = app.extensions["credit"]
+    plain_runs.clear()
+    dispatched.clear()
+    sessions_begun.clear()
+    first = scan(client, merchant["headers"], tokens[0], perk["id"])
+    assert first.status_code == 201 and first.json["level"] == "A", first.json
+    assert len(sessions_begun) == 1
+    assert isinstance(sessions_begun[0].bind, Connection)  # the unit of work's, joined
+    with app.app_context():
+        session = state.db.new_session()
+        subject = session.execute(select(Verification.subject_id).where(
+            Verification.id == first.json["id"])).scalar_one()
+        session.close()
+    assert score_cache.get(state.redis, subject) is not None  # cached after the commit
+    sessions_begun.clear()
+    second = scan(client, merchant["headers"], tokens[1], perk["id"])
+    assert second.status_code == 201 and second.json["level"] == "A"
+    assert sessions_begun == [] and plain_runs == [VERIFY, VERIFY] and dispatched == []
 
 
 def test_answers_are_encoded_as_flask_does(app, client, dispatched, plain_runs, monkeypatch):
@@ -480,16 +557,16 @@ def test_a_commit_the_database_refused_is_run_again(app, client, dispatched, pla
 
     merchant, perk = counter
     verification = verify(client, merchant, customer(client), perk["id"])["id"]
-    real, refused = uow._commit, []
+    real, refused = uow.RequestWork.commit, []
 
-    def refusing_once(session, last=None):
+    def refusing_once(work, last=None):
         if not refused:
             refused.append(1)
-            session.rollback()
+            work.rollback()
             raise OperationalError("COMMIT", None, SerializationFailure())
-        return real(session, last)
+        return real(work, last)
 
-    monkeypatch.setattr(uow, "_commit", refusing_once)
+    monkeypatch.setattr(uow.RequestWork, "commit", refusing_once)
     plain_runs.clear()
     dispatched.clear()
     r = grant(client, merchant["headers"], verification, _key("refused-1"))

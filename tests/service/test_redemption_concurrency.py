@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from incentives import codes
 from incentives.models import Merchant, MerchantStaff, Perk, Redemption
-from points.infra.db import today
+from points.infra.db import OnSession, today
 from points.people import accounts, face
 from tests.builders.merchants import approved_merchant
 from tests.builders.residents import valid_id
@@ -48,7 +48,7 @@ def _setup(app, client, session, *, residents: int, per_resident: int, quota: in
         accounts.set_consent(session, user, "merchant_share", True, "2026-01")
         for _ in range(per_resident):
             token = codes.issue(session, state.cipher, user, today()).token
-            verification = codes.verify(session, state.cipher, state.redis, shop, staff_id,
+            verification = codes.verify(OnSession(session), state.cipher, state.redis, shop, staff_id,
                                         token, perk_id, today())
             assert verification.eligible, verification.reasons
             ids.append(verification.id)
