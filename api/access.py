@@ -92,14 +92,15 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-_ROLE_PREFIXES = [(prefix, prefix.rstrip("/"), role) for prefix, role in PREFIX_ROLES]
+# Each prefix is /v1/<one segment>/: the role is the path's first two segments'.
+_ROLE_OF = {prefix.rstrip("/"): role for prefix, role in PREFIX_ROLES}
+_SECOND_SEGMENT_FROM = len("/v1/")
+assert all(prefix.startswith("/v1/") and prefix.count("/") == 3 for prefix, _ in PREFIX_ROLES)
 
 
 def required_role(path: str) -> str:
-    for prefix, bare, role in _ROLE_PREFIXES:
-        if path.startswith(prefix) or path == bare:
-            return role
-    return "user"
+    end = path.find("/", _SECOND_SEGMENT_FROM)
+    return _ROLE_OF.get(path if end < 0 else path[:end], "user")
 
 
 def current() -> Principal:

@@ -413,10 +413,9 @@ def ingest(session: Session, cipher: DataCipher, cache: redis.Redis | None,
     # Art. 15: the person is told of each negative record when it is stored.
     notifications.send(session, stored.notices, today)
     if stored.touched:
-        scoring.recompute_subjects(session, cache, stored.touched, today, cause="record",
-                                   explanation_changed=stored.explained,
-                                   reason=N_("records reported by {department}").format(
-                                       department=department.name))
+        scoring.recompute_subjects(session, cache, stored.touched, today, scoring.Occasion(
+            "record", explanation_changed=stored.explained,
+            reason=N_("records reported by {department}").format(department=department.name)))
     return {
         "accepted": [entry for _, entry in sorted(stored.accepted, key=lambda a: a[0])],
         "rejected": [{"source_ref": c.source_ref, "index": c.index, "problems": c.problems}

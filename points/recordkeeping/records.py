@@ -61,11 +61,11 @@ def end_record(session: Session, cache: redis.Redis | None, department: Departme
     notifications.send_one(session, changed_notice(record, "ended", department.name,
                                                    rule_store.active(session),
                                                    ended_on=ended_on.isoformat()), today)
-    scoring.recompute_subjects(session, cache, [record.subject_id], today, cause="record",
-                               reason=N_("{department} ended record {record_id} ({type}) on {ended_on}").format(
-                                   department=department.name, record_id=record.id,
-                                   type=record.type, ended_on=ended_on.isoformat()),
-                               record_id=record.id)
+    scoring.recompute_subjects(session, cache, [record.subject_id], today, scoring.Occasion(
+        "record", record_id=record.id,
+        reason=N_("{department} ended record {record_id} ({type}) on {ended_on}").format(
+            department=department.name, record_id=record.id, type=record.type,
+            ended_on=ended_on.isoformat())))
     return record
 
 
@@ -89,10 +89,10 @@ def revoke(session: Session, cache: redis.Redis | None, record: CreditRecord, re
     record.disputed = False
     notifications.send_one(session, changed_notice(record, "revoked", who,
                                                    rule_store.active(session)), today)
-    scoring.recompute_subjects(session, cache, [record.subject_id], today, cause=cause,
-                               reason=N_("{who} revoked record {record_id} ({type}): {reason}").format(
-                                   who=who, record_id=record.id, type=record.type, reason=reason),
-                               record_id=record.id)
+    scoring.recompute_subjects(session, cache, [record.subject_id], today, scoring.Occasion(
+        cause, record_id=record.id,
+        reason=N_("{who} revoked record {record_id} ({type}): {reason}").format(
+            who=who, record_id=record.id, type=record.type, reason=reason)))
     return record
 
 

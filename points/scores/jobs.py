@@ -184,8 +184,9 @@ def recompute_all(session_factory: Callable[[], Session], cache: redis.Redis | N
                 rule_set = (rule_store.by_code(session, rule_set_code) if rule_set_code
                             else rule_store.active(session))
                 try:
-                    result = scoring.recompute_locked(session, cache, ids, as_of, cause=cause,
-                                                      reason=reason, rule_set=rule_set)
+                    result = scoring.recompute_locked(session, cache, ids, as_of,
+                                                      scoring.Occasion(cause, reason,
+                                                                       rule_set=rule_set))
                 except engine.RecordInvalid as exc:  # one bad record: report, go on
                     progress.errors.append(str(exc))
                     result = _one_by_one(session, cache, ids, as_of, cause, reason, rule_set,
@@ -204,7 +205,8 @@ def _one_by_one(session, cache, ids, as_of, cause, reason, rule_set, progress):
         try:
             with session.begin_nested():
                 part = scoring.recompute_subjects(session, cache, [subject_id], as_of,
-                                                  cause=cause, reason=reason, rule_set=rule_set)
+                                                  scoring.Occasion(cause, reason,
+                                                                   rule_set=rule_set))
             result.absorb(part)
         except engine.RecordInvalid as exc:
             progress.errors.append(f"subject {subject_id}: {exc}")
@@ -225,10 +227,9 @@ def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
             for ids in _chunks(reader, stmt):
                 reader.rollback()
                 with session_factory() as session, session.begin():
-                    result = scoring.recompute_subjects(
-                        session, cache, ids, today, cause="time",
-                        reason=N_("a record's counting window opened or closed"),
-                        keep_rule_set=True)
+                    result = scoring.recompute_subjects(session, cache, ids, today, scoring.Occasion(
+                        "time", N_("a record's counting window opened or closed"),
+                        rule_set=scoring.RuleSets.KEPT))
                 recomputed += len(ids)
                 changed += len(result.changed)
     finally:

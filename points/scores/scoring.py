@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import partial
 
 import orjson
@@ -211,11 +212,41 @@ def lock_subjects(session: Session, ids: list[int]) -> None:
                                  .with_for_update(key_share=True)).all()
 
 
+class RuleSets(Enum):
+    """Which rule set a recompute scores each subject with (or a given `RuleSet`)."""
+
+    ACTIVE = "active"  # the active rule set
+    # Each subject's own: the rule set its stored score was computed with (the active
+    # one for a subject without a score). A read refreshing a score while a new rule
+    # set is rolled out must not jump ahead of the job.
+    KEPT = "kept"
+
+
+class Caching(Enum):
+    """Which recomputed scores are cached (after the commit)."""
+
+    CHANGED = "changed"  # those whose cached body is out of date
+    ALL = "all"  # every one: a read that found the cache empty
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """Why scores are recomputed — the cause, a reason for people and the record behind
+    it, kept with each history row — and how: the rule set (`RuleSets` or a given
+    one), the subjects whose explanation may have changed with their points unmoved
+    (None: every subject for a change of records, `RECORDS_CHANGED`; none otherwise),
+    and what is cached (`Caching`)."""
+
+    cause: str
+    reason: str
+    record_id: int | None = None
+    rule_set: RuleSet | RuleSets = RuleSets.ACTIVE
+    explanation_changed: Collection[int] | None = None
+    caching: Caching = Caching.CHANGED
+
+
 def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids: Iterable[int],
-                       as_of: dt.date, *, cause: str, reason: str,
-                       record_id: int | None = None, rule_set: RuleSet | None = None,
-                       keep_rule_set: bool = False, fill_cache: bool = False,
-                       explanation_changed: Collection[int] | None = None) -> Recomputed:
+                       as_of: dt.date, occasion: Occasion) -> Recomputed:
     """Recompute, store and (after commit) cache the scores of these subjects.
 
     Subjects are locked in id order (SELECT … FOR NO KEY UPDATE) so concurrent
@@ -224,19 +255,14 @@ def recompute_subjects(session: Session, cache: redis.Redis | None, subject_ids:
     (foreign-key checks), and FOR UPDATE would deadlock two batches that share one. Only scores whose cached
     body is out of date (points, level, restriction, rule set, the next date they
     can change, or — for a change of records — the explanation) are written, with a
-    new version, and a history row when the score itself moved; `fill_cache` also
-    caches the unchanged ones (a read that found the cache empty). `keep_rule_set`
-    keeps each subject on the rule set its score was computed with (a read refreshing
-    a score while a new rule set is rolled out must not jump ahead of the job).
+    new version, and a history row when the score itself moved (see `Occasion` for
+    the rule set and what is cached).
     """
     ids = sorted(set(subject_ids))
     if not ids:
         return Recomputed()
     lock_subjects(session, ids)
-    return recompute_locked(session, cache, ids, as_of, cause=cause, reason=reason,
-                            record_id=record_id, rule_set=rule_set,
-                            keep_rule_set=keep_rule_set, fill_cache=fill_cache,
-                            explanation_changed=explanation_changed)
+    return recompute_locked(session, cache, ids, as_of, occasion)
 
 
 # Causes that change a subject's records: the explanation (which records count, until
@@ -247,36 +273,49 @@ RECORDS_CHANGED = frozenset({"record", "repair", "objection"})
 
 
 def recompute_locked(session: Session, cache: redis.Redis | None, ids: list[int],
-                     as_of: dt.date, *, cause: str, reason: str,
-                     record_id: int | None = None, rule_set: RuleSet | None = None,
-                     keep_rule_set: bool = False, fill_cache: bool = False,
-                     explanation_changed: Collection[int] | None = None) -> Recomputed:
+                     as_of: dt.date, occasion: Occasion) -> Recomputed:
     """`recompute_subjects` for sorted, distinct ids the caller has locked already
-    (the full recompute locks each chunk in the query that picks it)."""
+    (the full recompute locks each chunk in the query that picks it): each subject's
+    score evaluated on its rule set, then what changed written, noticed and cached."""
     results = Recomputed()
     if not ids:
         return results
-    active = rule_set or rule_store.active(session)
     facts = load_facts(session, ids)
     stored = _stored_scores(session, ids)
-    if explanation_changed is None:
-        explanation_changed = ids if cause in RECORDS_CHANGED else ()
-    changes = _Changes(frozenset(explanation_changed), fill_cache)
+    changes = _Changes(_explained(occasion, ids), occasion.caching is Caching.ALL)
+    rule_set_of = _rule_sets(session, occasion.rule_set)
     evaluate = engine.evaluate
     for subject_id in ids:
         previous = stored.get(subject_id)
-        use = _rule_set_kept(session, active, previous) if keep_rule_set else active
         # The score and its next boundary in one walk over the records.
-        score, change_on = evaluate(facts.get(subject_id, ()), use, as_of)
+        score, change_on = evaluate(facts.get(subject_id, ()), rule_set_of(previous), as_of)
         results[subject_id] = score
         results.next_change[subject_id] = change_on
         if changes.note(subject_id, previous, score, change_on):
             results.changed.add(subject_id)
-    _write(session, changes.writes, changes.history, as_of, utcnow(), reason, cause, record_id)
+    _write(session, changes.writes, changes.history, as_of, utcnow(), occasion.reason,
+           occasion.cause, occasion.record_id)
     notifications.send(session, changes.levels, as_of)
     if cache is not None and changes.to_cache:
         on_commit(session, partial(score_cache.put_many, cache, changes.to_cache))
     return results
+
+
+def _explained(occasion: Occasion, ids: list[int]) -> frozenset[int]:
+    """The subjects whose explanation may have changed with their points unmoved."""
+    if occasion.explanation_changed is not None:
+        return frozenset(occasion.explanation_changed)
+    return frozenset(ids) if occasion.cause in RECORDS_CHANGED else frozenset()
+
+
+def _rule_sets(session: Session, choice: RuleSet | RuleSets):
+    """`rule_set_of(stored score or None)`: the rule set to score a subject with."""
+    if isinstance(choice, RuleSet):
+        return lambda previous: choice
+    active = rule_store.active(session)
+    if choice is RuleSets.ACTIVE:
+        return lambda previous: active
+    return lambda previous: _rule_set_kept(session, active, previous)
 
 
 def _stored_scores(session: Session, ids: list[int]) -> dict[int, Row]:
@@ -300,10 +339,10 @@ class _Changes:
     """What a recompute writes: the scores whose cached body is out of date (points,
     level, restriction, rule set, next change, or the explanation of a subject in
     `explained`) with a new version, a history row for each score that moved, a notice
-    for each level that changed, and the bodies to cache (every one with `fill_cache`)."""
+    for each level that changed, and the bodies to cache (every one with `cache_all`)."""
 
     explained: frozenset[int]
-    fill_cache: bool
+    cache_all: bool
     writes: list[tuple] = field(default_factory=list)
     history: list[tuple] = field(default_factory=list)
     levels: list[notifications.Notice] = field(default_factory=list)
@@ -328,7 +367,7 @@ class _Changes:
                     kind="level_changed", dedupe_key=f"level:{subject_id}:{version}",
                     subject_id=subject_id, params={"from": previous.level, "to": score.level,
                                                    "points": score.points}))
-        if stale or self.fill_cache:
+        if stale or self.cache_all:
             self.to_cache.append((subject_id, version, cache_body(score, change_on)))
         return moved
 
@@ -370,6 +409,6 @@ def rebuilt_points(session: Session, cache: redis.Redis, subject_id: int,
         reason = N_("a record's counting window opened or closed")
     else:
         reason = N_("first computation")
-    result = recompute_subjects(session, cache, [subject_id], today, cause="time", reason=reason,
-                                keep_rule_set=True, fill_cache=True)
+    result = recompute_subjects(session, cache, [subject_id], today, Occasion(
+        "time", reason, rule_set=RuleSets.KEPT, caching=Caching.ALL))
     return body_of(result[subject_id], result.next_change[subject_id])

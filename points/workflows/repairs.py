@@ -170,11 +170,11 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
         record.repaired_on = today
         notifications.send_one(session, changed_notice(record, "repaired", department.name,
                                                        rule_store.active(session)), today)
-        scoring.recompute_subjects(
-            session, cache, [record.subject_id], today, cause="repair", record_id=record.id,
+        scoring.recompute_subjects(session, cache, [record.subject_id], today, scoring.Occasion(
+            "repair", record_id=record.id,
             reason=N_("{department} approved the repair of record {record_id} ({title}), application "
                       "{application_id}").format(department=department.name, record_id=record.id,
-                                                 title=title, application_id=application.id))
+                                                 title=title, application_id=application.id)))
     else:
         _close_commitment(session, application, "expired")
     audit(session, by, "repair.approved" if approve else "repair.rejected", "repair_application",

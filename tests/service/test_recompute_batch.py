@@ -61,8 +61,9 @@ def test_full_recompute_fills_scores_history_and_cache_and_a_rerun_changes_nothi
         app, client, session):
     ids = subjects_with_records(app, client, session)
     cache = app.extensions["credit"].redis
-    expected = {i: scoring.recompute_subjects(session, None, [i], AS_OF, cause="test",
-                                              reason="expected")[i] for i in ids}
+    expected = {i: scoring.recompute_subjects(session, None, [i], AS_OF,
+                                              scoring.Occasion("test", "expected"))[i]
+                for i in ids}
     session.rollback()  # only the answers were wanted
     session.execute(ScoreHistory.__table__.delete())
     session.execute(Score.__table__.delete())
@@ -163,8 +164,8 @@ def test_history_rows_carry_the_reason_cause_and_record(app, client, session):
     session.commit()
     record = session.execute(select(func.min(CreditRecord.id))).scalar_one()
 
-    scoring.recompute_subjects(session, None, ids, AS_OF, cause="record", reason="a test",
-                               record_id=record)
+    scoring.recompute_subjects(session, None, ids, AS_OF,
+                               scoring.Occasion("record", "a test", record_id=record))
     session.commit()
 
     rows = session.query(ScoreHistory).filter(ScoreHistory.reason == "a test").all()
