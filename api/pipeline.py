@@ -21,13 +21,13 @@ string, no CORS `Origin`, no `X-Request-Id` to echo, request logging off, a smal
 JSON body if any), `PlainRoutes` drives the same steps itself, without Flask's
 app and request contexts, URL matching, hook lists and view wrappers — whose cost,
 profiled under gunicorn, was larger than the work of these routes.
-
-Every request, Flask's or the plain run's, has a scope (api/scope.py), opened here:
-the app's services and configuration, the caller once checked, what the request
-keeps for itself. Views, the caller check and the transaction runner read it, not
-Flask's `g` or `current_app`.
 Any other request to the route, and a body the schema refuses or a scan over its
 rate limit (whose answers Flask makes), goes to Flask.
+
+Every request, Flask's or the plain run's, has a scope (api/scope.py), opened here:
+the app's services and configuration, the caller once checked, the transaction while
+the work runs, what the request keeps for itself. Views, the caller check and the
+transaction runner read it, not Flask's `g` or `current_app`.
 
 The plain run skips Flask's hooks, so it knows each one the app has and what
 stands for it here (`KNOWN_HOOKS`): an app with a hook it does not know refuses to

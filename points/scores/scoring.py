@@ -3,7 +3,7 @@ change, in the same transaction, and serve the current points to its resident.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
@@ -308,7 +308,8 @@ def _explained(occasion: Occasion, ids: list[int]) -> frozenset[int]:
     return frozenset(ids) if occasion.cause in RECORDS_CHANGED else frozenset()
 
 
-def _rule_sets(session: Session, choice: RuleSet | RuleSets):
+def _rule_sets(session: Session, choice: RuleSet | RuleSets
+               ) -> Callable[[Row | None], RuleSet]:
     """`rule_set_of(stored score or None)`: the rule set to score a subject with."""
     if isinstance(choice, RuleSet):
         return lambda previous: choice
