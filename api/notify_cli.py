@@ -14,6 +14,7 @@ import os
 import click
 from flask import Flask, current_app
 
+from api import context
 from points.infra import outbox
 from points.infra.notify import AccessTokenHolder, SubscribeClient, WeChatNotifier
 
@@ -35,8 +36,8 @@ def templates(config) -> dict[str, str]:
 def build_notifier() -> WeChatNotifier:
     """A notifier from the current app's configuration (read on every run, so a
     changed WECHAT_API_BASE or template id takes effect without a restart)."""
-    config = current_app.config
-    state = current_app.extensions["credit"]
+    config = context.config()
+    state = context.state()
     client = SubscribeClient(config["WECHAT_API_BASE"], config["WECHAT_APPID"],
                              config["WECHAT_SECRET"], config.get("WECHAT_TIMEOUT", 5.0))
     return WeChatNotifier(client, AccessTokenHolder(client, state.redis), templates(config),
@@ -44,9 +45,10 @@ def build_notifier() -> WeChatNotifier:
 
 
 def deliver_job(ids: list[int] | None = None) -> dict[str, int]:
-    """RQ job: send these queued messages (or every due one), each at most once."""
-    state = current_app.extensions["credit"]
-    return outbox.deliver_pending(state.db.new_session, build_notifier(), ids=ids)
+    """RQ job: send these queued messages (or every due one), each at most once; run by
+    a worker in an app context, or at once in the request that queued them
+    (REDIS_URL=memory://), in its scope."""
+    return outbox.deliver_pending(context.state().db.new_session, build_notifier(), ids=ids)
 
 
 def enqueue_delivery(ids: list[int]) -> None:

@@ -26,8 +26,9 @@ rate limit (whose answers Flask makes), goes to Flask.
 
 Every request, Flask's or the plain run's, has a scope (api/scope.py), opened here:
 the app's services and configuration, the caller once checked, the transaction while
-the work runs, what the request keeps for itself. Views, the caller check and the
-transaction runner read it, not Flask's `g` or `current_app`.
+the work runs, what the request keeps for itself. The caller check, the transaction
+runner and the accessors of api/context.py read it; a plain run has no Flask app
+context, so nothing it reaches reads `g` or `current_app`.
 
 The plain run skips Flask's hooks, so it knows each one the app has and what
 stands for it here (`KNOWN_HOOKS`): an app with a hook it does not know refuses to

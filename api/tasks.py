@@ -11,16 +11,18 @@ from collections.abc import Callable
 from typing import Any
 
 import rq
-from flask import Flask, current_app
+from flask import Flask
+
+from api.context import config, state
 
 QUEUES = ("default", "recompute", "notifications")
 
 
 def queue(name: str = "default") -> rq.Queue:
-    app = current_app
-    state = app.extensions["credit"]
-    inline = app.config["REDIS_URL"].startswith("memory://")
-    return rq.Queue(name, connection=state.redis, is_async=not inline)
+    """A queue of the app's Redis: in a request (its scope, api/scope.py: a plain
+    run has no app context) or in an app context (a job, a CLI command)."""
+    inline = config()["REDIS_URL"].startswith("memory://")
+    return rq.Queue(name, connection=state().redis, is_async=not inline)
 
 
 def enqueue(func: Callable[..., Any] | str, *args: Any, queue_name: str = "default",

@@ -140,8 +140,11 @@ class RequestWork:
     @property
     def session(self) -> Session:
         if self._session is None:
-            self._session = (self._db.session if self._connection is None
-                             else self._db.joined_session(self._connection))
+            if self._connection is None:
+                self._session = self._db.session
+            else:  # joined at once: its commit is the connection's, whatever it runs
+                self._session = self._db.joined_session(self._connection)
+                self._session.connection()
         return self._session
 
     def _begun(self) -> Session | None:
@@ -188,9 +191,11 @@ class RequestWork:
     def close(self) -> None:
         """Give the Core connection back (the scoped session lives until the request ends)."""
         if self._connection is not None:
-            if self._session is not None:
-                self._session.close()
-            self._connection.close()
+            try:
+                if self._session is not None:
+                    self._session.close()
+            finally:
+                self._connection.close()
 
 
 def _once(work: Callable[[], Any], last: Last | None = None) -> Any:

@@ -26,12 +26,15 @@ import re
 import sys
 
 import pytest
+import rq
+import time_machine
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from api import SECURITY_HEADERS_API, pipeline, uow
 from incentives.models import Verification
 from points.scores import score_cache
+from tests.builders.clock import at
 from tests.builders.departments import department, push
 from tests.builders.merchants import (
     REDEEM,
@@ -45,7 +48,7 @@ from tests.builders.merchants import (
     tally,
     verify,
 )
-from tests.builders.residents import auth, dev_login, resident, valid_id
+from tests.builders.residents import auth, dev_login, resident, signed_in, valid_id
 
 POINTS = "/v1/me/points"
 # What differs between two answers made the same way: ids and times.
@@ -325,6 +328,37 @@ def test_a_scan_that_needs_the_orm_joins_the_connections_transaction(
     second = scan(client, merchant["headers"], tokens[1], perk["id"])
     assert second.status_code == 201 and second.json["level"] == "A"
     assert sessions_begun == [] and plain_runs == [VERIFY, VERIFY] and dispatched == []
+
+
+def test_a_level_a_plain_read_changes_has_its_wechat_message_queued(app, client, dispatched,
+                                                                   plain_runs, monkeypatch):
+    """The first read after two penalties stopped counting finds the cached score out of
+    date and rebuilds it in the plain run (no app context): the level goes from B back
+    to A, the resident is noticed, and after the commit the message's delivery job is
+    queued (api/tasks.py reads the request's scope)."""
+    queued = []
+    monkeypatch.setattr(rq.Queue, "enqueue", lambda queue, func, *args, **kwargs:
+                        queued.append((queue.name, func.__name__, args)))
+    with time_machine.travel(at("2026-06-15"), tick=False):
+        dept = department(app, client, "plain-levels")
+        number = valid_id(seq=613)
+        person = resident(client, id_number=number)
+        push(client, dept, *({"type": "admin.penalty.general", "id_number": number,
+                              "decided_on": "2026-06-10"} for _ in range(2)))
+        assert _points(client, person).json["level"] == "B"  # 940, cached until 2027-06-10
+    with time_machine.travel(at("2027-06-11"), tick=False):
+        headers = signed_in(client, person["openid"])
+        plain_runs.clear()
+        dispatched.clear()
+        queued.clear()
+        r = client.get(POINTS, headers=headers)
+        assert r.status_code == 200 and (r.json["points"], r.json["level"]) == (1000, "A")
+        assert plain_runs == [POINTS] and dispatched == []
+        notices = client.get("/v1/me/notifications", headers=headers).json
+    [level] = [n for n in notices if n["kind"] == "level_changed"]
+    assert level["body"].startswith("您的信用等级由 B 级变为 A 级")
+    [(queue, job, (ids,))] = queued
+    assert (queue, job) == ("notifications", "deliver_job") and len(ids) == 1
 
 
 def test_answers_are_encoded_as_flask_does(app, client, dispatched, plain_runs, monkeypatch):
