@@ -114,8 +114,8 @@ def current() -> Principal:
 
 def _bearer_claims(state: AppState, environ: dict[str, Any], role: str,
                    fetch: Callable[[list[str]], list] | None
-                   ) -> tuple[dict[str, Any], list | None, int]:
-    """The verified claims, and the account's cached gate (api/gate.py) and the
+                   ) -> tuple[dict[str, Any], tuple[str, int], list | None, int]:
+    """The verified claims, the account they name (kind, id), and the account's cached gate (api/gate.py) and the
     role's cached keys (`AppState.role_cache_keys`) read in the same Redis round trip
     as the denylist (by `fetch`, a route's prefetch, which may answer more values
     after the keys'; MGET on the thread's own connection without one), and how many
@@ -124,15 +124,18 @@ def _bearer_claims(state: AppState, environ: dict[str, Any], role: str,
     if token is None:
         raise Unauthenticated(gettext("an access token is required (Authorization: Bearer …)"))
     claims = state.tokens.decode_access(token)
+    account = account_of(claims["sub"])
+    if account is None:
+        raise Unauthenticated(gettext("the access token names no known account"))
     extra: tuple[str, ...] = ()
-    if claims["sub"].startswith("user:"):
+    if account[0] == "user":
         extra = gate.keys(claims["sub"])
         if role in state.role_cache_keys:
             extra += state.role_cache_keys[role](claims["sub"])
     revoked, values = state.tokens.check(lambda: state.db.session, claims, extra, fetch)
     if revoked:
         raise Unauthenticated(gettext("the access token has been revoked"))
-    return claims, values, len(extra)
+    return claims, account, values, len(extra)
 
 
 def _department(state: AppState, environ: dict[str, Any]) -> Principal:
@@ -156,11 +159,7 @@ def authenticate(state: AppState, environ: dict[str, Any],
     role = required_role(environ.get("PATH_INFO", ""))
     if role == "department":
         return _department(state, environ)
-    claims, cached, known = _bearer_claims(state, environ, role, fetch)
-    account = account_of(claims["sub"])
-    if account is None:
-        raise Unauthenticated(gettext("the access token names no known account"))
-    kind, ident = account
+    claims, (kind, ident), cached, known = _bearer_claims(state, environ, role, fetch)
     principal = Principal(kind, ident, claims)
     if kind == "admin":
         principal.admin  # noqa: B018 - a disabled account's tokens stop working at once (401)

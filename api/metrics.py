@@ -44,6 +44,8 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
+from api.security import bearer_token
+
 log = logging.getLogger(__name__)
 
 PATH = "/metrics"
@@ -219,9 +221,8 @@ class Metrics:
         config = self.app.config
         token = config["METRICS_TOKEN"]
         if token:
-            scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-            if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                                  token.encode()):
+            given = bearer_token(environ.get("HTTP_AUTHORIZATION"))
+            if given is not None and hmac.compare_digest(given.encode(), token.encode()):
                 return True
         try:
             address = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))

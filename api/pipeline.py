@@ -299,7 +299,7 @@ class PlainRoutes:
         try:
             headers = ratelimit.count_outside_flask(
                 limiter, self.app.config, self.app.config[limit[0]], route.endpoint,
-                f"sub:{principal.claims['sub']}")
+                ratelimit.caller_key(principal))
         except redis.exceptions.RedisError:
             raise HandOver from None  # Flask-Limiter cannot count either: Flask's 503
         if headers is None:

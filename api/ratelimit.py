@@ -19,7 +19,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.http import http_date, parse_date
 
-from points.errors import DomainError
+from api import scope
 
 DEFAULTS = {
     "RATELIMIT_LOGIN": "30/minute",         # per client IP
@@ -31,15 +31,17 @@ DEFAULTS = {
 }
 
 
+def caller_key(principal: Any) -> str:
+    """A signed-in caller's bucket: its token's `sub` (the caller check read it)."""
+    return "sub:" + principal.claims["sub"]
+
+
 def _resident_key() -> str:
-    """The signed-in account (verified token), else the client's address."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        try:
-            claims = current_app.extensions["credit"].tokens.decode_access(header[7:])
-            return "sub:" + claims["sub"]
-        except DomainError:
-            pass
+    """The caller the caller check found for the request, else the client's address."""
+    request_scope = scope.current()
+    principal = request_scope.principal if request_scope is not None else None
+    if principal is not None and "sub" in principal.claims:
+        return caller_key(principal)
     return "ip:" + get_remote_address()
 
 

@@ -40,11 +40,6 @@ REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "nbf", "exp"]
 VERIFIED_CACHE_SIZE = 5_000
 
 
-def role_of(principal: str) -> str:
-    """`user:1` signs in as a resident (merchant staff are residents too); `admin:1` as admin."""
-    return {"user": "resident", "admin": "admin"}[principal.split(":", 1)[0]]
-
-
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer …` header (None: no such header). The one
     place a bearer header is read."""
@@ -299,10 +294,15 @@ class TokenService:
                                   commit=True)
         if row.expires_at <= now:
             raise Unauthenticated(gettext("the refresh token has expired"))
-        kind, ident = account_of(row.principal) or ("", 0)
+        account = account_of(row.principal)
+        if account is None:
+            raise Unauthenticated(gettext("unknown refresh token"))
+        kind, ident = account
         if kind == "admin":
             admin = session.get(AdminAccount, ident)
             if admin is None or not admin.active:
                 raise Unauthenticated(gettext("the admin account is disabled"))
         row.spent_at = now
-        return self.issue_pair(session, row.principal, role_of(row.principal), family=row.family)
+        # `user:1` signs in as a resident (merchant staff are residents too); `admin:1` as admin.
+        role = "admin" if kind == "admin" else "resident"
+        return self.issue_pair(session, row.principal, role, family=row.family)

@@ -212,11 +212,6 @@ def accept_invitation(session: Session, code: str, user_id: int) -> MerchantStaf
     return staff
 
 
-def staff_list(session: Session, merchant_id: int) -> list[MerchantStaff]:
-    return list(session.execute(select(MerchantStaff).where(
-        MerchantStaff.merchant_id == merchant_id).order_by(MerchantStaff.id)).scalars())
-
-
 def remove_staff(session: Session, seat: StaffSeat, user_id: int) -> None:
     require_owner(seat)
     staff = session.execute(select(MerchantStaff).where(

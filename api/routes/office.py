@@ -32,10 +32,6 @@ class RuleSetVersionSchema(Schema):
     activated_at = ma.fields.DateTime(allow_none=True)
 
 
-class RuleSetUploadSchema(Schema):
-    content = ma.fields.String(metadata={"description": "the rule set as TOML text"})
-
-
 class JobCreatedSchema(Schema):
     job_id = ma.fields.String(required=True)
 

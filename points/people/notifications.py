@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from points.errors import NotFound
@@ -120,11 +120,6 @@ def mine_stmt(user_id: int, unread: bool | None):
     elif unread is False:
         stmt = stmt.where(Notification.read_at.is_not(None))
     return stmt.order_by(Notification.id.desc())
-
-
-def unread_count(session: Session, user_id: int) -> int:
-    return session.execute(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))).scalar_one()
 
 
 def view(notification: Notification) -> dict[str, Any]:

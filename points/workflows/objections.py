@@ -93,15 +93,6 @@ def decide(session: Session, cache: redis.Redis | None, department: Department,
     return objection
 
 
-def overdue_objections(session: Session, today: dt.date,
-                       department: Department | None = None) -> list[Objection]:
-    stmt = select(Objection).where(Objection.status == OPEN, Objection.decision_due_on < today)
-    if department is not None:
-        stmt = stmt.where(Objection.department_id == department.id)
-    return list(session.execute(stmt.order_by(Objection.decision_due_on,
-                                              Objection.id)).scalars())
-
-
 def mine(subject_id: int) -> Select:
     return select(Objection).where(Objection.subject_id == subject_id).order_by(
         Objection.id.desc())
