@@ -220,19 +220,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _remove_session(exc):
         db.remove()
 
-    from api.bodies import BodyReader
+    from api.bodies import UPLOAD_BODY_LIMIT, UPLOAD_PATH, BodyReader
     from api.pipeline import PlainRoutes
-    from api.routes.attachments import UPLOAD_BODY_LIMIT, UPLOAD_PATH
 
     app.wsgi_app = BodyReader(
         PlainRoutes(app, app.wsgi_app, SECURITY_HEADERS_API),
         lambda environ: UPLOAD_BODY_LIMIT if environ.get("PATH_INFO") == UPLOAD_PATH
         else app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
-    from api.metrics import Metrics, watch_pool
+    from api.metrics import Metrics
 
-    watch_pool(db.engine, "primary")
-    if db.replica_engine is not None:
-        watch_pool(db.replica_engine, "replica")
     app.wsgi_app = Metrics(app, app.wsgi_app)  # times every request; answers /metrics
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
     from api.locale import RequestLocale

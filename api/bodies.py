@@ -33,8 +33,15 @@ from flask import Request
 from flask.json.provider import DefaultJSONProvider
 
 from points.i18n import gettext
+from points.workflows import attachments
 
 MAX_JSON_DEPTH = 64
+
+# The one route whose body may be an evidence file (api/routes/attachments.py), and the
+# largest body it may have: the file and the multipart form around it (its boundaries,
+# headers and a long file name). Larger bodies are refused unread (`BodyReader`).
+UPLOAD_PATH = "/v1/me/attachments"
+UPLOAD_BODY_LIMIT = attachments.MAX_BYTES + 64 * 1024
 # A JSON escape of a UTF-16 surrogate (\ud800–\udfff): only where one occurs can a
 # decoded string hold a lone surrogate (raw surrogates are not valid UTF-8).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")

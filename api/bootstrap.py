@@ -1,6 +1,10 @@
 """What the app is made of and who is told of what: the services `create_app` puts on
-`app.extensions["credit"]`, and every registry, hook and session listener the app
-uses, each set here by an explicit call. Importing a module registers nothing.
+`app.extensions["credit"]`, and every registry, domain hook and session or engine
+listener the app uses, each set here by an explicit call. Importing a module
+registers nothing. `create_app` (api/__init__.py) is the one composition root: it
+calls these two, then adds the web layer's own parts in order (blueprints, the
+console, error handlers, the transaction and Idempotency-Key wrappers, rate limits,
+the caller check, Flask's request hooks and the WSGI middleware).
 
 The hooks and registries below are the domain's (points, incentives) and the access
 rule's; each is set as a whole, so a second app made in the same process (tests,
@@ -14,6 +18,7 @@ from pathlib import Path
 from api import gate, seat_cache
 from api.context import AppState
 from api.extensions import Database, make_redis
+from api.metrics import watch_pool
 from api.notify_cli import enqueue_delivery
 from api.pipeline import Prefetchers
 from api.security import TokenService
@@ -60,6 +65,10 @@ def wire(state: AppState) -> None:
     # commit; a commit changing merchants or their staff outdates the cached seats.
     db.listen_sessions(run_on_commit)
     db.listen_sessions(seat_cache.watch)
+    # Engines: /metrics counts each pool's connections in use and waits.
+    watch_pool(db.engine, "primary")
+    if db.replica_engine is not None:
+        watch_pool(db.replica_engine, "replica")
 
     # Working days follow the office's holiday arrangements stored in this database.
     workdays.configure(calendar.source_for(db.engine))

@@ -11,6 +11,7 @@ from flask import request
 from werkzeug.datastructures import FileStorage
 
 from api import access
+from api.bodies import UPLOAD_BODY_LIMIT
 from api.context import db_session, state
 from api.downloads import send_attachment
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
@@ -22,10 +23,6 @@ from points.workflows import attachments
 blp = Blueprint("attachments", __name__, url_prefix="/v1",
                 description="Evidence files for repairs and objections")
 
-UPLOAD_PATH = "/v1/me/attachments"
-# The largest body an upload may have: the file and the multipart form around it (its
-# boundaries, headers and a long file name). Larger bodies are refused unread.
-UPLOAD_BODY_LIMIT = attachments.MAX_BYTES + 64 * 1024
 FILE_BODY = {"type": "string", "format": "binary"}
 
 
