@@ -85,31 +85,11 @@ def load_facts(session: Session, subject_ids: Iterable[int]) -> dict[int, list[e
     return found
 
 
-def body_of(score: engine.Score, next_change_on: dt.date | None) -> dict:
-    """The resident's view of a score (GET /v1/me/points), JSON-ready."""
-    return {
-        "points": score.points,
-        "level": score.level,
-        "restricted": score.restricted,
-        "rule_set": score.rule_set,
-        "as_of": score.as_of.isoformat(),
-        "base": score.base,
-        "items": [{
-            "record_id": item.record_id, "type": item.type, "title": item.title,
-            "points": item.points, "raw_points": item.raw_points,
-            "counted_from": item.counted_from.isoformat(),
-            "counted_until": item.counted_until.isoformat() if item.counted_until else None,
-        } for item in score.items],
-        "next_level": None if score.next_level is None else {
-            "level": score.next_level[0], "points_needed": score.next_level[1]},
-        "next_change_on": next_change_on.isoformat() if next_change_on else None,
-    }
-
-
 def cache_body(score: engine.Score, next_change_on: dt.date | None) -> bytes:
-    """`body_of(score, next_change_on)` as JSON, for the score cache. orjson encodes the
-    engine's explanation items (dataclasses whose fields are the body's item keys) and
-    dates (ISO 8601) in C: the batch writers cache thousands of these per second."""
+    """The resident's view of a score (GET /v1/me/points) as JSON, as the score cache
+    keeps it. orjson encodes the engine's explanation items (dataclasses whose fields
+    are the body's item keys) and dates (ISO 8601) in C: the batch writers cache
+    thousands of these per second."""
     return orjson.dumps({
         "points": score.points, "level": score.level, "restricted": score.restricted,
         "rule_set": score.rule_set, "as_of": score.as_of, "base": score.base,
@@ -118,6 +98,11 @@ def cache_body(score: engine.Score, next_change_on: dt.date | None) -> bytes:
             "level": score.next_level[0], "points_needed": score.next_level[1]},
         "next_change_on": next_change_on,
     })
+
+
+def body_of(score: engine.Score, next_change_on: dt.date | None) -> dict:
+    """The resident's view of a score, JSON-ready: the cached body, decoded."""
+    return orjson.loads(cache_body(score, next_change_on))
 
 
 class Recomputed(dict):

@@ -1,7 +1,7 @@
 """The batch recompute's shortcuts give what the plain paths give: engine.evaluate
 (one walk over a subject's records) the score of `compute` and, as the next change,
 the first of `boundaries` after the day; the engine's item maker what the constructor
-makes; scoring.cache_body the JSON of body_of; and the garbage collector is as it was
+makes; scoring.cache_body the documented view of the score; and the garbage collector is as it was
 once a batch run ends. Facts cannot be changed."""
 from __future__ import annotations
 
@@ -55,11 +55,29 @@ def test_evaluate_on_the_golden_cases(case):
 
 @EXAMPLES
 @given(subjects, days)
-def test_the_cached_body_is_the_read_body_as_json(recs, as_of):
+def test_the_cached_body_is_the_documented_view_of_the_score(recs, as_of):
     score, next_change = evaluate(recs, RULE_SET, as_of)
 
-    assert orjson.loads(scoring.cache_body(score, next_change)) == scoring.body_of(
+    assert orjson.loads(scoring.cache_body(score, next_change)) == documented_view(
         score, next_change)
+    assert scoring.body_of(score, next_change) == documented_view(score, next_change)
+
+
+def documented_view(score: engine.Score, next_change_on: dt.date | None) -> dict:
+    """GET /v1/me/points as the contract spells it, field by field."""
+    return {
+        "points": score.points, "level": score.level, "restricted": score.restricted,
+        "rule_set": score.rule_set, "as_of": score.as_of.isoformat(), "base": score.base,
+        "items": [{
+            "record_id": item.record_id, "type": item.type, "title": item.title,
+            "points": item.points, "raw_points": item.raw_points,
+            "counted_from": item.counted_from.isoformat(),
+            "counted_until": item.counted_until.isoformat() if item.counted_until else None,
+        } for item in score.items],
+        "next_level": None if score.next_level is None else {
+            "level": score.next_level[0], "points_needed": score.next_level[1]},
+        "next_change_on": next_change_on.isoformat() if next_change_on else None,
+    }
 
 
 def test_the_cached_body_of_a_capped_and_windowed_score():
@@ -72,7 +90,7 @@ def test_the_cached_body_of_a_capped_and_windowed_score():
     assert body["items"] and body["next_change_on"] and body["next_level"]
     assert any(item["counted_until"] for item in body["items"])
 
-    assert orjson.loads(scoring.cache_body(score, next_change)) == body
+    assert body == documented_view(score, next_change)
 
 
 def test_next_change_examples():
