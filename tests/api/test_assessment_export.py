@@ -2,26 +2,17 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 
-import time_machine
-
 from points.office import assessment
+from tests.builders.clock import frozen_at
 from tests.builders.departments import admin_headers, department, push
 from tests.builders.residents import resident, valid_id
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-
-
-def at(day: str):
-    return time_machine.travel(dt.datetime.fromisoformat(day).replace(hour=10, tzinfo=SHANGHAI),
-                               tick=False)
 
 
 def test_assessment_counts_decisions_on_time_overdue_and_check_feedback(app, client):
     number, other = valid_id(seq=131), valid_id(seq=132)
-    with at("2026-09-01"):
+    with frozen_at("2026-09-01"):
         dept = department(app, client, name="雨花区市场监督管理局")
         person = resident(client, id_number=number)
         second = resident(client, id_number=other)
@@ -48,11 +39,11 @@ def test_assessment_counts_decisions_on_time_overdue_and_check_feedback(app, cli
             check_id = r.json["id"]
         client.post(f"/v1/dept/credit-checks/{check_id}/feedback", headers=dept,
                     json={"action": "normal", "note": "按正常程序办理"})
-    with at("2026-09-03"):  # the repair is decided within its 5 working days
+    with frozen_at("2026-09-03"):  # the repair is decided within its 5 working days
         r = client.post(f"/v1/dept/repairs/{repair.json['id']}/decision", headers=dept,
                         json={"approve": True, "note": "同意修复"})
         assert r.status_code == 200, r.json
-    with at("2026-10-20"):  # the objection is long overdue; one check never got feedback
+    with frozen_at("2026-10-20"):  # the objection is long overdue; one check never got feedback
         admin = admin_headers(app, client)
         rows = client.get("/v1/admin/assessment?from=2026-09-01&to=2026-10-20",
                           headers=admin).json

@@ -5,21 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import time_machine
 from sqlalchemy import func, select
 
 from points.employment.credit_checks import checks_missing_feedback
 from points.models import Subject
+from tests.builders.clock import frozen_at
 from tests.builders.departments import department, push
 from tests.builders.residents import resident, valid_id
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+TODAY = "2026-06-15"
 CHECK = "/v1/dept/credit-checks"
-
-
-def at(day: str = "2026-06-15", hour: int = 10):
-    moment = dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI)
-    return time_machine.travel(moment, tick=False)
 
 
 def check(client, dept, number, name="张三", purpose="administrative_license",
@@ -32,7 +27,7 @@ def check(client, dept, number, name="张三", purpose="administrative_license",
 
 def test_check_with_feedback_and_access_log(app, client):
     number = valid_id(seq=41)
-    with at():
+    with frozen_at(TODAY):
         market = department(app, client, "market")
         push(client, market, {"type": "admin.penalty.general", "id_number": number,
                               "decided_on": "2026-06-10", "details": {"doc": "长市监罚〔2026〕1号"}},
@@ -131,7 +126,7 @@ def test_name_must_match_the_verified_or_reported_name(app, client):
 
 def test_restricted_person_cannot_be_fast_tracked(app, client):
     number = valid_id(seq=46)
-    with at():
+    with frozen_at(TODAY):
         dept = department(app, client, "market")
         push(client, dept, {"type": "admin.penalty.serious", "id_number": number,
                             "decided_on": "2026-06-01"})
@@ -146,7 +141,7 @@ def test_restricted_person_cannot_be_fast_tracked(app, client):
 
 def test_checks_missing_feedback_after_ten_working_days(app, client, session):
     number = valid_id(seq=47)
-    with at("2026-06-08"):  # a Monday; 2026-06-19 (端午节) is a holiday
+    with frozen_at("2026-06-08"):  # a Monday; 2026-06-19 (端午节) is a holiday
         dept = department(app, client, "market")
         other = department(app, client, "tax")
         late = check(client, dept, number, matter_ref="A-1")
@@ -155,16 +150,16 @@ def test_checks_missing_feedback_after_ten_working_days(app, client, session):
         assert late["feedback_due_on"] == "2026-06-23"  # ten working days, holiday skipped
         assert client.post(f"{CHECK}/{answered['id']}/feedback", headers=dept,
                            json={"action": "normal"}).status_code == 200
-    with at("2026-06-09"):
+    with frozen_at("2026-06-09"):
         recent = check(client, dept, number, matter_ref="A-3")
 
-    with at("2026-06-23"):  # the last day for feedback: nothing is overdue yet
+    with frozen_at("2026-06-23"):  # the last day for feedback: nothing is overdue yet
         assert checks_missing_feedback(session, dt.date(2026, 6, 23)) == []
         r = client.get(f"{CHECK}?overdue=true", headers=dept)
         assert r.status_code == 200 and r.json == []
         r = client.get(f"{CHECK}?missing_feedback=true", headers=dept)
         assert [c["id"] for c in r.json] == [recent["id"], late["id"]]
-    with at("2026-06-24"):
+    with frozen_at("2026-06-24"):
         overdue = checks_missing_feedback(session, dt.date(2026, 6, 24))
         assert sorted(c.id for c in overdue) == sorted([late["id"], elsewhere["id"]])
         assert [c.id for c in checks_missing_feedback(session, dt.date(2026, 6, 24),
@@ -179,7 +174,7 @@ def test_checks_missing_feedback_after_ten_working_days(app, client, session):
 
 def test_occupational_file_for_the_supervising_department(app, client, monkeypatch):
     teacher, lawyer = valid_id(seq=48), valid_id(seq=49)
-    with at():
+    with frozen_at(TODAY):
         education = department(app, client, "education", ["occupation.license",
                                                           "occupation.discipline",
                                                           "occupation.commendation"])
@@ -221,7 +216,7 @@ def test_occupational_file_for_the_supervising_department(app, client, monkeypat
 
 def test_housekeeping_file_carries_the_safety_code(app, client):
     number = valid_id(seq=50)
-    with at():
+    with frozen_at(TODAY):
         commerce = department(app, client, "commerce", ["worker.identity_verified"])
         push(client, commerce, {"type": "worker.identity_verified", "id_number": number,
                                 "occurred_on": "2026-01-01"})

@@ -6,24 +6,18 @@ list pages fast with thousands of notices; read, read-all; notices follow the
 person's binding."""
 from __future__ import annotations
 
-import datetime as dt
 import time
 
-import time_machine
 from sqlalchemy import select
 
 from points.models import Notification
 from points.models.workflows import OutboxMessage
+from tests.builders.clock import frozen_at
 from tests.builders.departments import department, push
 from tests.builders.residents import auth, bind, dev_login, resident, valid_id
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+TODAY = "2026-06-15"
 URL = "/v1/me/notifications"
-
-
-def at(day: str = "2026-06-15"):
-    moment = dt.datetime.fromisoformat(day).replace(hour=10, tzinfo=SHANGHAI)
-    return time_machine.travel(moment, tick=False)
 
 
 def notices(client, headers, **query) -> list[dict]:
@@ -39,7 +33,7 @@ def outbox_events(session) -> list[tuple[str, int | None]]:
 
 
 def test_negative_record_is_noticed_when_stored(app, client, session):
-    with at():
+    with frozen_at(TODAY):
         dept = department(app, client, "market", name="雨花区市场监督管理局")
         number = valid_id(seq=501)
         who = resident(client, id_number=number, consents=())
@@ -73,7 +67,7 @@ def test_negative_record_is_noticed_when_stored(app, client, session):
 
 
 def test_changes_levels_checks_and_views_are_noticed(app, client, session):
-    with at():
+    with frozen_at(TODAY):
         dept = department(app, client, "commerce", name="商务局")
         number = valid_id(seq=502)
         who = resident(client, id_number=number, name="王小花")
@@ -115,7 +109,7 @@ def test_changes_levels_checks_and_views_are_noticed(app, client, session):
 
 
 def test_report_views_are_noticed(app, client):
-    with at():
+    with frozen_at(TODAY):
         department(app, client, "commerce", ["worker.identity_verified"])
         number = valid_id(seq=503)
         headers = auth(dev_login(client, "notice-worker")["access_token"])
@@ -131,7 +125,7 @@ def test_report_views_are_noticed(app, client):
 
 
 def test_read_one_read_all_and_filters(app, client):
-    with at():
+    with frozen_at(TODAY):
         dept = department(app, client)
         number = valid_id(seq=504)
         who = resident(client, id_number=number, consents=())
@@ -158,7 +152,7 @@ def test_read_one_read_all_and_filters(app, client):
 
 
 def test_notices_wait_for_the_binding_and_follow_a_move(app, client):
-    with at():
+    with frozen_at(TODAY):
         dept = department(app, client)
         number = valid_id(seq=506)
         push(client, dept, {"type": "admin.penalty.minor", "id_number": number,
@@ -200,7 +194,7 @@ def test_thousands_of_notices_page_fast(app, client, session):
 
 
 def test_notices_in_english_when_asked(app, client):
-    with at():
+    with frozen_at(TODAY):
         dept = department(app, client, "tax", name="税务局")
         number = valid_id(seq=508)
         who = resident(client, id_number=number, consents=())

@@ -5,27 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import time_machine
 
+from tests.builders.clock import frozen_at
 from tests.builders.departments import department, push
 from tests.builders.residents import resident, signed_in, valid_id
 from tests.builders.rules import GOLDEN
 
 SAMPLE = ["volunteer-cap", "general-penalty-last-day", "defaulter-removed",
           "serious-penalty-leap-day", "mixed", "aaa", "floor"]
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-
-
-def at(day: str, hour: int = 10):
-    return time_machine.travel(dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI),
-                               tick=False)
 
 
 @pytest.mark.parametrize("name", SAMPLE)
 def test_golden_case_through_the_api(app, client, name):
     case = next(c for c in GOLDEN["cases"] if c["name"] == name)
     number = valid_id(seq=SAMPLE.index(name) + 1)
-    with at(case["as_of"]):
+    with frozen_at(case["as_of"]):
         dept = department(app, client)
         records = []
         for i, rec in enumerate(case["records"]):
@@ -114,18 +108,18 @@ def test_end_record_and_errors(app, client):
 def test_window_ends_with_time_once_sweep_runs(app, client):
     """A record stops counting on its end date with no request touching it."""
     number = valid_id(seq=904)
-    with at("2026-06-01"):
+    with frozen_at("2026-06-01"):
         dept = department(app, client)
         push(client, dept, {"type": "admin.penalty.general", "id_number": number,
                             "decided_on": "2025-12-01"})
         person = resident(client, id_number=number)
         assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == 970
     runner = app.test_cli_runner()
-    with at("2026-11-30"):
+    with frozen_at("2026-11-30"):
         result = runner.invoke(args=["points", "sweep"])
         assert result.exit_code == 0, result.output
         assert "recomputed 0" in result.output  # the window is still open on its last day
-    with at("2026-12-01"):
+    with frozen_at("2026-12-01"):
         result = runner.invoke(args=["points", "sweep"])
         assert "recomputed 1" in result.output and "changed 1" in result.output
         from points.models import Score, ScoreHistory
@@ -140,13 +134,13 @@ def test_window_ends_with_time_once_sweep_runs(app, client):
 
 def test_read_refreshes_a_stale_score_before_the_sweep(app, client):
     number = valid_id(seq=905)
-    with at("2026-06-01"):
+    with frozen_at("2026-06-01"):
         dept = department(app, client)
         push(client, dept, {"type": "admin.penalty.minor", "id_number": number,
                             "decided_on": "2026-05-01"})
         person = resident(client, id_number=number)
         assert client.get("/v1/me/points", headers=person["headers"]).json["points"] == 995
-    with at("2026-08-01"):
+    with frozen_at("2026-08-01"):
         headers = signed_in(client, person["openid"])
         assert client.get("/v1/me/points", headers=headers).json["points"] == 1000
 

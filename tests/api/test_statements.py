@@ -3,20 +3,12 @@ person, shown with the record, in departments' credit checks, on the worker's re
 (JSON and web page) and in the export; nobody else can write one."""
 from __future__ import annotations
 
-import datetime as dt
-
-import time_machine
-
+from tests.builders.clock import frozen_at
 from tests.builders.departments import department, push
 from tests.builders.residents import auth, bind, dev_login, resident, valid_id
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+TODAY = "2026-06-15"
 TEXT = "罚款已于2026年6月12日缴清，涉事商品已全部下架"
-
-
-def at(day: str = "2026-06-15"):
-    moment = dt.datetime.fromisoformat(day).replace(hour=10, tzinfo=SHANGHAI)
-    return time_machine.travel(moment, tick=False)
 
 
 def penalised(app, client, seq: int, types: list[str] | None = None):
@@ -30,7 +22,7 @@ def penalised(app, client, seq: int, types: list[str] | None = None):
 
 
 def test_put_replace_delete_and_shown_with_the_record(app, client):
-    with at():
+    with frozen_at(TODAY):
         _dept, number, record_id = penalised(app, client, 401)
         who = resident(client, id_number=number, name="王小花", consents=("credit_points",))
         url = f"/v1/me/records/{record_id}/statement"
@@ -51,7 +43,7 @@ def test_put_replace_delete_and_shown_with_the_record(app, client):
 
 
 def test_bad_text_and_other_peoples_records(app, client):
-    with at():
+    with frozen_at(TODAY):
         _dept, number, record_id = penalised(app, client, 402)
         who = resident(client, id_number=number, name="王小花", consents=("credit_points",))
         url = f"/v1/me/records/{record_id}/statement"
@@ -74,7 +66,7 @@ def test_bad_text_and_other_peoples_records(app, client):
 
 
 def test_departments_see_it_in_credit_checks(app, client):
-    with at():
+    with frozen_at(TODAY):
         dept, number, record_id = penalised(app, client, 404)
         who = resident(client, id_number=number, name="王小花", consents=("credit_points",))
         client.put(f"/v1/me/records/{record_id}/statement", headers=who["headers"],
@@ -90,7 +82,7 @@ def test_departments_see_it_in_credit_checks(app, client):
 
 def test_worker_report_shows_it_while_the_record_counts(app, client):
     types = ["housekeeping.verified_complaint", "worker.identity_verified"]
-    with at():
+    with frozen_at(TODAY):
         _dept, number, record_id = penalised(app, client, 405, types)
         headers = auth(dev_login(client, "stmt-worker")["access_token"])
         bind(client, headers, "王小花", number)
@@ -108,7 +100,7 @@ def test_worker_report_shows_it_while_the_record_counts(app, client):
         assert report["negative_records"][0]["statement"] == TEXT
         page = client.get(f"/r/{token}").get_data(as_text=True)
         assert TEXT in page and "本人说明" in page
-    with at("2026-12-01"):  # the complaint counts three months: then it is not shown
+    with frozen_at("2026-12-01"):  # the complaint counts three months: then it is not shown
         viewer = auth(dev_login(client)["access_token"])
         share = client.post("/v1/me/report-shares",
                             headers=auth(dev_login(client, "stmt-worker")["access_token"]),
