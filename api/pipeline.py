@@ -58,45 +58,79 @@ MAX_BODY = 4096  # a plain route's JSON body (larger ones are Flask's)
 
 
 @dataclass(frozen=True)
+class Declared:
+    """What `@plain` itself says of a view: the setting that switches its lean run,
+    whether its answer is sent as it is (the documented shape already: no dump schema,
+    in Flask's run too), and what its caller check may read from Redis in the same
+    round trip (`prefetch(client)` → a fetch for `TokenService.check`)."""
+
+    switch: str
+    as_is: bool = False
+    prefetch: Callable[[redis.Redis], Callable[[list[str]], list]] | None = None
+
+
+@dataclass(frozen=True)
 class Plain:
-    """What a plain route declares beside its smorest decorators: the schema that
-    loads its body (None: no body), its success status, the schema that dumps its
-    answer (None: the view's answer is the documented shape already, sent as it
-    is), whether it honours Idempotency-Key, the setting that switches its lean
-    run, and what its caller check may read from Redis in the same round trip
-    (`prefetch(client)` → a fetch for `TokenService.check`)."""
+    """A plain route as its run needs it, read once per app (`spec_of`) from the
+    route's own declarations: the schema that loads its JSON body (None: no body) and
+    its success status and answer schema (smorest's `@blp.arguments` and
+    `@blp.response`; none if `@plain` says the answer is sent as it is), whether it
+    honours Idempotency-Key (`@idempotent`), and the setting and prefetch `@plain` gives."""
 
     load: Schema | None
     status: int
     dump: Schema | None
+    idempotent: bool
     switch: str
-    idempotent: bool = False
-    prefetch: Callable[[redis.Redis], Callable[[list[str]], list]] | None = None
+    prefetch: Callable[[redis.Redis], Callable[[list[str]], list]] | None
 
 
-def plain(load: type[Schema] | None, status: int, dump: type[Schema] | None, *, switch: str,
-          idempotent: bool = False, prefetch=None) -> Callable:
+def plain(*, switch: str, as_is: bool = False, prefetch=None) -> Callable:
     """Declare a view plain (put it right above `def`): its function takes the loaded
     body (if any) and returns the answer, using `access.current()` for the caller and
-    nothing of `flask.request`. Flask runs it as any view; `PlainRoutes` runs it too."""
+    nothing of `flask.request`. Flask runs it as any view; `PlainRoutes` runs it too,
+    with the body schema, status and answer schema the route declares to smorest."""
 
     def decorator(view: Callable) -> Callable:
         declared = view
-        if dump is None:  # Flask's run sends the answer as it is, too (not through a schema)
+        if as_is:  # Flask's run sends the answer as it is, too (not through a schema)
             @functools.wraps(view)
             def declared(*args: Any, **kwargs: Any) -> Any:
                 return current_app.response_class(orjson.dumps(view(*args, **kwargs)),
                                                   mimetype="application/json")
-        declared._plain = Plain(load() if load else None, status, dump() if dump else None,  # type: ignore[attr-defined]
-                                switch, idempotent, prefetch)
+        declared._plain = Declared(switch, as_is, prefetch)  # type: ignore[attr-defined]
         declared._plain_work = view  # type: ignore[attr-defined]  # the view's function itself
         return declared
 
     return decorator
 
 
-def declared(view: Callable | None) -> Plain | None:
+def declared(view: Callable | None) -> Declared | None:
     return getattr(view, "_plain", None)
+
+
+def spec_of(view: Callable) -> Plain:
+    """A plain view's run, from its declarations: flask-smorest's record of them
+    (`_apidoc`, tests/unit/test_library_internals.py) and `@idempotent`'s mark. A
+    route the plain run cannot serve as declared refuses to start."""
+    said = declared(view)
+    doc = getattr(view, "_apidoc", None)
+    if said is None or doc is None:
+        raise RuntimeError(f"{view.__qualname__}: not a plain route declared to smorest")
+    arguments = doc.get("arguments", {}).get("parameters", [])
+    if any(argument.get("in") != "json" for argument in arguments) or len(arguments) > 1:
+        raise RuntimeError(f"{view.__qualname__}: a plain route reads one JSON body at most")
+    body = arguments[0]["schema"] if arguments else None
+    successes = {int(code): answer for code, answer in doc["response"]["responses"].items()
+                 if int(code) < 300}
+    if len(successes) != 1:
+        raise RuntimeError(f"{view.__qualname__}: a plain route has one success status")
+    ((status, answer),) = successes.items()
+    answer = answer[0] if isinstance(answer, list) else answer
+    dump = None if said.as_is else answer["schema"]
+    return Plain(body() if isinstance(body, type) else body, status,
+                 dump() if isinstance(dump, type) else dump,
+                 getattr(view, "_idempotent", False), said.switch, said.prefetch)
 
 
 class HandOver(Exception):
@@ -122,7 +156,7 @@ class Prefetchers:
         spec = declared(view)
         return None if spec is None else self.for_plain(spec)
 
-    def for_plain(self, spec: Plain) -> Callable[[list[str]], list] | None:
+    def for_plain(self, spec: Plain | Declared) -> Callable[[list[str]], list] | None:
         if spec.prefetch is None:
             return None
         fetch = self._made.get(spec.prefetch)
@@ -199,8 +233,8 @@ class PlainRoutes:
         self.routes: dict[tuple[str, str], _Route] = {}
         for rule in app.url_map.iter_rules():
             view = app.view_functions.get(rule.endpoint)
-            spec = declared(view)
-            if spec is not None and not rule.arguments:
+            if declared(view) is not None and not rule.arguments:
+                spec = spec_of(view)
                 for method in rule.methods - {"HEAD", "OPTIONS"}:
                     self.routes[(method, rule.rule)] = _Route(
                         rule.endpoint, rule.rule, spec, view._plain_work)

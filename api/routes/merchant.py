@@ -771,7 +771,7 @@ def reject_worker(user_id):
 @blp.response(201, PerkVerificationSchema)
 @blp.doc(parameters=[MERCHANT_HEADER])
 @blp.errors("PERK_NOT_FOUND", "TOKEN_USED", "TOKEN_EXPIRED", "OWN_CODE")
-@plain(PerkVerifyInSchema, 201, PerkVerificationSchema, switch="COUNTER_FAST_PATH")
+@plain(switch="COUNTER_FAST_PATH")
 def verify_code(body):
     """Scan a resident's one-time code for one perk: eligibility, level, masked name.
 
@@ -791,7 +791,7 @@ def verify_code(body):
 @blp.response(201, RedemptionSchema)
 @blp.errors("VERIFICATION_NOT_FOUND", "VERIFICATION_EXPIRED", "ALREADY_REDEEMED", "OWN_CODE",
             "NOT_ELIGIBLE", "QUOTA_EXHAUSTED", "LIMIT_REACHED", "DATABASE_BUSY")
-@plain(PerkRedeemInSchema, 201, RedemptionSchema, switch="COUNTER_FAST_PATH", idempotent=True)
+@plain(switch="COUNTER_FAST_PATH")
 def redeem(body):
     """Grant the perk on a verification (at most once, within quota and limit).
 

@@ -179,7 +179,7 @@ class RecordSchema(Schema):
 @blp.route("/points")
 @blp.response(200, PointsSchema)
 @blp.errors("CONSENT_REQUIRED", "IDENTITY_REQUIRED", "NOT_ELIGIBLE")
-@plain(None, 200, None, switch="POINTS_FAST_PATH", prefetch=gate.fetch_with_score)
+@plain(switch="POINTS_FAST_PATH", as_is=True, prefetch=gate.fetch_with_score)
 def my_points():
     """My points today, with one explanation line per counting record.
 
