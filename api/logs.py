@@ -55,6 +55,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def new_request_id() -> str:
+    """The id of a request that came without one (X-Request-Id), in the log and the answer."""
+    return os.urandom(16).hex()
+
+
 def init_logging(app: Flask) -> None:
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
@@ -70,7 +75,7 @@ def init_logging(app: Flask) -> None:
     def _request_id() -> None:
         incoming = request.headers.get("X-Request-Id")
         g.request_id = (incoming if incoming and re.fullmatch(r"[\w-]{8,64}", incoming)
-                        else os.urandom(16).hex())
+                        else new_request_id())
         g.started = time.perf_counter()
 
     @app.after_request

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -52,6 +51,7 @@ from werkzeug.http import parse_options_header
 
 from api import access, idempotency, ratelimit, scope, uow
 from api.bodies import BodyRefused, load_json
+from api.logs import new_request_id
 from api.metrics import ROUTE_KEY
 
 MAX_BODY = 4096  # a plain route's JSON body (larger ones are Flask's)
@@ -269,7 +269,7 @@ class PlainRoutes:
         finally:
             scope.leave(token)
         start_response(status, [*self.headers, ("Content-Length", str(len(body))),
-                                ("X-Request-Id", os.urandom(16).hex()), *headers])
+                                ("X-Request-Id", new_request_id()), *headers])
         return [body]
 
     def _takes(self, environ: dict, route: _Route) -> bool:
@@ -349,7 +349,7 @@ class PlainRoutes:
         was rolled back and the session removed when the run ended."""
         app = self.app
         with app.request_context(environ):
-            g.request_id = os.urandom(16).hex()  # as api/logs.py gives a request without one
+            g.request_id = new_request_id()
             try:
                 answer = app.handle_user_exception(error)
             except Exception as unhandled:  # noqa: BLE001 - no handler: Flask's 500
