@@ -8,11 +8,11 @@ import time_machine
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
-def at(day: str, hour: int = 10) -> dt.datetime:
+def at(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:
     """A moment on a Shanghai calendar day: `time_machine.travel(at("2026-08-20"))`."""
-    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour), SHANGHAI)
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), SHANGHAI)
 
 
-def frozen_at(day: str, hour: int = 10) -> time_machine.travel:
+def frozen_at(day: str, hour: int = 10, minute: int = 0) -> time_machine.travel:
     """The clock stopped at that moment of a Shanghai day: `with frozen_at("2026-06-15"): ...`."""
-    return time_machine.travel(at(day, hour), tick=False)
+    return time_machine.travel(at(day, hour, minute), tick=False)

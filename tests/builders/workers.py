@@ -3,12 +3,11 @@ shares, the worker's access log, and the report page's visible text. The worker
 tests' day is TODAY (`with at():`)."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import time_machine
 
-from tests.builders.clock import SHANGHAI
+from tests.builders.clock import frozen_at
 from tests.builders.departments import department, push
 from tests.builders.residents import auth, bind, dev_login, valid_id
 
@@ -21,10 +20,10 @@ LONG_COURSE = ("母婴护理与新生儿照护综合实操培训（含沐浴、�
                "早期发展指导、产妇营养膳食、居家安全与急救常识）")
 
 
-def at(day: str = TODAY, hour: int = 10, minute: int = 0):
-    """The clock stopped at that moment of a Shanghai day: `with at(): ...`."""
-    moment = dt.datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=SHANGHAI)
-    return time_machine.travel(moment, tick=False)
+def at(day: str = TODAY, hour: int = 10, minute: int = 0) -> time_machine.travel:
+    """The clock stopped at that moment of a Shanghai day (the workers' day by default):
+    `with at(): ...`."""
+    return frozen_at(day, hour, minute)
 
 
 def sign_in(client, openid: str) -> dict:
