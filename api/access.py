@@ -115,11 +115,11 @@ def current() -> Principal:
 def _bearer_claims(state: AppState, environ: dict[str, Any], role: str,
                    fetch: Callable[[list[str]], list] | None
                    ) -> tuple[dict[str, Any], tuple[str, int], list | None, int]:
-    """The verified claims, the account they name (kind, id), and the account's cached gate (api/gate.py) and the
-    role's cached keys (`AppState.role_cache_keys`) read in the same Redis round trip
-    as the denylist (by `fetch`, a route's prefetch, which may answer more values
-    after the keys'; MGET on the thread's own connection without one), and how many
-    keys' values come before those."""
+    """The verified claims, the account they name (kind, id), and the account's cached
+    gate (api/gate.py) and the role's cached keys (`AppState.role_cache_keys`) read in
+    the same Redis round trip as the denylist (by `fetch`, a route's prefetch, which may
+    answer more values after the keys'; MGET on the thread's own connection without
+    one), and how many keys' values come before those."""
     token = bearer_token(environ.get("HTTP_AUTHORIZATION"))
     if token is None:
         raise Unauthenticated(gettext("an access token is required (Authorization: Bearer …)"))

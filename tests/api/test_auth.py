@@ -163,6 +163,18 @@ def test_refresh_rotates_and_reuse_revokes_family(client):
     assert r.status_code == 401
 
 
+def test_a_refresh_token_naming_no_known_account_is_refused(app, client):
+    # Only the service writes refresh tokens, for `user:` and `admin:` accounts; a row
+    # naming anything else (a damaged or foreign row) is refused as unknown, not a 500.
+    state = app.extensions["credit"]
+    session = state.db.new_session()
+    with session.begin():
+        pair = state.tokens.issue_pair(session, "robot:1", "resident")
+    session.close()
+    r = client.post("/v1/auth/refresh", json={"refresh_token": pair.refresh_token})
+    assert (r.status_code, r.json["error_code"]) == (401, "UNAUTHENTICATED")
+
+
 def test_logout_revokes_access_token(client):
     tokens = dev_login(client)
     headers = auth(tokens["access_token"])
