@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from typing import TYPE_CHECKING
 
 from flask import Flask, request
 from flask.sessions import SessionInterface
@@ -15,6 +16,9 @@ from api.config import load_config
 from api.logs import init_logging
 from api.smorest import Api
 from points import i18n
+
+if TYPE_CHECKING:
+    from api.context import AppState
 
 log = logging.getLogger(__name__)
 # Bodies that are not JSON, accepted by the few routes that take another format.
@@ -41,10 +45,12 @@ class CreditApp(Flask):
     """Flask, remembering `ensure_sync` per function: Flask would otherwise inspect
     every hook and view for a coroutine on every request (a noticeable share of the
     cached points read). The hooks and views are a fixed set, hence the bound.
-    Request bodies are read strictly (api/bodies.py)."""
+    Request bodies are read strictly (api/bodies.py). `state` holds the app's services,
+    set by `create_app` (api/bootstrap.py builds them)."""
 
     json_provider_class = StrictJSONProvider
     request_class = StrictRequest
+    state: AppState
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -157,7 +163,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     state = bootstrap.build_state(config)  # the services
     db = state.db
-    app.extensions["credit"] = state
+    app.state = state
     # An app dropped in the same process (tests, tools) closes its pooled connections.
     weakref.finalize(app, db.dispose)
 

@@ -1,18 +1,24 @@
 """What the app is made of and who is told of what: the services `create_app` puts on
-`app.extensions["credit"]`, and every registry, domain hook and session or engine
-listener the app uses, each set here by an explicit call. Importing a module
+`app.state` (a typed `AppState`), and every registry, domain hook and session or
+pool listener the app uses, each set here by an explicit call. Importing a module
 registers nothing. `create_app` (api/__init__.py) is the one composition root: it
 calls these two, then adds the web layer's own parts in order (blueprints, the
 console, error handlers, the transaction and Idempotency-Key wrappers, rate limits,
-the caller check, Flask's request hooks and the WSGI middleware).
+the caller check, Flask's request hooks and the WSGI middleware). How an engine
+connects (SQLite's pragmas, the ping after idling, the replica's fallback to the
+primary) is part of making the engine, in api/extensions.py.
 
 The hooks and registries below are the domain's (points, incentives) and the access
-rule's; each is set as a whole, so a second app made in the same process (tests,
-the CLI) has the same wiring, exactly once. Session listeners attach to the app's
-own session factories, never to SQLAlchemy's `Session` class.
+rule's, each the app's own: the domain's hooks ride on the app's session factories
+(points.infra.hooks), the access rule's on `AppState`, and session listeners attach
+to the app's own session factories, never to SQLAlchemy's `Session` class. One
+setting is the process's: the working-day calendar reads the holiday arrangements
+from the database of the app made last (every app of a process shares one database
+in practice: tests, the CLI, gunicorn's workers).
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from api import gate, seat_cache
@@ -24,12 +30,13 @@ from api.pipeline import Prefetchers
 from api.security import TokenService
 from incentives import codes, merchants
 from points.employment import reports
-from points.infra import outbox
+from points.infra import hooks
 from points.infra.crypto import DataCipher
 from points.infra.db import run_on_commit
+from points.infra.hooks import Hooks
 from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
 from points.office import calendar, workdays
-from points.people import accounts, face, notifications, privacy
+from points.people import face, notifications
 from points.workflows import attachments
 
 
@@ -73,17 +80,20 @@ def wire(state: AppState) -> None:
     # Working days follow the office's holiday arrangements stored in this database.
     workdays.configure(calendar.source_for(db.engine))
 
-    # The domain's hooks: what else goes with an account closed or a credit file
-    # moved to another account, which caches an account change outdates, and what
+    # The domain's hooks, this app's own (on its session factories, read by the domain
+    # from the session it works in): what else goes with an account closed or a credit
+    # file moved to another account, which caches an account change outdates, and what
     # runs after a commit that queued notifications.
     def erase_attachments(session, user):  # the files' place as the state has it then
         attachments.erase_account(session, user, state.files)
 
-    privacy.ACCOUNT_ERASERS[:] = [reports.erase_account, merchants.erase_account,
-                                  notifications.erase_account, erase_attachments]
-    face.IDENTITY_REMOVED[:] = [codes.drop_unused]
-    accounts.ACCOUNT_CHANGED[:] = [gate.account_changed]
-    outbox.set_delivery_hook(enqueue_delivery)  # decisions' WeChat messages: an RQ job
+    state.hooks = Hooks(
+        account_erasers=(reports.erase_account, merchants.erase_account,
+                         notifications.erase_account, erase_attachments),
+        identity_removed=(codes.drop_unused,),
+        account_changed=(gate.account_changed,),
+        deliver=enqueue_delivery)  # decisions' WeChat messages: an RQ job
+    db.listen_sessions(partial(hooks.install, hooks=state.hooks))
 
     # Who may call: the merchant role needs a seat at an approved merchant, read with
     # the token check from the staff seats cached in Redis.

@@ -14,6 +14,7 @@ from api import scope
 from api.extensions import Database
 from points.infra.crypto import DataCipher
 from points.infra.db import UnitOfWork
+from points.infra.hooks import Hooks
 from points.workflows.attachments import Storage
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class AppState:
-    """The app's services (`app.extensions["credit"]`), built by api/bootstrap.py."""
+    """The app's services (`app.state`), built by api/bootstrap.py."""
 
     db: Database
     redis: redis.Redis
@@ -45,11 +46,13 @@ class AppState:
     role_cache_keys: dict[str, Callable[[str], tuple[str, ...]]] = field(default_factory=dict)
     # What the plain routes' caller checks read from Redis with the token (api/pipeline.py).
     prefetchers: Prefetchers | None = None
+    # What the domain tells beside its own work, on the app's sessions (points.infra.hooks).
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 def state() -> AppState:
     request = scope.current()
-    return request.state if request is not None else current_app.extensions["credit"]
+    return request.state if request is not None else current_app.state
 
 
 def config() -> Config:
@@ -62,14 +65,14 @@ def state_if_any() -> AppState | None:
     request = scope.current()
     if request is not None:
         return request.state
-    return current_app.extensions["credit"] if has_app_context() else None
+    return current_app.state if has_app_context() else None
 
 
 def db_session() -> Session:
     """The ORM session of the request's transaction (api/uow.py), or of this thread."""
     request = scope.current()
     if request is None:
-        return current_app.extensions["credit"].db.session
+        return current_app.state.db.session
     return request.work.session if request.work is not None else request.state.db.session
 
 

@@ -118,7 +118,7 @@ def store(client: redis.Redis, session: Session, user_id: int, gate: dict) -> No
 
 def account_changed(session: Session, user_id: int) -> None:
     """Bump the account's gate version after the commit (api/bootstrap.py makes it
-    a `points.people.accounts.ACCOUNT_CHANGED` hook)."""
+    one of the app's `account_changed` hooks, points.infra.hooks)."""
     credit = state_if_any()
     if credit is None:
         return  # a script outside the app: there is no cache to keep in step

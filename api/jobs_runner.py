@@ -9,7 +9,7 @@ def run_rule_set_job(job_id: str) -> None:
     from points.infra.db import today
     from points.rules import rule_admin
 
-    state = current_app.extensions["credit"]
+    state = current_app.state
     rule_admin.run_job(state.db.new_session, state.redis, job_id, today())
 
 
@@ -32,7 +32,7 @@ def run_range_part(job_id: str, lo: int, hi: int) -> None:
     from points.infra.db import today
     from points.scores import jobs
 
-    state = current_app.extensions["credit"]
+    state = current_app.state
     jobs.run_range_part(state.db.new_session, state.redis, job_id, lo, hi, today())
 
 
@@ -53,7 +53,7 @@ def run_console_upload(job_id: str) -> None:
     from points.infra.db import today
     from points.recordkeeping import batch_files
 
-    state = current_app.extensions["credit"]
+    state = current_app.state
     batch_files.run(state.db.new_session, state.cipher, state.redis, job_id, today())
 
 
@@ -61,7 +61,7 @@ def run_rule_set_preview(job_id: str) -> None:
     from points.infra.db import today
     from points.rules import rule_preview
 
-    state = current_app.extensions["credit"]
+    state = current_app.state
     rule_preview.run(state.db.new_session, job_id, today())
 
 

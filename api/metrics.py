@@ -107,7 +107,7 @@ class StateCollector:
 
         from api.tasks import QUEUES
 
-        redis = self.app.extensions["credit"].redis
+        redis = self.app.state.redis
         jobs = GaugeMetricFamily("credit_rq_queue_jobs", "Jobs waiting in an RQ queue",
                                  labels=["queue"])
         failed = GaugeMetricFamily("credit_rq_failed_jobs", "Jobs in an RQ queue's failed "
@@ -135,7 +135,7 @@ class StateCollector:
         from points.infra.db import utcnow
         from points.models.workflows import OutboxMessage
 
-        engine = self.app.extensions["credit"].db.engine
+        engine = self.app.state.db.engine
         messages = GaugeMetricFamily(
             "credit_outbox_messages", "Notification outbox messages not yet sent, by status "
             "(pending: the backlog; failed: given up after every attempt)", labels=["status"])

@@ -63,7 +63,7 @@ def register_notify_cli(app: Flask) -> None:
                   help="messages per round")
     def points_notify(limit: int):
         """Send the WeChat notifications that are pending and due."""
-        state = current_app.extensions["credit"]
+        state = current_app.state
         notifier = build_notifier()
         totals: dict[str, int] = {}
         while True:

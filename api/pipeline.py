@@ -228,7 +228,7 @@ class PlainRoutes:
     def __init__(self, app: Flask, wsgi_app: Callable, headers: Iterable[tuple[str, str]]) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.state = app.extensions["credit"]
+        self.state = app.state
         self.headers = [("Content-Type", "application/json"), *headers]
         self.routes: dict[tuple[str, str], _Route] = {}
         for rule in app.url_map.iter_rules():

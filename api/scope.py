@@ -40,7 +40,7 @@ _CURRENT: ContextVar[RequestScope | None] = ContextVar("credit_request_scope", d
 
 def enter(app: Flask) -> Token:
     """Open a request's scope (the pipeline does, for every request)."""
-    return _CURRENT.set(RequestScope(app.extensions["credit"], app.config))
+    return _CURRENT.set(RequestScope(app.state, app.config))
 
 
 def leave(token: Token) -> None:

@@ -48,14 +48,18 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def account_of(principal: str) -> tuple[str, int] | None:
+def account_of(principal: str,
+               kinds: frozenset[str] = frozenset({"user", "admin"})) -> tuple[str, int] | None:
     """(kind, id) of a principal `user:1` / `admin:1` (a token's `sub`, a refresh
-    token's or console session's owner); None if it names no known kind of account.
-    The one place such a name is read."""
+    token's owner; a console session's `admin:1` / `clerk:1` with `CONSOLE_KINDS`);
+    None if it names no account of those kinds. The one place such a name is read."""
     kind, _, ident = principal.partition(":")
-    if kind not in {"user", "admin"} or not (ident.isascii() and ident.isdigit()):
+    if kind not in kinds or not (ident.isascii() and ident.isdigit()):
         return None
     return kind, int(ident)
+
+
+CONSOLE_KINDS = frozenset({"admin", "clerk"})
 
 
 def key_id(secret: str) -> str:

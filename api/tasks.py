@@ -38,7 +38,7 @@ def register_worker_cli(app: Flask) -> None:
     @click.option("--burst", is_flag=True, help="stop when the queues are empty")
     def worker(queues: tuple[str, ...], burst: bool):
         """Run background jobs from Redis (RQ), in this app's context."""
-        state = app.extensions["credit"]
+        state = app.state
         if app.config["REDIS_URL"].startswith("memory://"):
             raise click.UsageError("REDIS_URL=memory:// runs jobs in-process; no worker needed")
         names = queues or QUEUES

@@ -58,7 +58,7 @@ def department_key() -> str:
     code = ("from api import create_app\nfrom points.office import departments\nfrom points.rules import rule_store\n"
             "app = create_app()\n"
             "with app.app_context():\n"
-            "    s = app.extensions['credit'].db.new_session()\n"
+            "    s = app.state.db.new_session()\n"
             "    with s.begin():\n"
             "        types = set(rule_store.active(s).resolved_types)\n"
             "        _, key = departments.create_department(s, 'bench', 'bench', types, types)\n"

@@ -51,7 +51,7 @@ def resident_token() -> str:
         "from points.infra.db import today\n"
         "app = create_app()\n"
         "with app.app_context():\n"
-        "    st = app.extensions['credit']\n"
+        "    st = app.state\n"
         "    s = st.db.new_session()\n"
         "    with s.begin():\n"
         "        d, _ = departments.create_department(s, 'bench', 'bench', "

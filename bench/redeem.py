@@ -118,7 +118,7 @@ def seed() -> tuple[str, list[str]]:
     from points.people import accounts, face
 
     app = create_app()
-    state = app.extensions["credit"]
+    state = app.state
     if not EXTERNAL:
         state.redis.flushdb()
     with app.app_context():

@@ -75,14 +75,14 @@ def app(settings):
     upgrade_database(url)
     application = create_app({"TESTING": True})
     yield application
-    application.extensions["credit"].db.engine.dispose()
+    application.state.db.engine.dispose()
 
 
 @pytest.fixture
 def clean_app(app):
     clean(app)
     yield app
-    app.extensions["credit"].db.remove()
+    app.state.db.remove()
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def client(clean_app):
 @pytest.fixture
 def session(clean_app):
     """A session outside any request, for arranging and checking data."""
-    s = clean_app.extensions["credit"].db.new_session()
+    s = clean_app.state.db.new_session()
     yield s
     s.rollback()
     s.close()
@@ -146,7 +146,7 @@ def counter(app, client):
 @pytest.fixture
 def wechat_login(app, httpserver):
     """The app's WeChat login client (jscode2session) pointed at a local stub server."""
-    client = app.extensions["credit"].wechat
+    client = app.state.wechat
     saved = client.base_url
     client.base_url = httpserver.url_for("").rstrip("/")
     yield httpserver
@@ -162,7 +162,7 @@ def face_wechat(app, httpserver):
     from points.infra.wechat import AccessTokenHolder, WeChatClient, WeChatFaceVerifier
     from tests.builders.face_stub import FaceStub
 
-    state = app.extensions["credit"]
+    state = app.state
     config = app.config
     client = WeChatClient(httpserver.url_for("").rstrip("/"), config["WECHAT_APPID"],
                           config["WECHAT_SECRET"], timeout=2.0)

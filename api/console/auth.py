@@ -35,6 +35,7 @@ from sqlalchemy import select
 from api import ratelimit
 from api.console import accounts
 from api.context import db_session, redis_client
+from api.security import CONSOLE_KINDS, account_of
 from points.errors import DomainError
 from points.infra.db import utcnow
 from points.models import AdminAccount, Department
@@ -70,14 +71,17 @@ def staff() -> Staff:
 
 
 def _load(row: ConsoleSession) -> Staff | None:
-    kind, _, ident = row.principal.partition(":")
+    account = account_of(row.principal, CONSOLE_KINDS)
+    if account is None:
+        return None
+    kind, ident = account
     s = db_session()
     if kind == "admin":
-        admin = s.get(AdminAccount, int(ident))
+        admin = s.get(AdminAccount, ident)
         if admin is None or not admin.active:
             return None
         return Staff("admin", admin.id, admin.username, admin.username, row)
-    clerk = s.get(DepartmentUser, int(ident))
+    clerk = s.get(DepartmentUser, ident)
     if clerk is None or not clerk.active:
         return None
     department = s.get(Department, clerk.department_id)

@@ -10,7 +10,7 @@ from api import access
 from api.access import public
 from api.context import cipher, db_session, read_session, redis_client
 from api.idempotency import idempotent
-from api.routes.attachments import AttachmentSchema, attachment_ids_field
+from api.schemas import AttachmentSchema, attachment_ids_field
 from api.smorest import MAX_DB_ID, Blueprint, Schema, paginate_select
 from points.infra.db import today
 from points.models.workflows import (

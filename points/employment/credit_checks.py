@@ -212,9 +212,3 @@ def missing_feedback_stmt(today: dt.date, department_id: int | None = None,
         stmt = stmt.where(CreditCheck.department_id == department_id)
     return stmt.order_by(CreditCheck.id)
 
-
-def checks_missing_feedback(session: Session, today: dt.date,
-                            department_id: int | None = None) -> list[CreditCheck]:
-    """Checks still without feedback more than 10 working days after they were made
-    (for the credit office's assessment of departments)."""
-    return list(session.execute(missing_feedback_stmt(today, department_id)).scalars())

@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from points.i18n import translate_text, use_locale
+from points.infra import hooks
 from points.infra.db import dialect_insert, on_commit, utcnow
 from points.infra.notify import SendResult
 from points.models import User
@@ -46,17 +47,9 @@ THING_MAX, PHRASE_MAX = 20, 5  # WeChat's limits for `thing` and `phrase` fields
 # Subscription messages are sent with lang zh_CN (points.infra.notify): their texts are Chinese.
 NOTICE_LOCALE = "zh"
 
-_delivery_hook: Callable[[list[int]], None] | None = None
-
 
 class Sender(Protocol):
     def send(self, openid: str, event: str, page: str | None, data: dict) -> SendResult: ...
-
-
-def set_delivery_hook(hook: Callable[[list[int]], None] | None) -> None:
-    """Install what runs after a commit that queued messages (e.g. enqueue a job)."""
-    global _delivery_hook
-    _delivery_hook = hook
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -94,7 +87,7 @@ def queue(session: Session, *, user_id: int | None, event: str, dedupe_key: str,
         status="pending", attempts=0, next_attempt_at=now, created_at=now,
     ).on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(OutboxMessage.id)).scalar_one_or_none()
-    hook = _delivery_hook
+    hook = hooks.of(session).deliver  # after the commit, e.g. a delivery job
     if message_id is not None and hook is not None:
         on_commit(session, lambda: hook([message_id]))
     return message_id
@@ -114,7 +107,7 @@ def queue_many(session: Session, messages: list[dict]) -> list[int]:
         ids += session.execute(dialect_insert(session, OutboxMessage).values(rows[i:i + BATCH])
                                .on_conflict_do_nothing(index_elements=["dedupe_key"])
                                .returning(OutboxMessage.id)).scalars().all()
-    hook = _delivery_hook
+    hook = hooks.of(session).deliver
     if ids and hook is not None:
         on_commit(session, lambda: hook(ids))
     return ids

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from points.errors import Invalid
 from points.i18n import gettext
+from points.infra import hooks
 from points.infra.crypto import DataCipher
 from points.infra.db import dialect_insert, utcnow
 from points.models import AccessLogEntry, Consent, User
@@ -29,14 +30,10 @@ CONSENT_SCOPES = ("credit_points", "merchant_share")
 # Who may appear in a person's access log, and why (record_access's callers).
 ACCESS_ACTOR_KINDS = ("merchant", "department", "report_viewer", "account")
 ACCESS_PURPOSES = ("perk_verification", "credit_report", "identity_moved", *CHECK_PURPOSES)
-# Called with (session, user_id) whenever an account's identity or consents change,
-# so caches of them can be dropped once the change commits (api/gate.py; the list
-# is set by api/bootstrap.py).
-ACCOUNT_CHANGED: list = []
-
-
 def account_changed(session: Session, user_id: int) -> None:
-    for hook in ACCOUNT_CHANGED:
+    """An account's identity or consents changed: the app's hooks drop caches of them
+    once the change commits (points.infra.hooks; api/gate.py)."""
+    for hook in hooks.of(session).account_changed:
         hook(session, user_id)
 
 

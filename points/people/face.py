@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from points.errors import Conflict, Invalid, NotFound
 from points.i18n import gettext
+from points.infra import hooks
 from points.infra.crypto import DataCipher
 from points.infra.db import utcnow
 from points.infra.wechat import VERIFY_ID_DEFAULT_TTL, VERIFY_OK, FaceVerifier, VerifyId, cert_hash
@@ -39,11 +39,6 @@ from points.office.audit import audit
 from points.people import accounts, notifications
 from points.people.identity import is_adult, mask_id_number, mask_name, mask_phone
 from points.recordkeeping.subjects import find_subject, get_or_create_subject
-
-# Called with (session, user) when an account loses its credit file to a verified
-# binding elsewhere (other packages drop what they issued on it, e.g. unused codes;
-# the list is set by api/bootstrap.py).
-IDENTITY_REMOVED: list[Callable[[Session, User], None]] = []
 
 
 class StandInVerifier:
@@ -196,7 +191,7 @@ def _move_away(session: Session, holder: User, to: User, subject: Subject,
                verification: FaceVerification, today: dt.date) -> None:
     """The earlier account loses the credit file at once and is told why."""
     was_verified = holder.subject_id == subject.id and holder.identity_verified_at is not None
-    for hook in IDENTITY_REMOVED:
+    for hook in hooks.of(session).identity_removed:  # e.g. its unused codes go
         hook(session, holder)
     holder.subject_id = None
     holder.unverified_subject_id = None

@@ -5,23 +5,20 @@ sees them again)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
-from points.infra import idempotency_keys
+from points.infra import hooks, idempotency_keys
 from points.infra.db import utcnow
 from points.models import AccessLogEntry, Consent, User
 from points.models.workflows import Commitment
 
-# What other modules hold about an account (report shares, staff seats …): erased
-# with it (the list is set by api/bootstrap.py).
-ACCOUNT_ERASERS: list[Callable[[Session, User], None]] = []
-
 
 def close_account(session: Session, user: User) -> None:
-    for erase in ACCOUNT_ERASERS:
+    # What other modules hold about the account (report shares, staff seats, evidence
+    # files …) goes with it: the app's hooks (points.infra.hooks).
+    for erase in hooks.of(session).account_erasers:
         erase(session, user)
     session.execute(delete(Consent).where(Consent.user_id == user.id))
     # The person's public commitments leave the public list (they stay with the credit

@@ -188,18 +188,6 @@ def decide(session: Session, cache: redis.Redis | None, department: Department, 
     return application
 
 
-def overdue_repairs(session: Session, today: dt.date,
-                    department: Department | None = None) -> list[RepairApplication]:
-    """Open applications past their decision date (for the department and, later,
-    the credit office's assessment of departments)."""
-    stmt = select(RepairApplication).where(RepairApplication.status == OPEN,
-                                           RepairApplication.decision_due_on < today)
-    if department is not None:
-        stmt = stmt.where(RepairApplication.department_id == department.id)
-    return list(session.execute(stmt.order_by(RepairApplication.decision_due_on,
-                                              RepairApplication.id)).scalars())
-
-
 def mine(subject_id: int) -> Select:
     return (select(RepairApplication).where(RepairApplication.subject_id == subject_id)
             .order_by(RepairApplication.id.desc()))

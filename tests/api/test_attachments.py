@@ -13,6 +13,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+from api import create_app
 from points.infra.db import today
 from points.models.attachments import Attachment, AttachmentCitation
 from points.workflows import attachments
@@ -273,8 +274,11 @@ def test_closing_the_account_erases_files_no_case_needs(client, market, session)
 
 def test_files_in_a_directory(app, client, market, session, tmp_path, monkeypatch):
     """With ATTACHMENT_DIR the bytes are a file per attachment, not a database value;
-    the files of erased attachments are deleted once the erasure commits."""
-    monkeypatch.setattr(app.extensions["credit"], "files", attachments.Storage(tmp_path))
+    the files of erased attachments are deleted once the erasure commits, from this
+    app's storage even when another app was made later in the process."""
+    monkeypatch.setattr(app.state, "files", attachments.Storage(tmp_path))
+    later = create_app({"TESTING": True})  # its own state, files in the database
+    later.state.db.dispose()
     zhang, _, decided, _ = _closing_world(client, market)
     stored = {a.id: a for a in session.execute(select(Attachment)).scalars()}
     assert all(a.content is None for a in stored.values())

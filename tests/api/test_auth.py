@@ -55,7 +55,7 @@ def test_wechat_timeout(client, wechat_login, app):
 
     wechat_login.expect_request("/sns/jscode2session").respond_with_handler(
         lambda req: (time.sleep(0.5), Response(json.dumps({"openid": "late"})))[1])
-    wc = app.extensions["credit"].wechat
+    wc = app.state.wechat
     saved, wc.timeout = wc.timeout, 0.1
     try:
         r = client.post("/v1/auth/wechat/login", json={"code": "c"})
@@ -65,7 +65,7 @@ def test_wechat_timeout(client, wechat_login, app):
 
 
 def test_wechat_down(client, app):
-    wc = app.extensions["credit"].wechat
+    wc = app.state.wechat
     saved, wc.base_url = wc.base_url, "http://127.0.0.1:9"  # nothing listens on port 9
     try:
         r = client.post("/v1/auth/wechat/login", json={"code": "c"})
@@ -129,22 +129,22 @@ def test_key_rotation_grace(app, client):
     from api.security import TokenService
 
     tokens = dev_login(client)
-    old = app.extensions["credit"].tokens
+    old = app.state.tokens
     new_config = dict(app.config, SECRET_KEY="a-brand-new-signing-key-0123456789abcdef",
                       SECRET_KEY_PREVIOUS=[SECRET])
-    app.extensions["credit"].tokens = TokenService(new_config, old.redis)
+    app.state.tokens = TokenService(new_config, old.redis)
     try:
         assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 200
-        newer = app.extensions["credit"].tokens.issue_access("user:1", "resident")
+        newer = app.state.tokens.issue_access("user:1", "resident")
         assert jwt.get_unverified_header(newer)["kid"] != jwt.get_unverified_header(
             tokens["access_token"])["kid"]
         assert client.get("/v1/me", headers=auth(newer)).status_code == 200
         # Once the grace period ends (the old key is no longer listed) the old token fails.
-        app.extensions["credit"].tokens = TokenService(
+        app.state.tokens = TokenService(
             dict(new_config, SECRET_KEY_PREVIOUS=[]), old.redis)
         assert client.get("/v1/me", headers=auth(tokens["access_token"])).status_code == 401
     finally:
-        app.extensions["credit"].tokens = old
+        app.state.tokens = old
 
 
 def test_refresh_rotates_and_reuse_revokes_family(client):
@@ -166,7 +166,7 @@ def test_refresh_rotates_and_reuse_revokes_family(client):
 def test_a_refresh_token_naming_no_known_account_is_refused(app, client):
     # Only the service writes refresh tokens, for `user:` and `admin:` accounts; a row
     # naming anything else (a damaged or foreign row) is refused as unknown, not a 500.
-    state = app.extensions["credit"]
+    state = app.state
     session = state.db.new_session()
     with session.begin():
         pair = state.tokens.issue_pair(session, "robot:1", "resident")
@@ -201,7 +201,7 @@ def test_logout_ends_the_refresh_token_and_the_sessions_other_access_tokens(clie
 def _redis_down(app, monkeypatch) -> None:
     import redis as redis_lib
 
-    real = app.extensions["credit"].redis
+    real = app.state.redis
 
     class Down:
         def mget(self, *a, **k):
@@ -210,7 +210,7 @@ def _redis_down(app, monkeypatch) -> None:
         def __getattr__(self, name):
             return getattr(real, name)
 
-    monkeypatch.setattr(app.extensions["credit"].tokens, "redis", Down())
+    monkeypatch.setattr(app.state.tokens, "redis", Down())
 
 
 @pytest.mark.parametrize("redis_state", ["kept", "lost", "down"])
@@ -226,7 +226,7 @@ def test_reuse_stops_the_familys_access_tokens_at_once(client, app, monkeypatch,
     r = client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert r.status_code == 401
     if redis_state == "lost":
-        app.extensions["credit"].redis.flushdb()
+        app.state.redis.flushdb()
     elif redis_state == "down":
         _redis_down(app, monkeypatch)
     for tokens in (first, second):
@@ -240,11 +240,11 @@ def test_logout_survives_redis_loss(client, app):
     tokens = dev_login(client)
     headers = auth(tokens["access_token"])
     client.post("/v1/auth/logout", headers=headers)
-    app.extensions["credit"].redis.flushdb()
+    app.state.redis.flushdb()
     # With Redis emptied the token is still refused because the row is read then.
     import redis as redis_lib
 
-    real = app.extensions["credit"].redis
+    real = app.state.redis
 
     class Down:
         def mget(self, *a, **k):
@@ -253,7 +253,7 @@ def test_logout_survives_redis_loss(client, app):
         def __getattr__(self, name):
             return getattr(real, name)
 
-    tokens_service = app.extensions["credit"].tokens
+    tokens_service = app.state.tokens
     tokens_service.redis = Down()
     try:
         assert client.get("/v1/me", headers=headers).status_code == 401
@@ -267,7 +267,7 @@ def admin_headers(client, app):
 
     from points.models import AdminAccount
 
-    s = app.extensions["credit"].db.new_session()
+    s = app.state.db.new_session()
     s.add(AdminAccount(username="office", password_hash=PasswordHasher().hash("s3cret-pass")))
     s.commit()
     s.close()

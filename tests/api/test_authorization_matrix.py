@@ -575,7 +575,7 @@ def _build(app, client) -> World:
                                     headers=admin), 202)["job_id"]
 
     # The retired admin's account is disabled while their access token is still fresh.
-    session = app.extensions["credit"].db.new_session()
+    session = app.state.db.new_session()
     session.execute(update(AdminAccount).where(AdminAccount.username == "matrix-retired")
                     .values(active=False))
     session.commit()
@@ -589,7 +589,7 @@ def world(app):
     try:
         yield _build(app, app.test_client())
     finally:
-        app.extensions["credit"].db.remove()
+        app.state.db.remove()
         clean(app)
 
 
@@ -687,7 +687,7 @@ def test_a_disabled_admin_can_neither_call_nor_refresh(app, client):
                          json={"username": "leaving", "password": "leaving-pass"}).json
     headers = auth(tokens["access_token"])
     assert client.get("/v1/admin/departments", headers=headers).status_code == 200
-    session = app.extensions["credit"].db.new_session()
+    session = app.state.db.new_session()
     session.execute(update(AdminAccount).where(AdminAccount.username == "leaving")
                     .values(active=False))
     session.commit()

@@ -137,7 +137,7 @@ def test_under_sentinel_the_cached_points_read_skips_flask(clean_app, sentinel, 
     assert hits() == before + 1  # from the cache
     assert again.json == first.json
     assert "redis unavailable" not in caplog.text  # the token check's Redis answered
-    app.extensions["credit"].db.engine.dispose()
+    app.state.db.engine.dispose()
 
 
 # -- PgBouncer ---------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def _statements(engine) -> list[str]:
 def replica(app):
     """The app's database with a replica engine on the same database (the statements
     each engine runs tell which one a read used)."""
-    db = app.extensions["credit"].db
+    db = app.state.db
     url = app.config["DATABASE_URL"]
     db.init_replica(url, url)
     yield db
@@ -211,7 +211,7 @@ def test_lists_that_may_lag_are_read_on_the_replica_and_writes_on_the_primary(
 
 
 def test_without_a_replica_the_same_reads_use_the_primary(app, client):
-    db = app.extensions["credit"].db
+    db = app.state.db
     assert db.replica_engine is None and app.config["DATABASE_REPLICA_URL"] is None
     on_primary = _statements(db.engine)
     assert client.get("/v1/commitments/public").status_code == 200
@@ -220,7 +220,7 @@ def test_without_a_replica_the_same_reads_use_the_primary(app, client):
 
 def test_an_unreachable_replica_is_stood_in_for_by_the_primary(app, client, monkeypatch, caplog,
                                                              tmp_path):
-    db = app.extensions["credit"].db
+    db = app.state.db
     url = app.config["DATABASE_URL"]
     unreachable = ("postgresql://postgres@127.0.0.1:1/nowhere" if url.startswith("postgresql")
                    else f"sqlite:///{tmp_path}/no/such/dir/replica.db")

@@ -228,7 +228,7 @@ def test_missing_materials_cannot_be_breached_before_they_are_due(app, client):
             assert r.status_code == 409, r.json
             assert (r.json["error_code"], r.json["due_on"]) == ("COMMITMENT_NOT_DUE",
                                                                 "2026-10-20")
-        s = app.extensions["credit"].db.new_session()
+        s = app.state.db.new_session()
         assert s.execute(select(CreditRecord)).first() is None
         s.close()
         clock.move_to(at("2026-10-08"))

@@ -271,7 +271,7 @@ def test_health_names_the_failing_part(app, client, monkeypatch):
     def down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("connection refused")
 
-    monkeypatch.setattr(app.extensions["credit"].redis, "ping", down)
+    monkeypatch.setattr(app.state.redis, "ping", down)
     r = client.get("/v1/health")
     assert r.status_code == 503
     body = r.get_json()

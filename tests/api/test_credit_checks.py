@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from points.employment.credit_checks import checks_missing_feedback
+from points.employment.credit_checks import missing_feedback_stmt
 from points.models import Subject
 from tests.builders.clock import frozen_at
 from tests.builders.departments import department, push
@@ -139,6 +139,11 @@ def test_restricted_person_cannot_be_fast_tracked(app, client):
         assert r.status_code == 200
 
 
+def overdue_checks(session, day, department_id=None):
+    """The checks the credit office's dashboard counts as overdue on `day`."""
+    return list(session.execute(missing_feedback_stmt(day, department_id)).scalars())
+
+
 def test_checks_missing_feedback_after_ten_working_days(app, client, session):
     number = valid_id(seq=47)
     with frozen_at("2026-06-08"):  # a Monday; 2026-06-19 (端午节) is a holiday
@@ -154,17 +159,16 @@ def test_checks_missing_feedback_after_ten_working_days(app, client, session):
         recent = check(client, dept, number, matter_ref="A-3")
 
     with frozen_at("2026-06-23"):  # the last day for feedback: nothing is overdue yet
-        assert checks_missing_feedback(session, dt.date(2026, 6, 23)) == []
+        assert overdue_checks(session, dt.date(2026, 6, 23)) == []
         r = client.get(f"{CHECK}?overdue=true", headers=dept)
         assert r.status_code == 200 and r.json == []
         r = client.get(f"{CHECK}?missing_feedback=true", headers=dept)
         assert [c["id"] for c in r.json] == [recent["id"], late["id"]]
     with frozen_at("2026-06-24"):
-        overdue = checks_missing_feedback(session, dt.date(2026, 6, 24))
+        overdue = overdue_checks(session, dt.date(2026, 6, 24))
         assert sorted(c.id for c in overdue) == sorted([late["id"], elsewhere["id"]])
-        assert [c.id for c in checks_missing_feedback(session, dt.date(2026, 6, 24),
-                                                      department_id=overdue[0].department_id)
-                ] == [late["id"]]
+        assert [c.id for c in overdue_checks(session, dt.date(2026, 6, 24),
+                                             overdue[0].department_id)] == [late["id"]]
         r = client.get(f"{CHECK}?overdue=true", headers=dept)
         assert [c["id"] for c in r.json] == [late["id"]]
         assert [c["id"] for c in client.get(CHECK, headers=dept).json] == [

@@ -21,7 +21,7 @@ def _app(settings, **overrides):
     try:
         yield application
     finally:
-        application.extensions["credit"].db.engine.dispose()
+        application.state.db.engine.dispose()
 
 
 def _assets(page: str) -> list[str]:

@@ -25,7 +25,7 @@ def _audits(session, action: str) -> list[AuditEntry]:
 @pytest.fixture
 def short_timeout(app):
     """The face verifier's WeChat client waits 0.3 s at most (the stub's is 2 s)."""
-    client = app.extensions["credit"].face.client
+    client = app.state.face.client
     saved, client.timeout = client.timeout, 0.3
     yield client
     client.timeout = saved
@@ -60,7 +60,7 @@ def test_nothing_listening_is_503(app, client, face_wechat, session):
     number = valid_id(seq=232)
     headers = signed_in(client, face_wechat, "ff-gone", number)
     started = start(client, headers, number)
-    wechat = app.extensions["credit"].face.client
+    wechat = app.state.face.client
     saved, wechat.base_url = wechat.base_url, "http://127.0.0.1:9"  # discard: refused
     try:
         r = client.put("/v1/me/identity", headers=headers,

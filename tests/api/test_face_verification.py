@@ -224,7 +224,7 @@ def test_the_sweep_erases_name_and_number_of_unused_verifications(app, client, s
 
     headers = auth(dev_login(client, "fv-sweep")["access_token"])
     start(client, headers, valid_id(seq=213))
-    state = app.extensions["credit"]
+    state = app.state
     assert jobs.sweep(state.db.new_session, state.redis, today())[
         "erased_face_verifications"] == 0  # not expired yet
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3601), tick=False):

@@ -68,7 +68,7 @@ def test_identity_binding_masks_and_encrypts(client, app, session):
     assert r.json["eligible"] is True
     assert number not in r.get_data(as_text=True)
     # The raw database holds the number only encrypted.
-    with app.extensions["credit"].db.engine.connect() as conn:
+    with app.state.db.engine.connect() as conn:
         for table in ("subjects", "users", "face_verifications", "audit_log"):
             for row in conn.execute(text(f"SELECT * FROM {table}")):
                 assert all(number not in str(v) and "13812345678" not in str(v) for v in row)

@@ -306,7 +306,7 @@ def wechat_stub(app, make_httpserver):
     server.clear()
     server.expect_request("/sns/jscode2session").respond_with_json(
         {"openid": "wx-fuzz-openid", "session_key": "never-leaves-the-server"})
-    wechat = app.extensions["credit"].wechat
+    wechat = app.state.wechat
     saved, wechat.base_url = wechat.base_url, server.url_for("").rstrip("/")
     yield server
     wechat.base_url = saved
@@ -332,7 +332,7 @@ def callers(app, api_schema, wechat_stub):
     try:
         yield Callers(app, client)
     finally:
-        app.extensions["credit"].db.remove()
+        app.state.db.remove()
         clean(app)
 
 

@@ -12,7 +12,7 @@ def test_cached_points_read_makes_no_database_query(app, client):
     assert client.get("/v1/me/points", headers=person["headers"]).status_code == 200
     client.get("/v1/me/points", headers=person["headers"])  # gate and score now cached
     statements = []
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
 
     def count(conn, cursor, statement, *args):
         statements.append(statement)
@@ -47,7 +47,7 @@ def test_a_gate_made_before_a_change_is_never_used_after_it(app, client):
 
     person = resident(client)
     client.get("/v1/me/points", headers=person["headers"])
-    redis = app.extensions["credit"].redis
+    redis = app.state.redis
     entry_key, _ = gate.keys(f"user:{person['user']['id']}")
     stale = json.loads(redis.get(entry_key))
     client.put("/v1/me/consents/credit_points", headers=person["headers"],

@@ -28,7 +28,7 @@ def test_sql_parameters_never_reach_the_logs(app, client, caplog):
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
     try:
         dev_login(client, OPENID)
-        engine = app.extensions["credit"].db.engine
+        engine = app.state.db.engine
         with engine.connect() as connection, pytest.raises(DBAPIError) as failed:
             connection.execute(text("SELECT openid FROM no_such_table WHERE openid = :o"),
                                {"o": "dev:" + OPENID})
@@ -154,7 +154,7 @@ def test_rate_limits_count_the_client_behind_trusted_proxies(app, client, monkey
                                                              trusted, forwarded, separately):
     monkeypatch.setitem(app.config, "TRUSTED_PROXIES", trusted)
     monkeypatch.setitem(app.config, "RATELIMIT_LOGIN", "2/minute")
-    limiter = app.extensions["credit"].limiter
+    limiter = app.state.limiter
     limiter.reset()
     limiter.enabled = True
     try:

@@ -58,7 +58,7 @@ def test_a_key_older_than_the_window_is_new_and_the_sweep_deletes_it(app, client
         assert again.json["id"] != first.json["id"]
         assert len(_rows(session)) == 2  # key-1's expired row dropped and kept anew, key-2's kept
     with time_machine.travel(utcnow() + dt.timedelta(hours=47, minutes=30)):
-        result = jobs.sweep(app.extensions["credit"].db.new_session, None, today(),
+        result = jobs.sweep(app.state.db.new_session, None, today(),
                             idempotency_ttl=dt.timedelta(hours=24))
         assert result["purged_idempotency_keys"] == 1  # key-2's (23 h + 24 h ago)
         assert [row.key for row in _rows(session)] == ["key-1"]

@@ -143,7 +143,7 @@ def test_bindings_made_before_face_verification_are_unverified(app, client, face
     session.commit()
     url = app.config["DATABASE_URL"]
     command.downgrade(alembic_config(url), "2026_11_30_no_health_data")
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
     with engine.begin() as conn:  # bound the old way: the typed name over the subject's
         subject_id, name_enc = conn.execute(text("SELECT id, name_enc FROM subjects")).one()
         conn.execute(text("UPDATE subjects SET name_enc = 'typed' WHERE id = :s"),
@@ -158,7 +158,7 @@ def test_bindings_made_before_face_verification_are_unverified(app, client, face
         conn.execute(text("UPDATE users SET name_enc = :n WHERE id = :u"),
                      {"n": name_enc, "u": user_id})  # a readable name for the masked view
     # A gate entry cached before the upgrade (no format) names the subject.
-    redis = app.extensions["credit"].redis
+    redis = app.state.redis
     redis.set(f"gate:user:{user_id}", json.dumps({
         "version": 0, "subject_id": subject_id, "credit_points": True,
         "adult_from": "2008-01-01"}))

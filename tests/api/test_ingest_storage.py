@@ -36,7 +36,7 @@ def test_every_column_is_stored_as_sent(app, client, dept, session):
     ])
     assert result["rejected"] == []
     assert [a["result"] for a in result["accepted"]] == ["created", "created"]
-    cipher = app.extensions["credit"].cipher
+    cipher = app.state.cipher
     subject = session.execute(select(Subject)).scalar_one()
     assert subject.id_hash == cipher.lookup_hash(number)
     assert cipher.decrypt(subject.id_number_enc) == number
@@ -88,7 +88,7 @@ def test_a_full_batch_finds_old_subjects_and_bound_names(app, client, dept, sess
     assert {p["message"] for r in result["rejected"] for p in r["problems"]} == {
         "与该身份证号绑定的姓名不一致"}
     assert len(result["accepted"]) == 999
-    cipher = app.extensions["credit"].cipher
+    cipher = app.state.cipher
     subject_by_hash = dict(session.execute(select(Subject.id_hash, Subject.id)).all())
     assert len(subject_by_hash) == 600
     stored = dict(session.execute(select(CreditRecord.source_ref, CreditRecord.subject_id)

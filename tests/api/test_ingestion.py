@@ -180,7 +180,7 @@ def test_wrong_caller(client, dept):
 
 def test_concurrent_identical_batches_create_each_record_once(app, dept, session):
     """A resend racing itself (the department's retry fired before the first answered)."""
-    if app.extensions["credit"].db.engine.dialect.name != "postgresql":
+    if app.state.db.engine.dialect.name != "postgresql":
         pytest.skip("concurrency is tested on PostgreSQL")
     from points.models import CreditRecord, Subject
 

@@ -90,7 +90,7 @@ def test_plain_runs_are_counted_with_the_score_cache(app, client, dispatched, co
 
 
 def test_queues_outbox_and_pool_are_read_when_scraped(app, client):
-    state = app.extensions["credit"]
+    state = app.state
     queue = rq.Queue("recompute", connection=state.redis)
     queue.enqueue("points.scores.jobs.no_such_function")
     queue.enqueue("points.scores.jobs.no_such_function")
@@ -175,7 +175,7 @@ def test_live_and_ready(app, client, monkeypatch):
     def redis_down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("connection refused")
 
-    monkeypatch.setattr(app.extensions["credit"].redis, "ping", redis_down)
+    monkeypatch.setattr(app.state.redis, "ping", redis_down)
     r = client.get("/v1/health/ready")
     assert r.status_code == 503 and r.json["redis"] == "unavailable"
     monkeypatch.undo()

@@ -75,7 +75,7 @@ def test_production_has_no_development_sign_in(settings):
         answer = client.post("/v1/auth/dev/login", json={"openid": "someone"})
         assert answer.status_code == 404
     finally:
-        production.extensions["credit"].db.engine.dispose()
+        production.state.db.engine.dispose()
 
 
 def test_development_documents_the_development_sign_in(client):

@@ -298,7 +298,7 @@ def _edit_perk_at(app, marker: str, changes: str) -> tuple[list, Callable[[], No
     as it could not a committed one: it is applied again on the next transaction."""
     from sqlalchemy import event
 
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
     pending, edits = [True], []
 
     def edit(conn, cursor, statement, parameters, context, executemany):
@@ -395,7 +395,7 @@ def test_an_edit_committed_while_the_quota_row_was_awaited_is_the_answer_kept(
 
     from sqlalchemy import text
 
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite takes one writer at a time: nothing to wait for")
     merchant = approved_merchant(app, client)

@@ -58,7 +58,7 @@ VOLATILE = {"id", "verification_id", "redeem_before", "redeemed_at"}
 @pytest.fixture
 def limiter(app):
     """The rate limiter switched on for one test, off again afterwards."""
-    limits = app.extensions["credit"].limiter
+    limits = app.state.limiter
     limits.reset()
     limits.enabled = True
     yield limits
@@ -310,7 +310,7 @@ def test_a_scan_that_needs_the_orm_joins_the_connections_transaction(
     merchant, perk = counter
     person = customer(client, cached=False)
     tokens = [code_for(client, person) for _ in range(2)]
-    state = app.extensions["credit"]
+    state = app.state
     plain_runs.clear()
     dispatched.clear()
     sessions_begun.clear()
@@ -462,7 +462,7 @@ def test_a_database_out_of_reach_is_503(app, client, dispatched, plain_runs, mon
 
     merchant, perk = counter
     scanned = verify(client, merchant, customer(client), perk["id"])
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
 
     def no_connection(*args, **kwargs):
         raise PoolTimeout("QueuePool limit reached")
@@ -618,7 +618,7 @@ def test_a_failure_after_commit_never_runs_the_grant_again(app, client, dispatch
     merchant, perk = counter
     scanned = verify(client, merchant, customer(client), perk["id"])
     failures = []
-    db = app.extensions["credit"].db
+    db = app.state.db
     remove = db.remove
 
     def failing_once():
@@ -934,7 +934,7 @@ def test_the_merchant_roles_own_check_runs(app, client, dispatched, plain_runs, 
         raise Forbidden("counter closed for the night")
 
     token = code_for(client, customer(client))
-    monkeypatch.setitem(app.extensions["credit"].role_checks, "merchant", stricter)
+    monkeypatch.setitem(app.state.role_checks, "merchant", stricter)
     r = _as_flask(app, monkeypatch, plain_runs, dispatched,
                   lambda: scan(client, merchant["headers"], token, perk["id"]))
     assert r.status_code == 403 and r.json["message"] == "counter closed for the night"
@@ -1071,7 +1071,7 @@ def test_redis_unreachable_is_answered_from_the_database(app, client, dispatched
     import redis
 
     person, expected = _cached_resident(client, 619)
-    state = app.extensions["credit"]
+    state = app.state
 
     def down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("redis is down")
@@ -1089,7 +1089,7 @@ def test_a_server_that_lost_its_scripts_is_taught_again(app, client, dispatched,
     """The prefetch runs its script by digest: a Redis restarted or flushed (SCRIPT
     FLUSH) gets the script again, and the read stays the plain run's."""
     person, expected = _cached_resident(client, 620)
-    app.extensions["credit"].redis.script_flush()
+    app.state.redis.script_flush()
     plain_runs.clear()
     plain_runs.clear()
     dispatched.clear()

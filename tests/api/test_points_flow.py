@@ -124,7 +124,7 @@ def test_window_ends_with_time_once_sweep_runs(app, client):
         assert "recomputed 1" in result.output and "changed 1" in result.output
         from points.models import Score, ScoreHistory
 
-        s = app.extensions["credit"].db.new_session()
+        s = app.state.db.new_session()
         stored = s.query(Score).one()
         assert stored.points == 1000 and stored.as_of == dt.date(2026, 12, 1)
         latest = s.query(ScoreHistory).order_by(ScoreHistory.id.desc()).first()

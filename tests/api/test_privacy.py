@@ -25,7 +25,7 @@ def test_closing_the_account_then_binding_again(app, client, session):
     closed = session.query(User).filter(User.closed_at.is_not(None)).one()
     assert (closed.openid, closed.name_enc, closed.phone_enc, closed.subject_id) == (
         None, None, None, None)
-    with app.extensions["credit"].db.engine.connect() as conn:
+    with app.state.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM consents")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM credit_records")).scalar() == 1
     # The same WeChat user comes back: a new, empty account that can bind again.

@@ -9,7 +9,7 @@ from tests.builders.residents import resident, valid_id
 
 @pytest.fixture
 def limits(app):
-    limiter = app.extensions["credit"].limiter
+    limiter = app.state.limiter
     saved = {k: app.config[k] for k in ("RATELIMIT_LOGIN", "RATELIMIT_CODES",
                                         "RATELIMIT_BATCHES", "RATELIMIT_VERIFY",
                                         "RATELIMIT_FACE")}

@@ -14,7 +14,7 @@ from tests.builders.residents import auth, dev_login
 
 def _statements(app, call):
     seen: list[str] = []
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
 
     def record(conn, cursor, statement, *args):
         seen.append(statement)
@@ -69,7 +69,7 @@ def test_cached_seat_stops_working_when_the_merchant_is_suspended(app, client):
 
 def test_any_committed_change_to_merchants_or_staff_bumps_the_epoch(app, clean_app, session):
     """ORM changes and DML statements alike; a rolled-back change bumps nothing."""
-    redis = app.extensions["credit"].redis
+    redis = app.state.redis
     client = clean_app.test_client()
     merchant = approved_merchant(app, client)
 
@@ -106,7 +106,7 @@ def test_any_committed_change_to_merchants_or_staff_bumps_the_epoch(app, clean_a
 def test_an_entry_read_before_a_change_committed_is_never_used(app, clean_app):
     """The entry carries the epoch and gate version read before the database was:
     a change that commits (and bumps) in between leaves it stale from birth."""
-    redis = app.extensions["credit"].redis
+    redis = app.state.redis
     keys = ["gate:user:7", "gatever:user:7", *seat_cache.keys("user:7")]
     read_before = redis.mget(keys)
     redis.incr(seat_cache.EPOCH_KEY)  # a change to the staff committed meanwhile

@@ -65,7 +65,7 @@ def live_app(tmp_path_factory, browser):
     yield app
     server.shutdown()
     thread.join(5)
-    app.extensions["credit"].db.engine.dispose()
+    app.state.db.engine.dispose()
     workdays.configure(saved)
     workdays.invalidate()
 

@@ -20,17 +20,22 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def make_admin(app, username: str = "officer") -> None:
-    s = app.extensions["credit"].db.new_session()
-    if s.execute(select(AdminAccount).where(AdminAccount.username == username)).scalar() is None:
-        s.add(AdminAccount(username=username, password_hash=PasswordHasher().hash(ADMIN_PASSWORD)))
+def make_admin(app, username: str = "officer") -> int:
+    """The credit office's account `username` (password ADMIN_PASSWORD), made once; its id."""
+    s = app.state.db.new_session()
+    admin = s.execute(select(AdminAccount).where(AdminAccount.username == username)).scalar()
+    if admin is None:
+        admin = AdminAccount(username=username, password_hash=PasswordHasher().hash(ADMIN_PASSWORD))
+        s.add(admin)
         s.commit()
+    admin_id = admin.id
     s.close()
+    return admin_id
 
 
 def make_clerk(app, department_code: str, username: str, *, must_change: bool = False,
                password: str = CLERK_PASSWORD) -> int:
-    s = app.extensions["credit"].db.new_session()
+    s = app.state.db.new_session()
     department = s.execute(select(Department).where(Department.code == department_code)).scalar_one()
     clerk = DepartmentUser(department_id=department.id, username=username, display_name="王办事员",
                            password_hash=PasswordHasher().hash(password),

@@ -12,7 +12,7 @@ def admin_headers(app, client, username: str = "office", password: str = "s3cret
 
     from points.models import AdminAccount
 
-    s = app.extensions["credit"].db.new_session()
+    s = app.state.db.new_session()
     if s.execute(select(AdminAccount).where(AdminAccount.username == username)).scalar() is None:
         s.add(AdminAccount(username=username, password_hash=PasswordHasher().hash(password)))
         s.commit()

@@ -100,7 +100,7 @@ def tally(app) -> dict:
 
     from incentives.models import Perk, Redemption, Verification, VerificationToken
 
-    s = app.extensions["credit"].db.new_session()
+    s = app.state.db.new_session()
     try:
         return {
             "used": s.scalar(select(func.coalesce(func.sum(Perk.used), 0))),

@@ -14,7 +14,7 @@ from points.models import Base
 def clean(app) -> None:
     """Every table emptied and the app's Redis db flushed (what the `clean_app`
     fixture does before each test)."""
-    state = app.extensions["credit"]
+    state = app.state
     engine = state.db.engine
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
@@ -38,7 +38,7 @@ def run_jobs(app, queue: str = "recompute") -> None:
         return
     import rq
 
-    state = app.extensions["credit"]
+    state = app.state
     with app.app_context():
         rq.SimpleWorker([rq.Queue(queue, connection=state.redis)],
                         connection=state.redis).work(burst=True)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from points.models import AuditEntry
+from points.models.console import ConsoleSession
 from tests.builders.console import (
     ADMIN_PASSWORD,
     CLERK_PASSWORD,
@@ -45,7 +46,7 @@ def test_production_marks_the_cookie_secure(settings):
     try:
         assert production.config["SESSION_COOKIE_SECURE"] is True
     finally:
-        production.extensions["credit"].db.engine.dispose()
+        production.state.db.engine.dispose()
 
 
 def test_pages_need_a_sign_in(client):
@@ -112,6 +113,23 @@ def test_signing_out_ends_the_session_even_for_a_copied_cookie(app, client):
     assert copy.get("/console/office/").status_code == 302
 
 
+def test_a_session_naming_no_staff_account_is_signed_out(app, client, session):
+    """A session row whose owner names no admin or clerk (a user's `user:1`, or no
+    number) sends the browser to sign in; it never fails the page."""
+    admin = make_admin(app)
+    for principal in ("user:1", "clerk:x", "admin:", f"admin:{str(admin).translate(ARABIC)}"):
+        sign_in(client, "officer", ADMIN_PASSWORD)
+        assert client.get("/console/office/").status_code == 200
+        session.execute(update(ConsoleSession).where(ConsoleSession.ended_at.is_(None))
+                        .values(principal=principal))
+        session.commit()
+        r = client.get("/console/office/")
+        assert r.status_code == 302 and "/console/sign-in" in r.headers["Location"], principal
+
+
+ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")  # digits int() reads, not ASCII
+
+
 def test_the_office_creates_a_clerk_who_changes_the_first_password(app, client):
     department(app, client, "market")
     make_admin(app)
@@ -141,7 +159,7 @@ def test_the_office_creates_a_clerk_who_changes_the_first_password(app, client):
     assert clerk.get("/console/office/").status_code == 403  # not the office's pages
     assert client.get("/console/dept/").status_code == 403  # nor the office a clerk's
 
-    s = app.extensions["credit"].db.new_session()
+    s = app.state.db.new_session()
     actions = set(s.execute(select(AuditEntry.action)).scalars())
     s.close()
     assert {"department_user.created", "department_user.password_changed",

@@ -114,7 +114,7 @@ def world(app):
     try:
         yield _world(app)
     finally:
-        app.extensions["credit"].db.remove()
+        app.state.db.remove()
         clean(app)
 
 

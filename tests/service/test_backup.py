@@ -48,10 +48,10 @@ def test_dump_and_restore_gives_identical_scores(app, client, settings, tmp_path
                 return conn.execute(text("SELECT subject_id, points, level, restricted, rule_set "
                                          "FROM scores ORDER BY subject_id")).all()
 
-        assert scores(copy.extensions["credit"].db.engine) == scores(
-            app.extensions["credit"].db.engine)
+        assert scores(copy.state.db.engine) == scores(
+            app.state.db.engine)
     finally:
-        copy.extensions["credit"].db.engine.dispose()
+        copy.state.db.engine.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)'))
         admin.dispose()

@@ -103,7 +103,7 @@ def test_redis_down_and_back(clean_app, spare_redis, session, plain_runs, monkey
     assert plain_runs == ["/v1/merchant/redemptions"] * 2 and dispatched == []
     result = app.test_cli_runner().invoke(args=["points", "verify"])
     assert result.exit_code == 0, result.output
-    app.extensions["credit"].db.engine.dispose()
+    app.state.db.engine.dispose()
 
 
 def test_thread_connections_to_redis_are_closed_with_their_thread(spare_redis):
@@ -245,7 +245,7 @@ def test_database_faults(clean_app, settings):
         assert client.get("/v1/dept/quality-issues", headers=dept).status_code == 200  # key checked first
         merchant = approved_merchant(app, client)
         assert client.get("/v1/merchant/perks", headers=merchant["headers"]).status_code == 200
-        app.extensions["credit"].redis.incr(seat_cache.EPOCH_KEY)  # the seat is read again
+        app.state.redis.incr(seat_cache.EPOCH_KEY)  # the seat is read again
         proxy.cut()
         assert client.get("/v1/merchant/perks", headers=merchant["headers"]).status_code == 200
         proxy.cut()
@@ -266,7 +266,7 @@ def test_database_faults(clean_app, settings):
         assert client.get("/v1/me", headers=headers).status_code == 200
         assert client.get("/v1/health").status_code == 200
     finally:
-        app.extensions["credit"].db.engine.dispose()
+        app.state.db.engine.dispose()
         proxy.close()
 
 
@@ -308,7 +308,7 @@ def test_the_counters_plain_run_survives_lost_connections(clean_app, settings, p
         assert client.get(f"/v1/merchant/perks/{perk['id']}",
                           headers=merchant["headers"]).json["used"] == 1
     finally:
-        app.extensions["credit"].db.engine.dispose()
+        app.state.db.engine.dispose()
         proxy.close()
 
 
@@ -317,7 +317,7 @@ def test_a_view_run_again_asks_wechat_once(clean_app, settings, httpserver):
     connection, the code is not sent again."""
     app, proxy = _proxied_app(settings)
     client = app.test_client()
-    wechat = app.extensions["credit"].wechat
+    wechat = app.state.wechat
     wechat.base_url = httpserver.url_for("").rstrip("/")
     for _ in range(2):
         httpserver.expect_request("/sns/jscode2session").respond_with_json(
@@ -329,7 +329,7 @@ def test_a_view_run_again_asks_wechat_once(clean_app, settings, httpserver):
         assert r.status_code == 200, r.json
         assert [req.args["js_code"] for req, _ in httpserver.log] == ["c1", "c2"]
     finally:
-        app.extensions["credit"].db.engine.dispose()
+        app.state.db.engine.dispose()
         proxy.close()
 
 
@@ -340,7 +340,7 @@ def test_a_connection_lost_during_commit_is_not_run_again(clean_app, settings, m
 
     app, proxy = _proxied_app(settings)
     client = app.test_client()
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
     commits = []
 
     def cut_before_commit(conn):
@@ -361,7 +361,7 @@ def test_a_connection_lost_during_commit_is_not_run_again(clean_app, settings, m
         assert client.post("/v1/auth/dev/login",
                            json={"openid": "lost-in-commit"}).status_code == 200
     finally:
-        app.extensions["credit"].db.engine.dispose()
+        app.state.db.engine.dispose()
         proxy.close()
 
 
@@ -385,7 +385,7 @@ def test_idle_connections_are_pinged_busy_ones_are_not(settings):
     proxied = url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{proxy.port}").replace(
         "postgresql://", "postgresql+psycopg://")
     flask_app = Flask(__name__)
-    flask_app.extensions["credit"] = None  # the scope's services: none used here
+    flask_app.state = None  # the scope's services: none used here
     request = flask_app.test_request_context
 
     @contextlib.contextmanager
@@ -428,7 +428,7 @@ def test_concurrent_batches_sharing_subjects_never_deadlock(app, clean_app, sess
     """Two departments' batches about the same people at once (found by the soak:
     FOR UPDATE on subjects after inserting records deadlocked; now NO KEY UPDATE,
     and a deadlock that still happens is retried)."""
-    if app.extensions["credit"].db.engine.dialect.name != "postgresql":
+    if app.state.db.engine.dialect.name != "postgresql":
         pytest.skip("row-lock deadlocks are a PostgreSQL matter")
     from points.models import CreditRecord
 

@@ -33,7 +33,7 @@ NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def engine(clean_app):
-    return clean_app.extensions["credit"].db.engine
+    return clean_app.state.db.engine
 
 
 def _keep(connection, key: str, response=None) -> None:

@@ -20,7 +20,7 @@ def test_a_preview_that_raises_is_marked_failed_with_its_error(clean_app, sessio
         raise RuntimeError("scores unreadable")
 
     monkeypatch.setattr(rule_preview.scoring, "load_facts", broken)
-    factory = clean_app.extensions["credit"].db.new_session
+    factory = clean_app.state.db.new_session
     with pytest.raises(RuntimeError):
         rule_preview.run(factory, job_id, today())
     session.expire_all()

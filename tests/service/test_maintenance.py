@@ -27,7 +27,7 @@ def test_points_verify_reports_stored_and_cached_differences(app, client, sessio
     assert broken.exit_code == 1 and "stored (999" in broken.output
     stored.points = 1010
     session.commit()
-    score_cache.put(app.extensions["credit"].redis, stored.subject_id, stored.version + 5,
+    score_cache.put(app.state.redis, stored.subject_id, stored.version + 5,
                     {"points": 5, "level": "D", "restricted": False, "next_change_on": None})
     broken = runner.invoke(args=["points", "verify"])
     assert broken.exit_code == 1 and "cached (5, 'D', False)" in broken.output
@@ -36,7 +36,7 @@ def test_points_verify_reports_stored_and_cached_differences(app, client, sessio
 def test_data_key_rotation(app, client, session, monkeypatch):
     number = valid_id(seq=82)
     resident(client, id_number=number, name="赵六")
-    state = app.extensions["credit"]
+    state = app.state
     old_key = app.config["DATA_KEYS"][0]
     new_key = "a-new-data-key-for-2027"
     both = DataCipher([new_key, old_key])  # what DATA_KEY="new,old" gives
@@ -65,7 +65,7 @@ def test_logs_never_carry_personal_data_or_secrets(app, client, httpserver, monk
     level = root.level
     root.setLevel(logging.INFO)
     monkeypatch.setitem(app.config, "LOG_REQUESTS", True)
-    wechat = app.extensions["credit"].wechat
+    wechat = app.state.wechat
     saved = wechat.base_url
     wechat.base_url = httpserver.url_for("").rstrip("/")
     httpserver.expect_request("/sns/jscode2session").respond_with_json(

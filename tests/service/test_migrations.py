@@ -15,7 +15,7 @@ def test_single_head(app):
 
 
 def test_models_match_migrations(app):
-    engine = app.extensions["credit"].db.engine
+    engine = app.state.db.engine
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)

@@ -51,7 +51,7 @@ def deliver(app, **kwargs) -> dict:
     from points.infra import outbox
 
     with app.app_context():
-        return outbox.deliver_pending(app.extensions["credit"].db.new_session,
+        return outbox.deliver_pending(app.state.db.new_session,
                                       build_notifier(), **kwargs)
 
 
@@ -241,7 +241,7 @@ def test_a_claimed_message_is_not_sent_by_a_second_sender(app, client, session, 
     wechat.expect_request(SEND, method="POST").respond_with_json({"errcode": 0})
     objection_decided(app, client)
     [message] = messages(session)
-    factory = app.extensions["credit"].db.new_session
+    factory = app.state.db.new_session
     claim = outbox._claim(factory, message.id, utcnow())  # sender A claims, then dies
     assert claim is not None
     assert outbox._claim(factory, message.id, utcnow()) is None
@@ -266,7 +266,7 @@ def test_access_token_is_shared_and_refreshed_when_refused(app, client, session,
     wechat.expect_request(SEND, method="POST").respond_with_json({"errcode": 0})
     objection_decided(app, client)
     run(app, jobs)
-    redis = app.extensions["credit"].redis
+    redis = app.state.redis
     assert redis.get(TOKEN_KEY) == b"TOKEN-1"
     assert 6800 <= redis.ttl(TOKEN_KEY) <= 6900  # refreshed before WeChat's expiry
 
@@ -328,7 +328,7 @@ def test_the_enqueued_job_sends_the_message(app, client, session, wechat):
     wechat.expect_request(SEND, method="POST").respond_with_json({"errcode": 0})
     objection_decided(app, client)
     if not app.config["REDIS_URL"].startswith("memory://"):
-        redis = app.extensions["credit"].redis
+        redis = app.state.redis
         with app.app_context():
             worker = rq.SimpleWorker([rq.Queue("notifications", connection=redis)],
                                      connection=redis)

@@ -60,7 +60,7 @@ def test_load_facts_reads_exactly_the_subjects_asked_for(app, client, session):
 def test_full_recompute_fills_scores_history_and_cache_and_a_rerun_changes_nothing(
         app, client, session):
     ids = subjects_with_records(app, client, session)
-    cache = app.extensions["credit"].redis
+    cache = app.state.redis
     expected = {i: scoring.recompute_subjects(session, None, [i], AS_OF,
                                               scoring.Occasion("test", "expected"))[i]
                 for i in ids}
@@ -69,7 +69,7 @@ def test_full_recompute_fills_scores_history_and_cache_and_a_rerun_changes_nothi
     session.execute(Score.__table__.delete())
     session.commit()
     cache.flushdb()
-    state = app.extensions["credit"]
+    state = app.state
 
     progress = jobs.recompute_all(state.db.new_session, cache, AS_OF)
 
@@ -100,7 +100,7 @@ def test_a_subject_whose_score_cannot_change_again_stores_no_next_date(app, clie
     dept = department(app, client)
     push(client, dept, {"type": "worker.identity_verified", "id_number": valid_id(seq=520),
                         "occurred_on": "2026-01-05"})
-    state = app.extensions["credit"]
+    state = app.state
 
     progress = jobs.recompute_all(state.db.new_session, state.redis, AS_OF)
 
@@ -119,7 +119,7 @@ def test_a_bad_record_is_reported_and_the_others_recomputed(app, client, session
     session.execute(update(CreditRecord).where(CreditRecord.id == bad).values(decided_on=None))
     session.execute(Score.__table__.delete())
     session.commit()
-    state = app.extensions["credit"]
+    state = app.state
 
     progress = jobs.recompute_all(state.db.new_session, state.redis, AS_OF)
 
@@ -134,7 +134,7 @@ def test_subject_ids_and_id_ranges_limit_the_run(app, client, session):
     ids = subjects_with_records(app, client, session)
     session.execute(Score.__table__.delete())
     session.commit()
-    state = app.extensions["credit"]
+    state = app.state
 
     picked = jobs.recompute_all(state.db.new_session, None, AS_OF, subject_ids=[ids[1], ids[4]])
     ranged = jobs.recompute_all(state.db.new_session, None, AS_OF, id_range=(ids[2], ids[4]))
@@ -145,7 +145,7 @@ def test_subject_ids_and_id_ranges_limit_the_run(app, client, session):
 
 
 def test_the_cache_takes_a_large_batch_and_keeps_newer_versions(app):
-    cache = app.extensions["credit"].redis
+    cache = app.state.redis
     cache.flushdb()
     size = 2 * score_cache._BATCH + 7  # several script calls
     score_cache.put_many(cache, [(n, 5, {"points": 5}) for n in range(0, size, 3)])

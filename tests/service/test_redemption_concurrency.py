@@ -36,7 +36,7 @@ def _setup(app, client, session, *, residents: int, per_resident: int, quota: in
         "valid_until": "2099-12-31"})
     assert r.status_code == 201, r.json
     perk_id = r.json["id"]
-    state = app.extensions["credit"]
+    state = app.state
     shop = session.get(Merchant, merchant["id"])
     staff_id = session.execute(select(MerchantStaff.user_id).where(
         MerchantStaff.merchant_id == shop.id)).scalar_one()

@@ -18,7 +18,7 @@ def test_cache_follows_every_commit(app, client, session):
     number = valid_id(seq=41)
     person = resident(client, id_number=number)
     dept = department(app, client)
-    cache = app.extensions["credit"].redis
+    cache = app.state.redis
     client.get("/v1/me/points", headers=person["headers"])
     subject_id = session.query(Score).one().subject_id
     assert score_cache.get(cache, subject_id)["points"] == 1000
@@ -33,7 +33,7 @@ def test_cache_follows_every_commit(app, client, session):
 
 
 def test_cache_never_goes_back_to_an_older_version(app):
-    cache = app.extensions["credit"].redis
+    cache = app.state.redis
     cache.flushdb()
     score_cache.put(cache, 7, 5, {"points": 1005})
     score_cache.put(cache, 7, 4, {"points": 1004})  # a late writer with an older score
@@ -45,7 +45,7 @@ def test_points_are_served_from_the_database_when_redis_is_down(app, client):
     dept = department(app, client)
     push(client, dept, {"type": "donation.blood", "id_number": number, "occurred_on": "2026-06-01"})
     person = resident(client, id_number=number)
-    state = app.extensions["credit"]
+    state = app.state
     real = state.redis
 
     class Down:

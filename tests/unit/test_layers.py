@@ -120,3 +120,14 @@ def test_nothing_outside_the_routes_imports_a_route_module():
         if names:
             wrong[str(path.relative_to(ROOT))] = names
     assert not wrong, f"import from the routes' helpers' own modules instead: {wrong}"
+
+
+def test_no_route_module_imports_another():
+    """A schema or helper two route modules share lives outside api/routes (for
+    example api/schemas.py), so each route module reads on its own."""
+    routes = API / "routes"
+    wrong = {str(path.relative_to(ROOT)): names for path in sorted(routes.glob("*.py"))
+             if path.name != "__init__.py"
+             and (names := sorted(name for name in imported_modules(path, package_of(path))
+                                  if name.startswith("api.routes")))}
+    assert not wrong, f"move what they share out of api/routes: {wrong}"

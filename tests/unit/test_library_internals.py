@@ -19,7 +19,7 @@ def test_flask_limiters_request_hook_is_the_method_ratelimit_removes():
 
 
 def test_the_app_has_no_flask_limiter_hook_before_every_request(app):
-    limiter = app.extensions["credit"].limiter
+    limiter = app.state.limiter
     assert limiter._check_request_limit not in app.before_request_funcs[None]
 
 
