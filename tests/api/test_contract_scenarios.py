@@ -21,8 +21,15 @@ import pytest
 
 from tests.builders.clock import SHANGHAI
 from tests.builders.departments import admin_headers, department, push
-from tests.builders.merchants import code_for, redeem, valid_uscc, verify
-from tests.builders.residents import auth, bind, dev_login, valid_id
+from tests.builders.merchants import (
+    approved_merchant,
+    code_for,
+    make_perk,
+    redeem,
+    valid_uscc,
+    verify,
+)
+from tests.builders.residents import auth, bind, dev_login, points_body, resident, valid_id
 from tests.builders.servers import run_jobs
 from tests.builders.workers import at
 
@@ -89,9 +96,8 @@ def record_id(rec: dict):
 
 
 def login(client, openid: str | None = None) -> dict:
-    openid = openid or f"scenario-{next(_seq)}"
-    tokens = dev_login(client, openid)
-    return {"openid": openid, "headers": auth(tokens["access_token"]), **tokens}
+    """A resident signed in, not yet bound, no consents."""
+    return resident(client, id_number=False, consents=(), openid=openid or f"scenario-{next(_seq)}")
 
 
 def consent(client, person: dict, scope: str, granted: bool = True):
@@ -103,18 +109,9 @@ def consent(client, person: dict, scope: str, granted: bool = True):
 
 def citizen(client, number: str | None = None, name: str = "张三",
             scopes=("credit_points", "merchant_share")) -> dict:
-    person = login(client)
-    person["id_number"] = number or valid_id(seq=next(_seq) % 900 + 50)
-    bind(client, person["headers"], name, person["id_number"])
-    for scope in scopes:
-        consent(client, person, scope)
-    return person
-
-
-def points(client, person: dict) -> dict:
-    r = client.get("/v1/me/points", headers=person["headers"])
-    assert r.status_code == 200, r.get_json()
-    return r.get_json()
+    """A resident bound to `number` (a fresh one by default) with `scopes`."""
+    return resident(client, id_number=number or valid_id(seq=next(_seq) % 900 + 50), name=name,
+                    consents=tuple(scopes), openid=f"scenario-{next(_seq)}")
 
 
 def my_records(client, person: dict) -> dict:
@@ -130,22 +127,14 @@ def pushed(client, dept: dict, *records: dict) -> dict[str, int]:
 
 
 def merchant(app, client, name: str = "岳麓山景区", sector: str = "tourism") -> dict:
+    """An approved merchant and its owner, signed in."""
     owner = login(client)
-    r = client.post("/v1/merchants", headers=owner["headers"],
-                    json={"name": name, "uscc": valid_uscc(), "sector": sector})
-    assert r.status_code == 201, r.get_json()
-    assert r.get_json()["status"] == "pending"
-    r = client.post(f"/v1/admin/merchants/{r.get_json()['id']}/approve",
-                    headers=admin_headers(app, client))
-    assert r.status_code == 200, r.get_json()
-    return {**owner, "id": r.get_json()["id"], "name": name}
+    return {**owner, **approved_merchant(app, client, name=name, sector=sector, owner=owner),
+            "name": name}
 
 
 def perk(client, shop: dict, **overrides) -> dict:
-    r = client.post("/v1/merchant/perks", headers=shop["headers"], json={**PERK, **overrides})
-    assert r.status_code == 201, r.get_json()
-    assert r.headers.get("ETag")
-    return r.get_json()
+    return make_perk(client, shop, **{**PERK, **overrides})
 
 
 # --------------------------------------------------------------------------- public
@@ -442,7 +431,7 @@ def test_resident_binds_identity_and_reads_explained_points(app, client):
                      "VALIDATION_ERROR")
         consent(client, person, "credit_points")
 
-        pts = points(client, person)
+        pts = points_body(client, person)
         # 1000 + 10 (blood) + 2 (25 h volunteering: 2 full tens) − 30 (general penalty).
         assert pts["points"] == 982 and pts["level"] == "A" and pts["restricted"] is False
         assert pts["base"] == 1000 and pts["rule_set"] == "changsha-2020"
@@ -472,7 +461,7 @@ def test_resident_binds_identity_and_reads_explained_points(app, client):
         r = client.post("/v1/dept/records/pen-1/revoke", headers=dept,
                         json={"reason": "issued to the wrong person"})
         assert r.status_code == 200, r.get_json()
-        pts = points(client, person)
+        pts = points_body(client, person)
         assert pts["points"] == 1012 and pts["next_level"] == {"level": "AA", "points_needed": 18}
         assert my_records(client, person)[refs["pen-1"]]["status"] == "revoked"
         r = client.get("/v1/me/points/history", headers=person["headers"])
@@ -496,27 +485,27 @@ def test_level_boundaries_restriction_and_next_level(app, client):
         # 1000 + 50 (brave act) = 1050: AAA, nothing above.
         top = valid_id(seq=121)
         pushed(client, dept, {"type": "brave.act", "id_number": top, "occurred_on": "2026-01-01"})
-        body = points(client, citizen(client, top))
+        body = points_body(client, citizen(client, top))
         assert (body["points"], body["level"], body["next_level"]) == (1050, "AAA", None)
         # The floor is 0: six court defaulter listings (−1200) give 0, level D.
         floor = valid_id(seq=124)
         pushed(client, dept, *[{"type": "court.defaulter", "id_number": floor,
                                 "decided_on": f"2025-0{m}-01"} for m in range(1, 7)])
-        body = points(client, citizen(client, floor))
+        body = points_body(client, citizen(client, floor))
         assert (body["points"], body["level"], body["restricted"]) == (0, "D", True)
         assert body["next_level"] == {"level": "C", "points_needed": 600}
         # 1000 − 100 (serious penalty) = 900: B and restricted.
         low = valid_id(seq=122)
         pushed(client, dept, {"type": "admin.penalty.serious", "id_number": low,
                               "decided_on": "2026-05-01"})
-        body = points(client, citizen(client, low))
+        body = points_body(client, citizen(client, low))
         assert (body["points"], body["level"], body["restricted"]) == (900, "B", True)
         assert body["next_level"] == {"level": "A", "points_needed": 60}
         # Blood donation cap 30: four donations give 30, not 40.
         capped = valid_id(seq=123)
         pushed(client, dept, *[{"type": "donation.blood", "id_number": capped,
                                 "occurred_on": f"2026-0{m}-01"} for m in (1, 2, 3, 4)])
-        body = points(client, citizen(client, capped))
+        body = points_body(client, citizen(client, capped))
         assert body["points"] == 1030 and body["level"] == "AA"
 
 
@@ -611,7 +600,7 @@ def test_commitments_public_outcomes_and_fast_track_exclusion(app, client):
         r = client.post(f"/v1/dept/commitments/{r.get_json()['id']}/outcome", headers=dept,
                         json={"outcome": "breached", "serious": False})
         assert r.status_code == 200, r.get_json()
-        body = points(client, person)
+        body = points_body(client, person)
         assert body["points"] == 980  # commitment.breached −20
         assert [i["type"] for i in body["items"]] == ["commitment.breached"]
 
@@ -634,7 +623,7 @@ def test_commitments_public_outcomes_and_fast_track_exclusion(app, client):
         r = client.post(f"/v1/dept/commitments/{r.get_json()['id']}/outcome", headers=dept,
                         json={"outcome": "fulfilled", "serious": False})
         assert r.status_code == 200, r.get_json()
-        assert points(client, other)["points"] == 1002
+        assert points_body(client, other)["points"] == 1002
 
         # A serious breach writes commitment.breached_serious (−50, class serious).
         third = citizen(client)
@@ -643,7 +632,7 @@ def test_commitments_public_outcomes_and_fast_track_exclusion(app, client):
         r = client.post(f"/v1/dept/commitments/{r.get_json()['id']}/outcome", headers=dept,
                         json={"outcome": "breached", "serious": True})
         assert r.status_code == 200, r.get_json()
-        body = points(client, third)
+        body = points_body(client, third)
         assert (body["points"], body["restricted"]) == (950, True)
         assert [i["type"] for i in body["items"]] == ["commitment.breached_serious"]
         assert next(iter(my_records(client, third).values()))["class"] == "serious"
@@ -656,20 +645,20 @@ def test_commitments_public_outcomes_and_fast_track_exclusion(app, client):
         r = client.post(f"/v1/dept/commitments/{mm}/outcome", headers=stranger,
                         json={"outcome": "breached", "serious": True})
         expect_error(r, 404, "COMMITMENT_NOT_FOUND")  # another department's: not there
-        assert points(client, fourth)["points"] == 1000
+        assert points_body(client, fourth)["points"] == 1000
         assert client.post(f"/v1/dept/commitments/{mm}/outcome", headers=dept,
                            json={"outcome": "fulfilled", "serious": False}).status_code == 200
         r = client.post(f"/v1/dept/commitments/{mm}/outcome", headers=dept,
                         json={"outcome": "breached", "serious": True})
         expect_error(r, 409, "COMMITMENT_CLOSED")
-        assert points(client, fourth)["points"] == 1002
+        assert points_body(client, fourth)["points"] == 1002
 
         # A restricted subject is excluded from the fast track too.
         restricted_no = valid_id(seq=141)
         pushed(client, dept, {"type": "food.safety_blacklist", "id_number": restricted_no,
                               "decided_on": "2026-03-01"})
         restricted = citizen(client, restricted_no)
-        assert points(client, restricted)["restricted"] is True
+        assert points_body(client, restricted)["restricted"] is True
         expect_error(client.post("/v1/me/commitments", headers=restricted["headers"], json=fast),
                      409, "FAST_TRACK_EXCLUDED")
 
@@ -709,7 +698,7 @@ def test_repair_applied_and_decided_by_the_designating_department(app, client):
         refs = pushed(client, market, {"source_ref": "m-1", "type": "admin.penalty.general",
                                        "id_number": number, "decided_on": "2026-01-10"})
         person = citizen(client, number, name="赵六")
-        assert points(client, person)["points"] == 970
+        assert points_body(client, person)["points"] == 970
         assert my_records(client, person)[refs["m-1"]]["repairable_from"] == "2026-04-10"
 
         r = client.post("/v1/me/repairs", headers=person["headers"],
@@ -740,7 +729,7 @@ def test_repair_applied_and_decided_by_the_designating_department(app, client):
         assert r.status_code == 200, r.get_json()
 
         # Approval repairs the record and recomputes the points at once.
-        body = points(client, person)
+        body = points_body(client, person)
         assert body["points"] == 1000 and body["items"] == []
         rec = my_records(client, person)[refs["m-1"]]
         assert rec["status"] == "repaired" and rec["counted_until"] == "2026-06-15"
@@ -793,7 +782,7 @@ def test_repair_refusals_and_withdrawal(app, client):
                         json={"record_id": refs["minor"], **REPAIR})
         assert r.status_code == 201, r.get_json()
         # The defaulter still counts: restricted until the court ends it.
-        body = points(client, person)
+        body = points_body(client, person)
         assert body["restricted"] is True and body["points"] == 1000 + 10 - 30 - 200 - 5
 
 
@@ -809,7 +798,7 @@ def test_objection_disputed_at_once_then_upheld_or_not(app, client):
                       {"source_ref": "right", "type": "admin.penalty.minor",
                        "id_number": number, "decided_on": "2026-06-02"})
         person = citizen(client, number)
-        assert points(client, person)["points"] == 965
+        assert points_body(client, person)["points"] == 965
 
         expect_error(client.post("/v1/me/objections", headers=person["headers"],
                                  json={"record_id": refs["wrong"]}), 422, "VALIDATION_ERROR")
@@ -830,7 +819,7 @@ def test_objection_disputed_at_once_then_upheld_or_not(app, client):
         records = my_records(client, person)
         assert records[refs["wrong"]]["status"] == "disputed"
         assert records[refs["right"]]["status"] == "disputed"
-        assert points(client, person)["points"] == 965
+        assert points_body(client, person)["points"] == 965
         mine = client.get("/v1/me/objections", headers=person["headers"]).get_json()
         assert {o["id"] for o in mine} == {wrong["id"], right["id"]}
 
@@ -851,7 +840,7 @@ def test_objection_disputed_at_once_then_upheld_or_not(app, client):
         records = my_records(client, person)
         assert records[refs["wrong"]]["status"] == "revoked"
         assert records[refs["right"]]["status"] == "active"
-        assert points(client, person)["points"] == 995
+        assert points_body(client, person)["points"] == 995
         assert client.get("/v1/dept/objections?status=pending", headers=dept).get_json() == []
         statuses = {o["id"]: o["status"] for o in
                     client.get("/v1/me/objections", headers=person["headers"]).get_json()}
@@ -1063,7 +1052,7 @@ def test_limits_quota_eligibility_and_verification_expiry(app, client):
                              {"type": "court.defaulter", "id_number": number,
                               "decided_on": "2026-05-01"})
         dave = citizen(client, number)
-        assert points(client, dave)["points"] == 1000 + 50 + 50 + 50 - 200
+        assert points_body(client, dave)["points"] == 1000 + 50 + 50 + 50 - 200
         open_offer = perk(client, shop, title="普通会员价", min_level="D", total_quota=100)
         listed = {p["id"]: p["eligible"] for p in
                   client.get("/v1/perks", headers=dave["headers"]).get_json()}
@@ -1151,7 +1140,7 @@ def test_idempotency_keys_belong_to_their_caller(app, client):
         # Two departments, two records: civil's batch was processed, not replayed.
         assert a.get_json()["accepted"][0]["record_id"] != b.get_json()["accepted"][0]["record_id"]
         person = citizen(client, number)
-        assert points(client, person)["points"] == 1010  # two charity donations, +5 each
+        assert points_body(client, person)["points"] == 1010  # two charity donations, +5 each
 
 
 # --------------------------------------------------------------------------- departments
@@ -1255,7 +1244,7 @@ def test_department_batch_with_bad_rows_quality_issues_and_idempotency(app, clie
                                  json={"ended_on": "2026-01-01"}), 422)
         assert client.post("/v1/dept/records/ok-2/end", headers=dept,
                            json={"ended_on": "2026-06-15"}).status_code == 200
-        assert points(client, li)["points"] == 1000
+        assert points_body(client, li)["points"] == 1000
         expect_error(client.post("/v1/dept/records/nope/revoke", headers=dept,
                                  json={"reason": "x"}), 404)
         expect_error(client.post("/v1/dept/records/ok-1/revoke", headers=dept, json={}), 422,
@@ -1277,14 +1266,14 @@ def test_a_correction_updates_the_explanation(app, client):
                     "type": "admin.penalty.general", "decided_on": "2026-06-10"}
         r = client.post("/v1/dept/records", headers=dept, json={"records": [original]})
         assert r.get_json()["accepted"][0]["result"] == "created"
-        assert points(client, person)["items"][0]["type"] == "admin.penalty.general"
+        assert points_body(client, person)["items"][0]["type"] == "admin.penalty.general"
         # Corrected: another general −30 type, decided a day later. Same total (970).
         r = client.post("/v1/dept/records", headers=dept, json={"records": [
             {**original, "type": "occupation.discipline", "decided_on": "2026-06-11"}]})
         assert r.get_json()["accepted"][0]["result"] == "updated"
         record = my_records(client, person)[r.get_json()["accepted"][0]["record_id"]]
         assert record["counted_until"] == "2027-06-11"
-        body = points(client, person)
+        body = points_body(client, person)
         assert body["points"] == 970
         item = body["items"][0]
         assert (item["type"], item["counted_from"], item["counted_until"]) == (
@@ -1335,7 +1324,7 @@ def test_department_credit_check_feedback_and_access_log(app, client):
         assert len(log) == 1
         assert mentions(log[0], "雨花区住房和城乡建设局", "administrative_license")
         assert refs  # the records are the resident's own
-        assert points(client, person)["points"] == 955
+        assert points_body(client, person)["points"] == 955
 
 
 # --------------------------------------------------------------------------- workers
@@ -1521,7 +1510,7 @@ def test_office_rule_set_versions_activation_and_recompute(app, client):
         pushed(client, dept, {"type": "donation.blood", "id_number": number,
                               "occurred_on": "2026-05-01"})
         person = citizen(client, number)
-        assert points(client, person)["points"] == 1010
+        assert points_body(client, person)["points"] == 1010
 
         r = client.get("/v1/admin/rule-sets", headers=admin)
         assert r.status_code == 200
@@ -1576,7 +1565,7 @@ def test_office_rule_set_versions_activation_and_recompute(app, client):
         active = client.get("/v1/rule-sets/active").get_json()
         assert active["code"] == "changsha-2027"
         assert {t["code"]: t for t in active["record_types"]}["donation.blood"]["points"] == 15
-        body = points(client, person)
+        body = points_body(client, person)
         assert (body["points"], body["rule_set"]) == (1015, "changsha-2027")
         history = client.get("/v1/me/points/history", headers=person["headers"]).get_json()
         assert history[0]["points"] == 1015
@@ -1591,7 +1580,7 @@ def test_office_rule_set_versions_activation_and_recompute(app, client):
                                                                    "succeeded", "completed"):
                 break
         assert client.get("/v1/rule-sets/active").get_json()["code"] == "changsha-2020"
-        body = points(client, person)
+        body = points_body(client, person)
         assert (body["points"], body["rule_set"]) == (1010, "changsha-2020")
 
 
@@ -1649,7 +1638,7 @@ def test_export_then_close_account_keeps_the_subjects_records(app, client):
         pushed(client, dept, {"type": "admin.penalty.general", "id_number": number,
                               "decided_on": "2026-05-01"})
         person = citizen(client, number)
-        assert points(client, person)["points"] == 970
+        assert points_body(client, person)["points"] == 970
         r = client.get("/v1/me/export", headers=person["headers"])
         assert r.status_code == 200
         assert mentions(r.get_json(), "admin.penalty.general")
@@ -1662,7 +1651,7 @@ def test_export_then_close_account_keeps_the_subjects_records(app, client):
         assert again["user"]["identity_bound"] is False
         bind(client, again["headers"], "张三", number)
         consent(client, again, "credit_points")
-        assert points(client, again)["points"] == 970
+        assert points_body(client, again)["points"] == 970
 
 
 # --------------------------------------------------------------------------- bad input
@@ -1762,7 +1751,7 @@ def test_dates_are_shanghai_dates_and_months_clamp(app, client):
                       {"source_ref": "clamp", "type": "admin.penalty.general",
                        "id_number": number, "decided_on": "2025-11-30"})
         person = citizen(client, number)
-        body = points(client, person)
+        body = points_body(client, person)
         assert body["as_of"] == "2026-06-15"
         assert {i["record_id"] for i in body["items"]} == {refs["today"], refs["clamp"]}
         assert body["points"] == 1000 + 10 - 30

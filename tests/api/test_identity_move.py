@@ -11,7 +11,7 @@ from incentives.models import VerificationToken
 from points.models import AccessLogEntry, AuditEntry, User
 from points.models.workflows import OutboxMessage
 from tests.builders.departments import department, push
-from tests.builders.residents import auth, dev_login, valid_id
+from tests.builders.residents import dev_login, resident, valid_id
 
 NAME = "赵六"
 CREDIT_READS = ("/v1/me/points", "/v1/me/points/history", "/v1/me/records")
@@ -20,13 +20,9 @@ CREDIT_READS = ("/v1/me/points", "/v1/me/points/history", "/v1/me/records")
 def person(client, stub, openid: str, number: str | None, name: str = NAME) -> dict:
     """A signed-in resident (whose face, for the stub, is that of `number`'s person)
     with both consents."""
-    headers = auth(dev_login(client, openid)["access_token"])
     if number is not None:
         stub.person("dev:" + openid, number, name)
-    for scope in ("credit_points", "merchant_share"):
-        client.put(f"/v1/me/consents/{scope}", headers=headers,
-                   json={"granted": True, "policy_version": "2026-01"})
-    return headers
+    return resident(client, id_number=False, openid=openid)["headers"]
 
 
 def verify(client, headers, number: str, name: str = NAME):

@@ -33,7 +33,7 @@ def approved_merchant(app, client, *, name: str = "岳麓山景区", sector: str
         owner = {"headers": auth(dev_login(client, openid)["access_token"]), "openid": openid}
     r = client.post("/v1/merchants", headers=owner["headers"],
                     json={"name": name, "uscc": valid_uscc(), "sector": sector})
-    assert r.status_code == 201, r.json
+    assert r.status_code == 201 and r.json["status"] == "pending", r.json
     admin = admin_headers(app, client)
     merchant_id = r.json["id"]
     r = client.post(f"/v1/admin/merchants/{merchant_id}/approve", headers=admin)

@@ -48,21 +48,30 @@ def bind(client, headers: dict, name: str, id_number: str, phone: str | None = N
     return r
 
 
-def resident(client, *, id_number: str | None = None, name: str = "张三",
+def resident(client, *, id_number: str | bool | None = None, name: str = "张三",
              consents: tuple[str, ...] = ("credit_points", "merchant_share"),
              openid: str | None = None) -> dict:
-    """A signed-in resident with a bound identity and the given consents.
-    Sign in again later (after travelling in time) with `signed_in(client, r["openid"])`."""
+    """A signed-in resident: bound to `id_number` (None: a fresh valid number; False:
+    not bound) under `name`, with the given consents. Carries the tokens, `headers`,
+    `openid`, `user_id`, the `id_number` and `name` a department pushes records with
+    (`departments.record_for`), and `login()`, which signs in again (after the clock
+    moved past the token's life) and updates `headers`. Sign in again elsewhere with
+    `signed_in(client, r["openid"])`."""
     openid = openid or f"user-{next(serial)}"
     tokens = dev_login(client, openid)
     headers = auth(tokens["access_token"])
+    if id_number is None:
+        id_number = valid_id(seq=next(serial) % 999)
     if id_number is not False:
-        bind(client, headers, name, id_number or valid_id(seq=next(serial) % 999))
+        bind(client, headers, name, id_number)
     for scope in consents:
         r = client.put(f"/v1/me/consents/{scope}", headers=headers,
                        json={"granted": True, "policy_version": "2026-01"})
         assert r.status_code == 200, r.json
-    return {"headers": headers, "openid": openid, **tokens}
+    who = {"headers": headers, "openid": openid, **tokens, "user_id": tokens["user"]["id"],
+           "id_number": id_number or None, "name": name}
+    who["login"] = lambda: who.update(headers=signed_in(client, openid))
+    return who
 
 
 def signed_in(client, openid: str) -> dict:
@@ -71,28 +80,23 @@ def signed_in(client, openid: str) -> dict:
 
 
 def person(client, name: str = "张三", seq: int | None = None) -> dict:
-    """A resident with a bound identity and the credit_points consent; `login()`
-    signs in again (e.g. after the clock moved past the token's life). Carries the
-    ID number and name a department pushes records with (`departments.record_for`)."""
-    openid = f"wf-{next(_people)}"
+    """`resident` with the credit_points consent only, its ID number from its own
+    sequence (`seq`: a chosen one)."""
     number = valid_id(seq=seq if seq is not None else 100 + next(_people) % 800)
-    tokens = dev_login(client, openid)
-    headers = auth(tokens["access_token"])
-    bind(client, headers, name, number)
-    r = client.put("/v1/me/consents/credit_points", headers=headers,
-                   json={"granted": True, "policy_version": "2026-01"})
+    return resident(client, id_number=number, name=name, consents=("credit_points",),
+                    openid=f"wf-{next(_people)}")
+
+
+def points_body(client, who: dict) -> dict:
+    """The resident's points today as GET /v1/me/points answers them."""
+    r = client.get("/v1/me/points", headers=who["headers"])
     assert r.status_code == 200, r.json
-    who = {"openid": openid, "id_number": number, "name": name, "headers": headers,
-           "user_id": tokens["user"]["id"]}
-    who["login"] = lambda: who.update(headers=auth(dev_login(client, openid)["access_token"]))
-    return who
+    return r.json
 
 
 def points(client, who: dict) -> int:
     """The resident's points today (GET /v1/me/points)."""
-    r = client.get("/v1/me/points", headers=who["headers"])
-    assert r.status_code == 200, r.json
-    return r.json["points"]
+    return points_body(client, who)["points"]
 
 
 def my_record(client, who: dict, record_id: int) -> dict:
