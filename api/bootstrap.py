@@ -21,7 +21,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from api import gate, seat_cache
+from api import gate, idempotency, seat_cache
 from api.context import AppState
 from api.extensions import Database, make_redis
 from api.metrics import watch_pool
@@ -89,7 +89,8 @@ def wire(state: AppState) -> None:
 
     state.hooks = Hooks(
         account_erasers=(reports.erase_account, merchants.erase_account,
-                         notifications.erase_account, erase_attachments),
+                         notifications.erase_account, erase_attachments,
+                         idempotency.erase_account),
         identity_removed=(codes.drop_unused,),
         account_changed=(gate.account_changed,),
         deliver=enqueue_delivery)  # decisions' WeChat messages: an RQ job

@@ -29,14 +29,16 @@ from typing import Any, NamedTuple, TypeVar
 
 from flask import Response, jsonify, make_response, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api import access, uow
 from api.context import config, db_session, state
 from points.errors import Conflict, Invalid
 from points.i18n import current_locale, gettext
+from points.infra import idempotency_keys
 from points.infra.db import utcnow
 from points.infra.idempotency_keys import KeyTaken, drop_expired, keep_and_commit
-from points.models import IdempotencyKey
+from points.models import IdempotencyKey, User
 
 T = TypeVar("T")
 IDEMPOTENCY_HEADER = {
@@ -117,6 +119,18 @@ def scope_of(label: str, endpoint: str, merchant_id: int | None = None) -> str:
     (X-Merchant-Id: a clerk of two merchants may use one key at each), the route."""
     who = label if merchant_id is None else f"{label}@m{merchant_id}"
     return f"{who}:{endpoint}"
+
+
+def scopes_of(label: str) -> tuple[str, ...]:
+    """What every scope of a caller's keys starts with: its own, and as staff of any
+    merchant (`scope_of`)."""
+    return f"{label}:", f"{label}@m"
+
+
+def erase_account(session: Session, user: User) -> None:
+    """The answers kept for a closed account's retried writes go with it (one of the
+    app's account erasers, api/bootstrap.py)."""
+    idempotency_keys.erase_scopes(session, scopes_of(f"user:{user.id}"))
 
 
 def digest(path: str, body: Any) -> str:

@@ -52,10 +52,9 @@ def register_points_cli(app: Flask) -> None:
     def sweep():
         """Recompute subjects whose windows opened or closed; purge expired records and
         Idempotency-Key rows."""
-        import datetime as dt
-
         from flask import current_app
 
+        from api import idempotency
         from api.context import state
         from api.jobs_runner import enqueue_rule_set_job
         from points.infra.db import today
@@ -64,8 +63,9 @@ def register_points_cli(app: Flask) -> None:
 
         st = state()
         result = jobs.sweep(st.db.new_session, st.redis, today(),
-                            current_app.config["ACCESS_LOG_RETENTION_DAYS"],
-                            dt.timedelta(hours=current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"]))
+                            access_log_retention_days=current_app.config[
+                                "ACCESS_LOG_RETENTION_DAYS"],
+                            idempotency_ttl=idempotency.ttl())
         with st.db.new_session() as session:
             stuck = rule_admin.queued_jobs(session)
         if stuck:

@@ -94,6 +94,7 @@ def dept_upload_progress(upload_id):
 @bp.get("/dept/uploads/<int:upload_id>/rejected.xlsx")
 def dept_upload_rejected(upload_id):
     upload = _upload(upload_id)
-    rows = batch_files.rejected_rows(cipher(), upload)
-    return Response(batch_files.rejected_xlsx(rows, problem_zh), mimetype=XLSX, headers={
+    rows = [(item["row"], "；".join(problem_zh(p) for p in item["problems"]))
+            for item in batch_files.rejected_rows(cipher(), upload)]
+    return Response(batch_files.rejected_xlsx(rows), mimetype=XLSX, headers={
         "Content-Disposition": f"attachment; filename=rejected-{upload.id}.xlsx"})

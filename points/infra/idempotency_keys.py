@@ -32,12 +32,11 @@ def purge_expired(session: Session, ttl: dt.timedelta) -> int:
     return result.rowcount or 0
 
 
-def erase_account(session: Session, user_id: int) -> None:
-    """What the table kept of an account's own writes (scopes `user:<id>:…` and, for its
-    work as merchant staff, `user:<id>@m…`)."""
+def erase_scopes(session: Session, prefixes: tuple[str, ...]) -> None:
+    """Delete the rows whose scope starts with one of `prefixes` (what the HTTP side
+    kept of one caller's writes: api.idempotency.erase_account)."""
     session.execute(delete(IdempotencyKey).where(or_(
-        IdempotencyKey.scope.startswith(f"user:{user_id}:", autoescape=True),
-        IdempotencyKey.scope.startswith(f"user:{user_id}@", autoescape=True))))
+        *(IdempotencyKey.scope.startswith(prefix, autoescape=True) for prefix in prefixes))))
 
 
 class KeyTaken(Exception):

@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
-from points.infra import hooks, idempotency_keys
+from points.infra import hooks
 from points.infra.db import utcnow
 from points.models import AccessLogEntry, Consent, User
 from points.models.workflows import Commitment
@@ -17,18 +17,18 @@ from points.models.workflows import Commitment
 
 def close_account(session: Session, user: User) -> None:
     # What other modules hold about the account (report shares, staff seats, evidence
-    # files …) goes with it: the app's hooks (points.infra.hooks).
+    # files, the answers kept for its retried writes …) goes with it: the app's hooks
+    # (points.infra.hooks).
     for erase in hooks.of(session).account_erasers:
         erase(session, user)
     session.execute(delete(Consent).where(Consent.user_id == user.id))
     # The person's public commitments leave the public list (they stay with the credit
-    # subject, unpublished), and the answers kept for the account's retried writes go.
+    # subject, unpublished).
     mine = Commitment.user_id == user.id
     if user.subject_id is not None:
         mine = or_(mine, Commitment.subject_id == user.subject_id)
     session.execute(update(Commitment).where(mine, Commitment.public.is_(True))
                     .values(public=False))
-    idempotency_keys.erase_account(session, user.id)
     user.openid = None
     user.name_enc = None
     user.phone_enc = None

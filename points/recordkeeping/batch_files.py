@@ -188,12 +188,11 @@ def rejected_rows(cipher: DataCipher, upload: ConsoleUpload) -> list[dict[str, A
     return json.loads(cipher.decrypt(upload.rejected_enc)) if upload.rejected_enc else []
 
 
-def rejected_xlsx(rows: list[dict[str, Any]], describe: Callable[[dict], str]) -> bytes:
-    """The rejected rows in the template's columns, with their problems in a last
-    column: fix them and upload the file again (the problems column is ignored)."""
+def rejected_xlsx(rows: list[tuple[dict[str, Any], str]]) -> bytes:
+    """The rejected rows in the template's columns, each with its problems as the reader
+    reads them in a last column: fix them and upload the file again (the problems
+    column is ignored)."""
     table = [[zh for _, zh in COLUMNS] + [PROBLEMS_HEADER]]
-    for item in rows:
-        row = item["row"]
-        table.append([row.get(key, "") for key, _ in COLUMNS]
-                     + ["；".join(describe(p) for p in item["problems"])])
+    for row, problems in rows:
+        table.append([row.get(key, "") for key, _ in COLUMNS] + [problems])
     return _sheet(table, "退回的记录")

@@ -214,10 +214,11 @@ def _one_by_one(session, cache, ids, as_of, cause, reason, rule_set, progress):
 
 
 def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
-          today: dt.date, access_log_retention_days: int = 5 * 365,
-          idempotency_ttl: dt.timedelta = dt.timedelta(hours=24)) -> dict[str, int]:
+          today: dt.date, *, access_log_retention_days: int,
+          idempotency_ttl: dt.timedelta) -> dict[str, int]:
     """Recompute the subjects whose window boundaries have passed, and purge what
-    the retention periods allow (Idempotency-Key rows past their window among it)."""
+    the retention periods allow (the app's settings: ACCESS_LOG_RETENTION_DAYS, and
+    IDEMPOTENCY_KEY_TTL_HOURS for Idempotency-Key rows past their window)."""
     stmt = select(Subject.id).join(Score, Score.subject_id == Subject.id).where(
         Score.next_change_on.is_not(None), Score.next_change_on <= today)
     recomputed = changed = 0

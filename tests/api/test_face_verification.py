@@ -225,11 +225,15 @@ def test_the_sweep_erases_name_and_number_of_unused_verifications(app, client, s
     headers = auth(dev_login(client, "fv-sweep")["access_token"])
     start(client, headers, valid_id(seq=213))
     state = app.state
-    assert jobs.sweep(state.db.new_session, state.redis, today())[
-        "erased_face_verifications"] == 0  # not expired yet
+
+    def sweep():
+        return jobs.sweep(state.db.new_session, state.redis, today(),
+                          access_log_retention_days=app.config["ACCESS_LOG_RETENTION_DAYS"],
+                          idempotency_ttl=dt.timedelta(hours=24))
+
+    assert sweep()["erased_face_verifications"] == 0  # not expired yet
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3601), tick=False):
-        assert jobs.sweep(state.db.new_session, state.redis, today())[
-            "erased_face_verifications"] == 1
+        assert sweep()["erased_face_verifications"] == 1
     session.expire_all()
     row = session.execute(select(FaceVerification)).scalar_one()
     assert row.name_enc is None and row.id_number_enc is None

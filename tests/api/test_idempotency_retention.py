@@ -59,6 +59,7 @@ def test_a_key_older_than_the_window_is_new_and_the_sweep_deletes_it(app, client
         assert len(_rows(session)) == 2  # key-1's expired row dropped and kept anew, key-2's kept
     with time_machine.travel(utcnow() + dt.timedelta(hours=47, minutes=30)):
         result = jobs.sweep(app.state.db.new_session, None, today(),
+                            access_log_retention_days=app.config["ACCESS_LOG_RETENTION_DAYS"],
                             idempotency_ttl=dt.timedelta(hours=24))
         assert result["purged_idempotency_keys"] == 1  # key-2's (23 h + 24 h ago)
         assert [row.key for row in _rows(session)] == ["key-1"]
@@ -124,3 +125,17 @@ def test_closing_the_account_unpublishes_commitments_and_forgets_its_keys(app, c
     assert mine not in listed and theirs in listed
     assert [row.key for row in _rows(session)] == ["key-theirs"]
     assert session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
+
+
+def test_an_accounts_scopes_cover_its_own_keys_and_no_other_accounts():
+    """What erasure deletes (`scopes_of`) is what `scope_of` makes for that caller, as
+    itself and as staff of any merchant, and nothing of a caller whose id starts alike."""
+    from api.idempotency import scope_of, scopes_of
+
+    mine = scopes_of("user:1")
+    for scope in (scope_of("user:1", "workflows.create_commitment"),
+                  scope_of("user:1", "merchant.redeem", 5)):
+        assert scope.startswith(mine)
+    for scope in (scope_of("user:12", "workflows.create_commitment"),
+                  scope_of("user:12", "merchant.redeem", 5), scope_of("admin:1", "office.x")):
+        assert not scope.startswith(mine)

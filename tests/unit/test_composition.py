@@ -111,6 +111,7 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
         "role_cache_keys": {"merchant": ["api.seat_cache.keys"]}}] * 2
     assert report["made"] == [{
         "account_erasers": ["api.bootstrap.wire.<locals>.erase_attachments",
+                            "api.idempotency.erase_account",
                             "incentives.merchants.erase_account",
                             "points.employment.reports.erase_account",
                             "points.people.notifications.erase_account"],
