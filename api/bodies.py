@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -173,10 +172,11 @@ class BodyReader:
                 message: str) -> Iterable[bytes]:
         from http import HTTPStatus
 
-        phrase = HTTPStatus(status).phrase
-        body = json.dumps({"code": status, "status": phrase, "error_code": error_code,
-                           "message": message}).encode()
-        start_response(f"{status} {phrase.upper()}", [
+        from api.errors import error_body
+        from api.logs import new_request_id
+
+        body = json.dumps(error_body(status, error_code, message)).encode()
+        start_response(f"{status} {HTTPStatus(status).phrase.upper()}", [
             *self.headers, ("Content-Length", str(len(body))),
-            ("X-Request-Id", os.urandom(16).hex()), ("Connection", "close")])
+            ("X-Request-Id", new_request_id()), ("Connection", "close")])
         return [body]

@@ -21,8 +21,12 @@ log = logging.getLogger(__name__)
 RESERVED = {"code", "status", "error_code", "message"}
 
 
-def error_response(status: int, error_code: str, message: str,
-                   headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+def error_body(status: int, error_code: str, message: str,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The contract's error body: `code`, `status`, `error_code`, `message` (+ extra
+    fields, never replacing those four). Rendered by the app's error handlers, and by
+    the WSGI layers that refuse a request before Flask sees it (api/bodies.py,
+    api/metrics.py)."""
     body: dict[str, Any] = {
         "code": status,
         "status": HTTPStatus(status).phrase,
@@ -34,7 +38,12 @@ def error_response(status: int, error_code: str, message: str,
     # Extra fields never replace the contract's own four.
     body.update({k: (v.isoformat() if hasattr(v, "isoformat") else v)
                  for k, v in (extra or {}).items() if k not in RESERVED})
-    response = jsonify(body)
+    return body
+
+
+def error_response(status: int, error_code: str, message: str,
+                   headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None):
+    response = jsonify(error_body(status, error_code, message, extra))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

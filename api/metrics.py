@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import time
@@ -44,7 +45,9 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
+from api.errors import error_body
 from api.security import bearer_token
+from points.i18n import gettext
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +238,7 @@ class Metrics:
 
     def scrape(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in {"GET", "HEAD"} or not self.allowed(environ):
-            body = (b'{"code": 404, "status": "Not Found", "error_code": "NOT_FOUND", '
-                    b'"message": "not found"}')
+            body = json.dumps(error_body(404, "NOT_FOUND", gettext("not found"))).encode()
             start_response("404 NOT FOUND", [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body)))])
             return [body]
