@@ -93,7 +93,8 @@ def wire(state: AppState) -> None:
                          idempotency.erase_account),
         identity_removed=(codes.drop_unused,),
         account_changed=(gate.account_changed,),
-        deliver=enqueue_delivery)  # decisions' WeChat messages: an RQ job
+        deliver=enqueue_delivery,  # decisions' WeChat messages: an RQ job
+        merchant_name=merchants.name_of)  # a worker's employer
     db.listen_sessions(partial(hooks.install, hooks=state.hooks))
 
     # Who may call: the merchant role needs a seat at an approved merchant, read with

@@ -74,6 +74,13 @@ def apply(session: Session, user_id: int, name: str, uscc: str, sector: str) -> 
     return merchant
 
 
+def name_of(session: Session, merchant_id: int) -> str | None:
+    """A merchant's name, None if there is no such merchant (a worker's employer, for
+    points: one of the app's hooks)."""
+    return session.execute(select(Merchant.name).where(Merchant.id == merchant_id)
+                           ).scalar_one_or_none()
+
+
 def _locked(session: Session, merchant_id: int) -> Merchant:
     merchant = session.execute(
         select(Merchant).where(Merchant.id == merchant_id).with_for_update()

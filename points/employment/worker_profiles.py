@@ -5,20 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, column, select, table
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from points.employment.workers import worker_status
 from points.errors import Invalid, NotFound
 from points.i18n import gettext
+from points.infra import hooks
 from points.infra.db import utcnow
 from points.models import User
 from points.models.workers import OCCUPATIONS, WorkerProfile
 from points.office.audit import audit
 from points.scores import scoring
-
-# incentives' merchants table, read by name only (points never imports incentives).
-_MERCHANTS = table("merchants", column("id"), column("name"))
 
 
 def profile_of(session: Session, user_id: int, *, lock: bool = False) -> WorkerProfile | None:
@@ -33,8 +31,15 @@ def profile_of_subject(session: Session, subject_id: int) -> WorkerProfile | Non
                            .order_by(WorkerProfile.id.desc()).limit(1)).scalar_one_or_none()
 
 
+def _merchant_name(session: Session, merchant_id: int) -> str | None:
+    """The name of the merchant a worker names as employer, None if there is no such
+    merchant: merchants are incentives', asked through the app's hooks."""
+    name_of = hooks.of(session).merchant_name
+    return name_of(session, merchant_id) if name_of is not None else None
+
+
 def _check_merchant(session: Session, merchant_id: int) -> None:
-    if session.execute(select(_MERCHANTS.c.id).where(_MERCHANTS.c.id == merchant_id)).first() is None:
+    if _merchant_name(session, merchant_id) is None:
         raise Invalid(gettext("no such merchant"),
                       errors={"json": {"merchant_id": [gettext("no such merchant")]}})
 
@@ -94,8 +99,7 @@ def employer_of(session: Session, profile: WorkerProfile | None) -> dict[str, An
     merchant_id = confirmed_employer(profile)
     if merchant_id is None:
         return None
-    name = session.execute(select(_MERCHANTS.c.name).where(
-        _MERCHANTS.c.id == merchant_id)).scalar_one_or_none()
+    name = _merchant_name(session, merchant_id)
     return None if name is None else {"merchant_id": merchant_id, "name": name}
 
 

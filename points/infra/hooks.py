@@ -31,6 +31,9 @@ class Hooks:
     # A commit queued WeChat messages (their ids): e.g. a delivery job is enqueued
     # (points.infra.outbox).
     deliver: Callable[[list[int]], None] | None = None
+    # A merchant's name (incentives' merchants), None if there is no such merchant: a
+    # worker's employer (points.employment.worker_profiles).
+    merchant_name: Callable[[Session, int], str | None] | None = None
 
 
 NONE = Hooks()

@@ -51,7 +51,8 @@ class WorkerProfile(Base):
                                          unique=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), index=True)
     occupation: Mapped[str] = mapped_column(String(20))
-    # incentives' merchants.id; the foreign key is added once that table exists.
+    # incentives' merchants.id: the foreign key keeps the data whole (added once that
+    # table exists); the domain asks a merchant's name through the app's hooks.
     merchant_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("merchants.id", ondelete="SET NULL"))
     employer_status: Mapped[str | None] = mapped_column(String(10))

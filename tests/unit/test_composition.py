@@ -37,6 +37,7 @@ def wiring(session):  # the domain's hooks a session carries (points.infra.hooks
         "identity_removed": names(carried.identity_removed),
         "account_changed": names(carried.account_changed),
         "delivery_hook": names([carried.deliver] if carried.deliver else []),
+        "merchant_name": names([carried.merchant_name] if carried.merchant_name else []),
     }
 
 
@@ -102,7 +103,7 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
                "do_orm_execute": []}
     # Importing every route module and the modules holding hooks wired nothing …
     none = {"account_erasers": [], "identity_removed": [], "account_changed": [],
-            "delivery_hook": []}
+            "delivery_hook": [], "merchant_name": []}
     assert report["imported"] == none and report["workdays_source"] is False
     assert report["global_session"] == nothing
     # … create_app did, and a second app left each registration single.
@@ -117,7 +118,8 @@ def test_importing_registers_nothing_and_create_app_wires_once(tmp_path):
                             "points.people.notifications.erase_account"],
         "identity_removed": ["incentives.codes.drop_unused"],
         "account_changed": ["api.gate.account_changed"],
-        "delivery_hook": ["api.notify_cli.enqueue_delivery"]}] * 2
+        "delivery_hook": ["api.notify_cli.enqueue_delivery"],
+        "merchant_name": ["incentives.merchants.name_of"]}] * 2
     assert report["workdays_source_made"] is True
     # The hooks are each app's own: a second app does not take over the first's.
     assert report["own_hooks"] == [True, True] and report["distinct_hooks"] is True

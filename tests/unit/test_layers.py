@@ -131,3 +131,30 @@ def test_no_route_module_imports_another():
              and (names := sorted(name for name in imported_modules(path, package_of(path))
                                   if name.startswith("api.routes")))}
     assert not wrong, f"move what they share out of api/routes: {wrong}"
+
+
+def incentives_tables() -> set[str]:
+    from incentives import models
+
+    return {value.__tablename__ for value in vars(models).values()
+            if isinstance(value, type) and value.__module__ == models.__name__
+            and isinstance(getattr(value, "__tablename__", None), str)}
+
+
+def test_points_reads_no_table_of_incentives_by_name():
+    """Not even by name (`table("merchants", …)`, SQL text): what points needs of
+    incentives comes through the app's hooks (points.infra.hooks). A foreign key
+    to `merchants.id` in points.models keeps the data whole and reads nothing."""
+    import re
+
+    theirs = incentives_tables()
+    assert "merchants" in theirs
+    sql = re.compile(r"\b(?:from|join|into|update)\s+(" + "|".join(theirs) + r")\b", re.IGNORECASE)
+    wrong = {}
+    for path in sorted(POINTS.rglob("*.py")):
+        named = sorted({node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                        and (node.value in theirs or sql.search(node.value))})
+        if named:
+            wrong[str(path.relative_to(ROOT))] = named
+    assert not wrong, f"ask incentives through points.infra.hooks instead: {wrong}"
