@@ -2,7 +2,7 @@
 with another body is refused (422 IDEMPOTENCY_KEY_REUSED).
 
 The key's row is written with the answer as the last statement of the request's own
-transaction, sent with its COMMIT (`run_keyed`, `idempotency_keys.keep_and_commit`): a
+transaction, sent with its COMMIT (`run_keyed`, `idempotency_rows.keep_and_commit`): a
 concurrent request with the same key waits on the unique index, then rolls its own
 work back and replays the committed answer, so the work is never done twice; a retry
 of a request answered before runs its work again, rolled back, before it finds the
@@ -31,13 +31,12 @@ from flask import Response, jsonify, make_response, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import access, uow
+from api import access, idempotency_rows, uow
 from api.context import config, db_session, state
+from api.idempotency_rows import KeyTaken, drop_expired, keep_and_commit
 from points.errors import Conflict, Invalid
 from points.i18n import current_locale, gettext
-from points.infra import idempotency_keys
 from points.infra.db import utcnow
-from points.infra.idempotency_keys import KeyTaken, drop_expired, keep_and_commit
 from points.models import IdempotencyKey, User
 
 T = TypeVar("T")
@@ -130,7 +129,7 @@ def scopes_of(label: str) -> tuple[str, ...]:
 def erase_account(session: Session, user: User) -> None:
     """The answers kept for a closed account's retried writes go with it (one of the
     app's account erasers, api/bootstrap.py)."""
-    idempotency_keys.erase_scopes(session, scopes_of(f"user:{user.id}"))
+    idempotency_rows.erase_scopes(session, scopes_of(f"user:{user.id}"))
 
 
 def digest(path: str, body: Any) -> str:
@@ -168,7 +167,7 @@ def run_keyed(keyed: KeyedRequest, work: Callable[[], tuple[int, Any, T]]) -> T 
 
     - `work()` → (status code, the answer as sent, what to return) runs in the
       request's transaction, and the answer is kept under the key as its last
-      statement, sent with the COMMIT (`idempotency_keys.keep_and_commit`);
+      statement, sent with the COMMIT (`idempotency_rows.keep_and_commit`);
     - if the key was answered first (by an earlier request, or a concurrent one,
       which the unique index makes this one wait for), the work is rolled back and
       the first answer replayed (`Replay`), or 422 IDEMPOTENCY_KEY_REUSED for another

@@ -54,7 +54,7 @@ def register_points_cli(app: Flask) -> None:
         Idempotency-Key rows."""
         from flask import current_app
 
-        from api import idempotency
+        from api import idempotency, idempotency_rows
         from api.context import state
         from api.jobs_runner import enqueue_rule_set_job
         from points.infra.db import today
@@ -64,8 +64,10 @@ def register_points_cli(app: Flask) -> None:
         st = state()
         result = jobs.sweep(st.db.new_session, st.redis, today(),
                             access_log_retention_days=current_app.config[
-                                "ACCESS_LOG_RETENTION_DAYS"],
-                            idempotency_ttl=idempotency.ttl())
+                                "ACCESS_LOG_RETENTION_DAYS"])
+        with st.db.new_session() as session, session.begin():
+            result["purged_idempotency_keys"] = idempotency_rows.purge_expired(
+                session, idempotency.ttl())
         with st.db.new_session() as session:
             stuck = rule_admin.queued_jobs(session)
         if stuck:

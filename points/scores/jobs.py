@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from points.dates import add_months
 from points.i18n import N_
-from points.infra import idempotency_keys
 from points.infra.db import utcnow
 from points.models import CreditRecord, Job, RecordVersion, Score, Subject
 from points.models.workers import CreditCheck
@@ -214,11 +213,9 @@ def _one_by_one(session, cache, ids, as_of, cause, reason, rule_set, progress):
 
 
 def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
-          today: dt.date, *, access_log_retention_days: int,
-          idempotency_ttl: dt.timedelta) -> dict[str, int]:
+          today: dt.date, *, access_log_retention_days: int) -> dict[str, int]:
     """Recompute the subjects whose window boundaries have passed, and purge what
-    the retention periods allow (the app's settings: ACCESS_LOG_RETENTION_DAYS, and
-    IDEMPOTENCY_KEY_TTL_HOURS for Idempotency-Key rows past their window)."""
+    the retention periods allow (the app's setting ACCESS_LOG_RETENTION_DAYS)."""
     stmt = select(Subject.id).join(Score, Score.subject_id == Subject.id).where(
         Score.next_change_on.is_not(None), Score.next_change_on <= today)
     recomputed = changed = 0
@@ -239,11 +236,8 @@ def sweep(session_factory: Callable[[], Session], cache: redis.Redis | None,
     with session_factory() as session, session.begin():
         purged_log = privacy.purge_access_log(session, today, access_log_retention_days)
         erased = face.erase_unused(session)
-    with session_factory() as session, session.begin():
-        purged_keys = idempotency_keys.purge_expired(session, idempotency_ttl)
     return {"recomputed": recomputed, "changed": changed, "purged_records": purged,
-            "purged_access_log": purged_log, "erased_face_verifications": erased,
-            "purged_idempotency_keys": purged_keys}
+            "purged_access_log": purged_log, "erased_face_verifications": erased}
 
 
 def purge_expired_records(session_factory: Callable[[], Session], today: dt.date) -> int:

@@ -228,8 +228,7 @@ def test_the_sweep_erases_name_and_number_of_unused_verifications(app, client, s
 
     def sweep():
         return jobs.sweep(state.db.new_session, state.redis, today(),
-                          access_log_retention_days=app.config["ACCESS_LOG_RETENTION_DAYS"],
-                          idempotency_ttl=dt.timedelta(hours=24))
+                          access_log_retention_days=app.config["ACCESS_LOG_RETENTION_DAYS"])
 
     assert sweep()["erased_face_verifications"] == 0  # not expired yet
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3601), tick=False):

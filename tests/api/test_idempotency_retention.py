@@ -12,9 +12,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from points.infra.db import today, utcnow
+from points.infra.db import utcnow
 from points.models import IdempotencyKey
-from points.scores import jobs
 from tests.builders.merchants import REDEEM, approved_merchant, make_perk, verify
 from tests.builders.residents import resident, signed_in, valid_id
 
@@ -58,10 +57,9 @@ def test_a_key_older_than_the_window_is_new_and_the_sweep_deletes_it(app, client
         assert again.json["id"] != first.json["id"]
         assert len(_rows(session)) == 2  # key-1's expired row dropped and kept anew, key-2's kept
     with time_machine.travel(utcnow() + dt.timedelta(hours=47, minutes=30)):
-        result = jobs.sweep(app.state.db.new_session, None, today(),
-                            access_log_retention_days=app.config["ACCESS_LOG_RETENTION_DAYS"],
-                            idempotency_ttl=dt.timedelta(hours=24))
-        assert result["purged_idempotency_keys"] == 1  # key-2's (23 h + 24 h ago)
+        result = app.test_cli_runner().invoke(args=["points", "sweep"])
+        assert result.exit_code == 0, result.output
+        assert "purged_idempotency_keys 1" in result.output  # key-2's (23 h + 24 h ago)
         assert [row.key for row in _rows(session)] == ["key-1"]
 
 

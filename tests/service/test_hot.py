@@ -22,8 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, DBAPIError, NoResultFound
 
+from api import idempotency_rows
 from incentives import codes, redemptions
-from points.infra import hot, idempotency_keys
+from points.infra import hot
 from points.infra.hot import HotStatement
 from points.models import AccessLogEntry, IdempotencyKey
 
@@ -37,7 +38,7 @@ def engine(clean_app):
 
 
 def _keep(connection, key: str, response=None) -> None:
-    idempotency_keys._INSERT.all(connection, {
+    idempotency_rows._INSERT.all(connection, {
         "scope": "user:1:merchant.redeem", "key": key, "request_hash": "digest",
         "created_at": NOW, "status_code": 201, "response": response})
 
@@ -95,7 +96,7 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
     from tests.builders.merchants import approved_merchant, make_perk, redeem, verify
     from tests.builders.residents import resident, valid_id
 
-    statements = {"keep": idempotency_keys._INSERT,
+    statements = {"keep": idempotency_rows._INSERT,
                   "locked": redemptions._VERIFICATION_LOCKED, "grant": redemptions._GRANT_AT_ONCE,
                   "spend": codes._SPEND_AND_READ, "record": codes._RECORD}
     for statement in statements.values():
@@ -109,7 +110,7 @@ def test_the_counters_statements_run_on_the_cursor(app, client, engine, monkeypa
                     headers=merchant["headers"])
     assert r.status_code == 201
     # Flask's run of the same route (the plain run switched off) keeps keys the same way.
-    idempotency_keys._INSERT._compiled.clear()
+    idempotency_rows._INSERT._compiled.clear()
     monkeypatch.setitem(app.config, "COUNTER_FAST_PATH", False)
     scan = verify(client, merchant, resident(client, id_number=valid_id(seq=483)), perk["id"])
     assert redeem(client, merchant, scan["id"], "hot-2").status_code == 201
@@ -181,7 +182,7 @@ def test_the_last_statement_goes_with_the_commit(engine):
     with engine.connect() as connection:
         connection.begin()
         _keep(connection, "with-commit-work")
-        committed = idempotency_keys._INSERT.run_with_commit(connection, {
+        committed = idempotency_rows._INSERT.run_with_commit(connection, {
             "scope": "user:1:merchant.redeem", "key": "with-commit", "request_hash": "digest",
             "created_at": NOW, "status_code": 201, "response": {"id": 1}})
         assert committed is (engine.dialect.name == "postgresql")
@@ -192,8 +193,8 @@ def test_the_last_statement_goes_with_the_commit(engine):
     with engine.connect() as connection:
         connection.begin()
         _keep(connection, "refused-work")
-        with pytest.raises(idempotency_keys.KeyTaken):  # the key's row is there: refused
-            idempotency_keys.keep_and_commit(connection, "user:1:merchant.redeem",
+        with pytest.raises(idempotency_rows.KeyTaken):  # the key's row is there: refused
+            idempotency_rows.keep_and_commit(connection, "user:1:merchant.redeem",
                                              "with-commit", "digest", 201, {"id": 2})
         connection.rollback()
     assert _rows(engine, "refused-work") == 0
@@ -211,7 +212,7 @@ def test_a_connection_lost_with_the_commit_is_an_unknown_outcome(engine):
         with engine.begin() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
         with pytest.raises(DBAPIError) as lost:
-            idempotency_keys.keep_and_commit(connection, "user:1:merchant.redeem", "lost",
+            idempotency_rows.keep_and_commit(connection, "user:1:merchant.redeem", "lost",
                                              "digest", 201, None)
         assert lost.value.connection_invalidated and connection.invalidated
         transaction.rollback()
@@ -226,7 +227,7 @@ def test_a_key_is_stored_as_sent_whatever_its_characters(engine):
     for key in hostile:
         with engine.connect() as connection:
             connection.begin()
-            idempotency_keys.keep_and_commit(connection, "user:1:merchant.redeem", key,
+            idempotency_rows.keep_and_commit(connection, "user:1:merchant.redeem", key,
                                              "digest", 201, {"key": key})
             connection.commit()
     with engine.connect() as connection:

@@ -158,3 +158,21 @@ def test_points_reads_no_table_of_incentives_by_name():
         if named:
             wrong[str(path.relative_to(ROOT))] = named
     assert not wrong, f"ask incentives through points.infra.hooks instead: {wrong}"
+
+
+def test_points_keeps_no_answer_of_a_request():
+    """The Idempotency-Key rows (a request's status and answer) are the HTTP side's
+    (api/idempotency_rows.py): no module of points outside the tables' declarations
+    (points/models) reads, writes or purges them."""
+    wrong = []
+    for path in sorted(POINTS.rglob("*.py")):
+        if "models" in package_of(path):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.Name | ast.alias | ast.Attribute | ast.Constant)
+               and {"IdempotencyKey", "idempotency_keys"} & {
+                   getattr(node, "id", None), getattr(node, "name", None),
+                   getattr(node, "attr", None), getattr(node, "value", None)}
+               for node in ast.walk(tree)):
+            wrong.append(str(path.relative_to(ROOT)))
+    assert not wrong, f"the Idempotency-Key rows belong to api/idempotency_rows.py: {wrong}"

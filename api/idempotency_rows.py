@@ -1,14 +1,16 @@
-"""An Idempotency-Key's row: the answer to a request with the key, kept after the work,
-in the request's own transaction, sent with its COMMIT (`keep_and_commit`).
+"""An Idempotency-Key's row: the answer to a request with the key (its status and its
+sealed body), kept after the work, in the request's own transaction, sent with its
+COMMIT (`keep_and_commit`).
 
-The HTTP side (the header, the replay, running a request with a key) is
-api/idempotency.py (`run_keyed`); no domain function takes a key or an answer.
+The header, the replay and running a request with a key are api/idempotency.py
+(`run_keyed`); these are the statements on the table. The domain (points) takes no key
+and no answer and never reads this table; points/models declares it with every other.
 
-A key is kept for a published window (IDEMPOTENCY_KEY_TTL_HOURS, 24 h by default):
-a key sent again after its window is a new key (its old row dropped by
-`drop_expired`), and `purge_expired` (the daily `points sweep`) deletes expired rows. A row
-holds no personal data in plain text: the request hash is keyed (HMAC) and the
-answer is sealed (encrypted) by the HTTP side before it is stored."""
+A key is kept for a published window (IDEMPOTENCY_KEY_TTL_HOURS, 24 h by default): a
+key sent again after its window is a new key (its old row dropped by `drop_expired`),
+and `purge_expired` (the daily `points sweep`, api/points_cli.py) deletes expired rows.
+A row holds no personal data in plain text: the request hash is keyed (HMAC) and the
+answer is sealed (encrypted) by api/idempotency.py before it is stored."""
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +35,8 @@ def purge_expired(session: Session, ttl: dt.timedelta) -> int:
 
 
 def erase_scopes(session: Session, prefixes: tuple[str, ...]) -> None:
-    """Delete the rows whose scope starts with one of `prefixes` (what the HTTP side
-    kept of one caller's writes: api.idempotency.erase_account)."""
+    """Delete the rows whose scope starts with one of `prefixes` (what was kept of one
+    caller's writes: api.idempotency.erase_account)."""
     session.execute(delete(IdempotencyKey).where(or_(
         *(IdempotencyKey.scope.startswith(prefix, autoescape=True) for prefix in prefixes))))
 
