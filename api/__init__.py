@@ -235,7 +235,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         else app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
     from api.metrics import Metrics
 
-    app.wsgi_app = Metrics(app, app.wsgi_app)  # times every request; answers /metrics
+    app.wsgi_app = Metrics(app, app.wsgi_app, SECURITY_HEADERS_API)  # times every request; answers /metrics
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
     from api.locale import RequestLocale
 

@@ -141,7 +141,7 @@ class BodyReader:
                  headers: Iterable[tuple[str, str]]) -> None:
         self.wsgi_app = wsgi_app
         self.max_length = max_length
-        self.headers = [("Content-Type", "application/json"), *headers]
+        self.headers = list(headers)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         chunked = _chunked(environ)
@@ -170,13 +170,7 @@ class BodyReader:
 
     def _refuse(self, start_response: Callable, status: int, error_code: str,
                 message: str) -> Iterable[bytes]:
-        from http import HTTPStatus
+        from api.errors import refuse
 
-        from api.errors import error_body
-        from api.logs import new_request_id
-
-        body = json.dumps(error_body(status, error_code, message)).encode()
-        start_response(f"{status} {HTTPStatus(status).phrase.upper()}", [
-            *self.headers, ("Content-Length", str(len(body))),
-            ("X-Request-Id", new_request_id()), ("Connection", "close")])
-        return [body]
+        return refuse(start_response, status, error_code, message,
+                      [*self.headers, ("Connection", "close")])

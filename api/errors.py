@@ -1,7 +1,9 @@
 """Domain and infrastructure errors mapped to HTTP answers in one place."""
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -15,8 +17,6 @@ from points import errors as domain
 from points.i18n import gettext, translate_text, translate_tree
 
 log = logging.getLogger(__name__)
-
-
 
 RESERVED = {"code", "status", "error_code", "message"}
 
@@ -39,6 +39,20 @@ def error_body(status: int, error_code: str, message: str,
     body.update({k: (v.isoformat() if hasattr(v, "isoformat") else v)
                  for k, v in (extra or {}).items() if k not in RESERVED})
     return body
+
+
+def refuse(start_response: Callable, status: int, error_code: str, message: str,
+           headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    """The error body answered by a WSGI layer that refuses a request before Flask sees
+    it (api/bodies.py, api/metrics.py): the same body and request id as the app's
+    error handlers give, with `headers` (the app's security headers …)."""
+    from api.logs import new_request_id
+
+    body = json.dumps(error_body(status, error_code, message)).encode()
+    start_response(f"{status} {HTTPStatus(status).phrase.upper()}", [
+        ("Content-Type", "application/json"), *headers,
+        ("Content-Length", str(len(body))), ("X-Request-Id", new_request_id())])
+    return [body]
 
 
 def error_response(status: int, error_code: str, message: str,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import logging
 import os
 import time
@@ -45,7 +44,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
-from api.errors import error_body
+from api.errors import refuse
 from api.security import bearer_token
 from points.i18n import gettext
 
@@ -183,9 +182,11 @@ def allowed_networks(value: str) -> list:
 class Metrics:
     """WSGI middleware, outermost: times every request and answers `/metrics`."""
 
-    def __init__(self, app, wsgi_app: Callable) -> None:
+    def __init__(self, app, wsgi_app: Callable,
+                 headers: Iterable[tuple[str, str]] = ()) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self.headers = list(headers)  # on its own 404, as the app's answers have them
         self.children: dict[tuple[str, str, str], Any] = {}
         self.state = StateCollector(app)
 
@@ -238,10 +239,8 @@ class Metrics:
 
     def scrape(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in {"GET", "HEAD"} or not self.allowed(environ):
-            body = json.dumps(error_body(404, "NOT_FOUND", gettext("not found"))).encode()
-            start_response("404 NOT FOUND", [("Content-Type", "application/json"),
-                                             ("Content-Length", str(len(body)))])
-            return [body]
+            return refuse(start_response, 404, "NOT_FOUND", gettext("not found"),
+                          self.headers)
         body = render(self.state)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST),
                                   ("Content-Length", str(len(body))),

@@ -137,7 +137,12 @@ def test_metrics_are_closed_in_production(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "METRICS_ALLOWED_NETWORKS", "10.1.0.0/16")
     monkeypatch.setitem(app.config, "METRICS_TOKEN", "t" * 20 + "0123456789abcdef")
     r = client.get("/metrics")  # the test client calls from 127.0.0.1
-    assert r.status_code == 404 and r.json == client.get("/no/such/page").json  # as any 404
+    other = client.get("/no/such/page")
+    assert r.status_code == 404 and r.json == other.json  # as any 404: the body,
+    for name in ("Content-Type", "X-Content-Type-Options", "X-Frame-Options",
+                 "Content-Security-Policy"):  # the security headers
+        assert r.headers[name] == other.headers[name], name
+    assert len(r.headers["X-Request-Id"]) == len(other.headers["X-Request-Id"])  # an id
     assert b"credit_" not in r.get_data()
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 404
     assert client.post("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
