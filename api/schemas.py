@@ -29,7 +29,6 @@ class AttachmentSchema(Schema):
     created_at = ma.fields.DateTime(required=True)
 
 
-
 def attachment_ids_field() -> ma.fields.List:
     """The `attachments` of a repair or objection: ids of the caller's own files."""
     return ma.fields.List(

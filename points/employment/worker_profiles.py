@@ -33,9 +33,13 @@ def profile_of_subject(session: Session, subject_id: int) -> WorkerProfile | Non
 
 def _merchant_name(session: Session, merchant_id: int) -> str | None:
     """The name of the merchant a worker names as employer, None if there is no such
-    merchant: merchants are incentives', asked through the app's hooks."""
+    merchant: merchants are incentives', asked through the app's hooks (a session
+    made outside an app cannot answer: an error, not a merchant taken for missing)."""
     name_of = hooks.of(session).merchant_name
-    return name_of(session, merchant_id) if name_of is not None else None
+    if name_of is None:
+        raise RuntimeError("this session carries no app's hooks: a merchant's name is "
+                           "asked of incentives through them (api/bootstrap.py)")
+    return name_of(session, merchant_id)
 
 
 def _check_merchant(session: Session, merchant_id: int) -> None:

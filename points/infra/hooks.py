@@ -4,7 +4,8 @@ api/bootstrap.py makes one `Hooks` for the app and puts it on the app's session
 factories, so every session of that app carries its own app's hooks
 (`Session.info`); the domain reads them from the session it works in. A session made
 outside an app (a script, a test's own `Session`) carries none: the domain's own work
-still happens, nothing else is told."""
+still happens and nothing else is told, but what the domain must ask through them (a
+merchant's name) raises rather than answer "none"."""
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -90,3 +90,20 @@ def test_the_workers_list_filters_by_status(app, client):
         company = approved_merchant(app, client, name="好管家家政", sector="housekeeping")
         r = client.get("/v1/merchant/workers?status=maybe", headers=company["headers"])
         assert r.status_code == 422
+
+
+def test_an_employers_name_is_asked_of_the_apps_hooks_never_guessed(app, client):
+    """points asks incentives for a merchant's name through the app's hooks: on the
+    app's sessions it is the name; on a session made outside an app the question
+    cannot be answered, and it says so rather than take the merchant for missing."""
+    import pytest
+    from sqlalchemy.orm import Session
+
+    from points.employment import worker_profiles
+
+    merchant = approved_merchant(app, client, name="家政服务中心")
+    with app.state.db.new_session() as session:
+        assert worker_profiles._merchant_name(session, merchant["id"]) == "家政服务中心"
+        assert worker_profiles._merchant_name(session, merchant["id"] + 1000) is None
+    with Session(app.state.db.engine) as outside, pytest.raises(RuntimeError, match="hooks"):
+        worker_profiles._merchant_name(outside, merchant["id"])

@@ -130,6 +130,7 @@ def test_the_engines_items_are_frozen_explanation_items(recs, as_of):
         assert hash(item) == hash(ExplanationItem(*fields))
         with pytest.raises(dataclasses.FrozenInstanceError):
             item.points = item.points + 1  # type: ignore[misc]
+        assert not hasattr(item, "__dict__")  # slotted: no per-item dict
 
 
 def test_batch_runs_collect_rarely_and_restore_the_collector_after():
