@@ -235,7 +235,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         else app.config["MAX_CONTENT_LENGTH"], SECURITY_HEADERS_API)
     from api.metrics import Metrics
 
-    app.wsgi_app = Metrics(app, app.wsgi_app, SECURITY_HEADERS_API)  # times every request; answers /metrics
+    # Times every request; answers /metrics (its 404 with the app's headers).
+    app.wsgi_app = Metrics(app, app.wsgi_app, SECURITY_HEADERS_API)
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config)
     from api.locale import RequestLocale
 

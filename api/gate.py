@@ -6,9 +6,9 @@ that decide on it are the domain's (`eligibility.refusal`); this module only cac
 The entry is read in the same Redis round trip as the token's denylist check
 (api/access.py), together with the account's gate version. Every commit that
 changes the account (identity binding, consent, closure) bumps that version
-(`account_changed`, one of the app's `Hooks.account_changed`, api/bootstrap.py), and an entry made under an older
-version is ignored — so a read racing a consent withdrawal can never leave the
-old answer cached.
+(`account_changed`, one of the app's `Hooks.account_changed`, api/bootstrap.py), and
+an entry made under an older version is ignored — so a read racing a consent
+withdrawal can never leave the old answer cached.
 """
 from __future__ import annotations
 
