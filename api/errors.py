@@ -48,7 +48,7 @@ def refuse(start_response: Callable, status: int, error_code: str, message: str,
     error handlers give, with `headers` (the app's security headers …)."""
     from api.logs import new_request_id
 
-    body = json.dumps(error_body(status, error_code, message)).encode()
+    body = json.dumps(error_body(status, error_code, message), ensure_ascii=False).encode()
     start_response(f"{status} {HTTPStatus(status).phrase.upper()}", [
         ("Content-Type", "application/json"), *headers,
         ("Content-Length", str(len(body))), ("X-Request-Id", new_request_id())])

@@ -139,6 +139,7 @@ def test_metrics_are_closed_in_production(app, client, monkeypatch):
     r = client.get("/metrics")  # the test client calls from 127.0.0.1
     other = client.get("/no/such/page")
     assert r.status_code == 404 and r.json == other.json  # as any 404: the body,
+    assert "\\u" not in r.get_data(as_text=True)  # its Chinese written as the app writes it,
     for name in ("Content-Type", "X-Content-Type-Options", "X-Frame-Options",
                  "Content-Security-Policy"):  # the security headers
         assert r.headers[name] == other.headers[name], name
