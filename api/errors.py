@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.error_docs import KIND_STATUS, STATUS_ERROR_CODES
+from api.logs import new_request_id
 from points import errors as domain
 from points.i18n import gettext, translate_text, translate_tree
 
@@ -46,8 +47,6 @@ def refuse(start_response: Callable, status: int, error_code: str, message: str,
     """The error body answered by a WSGI layer that refuses a request before Flask sees
     it (api/bodies.py, api/metrics.py): the same body and request id as the app's
     error handlers give, with `headers` (the app's security headers …)."""
-    from api.logs import new_request_id
-
     body = json.dumps(error_body(status, error_code, message), ensure_ascii=False).encode()
     start_response(f"{status} {HTTPStatus(status).phrase.upper()}", [
         ("Content-Type", "application/json"), *headers,

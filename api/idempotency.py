@@ -31,9 +31,9 @@ from flask import Response, jsonify, make_response, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import access, idempotency_rows, uow
+from api import access, uow
 from api.context import config, db_session, state
-from api.idempotency_rows import KeyTaken, drop_expired, keep_and_commit
+from api.idempotency_rows import KeyTaken, drop_expired, erase_scopes, keep_and_commit
 from points.errors import Conflict, Invalid
 from points.i18n import current_locale, gettext
 from points.infra.db import utcnow
@@ -129,7 +129,7 @@ def scopes_of(label: str) -> tuple[str, ...]:
 def erase_account(session: Session, user: User) -> None:
     """The answers kept for a closed account's retried writes go with it (one of the
     app's account erasers, api/bootstrap.py)."""
-    idempotency_rows.erase_scopes(session, scopes_of(f"user:{user.id}"))
+    erase_scopes(session, scopes_of(f"user:{user.id}"))
 
 
 def digest(path: str, body: Any) -> str:
