@@ -50,6 +50,7 @@ def live_app(tmp_path_factory, browser):
     from api import create_app
     from api.cli import upgrade_database
     from points.office import workdays
+    from tests.builders.servers import whole_answers
 
     saved = workdays._source  # create_app points the working days at its own database
     url = f"sqlite:///{tmp_path_factory.mktemp('browser')}/console.db"
@@ -58,7 +59,7 @@ def live_app(tmp_path_factory, browser):
                       "REDIS_URL": "memory://",
                       "SECRET_KEY": "browser-secret-key-0123456789-abcdefghijklmnop",
                       "DATA_KEY": "browser-data-key", "RATELIMIT_ENABLED": False})
-    server = make_server("127.0.0.1", PORT, app, threaded=True)
+    server = make_server("127.0.0.1", PORT, whole_answers(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.config["BASE"] = f"http://127.0.0.1:{PORT}"

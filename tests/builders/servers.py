@@ -1,5 +1,6 @@
 """What stands around the app in the tests: its database and Redis emptied between
-tests, the background job worker, and a spare redis-server on a free port."""
+tests, the background job worker, a spare redis-server on a free port, and the app as the
+browser tests serve it."""
 from __future__ import annotations
 
 import socket
@@ -73,3 +74,22 @@ class RedisServer:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+def whole_answers(app):
+    """The app with each answer read to its end, and closed, before the server writes it.
+
+    When the browser resets a connection once an answer has started (a page left while
+    its script still loads), Werkzeug's development server meets the reset while it
+    reads the rest of the request, before it closes the answer, and so leaves a static
+    file open; the collector then reports the open file in whichever test runs. An
+    answer read whole here is closed every time (tests/browser/test_live_server.py)."""
+    def serve(environ, start_response):
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+    return serve
